@@ -1,0 +1,186 @@
+/**
+ * The process configuration: every environment variable Paperwork reads, parsed and validated once.
+ * A bad value stops start-up with a message naming the variable and what it expects.
+ * The README's configuration table lists exactly the variables in `SPEC` (a test keeps them in step).
+ */
+import os from "node:os";
+import path from "node:path";
+
+export class ConfigError extends Error {
+	readonly variable: string;
+	constructor(variable: string, message: string) {
+		super(message);
+		this.name = "ConfigError";
+		this.variable = variable;
+	}
+}
+
+type Kind = "string" | "url" | "int" | "bool" | "list" | "enum" | "secret";
+
+export interface VarSpec {
+	name: string;
+	kind: Kind;
+	default?: string;
+	/** for "url": accepted protocols, without the colon */
+	protocols?: string[];
+	/** for "enum" */
+	values?: string[];
+	/** for "int" */
+	min?: number;
+	max?: number;
+	description: string;
+}
+
+/** Every variable, in the order the README documents them. */
+export const SPEC: VarSpec[] = [
+	// Runtime
+	{ name: "NODE_ID", kind: "string", description: "Moleculer node ID (default: hostname-pid)." },
+	{ name: "NAMESPACE", kind: "string", default: "paperwork", description: "Moleculer namespace; nodes only see nodes of the same namespace." },
+	{ name: "SERVICES", kind: "list", description: "Comma list of services this node runs (e.g. `api,etl`); unset runs all." },
+	{ name: "TRANSPORTER", kind: "url", protocols: ["amqp", "amqps"], description: "Moleculer transporter. Unset: all services in one process (embedded default). `amqp://user:pass@host:5672`: the AMQP transporter on RabbitMQ." },
+	{ name: "AMQP_URL", kind: "url", protocols: ["amqp", "amqps"], description: "RabbitMQ URL for the durable work queues. Defaults to TRANSPORTER when that is AMQP; unset and no TRANSPORTER: in-process queues." },
+	{ name: "DATA_DIR", kind: "string", default: "./data", description: "Folder for the embedded store (SQLite), objects and the generated JWT secret." },
+	{ name: "LOG_LEVEL", kind: "enum", default: "info", values: ["fatal", "error", "warn", "info", "debug", "trace"], description: "pino log level." },
+	{ name: "LOG_FORMAT", kind: "enum", values: ["json", "pretty"], description: "Log format. Default: pretty on a TTY, JSON otherwise." },
+	{ name: "SHUTDOWN_TIMEOUT_MS", kind: "int", default: "30000", min: 0, description: "How long a stopping node waits for in-flight work before it exits." },
+	// HTTP
+	{ name: "PORT", kind: "int", default: "3000", min: 0, max: 65535, description: "HTTP port of the api gateway (0 picks a free port)." },
+	{ name: "PUBLIC_URL", kind: "url", protocols: ["http", "https"], description: "Base URL clients reach the api at, used in links (default http://localhost:PORT)." },
+	{ name: "METRICS_PORT", kind: "int", default: "3030", min: 0, max: 65535, description: "Port of the Prometheus /metrics endpoint; 0 disables it." },
+	{ name: "BODY_LIMIT", kind: "string", default: "5mb", description: "Largest JSON request body the api accepts." },
+	{ name: "UPLOAD_LIMIT_MB", kind: "int", default: "1024", min: 1, description: "Largest uploaded file, in MiB (bigger: 413)." },
+	// Auth
+	{ name: "JWT_SECRET", kind: "secret", description: "HS256 secret for operator tokens. Unset: generated once into DATA_DIR/jwt-secret (embedded use only)." },
+	{ name: "DEMO_API_KEY", kind: "secret", description: "API key of the `demo` client created on first start with an empty store. Unset: generated and printed once." },
+	// Store
+	{ name: "MONGO_URL", kind: "url", protocols: ["mongodb", "mongodb+srv"], description: "MongoDB URL. Unset: the embedded SQLite store under DATA_DIR." },
+	{ name: "MONGO_DB", kind: "string", default: "paperwork", description: "MongoDB database name." },
+	// Objects
+	{ name: "S3_ENDPOINT", kind: "url", protocols: ["http", "https"], description: "S3/MinIO endpoint, e.g. `http://minio:9000`. Unset: objects in DATA_DIR/objects." },
+	{ name: "S3_ACCESS_KEY", kind: "string", default: "", description: "S3 access key." },
+	{ name: "S3_SECRET_KEY", kind: "secret", default: "", description: "S3 secret key." },
+	{ name: "S3_BUCKET", kind: "string", default: "paperwork", description: "Bucket holding every object (created if missing)." },
+	{ name: "S3_REGION", kind: "string", default: "us-east-1", description: "S3 region." },
+	// Search
+	{ name: "OPENSEARCH_URL", kind: "url", protocols: ["http", "https"], description: "OpenSearch URL. Unset: search runs as queries on the store." },
+	{ name: "OPENSEARCH_INDEX_PREFIX", kind: "string", default: "paperwork", description: "Prefix of every OpenSearch index name." },
+	// Queues
+	{ name: "QUEUE_RETRIES", kind: "int", default: "5", min: 0, max: 20, description: "Tries after the first before a message goes to its dead-letter queue." },
+	{ name: "QUEUE_RETRY_DELAY_MS", kind: "int", default: "1000", min: 0, description: "Delay before the first retry; each further retry waits 4x longer." },
+	{ name: "QUEUE_PREFETCH", kind: "int", default: "0", min: 0, description: "Messages a consumer holds unacknowledged; 0 means 2x the handler's concurrency." }
+];
+
+export interface Config {
+	nodeID?: string;
+	namespace: string;
+	services?: string[];
+	transporter?: string;
+	amqpUrl?: string;
+	dataDir: string;
+	log: { level: string; format: "json" | "pretty" };
+	shutdownTimeoutMs: number;
+	http: { port: number; publicUrl: string; bodyLimit: string; uploadLimitBytes: number };
+	metricsPort: number;
+	auth: { jwtSecret?: string; demoApiKey?: string };
+	mongo?: { url: string; db: string };
+	s3?: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
+	objects: { dir: string; bucket: string };
+	opensearch?: { url: string; indexPrefix: string };
+	queues: { retries: number; retryDelayMs: number; prefetch: number };
+}
+
+type Env = Record<string, string | undefined>;
+
+function shown(v: string): string {
+	return v.length > 60 ? `${v.slice(0, 57)}...` : v;
+}
+
+/** Parses one variable by its spec; undefined when unset and without default. */
+function read(spec: VarSpec, env: Env): string | undefined {
+	const raw = env[spec.name];
+	const value = raw === undefined || raw.trim() === "" ? spec.default : raw.trim();
+	if (value === undefined || value === "") return value;
+	switch (spec.kind) {
+		case "url": {
+			let u: URL;
+			try {
+				u = new URL(value);
+			} catch {
+				throw new ConfigError(spec.name, `${spec.name} must be a URL (${(spec.protocols ?? []).map((p) => `${p}://`).join(" or ")}...), got '${shown(value)}'`);
+			}
+			const proto = u.protocol.replace(/:$/, "");
+			if (spec.protocols && !spec.protocols.includes(proto)) {
+				throw new ConfigError(spec.name, `${spec.name} must be a URL starting with ${spec.protocols.map((p) => `${p}://`).join(" or ")}, got '${shown(value)}'`);
+			}
+			if (!u.hostname) throw new ConfigError(spec.name, `${spec.name} must be a URL with a host, got '${shown(value)}'`);
+			return value;
+		}
+		case "int": {
+			if (!/^-?\d+$/.test(value)) throw new ConfigError(spec.name, `${spec.name} must be a whole number, got '${shown(value)}'`);
+			const n = Number(value);
+			if (spec.min !== undefined && n < spec.min) throw new ConfigError(spec.name, `${spec.name} must be at least ${spec.min}, got ${n}`);
+			if (spec.max !== undefined && n > spec.max) throw new ConfigError(spec.name, `${spec.name} must be at most ${spec.max}, got ${n}`);
+			return value;
+		}
+		case "bool":
+			if (!/^(true|false|1|0|yes|no)$/i.test(value)) throw new ConfigError(spec.name, `${spec.name} must be true or false, got '${shown(value)}'`);
+			return /^(true|1|yes)$/i.test(value) ? "true" : "false";
+		case "enum":
+			if (!spec.values?.includes(value)) throw new ConfigError(spec.name, `${spec.name} must be one of ${spec.values?.join(", ")}, got '${shown(value)}'`);
+			return value;
+		case "list":
+			if (!/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i.test(value)) throw new ConfigError(spec.name, `${spec.name} must be a comma list of names (e.g. api,etl), got '${shown(value)}'`);
+			return value;
+		default:
+			return value;
+	}
+}
+
+/** Loads and validates the configuration from `env`; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+	const v: Record<string, string | undefined> = {};
+	for (const spec of SPEC) v[spec.name] = read(spec, env);
+	const num = (name: string): number => Number(v[name]);
+	const dataDir = path.resolve(v.DATA_DIR ?? "./data");
+	const port = num("PORT");
+	const transporter = v.TRANSPORTER;
+	const amqpUrl = v.AMQP_URL ?? (transporter?.startsWith("amqp") ? transporter : undefined);
+	if (v.S3_ENDPOINT && (!v.S3_ACCESS_KEY || !v.S3_SECRET_KEY)) {
+		throw new ConfigError(v.S3_ACCESS_KEY ? "S3_SECRET_KEY" : "S3_ACCESS_KEY", `${v.S3_ACCESS_KEY ? "S3_SECRET_KEY" : "S3_ACCESS_KEY"} must be set when S3_ENDPOINT is set`);
+	}
+	const bodyLimit = v.BODY_LIMIT ?? "5mb";
+	if (!/^\d+(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError("BODY_LIMIT", `BODY_LIMIT must be a size like 512kb or 5mb, got '${shown(bodyLimit)}'`);
+	return {
+		nodeID: v.NODE_ID,
+		namespace: v.NAMESPACE ?? "paperwork",
+		services: v.SERVICES?.split(",").map((s) => s.trim()).filter(Boolean),
+		transporter,
+		amqpUrl,
+		dataDir,
+		log: {
+			level: v.LOG_LEVEL ?? "info",
+			format: (v.LOG_FORMAT as "json" | "pretty" | undefined) ?? (process.stdout.isTTY ? "pretty" : "json")
+		},
+		shutdownTimeoutMs: num("SHUTDOWN_TIMEOUT_MS"),
+		http: {
+			port,
+			publicUrl: (v.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ""),
+			bodyLimit,
+			uploadLimitBytes: num("UPLOAD_LIMIT_MB") * 1024 * 1024
+		},
+		metricsPort: num("METRICS_PORT"),
+		auth: { jwtSecret: v.JWT_SECRET, demoApiKey: v.DEMO_API_KEY },
+		mongo: v.MONGO_URL ? { url: v.MONGO_URL, db: v.MONGO_DB ?? "paperwork" } : undefined,
+		s3: v.S3_ENDPOINT
+			? { endpoint: v.S3_ENDPOINT, accessKey: v.S3_ACCESS_KEY ?? "", secretKey: v.S3_SECRET_KEY ?? "", bucket: v.S3_BUCKET ?? "paperwork", region: v.S3_REGION ?? "us-east-1" }
+			: undefined,
+		objects: { dir: path.join(dataDir, "objects"), bucket: v.S3_BUCKET ?? "paperwork" },
+		opensearch: v.OPENSEARCH_URL ? { url: v.OPENSEARCH_URL, indexPrefix: v.OPENSEARCH_INDEX_PREFIX ?? "paperwork" } : undefined,
+		queues: { retries: num("QUEUE_RETRIES"), retryDelayMs: num("QUEUE_RETRY_DELAY_MS"), prefetch: num("QUEUE_PREFETCH") }
+	};
+}
+
+/** A node ID that is unique per process on a host. */
+export function defaultNodeID(): string {
+	return `${os.hostname().toLowerCase()}-${process.pid}`;
+}

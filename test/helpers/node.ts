@@ -1,0 +1,106 @@
+/**
+ * Test helpers: a Paperwork node in this process on a temp DATA_DIR (embedded default), an operator token, and
+ * child-process nodes for multi-node tests.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { startNode, type RunningNode } from "../../lib/node.ts";
+import { signOperatorToken } from "../../lib/api/auth.ts";
+import { loadJwtSecret } from "../../lib/secrets.ts";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+export function tempDir(prefix = "paperwork-test-"): string {
+	return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface TestNode extends RunningNode {
+	url: string;
+	dataDir: string;
+	adminToken: string;
+	operatorToken: string;
+	close(): Promise<void>;
+}
+
+/** Starts an embedded node (all services, or `services`) on a free port and a fresh DATA_DIR. */
+export async function startTestNode(env: Record<string, string> = {}, services?: string[]): Promise<TestNode> {
+	const dataDir = env.DATA_DIR ?? tempDir();
+	const fullEnv = { PATH: process.env.PATH, DATA_DIR: dataDir, PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "warn", LOG_FORMAT: "json", JWT_SECRET: "test-secret-test-secret-test-secret", ...env };
+	const node = await startNode({ env: fullEnv, services, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
+	const secret = loadJwtSecret(node.config);
+	return {
+		...node,
+		url: `http://127.0.0.1:${node.httpPort}/api/v1`,
+		dataDir,
+		adminToken: signOperatorToken(secret, "test-admin", "admin"),
+		operatorToken: signOperatorToken(secret, "test-operator", "operator"),
+		async close() {
+			await node.stop();
+			if (!env.DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
+		}
+	};
+}
+
+export interface JsonResponse<T = Record<string, unknown>> {
+	status: number;
+	headers: Headers;
+	body: T;
+}
+
+/** fetch + JSON body (or text when not JSON). */
+export async function http<T = Record<string, unknown>>(url: string, init: RequestInit & { json?: unknown } = {}): Promise<JsonResponse<T>> {
+	const headers = new Headers(init.headers);
+	let body = init.body;
+	if (init.json !== undefined) {
+		headers.set("Content-Type", "application/json");
+		body = JSON.stringify(init.json);
+	}
+	const res = await fetch(url, { ...init, headers, body });
+	const text = await res.text();
+	let parsed: unknown = text;
+	if ((res.headers.get("content-type") ?? "").includes("json") && text) parsed = JSON.parse(text);
+	return { status: res.status, headers: res.headers, body: parsed as T };
+}
+
+export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+export const apiKey = (key: string) => ({ "X-API-Key": key });
+
+/** A node in a child process (`scripts/start.ts`), for multi-node tests; resolves once its banner is printed. */
+export function spawnNode(env: Record<string, string>, readyPattern = /started:/): Promise<{ child: ChildProcess; output: () => string; stop(): Promise<void> }> {
+	return new Promise((resolve, reject) => {
+		const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "scripts/start.ts")], {
+			cwd: ROOT,
+			env: { PATH: process.env.PATH, METRICS_PORT: "0", LOG_LEVEL: "warn", LOG_FORMAT: "json", ...env },
+			stdio: ["ignore", "pipe", "pipe"]
+		});
+		let out = "";
+		const timer = setTimeout(() => reject(new Error(`node did not start in 30 s; output:\n${out}`)), 30_000);
+		const onData = (d: Buffer) => {
+			out += d.toString();
+			if (readyPattern.test(out)) {
+				clearTimeout(timer);
+				resolve({
+					child,
+					output: () => out,
+					stop: () =>
+						new Promise<void>((done) => {
+							if (child.exitCode !== null || child.signalCode !== null) return done();
+							child.once("exit", () => done());
+							child.kill("SIGTERM");
+						})
+				});
+			}
+		};
+		child.stdout?.on("data", onData);
+		child.stderr?.on("data", onData);
+		child.once("exit", (code) => {
+			clearTimeout(timer);
+			reject(new Error(`node exited with ${code} before it started; output:\n${out}`));
+		});
+	});
+}
