@@ -1,0 +1,123 @@
+/**
+ * Search on the store (the embedded default, and MongoDB without OpenSearch): one collection per index,
+ * `search_<index>`, each document `{ _id: id, f: fields, t: " normalised text " }`. It uses only the
+ * StoreAdapter contract, so it runs on SQLite and MongoDB alike.
+ *
+ * Text queries: the text and the query are lower-cased, accent-folded and split into words; every query
+ * word must occur as a whole word, the last one as a word prefix ("jose smi" finds "José Smith", "jo smith"
+ * does not, as OpenSearch's match_bool_prefix). The store's substring search narrows the candidates on the most
+ * selective word; the other words are checked here while paging through the candidates, so `total` stays exact.
+ * There is no relevance ranking: the default order is by id.
+ */
+import type { StoreAdapter, StoreFactory, Query, Doc } from "../store/types.ts";
+import type { SearchDoc, SearchIndex, SearchQuery, SearchResult } from "./types.ts";
+
+const INDEX_NAME = /^[a-z0-9][a-z0-9_-]{0,60}$/i;
+/** candidates read per page when words must be checked here */
+const PAGE = 1000;
+
+/** Lower-cases, strips Latin diacritics (é -> e) and splits on anything that is not a letter or digit. */
+export function normaliseWords(text: string | undefined | null): string[] {
+	if (!text) return [];
+	return text
+		.normalize("NFD")
+		.replace(/[\u0300-\u036f]+/g, "")
+		.normalize("NFC")
+		.toLowerCase()
+		.split(/[^\p{L}\p{M}\p{N}]+/u)
+		.filter(Boolean);
+}
+
+/** The stored text field: the words between single spaces, with a space at each end (" a b c "). */
+export function normaliseText(text: string | undefined | null): string {
+	const words = normaliseWords(text);
+	return words.length ? ` ${words.join(" ")} ` : "";
+}
+
+/** Dates revived by the store are ISO strings again (the search contract keeps dates as strings). */
+function plainFields(f: unknown): SearchDoc["fields"] {
+	const out: SearchDoc["fields"] = {};
+	if (f && typeof f === "object") {
+		for (const [k, v] of Object.entries(f as Record<string, unknown>)) {
+			out[k] = v instanceof Date ? v.toISOString() : (v as string | number | boolean | null);
+		}
+	}
+	return out;
+}
+
+export class StoreSearch implements SearchIndex {
+	readonly kind = "store" as const;
+	private readonly store: StoreFactory;
+
+	constructor(store: StoreFactory) {
+		this.store = store;
+	}
+
+	private coll(index: string): StoreAdapter {
+		if (!INDEX_NAME.test(index)) throw new Error(`invalid search index name '${index}'`);
+		return this.store.adapter(`search_${index}`);
+	}
+
+	async ensureIndex(index: string, fields: string[]): Promise<void> {
+		const a = this.coll(index);
+		await a.connect();
+		await a.ensureIndexes(fields.map((f) => ({ fields: [`f.${f}`], name: `f_${f.replace(/[^A-Za-z0-9_]/g, "_")}` })));
+	}
+
+	async index(index: string, docs: SearchDoc[]): Promise<void> {
+		if (docs.length === 0) return;
+		const a = this.coll(index);
+		await a.bulkUpsert(
+			docs.map((d) => ({ _id: String(d.id), f: d.fields, t: normaliseText(d.text) })),
+			{ key: ["_id"] }
+		);
+	}
+
+	async search(index: string, q: SearchQuery): Promise<SearchResult> {
+		const a = this.coll(index);
+		const query: Query = {};
+		for (const [field, value] of Object.entries(q.filter ?? {})) {
+			query[`f.${field}`] = Array.isArray(value) ? { $in: value } : value;
+		}
+		const sort = q.sort ? [q.sort.startsWith("-") ? `-f.${q.sort.slice(1)}` : `f.${q.sort}`, "_id"] : ["_id"];
+		const limit = q.limit ?? 20;
+		const offset = q.offset ?? 0;
+		const words = normaliseWords(q.text);
+		// probes: " word " for every word but the last, " last" for the last (word prefix)
+		const probes = words.map((w, i) => (i === words.length - 1 ? ` ${w}` : ` ${w} `));
+		const hit = (d: Doc) => ({ id: d._id, fields: plainFields(d.f) });
+		if (probes.length <= 1) {
+			const opts = { query, search: probes[0], searchFields: probes.length ? "t" : undefined, sort };
+			const [total, docs] = await Promise.all([a.count(opts), limit > 0 ? a.find({ ...opts, limit, offset }) : Promise.resolve([])]);
+			return { total, hits: docs.map(hit) };
+		}
+		const probe = probes.reduce((best, p) => (p.length > best.length ? p : best));
+		const others = probes.filter((p) => p !== probe);
+		const hits: SearchResult["hits"] = [];
+		let total = 0;
+		for (let from = 0; ; from += PAGE) {
+			const page = await a.find({ query, search: probe, searchFields: "t", sort, limit: PAGE, offset: from });
+			for (const d of page) {
+				const t = typeof d.t === "string" ? d.t : "";
+				if (!others.every((p) => t.includes(p))) continue;
+				if (total >= offset && hits.length < limit) hits.push(hit(d));
+				total++;
+			}
+			if (page.length < PAGE) break;
+		}
+		return { total, hits };
+	}
+
+	async remove(index: string, ids: string[]): Promise<void> {
+		if (ids.length === 0) return;
+		await this.coll(index).removeMany({ _id: { $in: ids.map(String) } });
+	}
+
+	ping(): Promise<boolean> {
+		return this.store.ping();
+	}
+
+	async close(): Promise<void> {
+		// the store belongs to the platform
+	}
+}

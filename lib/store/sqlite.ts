@@ -1,0 +1,414 @@
+/**
+ * The embedded store: one SQLite file through Node 22's built-in node:sqlite (no server, no native addon).
+ * One table per collection, `(_id TEXT PRIMARY KEY, doc TEXT)`, the document as JSON (including `_id`);
+ * declared indexes become expression indexes on json_extract (unique ones too).
+ *
+ * Several processes on one machine may share the file: WAL journal, a busy timeout so a writer waits for
+ * another instead of failing, and every read-modify-write either one SQL statement (updates, increment) or
+ * a BEGIN IMMEDIATE transaction (bulkUpsert, insertMany), so it holds the write lock from its first read.
+ * synchronous=NORMAL: a power cut may lose the last transactions but never corrupts the file.
+ *
+ * Dates: stored as ISO strings (Date.toJSON); on reading, every string that is a full ISO timestamp with
+ * milliseconds and "Z" becomes a Date again (see docs.ts reviveInPlace). Query values that are Dates are
+ * compared as ISO strings, which order like the dates.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Logger } from "pino";
+import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
+import { DuplicateKeyError } from "./errors.ts";
+import { comparedFields, keyOf, reviveInPlace, sameContent } from "./docs.ts";
+import { newId } from "./ids.ts";
+import { bindValue, fieldExpr, limitOffset, orderBy, searchClause, updateExpr, whereClause, type SqlValue } from "./query.ts";
+
+type SqliteModule = typeof import("node:sqlite");
+
+let sqliteModule: SqliteModule | undefined;
+
+/**
+ * Loads node:sqlite, dropping only the "SQLite is an experimental feature" warning Node 22 prints on first
+ * load (every other warning still goes through).
+ */
+function loadSqlite(): SqliteModule {
+	if (sqliteModule) return sqliteModule;
+	const original = process.emitWarning;
+	process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]): void {
+		const text = typeof warning === "string" ? warning : warning.message;
+		if (/SQLite is an experimental feature/i.test(text)) return;
+		return (original as (...a: unknown[]) => void).call(this, warning, ...rest);
+	} as typeof process.emitWarning;
+	try {
+		sqliteModule = createRequire(import.meta.url)("node:sqlite") as SqliteModule;
+	} finally {
+		process.emitWarning = original;
+	}
+	return sqliteModule;
+}
+
+/** Rows per bulkUpsert/insertMany transaction. */
+const CHUNK = 5000;
+/** IDs per `_id IN (...)` statement. */
+const ID_BATCH = 500;
+
+const COLLECTION_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,120}$/;
+
+interface DocRow {
+	_id: string;
+	doc: string;
+}
+
+function parseDoc(json: string): Doc {
+	return reviveInPlace(JSON.parse(json) as Record<string, unknown>) as Doc;
+}
+
+function quoteIdent(name: string): string {
+	return `"${name.replace(/"/g, "\"\"")}"`;
+}
+
+/** Maps SQLite unique/primary-key violations to DuplicateKeyError; other errors pass through. */
+function mapError(collection: string, err: unknown): unknown {
+	const e = err as { errcode?: number; message?: string };
+	if (e && (e.errcode === 2067 || e.errcode === 1555 || /UNIQUE constraint failed/.test(e.message ?? ""))) {
+		return new DuplicateKeyError(collection, e.message ?? "unique constraint", { cause: err });
+	}
+	return err;
+}
+
+export interface SqliteStoreOptions {
+	/** the database file; created with its folder when missing */
+	file: string;
+	logger?: Logger;
+	/** how long a statement waits for another process's write lock (default 30 s) */
+	busyTimeoutMs?: number;
+}
+
+/** The SQLite StoreFactory: one connection per process, one adapter per collection. */
+export class SqliteStore implements StoreFactory {
+	readonly kind = "sqlite" as const;
+	readonly file: string;
+	readonly db: DatabaseSync;
+	private readonly statements = new Map<string, StatementSync>();
+	private readonly adapters = new Map<string, SqliteAdapter>();
+	private closed = false;
+
+	constructor(options: SqliteStoreOptions) {
+		this.file = options.file;
+		if (this.file !== ":memory:") fs.mkdirSync(path.dirname(this.file), { recursive: true });
+		const { DatabaseSync: Database } = loadSqlite();
+		this.db = new Database(this.file);
+		this.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 30000))}`);
+		// 8 KiB pages (only takes effect on a new file): measured ~1.5x faster bulk upserts of ~500-byte documents than 4 KiB
+		this.db.exec("PRAGMA page_size = 8192");
+		this.db.exec("PRAGMA journal_mode = WAL");
+		this.db.exec("PRAGMA synchronous = NORMAL");
+		this.db.exec("PRAGMA temp_store = MEMORY");
+		this.db.exec("PRAGMA cache_size = -32000");
+		// Unicode-aware lower() for moleculer-db's case-insensitive search (SQLite's own lower() is ASCII only)
+		this.db.function("pw_lower", { deterministic: true }, (v: unknown) => (v === null || v === undefined ? null : String(v).toLowerCase()));
+		options.logger?.debug({ file: this.file }, "sqlite store opened");
+	}
+
+	/** A cached prepared statement. */
+	prepare(sql: string): StatementSync {
+		let stmt = this.statements.get(sql);
+		if (!stmt) {
+			if (this.statements.size >= 1000) this.statements.clear();
+			stmt = this.db.prepare(sql);
+			this.statements.set(sql, stmt);
+		}
+		return stmt;
+	}
+
+	/** Runs `fn` in a BEGIN IMMEDIATE transaction (takes the write lock at once, waiting up to busy_timeout). */
+	transaction<T>(fn: () => T): T {
+		this.db.exec("BEGIN IMMEDIATE");
+		try {
+			const out = fn();
+			this.db.exec("COMMIT");
+			return out;
+		} catch (err) {
+			if (this.db.isOpen) {
+				try {
+					this.db.exec("ROLLBACK");
+				} catch {
+					// the transaction was already rolled back by SQLite
+				}
+			}
+			throw err;
+		}
+	}
+
+	adapter(collection: string): StoreAdapter {
+		if (this.closed) throw new Error("store is closed");
+		let a = this.adapters.get(collection);
+		if (!a) {
+			a = new SqliteAdapter(this, collection);
+			this.adapters.set(collection, a);
+		}
+		return a;
+	}
+
+	async ping(): Promise<boolean> {
+		try {
+			return !this.closed && this.prepare("SELECT 1 AS ok").get()?.ok === 1;
+		} catch {
+			return false;
+		}
+	}
+
+	async close(): Promise<void> {
+		if (this.closed) return;
+		this.closed = true;
+		this.statements.clear();
+		this.adapters.clear();
+		this.db.close();
+	}
+}
+
+/** One collection (table) of the SQLite store; implements moleculer-db's adapter contract and ours. */
+export class SqliteAdapter implements StoreAdapter {
+	readonly store: SqliteStore;
+	readonly collection: string;
+	readonly table: string;
+	private ready = false;
+
+	constructor(store: SqliteStore, collection: string) {
+		if (!COLLECTION_NAME.test(collection) || collection.startsWith("sqlite_")) {
+			throw new Error(`invalid collection name '${collection}' (letters, digits, _ . -; starting with a letter or _)`);
+		}
+		this.store = store;
+		this.collection = collection;
+		this.table = quoteIdent(collection);
+	}
+
+	init(): void {
+		// the collection is fixed when the factory creates the adapter
+	}
+
+	/** Creates the table when missing (idempotent, once per adapter). */
+	private table_(): string {
+		if (!this.ready) {
+			this.store.db.exec(`CREATE TABLE IF NOT EXISTS ${this.table} (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`);
+			this.ready = true;
+		}
+		return this.table;
+	}
+
+	private run<T>(fn: () => T): T {
+		try {
+			return fn();
+		} catch (err) {
+			throw mapError(this.collection, err);
+		}
+	}
+
+	async connect(): Promise<void> {
+		this.table_();
+	}
+
+	async disconnect(): Promise<void> {
+		// the connection belongs to the factory; closed by SqliteStore.close()
+	}
+
+	private select(options: FindOptions, columns: string): { sql: string; params: SqlValue[] } {
+		const params: SqlValue[] = [];
+		const where = whereClause(options.query, params);
+		const search = searchClause(options.search, options.searchFields, params);
+		const cond = search === "1" ? where : `${where} AND ${search}`;
+		let sql = `SELECT ${columns} FROM ${this.table_()} WHERE ${cond}`;
+		if (columns !== "count(*) AS n") sql += orderBy(options.sort) + limitOffset(options.limit, options.offset, params);
+		return { sql, params };
+	}
+
+	async find(options: FindOptions = {}): Promise<Doc[]> {
+		const { sql, params } = this.select(options, "doc");
+		const rows = this.store.prepare(sql).all(...params) as unknown as DocRow[];
+		return rows.map((r) => parseDoc(r.doc));
+	}
+
+	async findOne(query: Query): Promise<Doc | null> {
+		const docs = await this.find({ query, limit: 1 });
+		return docs[0] ?? null;
+	}
+
+	async findById(id: string): Promise<Doc | null> {
+		const row = this.store.prepare(`SELECT doc FROM ${this.table_()} WHERE _id = ?`).get(String(id)) as DocRow | undefined;
+		return row ? parseDoc(row.doc) : null;
+	}
+
+	async findByIds(ids: string[]): Promise<Doc[]> {
+		const out: Doc[] = [];
+		for (let i = 0; i < ids.length; i += ID_BATCH) {
+			const batch = ids.slice(i, i + ID_BATCH).map(String);
+			const rows = this.store.prepare(`SELECT doc FROM ${this.table_()} WHERE _id IN (${batch.map(() => "?").join(", ")})`).all(...batch) as unknown as DocRow[];
+			for (const r of rows) out.push(parseDoc(r.doc));
+		}
+		return out;
+	}
+
+	async count(options: FindOptions = {}): Promise<number> {
+		const { sql, params } = this.select(options, "count(*) AS n");
+		return Number((this.store.prepare(sql).get(...params) as { n: number }).n);
+	}
+
+	/** The stored JSON of a new document (`_id` first, generated when absent). */
+	private static serialise(doc: NewDoc): { id: string; json: string } {
+		const id = doc._id === undefined || doc._id === null ? newId() : String(doc._id);
+		return { id, json: JSON.stringify({ ...doc, _id: id }) };
+	}
+
+	async insert(doc: NewDoc): Promise<Doc> {
+		const { id, json } = SqliteAdapter.serialise(doc);
+		this.run(() => this.store.prepare(`INSERT INTO ${this.table_()} (_id, doc) VALUES (?, ?)`).run(id, json));
+		return parseDoc(json);
+	}
+
+	async insertMany(docs: NewDoc[]): Promise<Doc[]> {
+		const out: Doc[] = [];
+		const sql = `INSERT INTO ${this.table_()} (_id, doc) VALUES (?, ?)`;
+		for (let i = 0; i < docs.length; i += CHUNK) {
+			const chunk = docs.slice(i, i + CHUNK);
+			this.run(() =>
+				this.store.transaction(() => {
+					const stmt = this.store.prepare(sql);
+					for (const d of chunk) {
+						const { id, json } = SqliteAdapter.serialise(d);
+						stmt.run(id, json);
+						out.push(parseDoc(json));
+					}
+				})
+			);
+			if (i + CHUNK < docs.length) await new Promise(setImmediate);
+		}
+		return out;
+	}
+
+	async updateMany(query: Query, update: Update | Record<string, unknown>): Promise<number> {
+		const params: SqlValue[] = [];
+		const expr = updateExpr(update, params);
+		if (expr === null) return this.count({ query });
+		const where = whereClause(query, params);
+		const res = this.run(() => this.store.prepare(`UPDATE ${this.table_()} SET doc = ${expr} WHERE ${where}`).run(...params));
+		return Number(res.changes);
+	}
+
+	async updateById(id: string, update: Update | Record<string, unknown>): Promise<Doc | null> {
+		const params: SqlValue[] = [];
+		const expr = updateExpr(update, params);
+		if (expr === null) return this.findById(id);
+		params.push(String(id));
+		const row = this.run(() => this.store.prepare(`UPDATE ${this.table_()} SET doc = ${expr} WHERE _id = ? RETURNING doc`).get(...params)) as DocRow | undefined;
+		return row ? parseDoc(row.doc) : null;
+	}
+
+	async removeMany(query: Query): Promise<number> {
+		const params: SqlValue[] = [];
+		const where = whereClause(query, params);
+		return Number(this.store.prepare(`DELETE FROM ${this.table_()} WHERE ${where}`).run(...params).changes);
+	}
+
+	async removeById(id: string): Promise<Doc | null> {
+		const row = this.store.prepare(`DELETE FROM ${this.table_()} WHERE _id = ? RETURNING doc`).get(String(id)) as DocRow | undefined;
+		return row ? parseDoc(row.doc) : null;
+	}
+
+	async clear(): Promise<number> {
+		return Number(this.store.prepare(`DELETE FROM ${this.table_()}`).run().changes);
+	}
+
+	entityToObject(doc: Doc): Record<string, unknown> {
+		return { ...doc };
+	}
+
+	beforeSaveTransformID(doc: NewDoc, idField: string): NewDoc {
+		const out: NewDoc = { ...doc };
+		if (idField !== "_id" && doc[idField] !== undefined) {
+			out._id = String(doc[idField]);
+			delete out[idField];
+		}
+		return out;
+	}
+
+	afterRetrieveTransformID(doc: Doc, idField: string): Record<string, unknown> {
+		if (idField === "_id") return doc;
+		const out: Record<string, unknown> = { ...doc, [idField]: doc._id };
+		delete out._id;
+		return out;
+	}
+
+	async increment(id: string, inc: Record<string, number>, set?: Record<string, unknown>): Promise<Doc | null> {
+		return this.updateById(id, { $inc: inc, $set: set ?? {} });
+	}
+
+	/**
+	 * Upserts on the business key in BEGIN IMMEDIATE transactions of up to 5,000 documents: each document's
+	 * key is looked up (through the declared unique index), then inserted (version 1), left alone when its
+	 * compared content is equal, or replaced (same _id, version + 1, `previous` = the replaced compared
+	 * fields when keepPrevious). Documents are handled in order inside the transaction, so when one call
+	 * holds the same key twice the later document is compared with the earlier one (counted as updated or
+	 * unchanged) and wins.
+	 */
+	async bulkUpsert(docs: NewDoc[], options: BulkUpsertOptions): Promise<BulkUpsertResult> {
+		if (!options.key?.length) throw new Error("bulkUpsert needs options.key");
+		const ignore = new Set(options.ignoreFields ?? []);
+		const result: BulkUpsertResult = { inserted: 0, updated: 0, unchanged: 0, outcomes: new Array(docs.length) };
+		const table = this.table_();
+		const lookupSql = `SELECT _id, doc FROM ${table} WHERE ${options.key.map((k) => `${fieldExpr(k)} = ?`).join(" AND ")}`;
+		const insertSql = `INSERT INTO ${table} (_id, doc) VALUES (?, ?)`;
+		const updateSql = `UPDATE ${table} SET doc = ? WHERE _id = ?`;
+		for (let start = 0; start < docs.length; start += CHUNK) {
+			const end = Math.min(docs.length, start + CHUNK);
+			this.run(() =>
+				this.store.transaction(() => {
+					const lookup = this.store.prepare(lookupSql);
+					const insert = this.store.prepare(insertSql);
+					const update = this.store.prepare(updateSql);
+					for (let i = start; i < end; i++) {
+						const doc = docs[i];
+						const key = keyOf(doc, options.key, i).map(bindValue);
+						const row = lookup.get(...key) as DocRow | undefined;
+						if (!row) {
+							const id = doc._id === undefined || doc._id === null ? newId() : String(doc._id);
+							insert.run(id, JSON.stringify({ ...doc, _id: id, version: 1 }));
+							result.inserted++;
+							result.outcomes[i] = { _id: id, outcome: "inserted" };
+							continue;
+						}
+						const existing = parseDoc(row.doc);
+						if (sameContent(existing, doc, ignore)) {
+							result.unchanged++;
+							result.outcomes[i] = { _id: row._id, outcome: "unchanged" };
+							continue;
+						}
+						const version = (typeof existing.version === "number" ? existing.version : 1) + 1;
+						const next: Record<string, unknown> = { ...doc, _id: row._id, version };
+						if (options.keepPrevious) next.previous = comparedFields(existing, ignore);
+						else delete next.previous;
+						update.run(JSON.stringify(next), row._id);
+						result.updated++;
+						result.outcomes[i] = { _id: row._id, outcome: "updated" };
+					}
+				})
+			);
+			if (end < docs.length) await new Promise(setImmediate);
+		}
+		return result;
+	}
+
+	async ensureIndexes(indexes: IndexSpec[]): Promise<void> {
+		const table = this.table_();
+		for (const spec of indexes) {
+			if (!spec.fields.length) throw new Error("an index needs at least one field");
+			const name = spec.name ?? spec.fields.map((f) => f.replace(/^-/, "").replace(/[^A-Za-z0-9_]/g, "_")).join("_");
+			const cols = spec.fields.map((f) => (f.startsWith("-") ? `${fieldExpr(f.slice(1))} DESC` : fieldExpr(f)));
+			const sql = `CREATE ${spec.unique ? "UNIQUE " : ""}INDEX IF NOT EXISTS ${quoteIdent(`${this.collection}__${name}`)} ON ${table} (${cols.join(", ")})`;
+			this.run(() => this.store.db.exec(sql));
+		}
+	}
+
+	async ping(): Promise<boolean> {
+		return this.store.ping();
+	}
+}

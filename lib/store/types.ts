@@ -1,0 +1,101 @@
+/**
+ * The store port: the contract both store adapters (embedded SQLite, MongoDB) implement.
+ * It is moleculer-db's adapter contract plus what high-volume services need: an atomic counter
+ * increment, a bulk upsert by business key, and indexes declared per collection.
+ */
+
+/** A stored document. `_id` is a string; other fields are JSON values or Dates. */
+export type Doc = { _id: string } & Record<string, unknown>;
+export type NewDoc = { _id?: string } & Record<string, unknown>;
+
+/**
+ * The Mongo-style query subset the services use:
+ * equality, $in, $nin, $gt/$gte/$lt/$lte, $ne, $exists, $and/$or; dotted paths reach into nested objects.
+ */
+export type Query = Record<string, unknown>;
+
+/** Updates: $set, $inc, $unset (a plain object is treated as $set). */
+export interface Update {
+	$set?: Record<string, unknown>;
+	$inc?: Record<string, number>;
+	$unset?: Record<string, unknown>;
+}
+
+export interface FindOptions {
+	query?: Query;
+	/** moleculer-db style: "-createdAt name" or ["-createdAt", "name"]; "-" means descending */
+	sort?: string | string[];
+	limit?: number;
+	offset?: number;
+	/** moleculer-db style text search: case-insensitive substring over searchFields */
+	search?: string;
+	searchFields?: string | string[];
+}
+
+export interface IndexSpec {
+	/** fields in order; "-field" for descending */
+	fields: string[];
+	unique?: boolean;
+	name?: string;
+}
+
+export interface BulkUpsertOptions {
+	/** the business key fields, e.g. ["client", "contract_id"] (a unique index on them must be declared) */
+	key: string[];
+	/**
+	 * When true, an update keeps the values it replaced: `version` (starting at 1) is incremented and
+	 * `previous` holds the replaced document's compared fields (without `previous` itself).
+	 */
+	keepPrevious?: boolean;
+	/** fields ignored when deciding "unchanged" (e.g. timestamps, batch IDs); `_id`, `version`, `previous` are always ignored */
+	ignoreFields?: string[];
+}
+
+export interface BulkUpsertResult {
+	inserted: number;
+	updated: number;
+	unchanged: number;
+	/** per input document, in order: what happened and the stored _id */
+	outcomes: { _id: string; outcome: "inserted" | "updated" | "unchanged" }[];
+}
+
+/** One collection's adapter. Methods mirror moleculer-db's DbAdapter so `mixins/db.mixin.ts` can plug it in. */
+export interface StoreAdapter {
+	/** moleculer-db hook; the adapter learns its collection from `service.schema.collection` if not given */
+	init(broker: unknown, service: unknown): void;
+	connect(): Promise<void>;
+	disconnect(): Promise<void>;
+
+	find(options: FindOptions): Promise<Doc[]>;
+	findOne(query: Query): Promise<Doc | null>;
+	findById(id: string): Promise<Doc | null>;
+	findByIds(ids: string[]): Promise<Doc[]>;
+	count(options?: FindOptions): Promise<number>;
+	insert(doc: NewDoc): Promise<Doc>;
+	insertMany(docs: NewDoc[]): Promise<Doc[]>;
+	updateMany(query: Query, update: Update | Record<string, unknown>): Promise<number>;
+	updateById(id: string, update: Update | Record<string, unknown>): Promise<Doc | null>;
+	removeMany(query: Query): Promise<number>;
+	removeById(id: string): Promise<Doc | null>;
+	clear(): Promise<number>;
+	entityToObject(doc: Doc): Record<string, unknown>;
+	beforeSaveTransformID(doc: NewDoc, idField: string): NewDoc;
+	afterRetrieveTransformID(doc: Doc, idField: string): Record<string, unknown>;
+
+	/** Atomically adds to numeric fields (and optionally sets others) of one document; returns it after the change, or null if absent. */
+	increment(id: string, inc: Record<string, number>, set?: Record<string, unknown>): Promise<Doc | null>;
+	/** Inserts or updates many documents on their business key in one go; see BulkUpsertOptions. */
+	bulkUpsert(docs: NewDoc[], options: BulkUpsertOptions): Promise<BulkUpsertResult>;
+	/** Creates the indexes if missing (idempotent). */
+	ensureIndexes(indexes: IndexSpec[]): Promise<void>;
+	/** True when the backing store answers. */
+	ping(): Promise<boolean>;
+}
+
+/** Creates one adapter per collection (one connection/file is shared per process). */
+export interface StoreFactory {
+	readonly kind: "sqlite" | "mongo";
+	adapter(collection: string): StoreAdapter;
+	ping(): Promise<boolean>;
+	close(): Promise<void>;
+}

@@ -1,0 +1,174 @@
+/**
+ * The search contract: one suite run against the store search (on SQLite) always, and OpenSearch when
+ * OPENSEARCH_URL is set. Plus the text normalisation of the store search and the search mixin.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ServiceBroker } from "moleculer";
+import type { SearchDoc, SearchIndex } from "../../lib/search/types.ts";
+import { SqliteStore } from "../../lib/store/sqlite.ts";
+import { StoreSearch, normaliseText } from "../../lib/search/store.ts";
+import { OpenSearchIndex } from "../../lib/search/opensearch.ts";
+import { searchMixin, type SearchService } from "../../mixins/search.mixin.ts";
+
+interface Harness {
+	search: SearchIndex;
+	cleanup(indexes: string[]): Promise<void>;
+}
+
+let seq = 0;
+
+const people: SearchDoc[] = [
+	{ id: "p1", fields: { client: "acme", status: "open", amount: 300, vip: true, due: "2026-03-01T00:00:00.000Z" }, text: "José Smith, Rua das Flores 12, São Paulo" },
+	{ id: "p2", fields: { client: "acme", status: "closed", amount: 100, vip: false, due: "2026-01-01T00:00:00.000Z" }, text: "Maria Smithers, Avenida Paulista" },
+	{ id: "p3", fields: { client: "beta", status: "open", amount: 200, vip: false, due: null }, text: "JOÃO da Silva, Paulo Afonso" },
+	{ id: "p4", fields: { client: "acme", status: "open", amount: 50, vip: false, due: "2026-02-01T00:00:00.000Z" }, text: "Zoë Müller, Zürich" }
+];
+
+export function searchContract(label: string, make: () => Promise<Harness>, skip?: string): void {
+	describe(`search contract: ${label}`, { skip }, () => {
+		let h: Harness;
+		const created: string[] = [];
+		const idx = `people${process.pid}x${Date.now().toString(36)}${seq++}`;
+		const idsOf = (r: { hits: { id: string }[] }) => r.hits.map((x) => x.id);
+
+		before(async () => {
+			h = await make();
+			created.push(idx);
+			await h.search.ensureIndex(idx, ["client", "status", "amount", "vip", "due"]);
+			await h.search.ensureIndex(idx, ["client", "status", "amount", "vip", "due"]);
+			await h.search.index(idx, people);
+		});
+		after(async () => {
+			await h?.cleanup(created);
+		});
+
+		it("pings", async () => {
+			assert.equal(await h.search.ping(), true);
+		});
+
+		it("filters on exact fields (scalars, arrays meaning any of, booleans) with totals", async () => {
+			const r = await h.search.search(idx, { filter: { client: "acme" }, sort: "amount" });
+			assert.equal(r.total, 3);
+			assert.deepEqual(idsOf(r), ["p4", "p2", "p1"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { filter: { status: ["closed", "nope"] } })), ["p2"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { filter: { client: "acme", status: "open" }, sort: "id" })), ["p1", "p4"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { filter: { vip: true } })), ["p1"]);
+			assert.equal((await h.search.search(idx, { filter: { client: "none" } })).total, 0);
+		});
+
+		it("returns the fields as indexed (dates stay ISO strings)", async () => {
+			const r = await h.search.search(idx, { filter: { client: "beta" } });
+			assert.deepEqual(r.hits, [{ id: "p3", fields: people[2].fields }]);
+			const p1 = (await h.search.search(idx, { filter: { vip: true } })).hits[0];
+			assert.equal(p1.fields.due, "2026-03-01T00:00:00.000Z");
+		});
+
+		it("text: case- and accent-insensitive, every word must occur, the last as a prefix", async () => {
+			const t = async (text: string, filter?: Record<string, string>) => idsOf(await h.search.search(idx, { text, filter, sort: "id" }));
+			assert.deepEqual(await t("jose"), ["p1"]);
+			assert.deepEqual(await t("JOAO SILVA"), ["p3"]);
+			assert.deepEqual(await t("smith"), ["p1", "p2"], "last word as prefix: smith, smithers");
+			assert.deepEqual(await t("smith jose"), ["p1"], "any order");
+			assert.deepEqual(await t("jos smith"), [], "words before the last must be whole words");
+			assert.deepEqual(await t("paul"), ["p1", "p2", "p3"], "prefix of Paulo and Paulista");
+			assert.deepEqual(await t("sao paulo"), ["p1"]);
+			assert.deepEqual(await t("zurich zoe"), ["p4"]);
+			assert.deepEqual(await t("smith", { client: "acme", status: "closed" }), ["p2"]);
+			assert.deepEqual(await t("nobody"), []);
+		});
+
+		it("multi-word text queries page and count exactly", async () => {
+			const r = await h.search.search(idx, { text: "paulo silva", limit: 1 });
+			assert.equal(r.total, 1);
+			const all = await h.search.search(idx, { text: "da", sort: "id" });
+			assert.deepEqual(idsOf(all), ["p1", "p3"]);
+		});
+
+		it("sorts ascending and descending, limits and offsets; total ignores paging", async () => {
+			const r = await h.search.search(idx, { sort: "-amount", limit: 2, offset: 1 });
+			assert.equal(r.total, 4);
+			assert.deepEqual(idsOf(r), ["p3", "p2"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { sort: "due", filter: { client: "acme" } })), ["p2", "p4", "p1"]);
+		});
+
+		it("re-indexing an id replaces the document; remove deletes", async () => {
+			const other = `${idx}b`;
+			created.push(other);
+			await h.search.ensureIndex(other, ["client"]);
+			await h.search.index(other, [{ id: "a", fields: { client: "x" }, text: "old words" }, { id: "b", fields: { client: "x" }, text: "keep" }]);
+			await h.search.index(other, [{ id: "a", fields: { client: "y" }, text: "new words" }]);
+			assert.deepEqual(idsOf(await h.search.search(other, { text: "old" })), []);
+			assert.deepEqual(idsOf(await h.search.search(other, { text: "new" })), ["a"]);
+			assert.deepEqual((await h.search.search(other, { filter: { client: "y" } })).hits, [{ id: "a", fields: { client: "y" } }]);
+			await h.search.remove(other, ["a", "never-indexed"]);
+			const left = await h.search.search(other, {});
+			assert.equal(left.total, 1);
+			assert.deepEqual(idsOf(left), ["b"]);
+		});
+	});
+}
+
+searchContract("store (SQLite)", async () => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pw-search-"));
+	const store = new SqliteStore({ file: path.join(dir, "paperwork.db") });
+	const search = new StoreSearch(store);
+	return {
+		search,
+		async cleanup() {
+			await search.close();
+			await store.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	};
+});
+
+const osUrl = process.env.OPENSEARCH_URL;
+searchContract(
+	"opensearch",
+	async () => {
+		const prefix = `pwtest${process.pid}`;
+		const search = new OpenSearchIndex({ url: osUrl ?? "", indexPrefix: prefix });
+		return {
+			search,
+			async cleanup(indexes) {
+				for (const i of indexes) await search.client.indices.delete({ index: `${prefix}-${i.toLowerCase()}` }).catch(() => undefined);
+				await search.close();
+			}
+		};
+	},
+	osUrl ? undefined : "OPENSEARCH_URL is not set: no OpenSearch server to run the contract against"
+);
+
+describe("store search text normalisation", () => {
+	it("lower-cases, folds Latin accents, keeps other scripts, pads with spaces", () => {
+		assert.equal(normaliseText("José  ÁLVAREZ-Núñez, 12"), " jose alvarez nunez 12 ");
+		assert.equal(normaliseText("राम कुमार"), " राम कुमार ");
+		assert.equal(normaliseText(""), "");
+	});
+});
+
+describe("searchMixin", () => {
+	it("gives services this.search", async () => {
+		const fake = { kind: "store" } as SearchIndex;
+		const broker = new ServiceBroker({ transporter: null, logger: false });
+		broker.createService({
+			name: "finder",
+			mixins: [searchMixin(fake)],
+			actions: {
+				kind(this: SearchService) {
+					return this.search.kind;
+				}
+			}
+		});
+		await broker.start();
+		try {
+			assert.equal(await broker.call("finder.kind"), "store");
+		} finally {
+			await broker.stop();
+		}
+	});
+});

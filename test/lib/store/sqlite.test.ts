@@ -1,0 +1,110 @@
+/**
+ * SQLite-specific behaviour of the embedded store: the file and its pragmas, several processes writing
+ * the same file (exact counter totals), expression indexes actually used, invalid names refused.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { SqliteStore } from "../../../lib/store/sqlite.ts";
+import { createStore } from "../../../lib/store/index.ts";
+import { loadConfig } from "../../../config/index.ts";
+
+const run = promisify(execFile);
+const worker = fileURLToPath(new URL("./fixtures/counter-worker.ts", import.meta.url));
+
+describe("SqliteStore", () => {
+	let dir: string;
+	before(() => {
+		dir = fs.mkdtempSync(path.join(os.tmpdir(), "pw-sqlite-"));
+	});
+	after(() => {
+		fs.rmSync(dir, { recursive: true, force: true });
+	});
+
+	it("createStore without MONGO_URL opens ${DATA_DIR}/paperwork.db, creating the folder, in WAL mode", async () => {
+		const dataDir = path.join(dir, "nested", "data");
+		const store = createStore(loadConfig({ DATA_DIR: dataDir }), pino({ level: "silent" }));
+		try {
+			assert.equal(store.kind, "sqlite");
+			await store.adapter("x").insert({ a: 1 });
+			assert.ok(fs.existsSync(path.join(dataDir, "paperwork.db")));
+			const db = (store as SqliteStore).db;
+			assert.equal((db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode, "wal");
+			assert.equal((db.prepare("PRAGMA synchronous").get() as { synchronous: number }).synchronous, 1, "NORMAL");
+			assert.ok((db.prepare("PRAGMA busy_timeout").get() as { timeout: number }).timeout > 0);
+		} finally {
+			await store.close();
+		}
+		assert.equal(await store.ping(), false, "a closed store does not answer");
+	});
+
+	it("two processes incrementing one counter and upserting the same key end with exact totals", async () => {
+		const file = path.join(dir, "shared.db");
+		const store = new SqliteStore({ file });
+		const counters = store.adapter("counters");
+		await counters.insert({ _id: "c", n: 0 });
+		await store.adapter("rows").ensureIndexes([{ fields: ["k"], unique: true }]);
+		await store.close();
+		const times = 400;
+		await Promise.all(
+			["p1", "p2"].map((tag) => run(process.execPath, [worker, file, "c", String(times), tag], { timeout: 120_000 }))
+		);
+		const check = new SqliteStore({ file });
+		try {
+			const doc = await check.adapter("counters").findById("c");
+			assert.equal(doc?.n, 2 * times);
+			assert.deepEqual(doc?.by, { p1: times, p2: times });
+			const rows = check.adapter("rows");
+			assert.equal(await rows.count({ query: { k: "shared" } }), 1, "the unique key held across processes");
+			assert.equal(await rows.count(), 1 + 2 * (times / 50));
+		} finally {
+			await check.close();
+		}
+	});
+
+	it("queries on declared fields use the expression index", async () => {
+		const store = new SqliteStore({ file: path.join(dir, "plan.db") });
+		try {
+			const a = store.adapter("debts");
+			await a.ensureIndexes([{ fields: ["client", "contract.id"], unique: true }, { fields: ["-due"], name: "by_due" }]);
+			const plan = (sql: string) => (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all("x", "y") as { detail: string }[]).map((r) => r.detail).join(" | ");
+			assert.match(plan(`SELECT doc FROM debts WHERE json_extract(doc, '$.client') = ? AND json_extract(doc, '$.contract.id') = ?`), /USING INDEX debts__client_contract_id/);
+			assert.match(plan(`SELECT doc FROM debts WHERE json_extract(doc, '$.due') > ? AND json_extract(doc, '$.due') < ?`), /USING INDEX debts__by_due/);
+			const names = (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'debts'").all() as { name: string }[]).map((r) => r.name);
+			assert.ok(names.includes("debts__client_contract_id") && names.includes("debts__by_due"));
+		} finally {
+			await store.close();
+		}
+	});
+
+	it("refuses collection and field names it cannot quote safely", async () => {
+		const store = new SqliteStore({ file: ":memory:" });
+		try {
+			assert.throws(() => store.adapter("bad name; drop"), /invalid collection name/);
+			assert.throws(() => store.adapter("sqlite_master"), /invalid collection name/);
+			await assert.rejects(store.adapter("ok").find({ query: { "a'b": 1 } }), /invalid field name/);
+			await assert.rejects(store.adapter("ok").find({ sort: "x) DESC; --" }), /invalid field name/);
+		} finally {
+			await store.close();
+		}
+	});
+
+	it("rolls back a failed bulkUpsert transaction as a whole", async () => {
+		const store = new SqliteStore({ file: ":memory:" });
+		try {
+			const a = store.adapter("t");
+			await a.ensureIndexes([{ fields: ["k"], unique: true }]);
+			await a.insert({ _id: "taken", k: "other" });
+			await assert.rejects(a.bulkUpsert([{ k: "a" }, { _id: "taken", k: "b" }], { key: ["k"] }), /duplicate key/);
+			assert.equal(await a.count(), 1, "the first document of the failed chunk was not kept");
+		} finally {
+			await store.close();
+		}
+	});
+});
