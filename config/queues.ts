@@ -1,0 +1,20 @@
+/**
+ * The durable work queues between actors (see docs/architecture.md for the flow). Every queue named here is
+ * declared by its consumer and listed by operators (`dlq list`, GET /api/v1/queues).
+ */
+export const QUEUES = {
+	/** ingest -> file-picker: a raw file was stored and its batch created */
+	filesArrived: "files.arrived",
+	/** file-picker -> etl: one chunk of rows is ready */
+	chunksReady: "chunks.ready",
+	/** etl -> registry: one chunk's valid rows are staged */
+	chunksStaged: "chunks.staged",
+	/** scheduler -> renderer: one document for one recipient */
+	casesDispatch: "cases.dispatch",
+	/** renderer -> notifier: a case's PDF is stored */
+	casesRendered: "cases.rendered"
+} as const;
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+export const QUEUE_NAMES: QueueName[] = Object.values(QUEUES);

@@ -1,0 +1,38 @@
+/**
+ * The public HTTP API: every route, the action it calls and who may call it, in one table. The api gateway builds
+ * its aliases from it, checks access with it, and the OpenAPI document is generated from it and the actions' params.
+ * A capability adds its rows here.
+ */
+import type { Access } from "./auth.ts";
+
+export interface RouteSpec {
+	method: "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
+	/** path under /api/v1, path-to-regexp 8 syntax (":id") */
+	path: string;
+	action: string;
+	access: Access;
+	summary: string;
+	tag: string;
+	/** how the body arrives: JSON (default), or a raw stream (uploads) */
+	body?: "json" | "stream";
+	/** success status when not 200 */
+	status?: number;
+}
+
+export const ROUTES: RouteSpec[] = [
+	{ method: "GET", path: "/health", action: "ops.health", access: "public", summary: "Health of this node and of each dependency (200 or 503)", tag: "operations" },
+	{ method: "GET", path: "/openapi.json", action: "api.openapi", access: "public", summary: "This OpenAPI document", tag: "operations" },
+	{ method: "GET", path: "/objects/*key", action: "api.object", access: "public", summary: "Reads an object through a signed, time-limited link", tag: "operations" },
+
+	{ method: "POST", path: "/clients", action: "clients.create", access: "admin", summary: "Creates a client and returns its first API key (shown once)", tag: "clients", status: 201 },
+	{ method: "GET", path: "/clients", action: "clients.list", access: "admin", summary: "Lists clients", tag: "clients" },
+	{ method: "GET", path: "/clients/:id", action: "clients.get", access: "self-or-admin", summary: "Reads a client (a client may read only its own record)", tag: "clients" },
+	{ method: "PATCH", path: "/clients/:id", action: "clients.update", access: "admin", summary: "Changes a client's name, format, webhook or email", tag: "clients" },
+	{ method: "POST", path: "/clients/:id/keys", action: "clients.createKey", access: "admin", summary: "Issues another API key for a client (shown once)", tag: "clients", status: 201 },
+	{ method: "DELETE", path: "/clients/:id/keys/:keyId", action: "clients.revokeKey", access: "admin", summary: "Revokes an API key", tag: "clients" },
+
+	{ method: "GET", path: "/queues", action: "ops.queues", access: "operator", summary: "Queue depths, consumers and dead letters", tag: "operations" },
+	{ method: "GET", path: "/queues/:queue/dead-letters", action: "ops.dlqList", access: "operator", summary: "Lists a queue's dead letters", tag: "operations" },
+	{ method: "POST", path: "/queues/:queue/dead-letters/replay", action: "ops.dlqReplay", access: "admin", summary: "Puts dead letters back on their queue", tag: "operations" },
+	{ method: "DELETE", path: "/queues/:queue/dead-letters", action: "ops.dlqPurge", access: "admin", summary: "Drops a queue's dead letters", tag: "operations" }
+];

@@ -1,0 +1,53 @@
+/**
+ * Client records: what is stored, what an API caller sees (never the webhook secret), and the checks on the
+ * settings a client can have (file format, webhook, report email).
+ */
+import { badRequest } from "./api/errors.ts";
+
+export interface ClientDoc extends Record<string, unknown> {
+	_id: string;
+	name: string;
+	format?: Record<string, unknown>;
+	webhook?: { url: string; secret: string };
+	email?: string;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export interface ClientView {
+	id: string;
+	name: string;
+	format?: Record<string, unknown>;
+	webhook?: { url: string; secretSet: true };
+	email?: string;
+	createdAt: Date;
+	updatedAt: Date;
+}
+
+export function toClientView(doc: ClientDoc): ClientView {
+	return {
+		id: doc._id,
+		name: doc.name,
+		...(doc.format ? { format: doc.format } : {}),
+		...(doc.webhook ? { webhook: { url: doc.webhook.url, secretSet: true as const } } : {}),
+		...(doc.email ? { email: doc.email } : {}),
+		createdAt: doc.createdAt,
+		updatedAt: doc.updatedAt
+	};
+}
+
+/** Validates the optional settings; returns only the ones given. Throws 400 naming the bad property. */
+export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string }): Partial<Pick<ClientDoc, "format" | "webhook" | "email">> {
+	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email">> = {};
+	if (input.format !== undefined) {
+		if (input.format === null || typeof input.format !== "object" || Array.isArray(input.format)) throw badRequest("format must be an object", [{ field: "format", message: "must be an object" }]);
+		out.format = input.format as Record<string, unknown>;
+	}
+	if (input.webhook !== undefined) {
+		const u = new URL(input.webhook.url);
+		if (u.protocol !== "https:" && u.protocol !== "http:") throw badRequest("webhook.url must be an http(s) URL", [{ field: "webhook.url", message: "must be http or https" }]);
+		out.webhook = { url: input.webhook.url, secret: input.webhook.secret };
+	}
+	if (input.email !== undefined) out.email = input.email.trim();
+	return out;
+}

@@ -1,0 +1,44 @@
+/**
+ * `npm start`: runs a Paperwork node. With no TRANSPORTER set, every service runs in this one process on the
+ * embedded store, objects and queues under DATA_DIR (no server needed). Prints a banner with the API URL, the docs
+ * URL and a ready-to-paste curl line. SIGINT/SIGTERM stop it gracefully (in-flight work finishes first).
+ */
+import { ConfigError } from "../config/index.ts";
+import { startNode } from "../lib/node.ts";
+
+async function main(): Promise<void> {
+	let node;
+	try {
+		node = await startNode();
+	} catch (err) {
+		if (err instanceof ConfigError) {
+			process.stderr.write(`configuration error: ${err.message}\n`);
+			process.exit(78); // EX_CONFIG
+		}
+		throw err;
+	}
+	const { broker, config, services, httpPort } = node;
+	let demo: { created: boolean; apiKey?: string } = { created: false };
+	if (services.includes("clients")) demo = (await broker.call("clients.ensureDemo")) as typeof demo;
+	const mode = config.transporter ? `distributed (AMQP transporter, namespace '${config.namespace}')` : "embedded (one process, no servers)";
+	const lines = [
+		"",
+		`Paperwork node ${broker.nodeID} started: ${mode}`,
+		`  services: ${services.join(", ")}`,
+		`  data:     ${config.mongo ? "MongoDB" : config.dataDir}`
+	];
+	if (httpPort !== undefined) {
+		const base = config.http.publicUrl.replace(`:${config.http.port}`, `:${httpPort}`);
+		const key = demo.apiKey ?? config.auth.demoApiKey ?? "<your API key>";
+		lines.push(`  API:      ${base}/api/v1`, `  docs:     ${base}/api/docs`, `  health:   curl -s ${base}/api/v1/health`);
+		if (demo.created) lines.push(`  demo client created; its API key (shown once): ${demo.apiKey}`);
+		lines.push(`  try:      curl -s -H 'X-API-Key: ${key}' ${base}/api/v1/batches`);
+	}
+	if (config.metricsPort > 0) lines.push(`  metrics:  http://localhost:${config.metricsPort}/metrics`);
+	process.stdout.write(`${lines.join("\n")}\n\n`);
+}
+
+main().catch((err: unknown) => {
+	process.stderr.write(`start-up failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+	process.exit(1);
+});

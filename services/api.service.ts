@@ -1,0 +1,191 @@
+/**
+ * api: the HTTP gateway (moleculer-web) under /api/v1. Routes come from lib/api/routes.ts; this file wires
+ * authentication (X-API-Key for clients, Bearer JWT for operators), access checks, JSON errors, request IDs,
+ * body limits, the OpenAPI document, the docs page and signed object links.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import ApiGateway, { type ApiSettingsSchema, type ApiRouteSchema } from "moleculer-web";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { ROUTES, type RouteSpec } from "../lib/api/routes.ts";
+import { allowed, parseApiKey, verifyOperatorToken, TokenError, type Caller } from "../lib/api/auth.ts";
+import { toHttpError, unauthorized, forbidden, notFound } from "../lib/api/errors.ts";
+import { buildOpenApi, renderDocsPage } from "../lib/api/openapi.ts";
+import { verifyLink } from "../lib/objects/links.ts";
+import { loadLinkSecret, loadJwtSecret } from "../lib/secrets.ts";
+import { getPlatform } from "../lib/platform.ts";
+import { ObjectNotFoundError } from "../lib/objects/types.ts";
+
+type Req = IncomingMessage & { $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown> };
+
+const API_PREFIX = "/api/v1";
+
+function routeKey(method: string, path: string): string {
+	// moleculer-web keeps alias paths without their leading/trailing slashes
+	return `${method.toUpperCase()} ${path.replace(/^\/+|\/+$/g, "")}`;
+}
+
+const byAlias = new Map<string, RouteSpec>(ROUTES.map((r) => [routeKey(r.method, r.path), r]));
+
+function aliases(): Record<string, string> {
+	const out: Record<string, string> = {};
+	for (const r of ROUTES) out[`${r.method} ${r.path}`] = r.body === "stream" ? `stream:${r.action}` : r.action;
+	return out;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+type ApiThis = Service<ApiSettingsSchema>;
+type Merged = { merged?: (schema: ServiceSchema<ApiSettingsSchema>) => void };
+
+const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
+	name: "api",
+	mixins: [ApiGateway],
+
+	settings: {
+		port: 3000,
+		ip: "0.0.0.0",
+		routes: [
+			{
+				path: API_PREFIX,
+				aliases: aliases(),
+				mappingPolicy: "restrict",
+				authentication: true,
+				authorization: true,
+				bodyParsers: { json: { limit: "5mb", strict: false }, urlencoded: false },
+				callOptions: { timeout: 0 }
+			},
+			{
+				path: "/api/docs",
+				aliases: { "GET /": "api.docs" },
+				mappingPolicy: "restrict",
+				authentication: false,
+				authorization: false,
+				bodyParsers: false
+			}
+		],
+		log4XXResponses: false,
+		logRequest: "debug",
+		logResponse: "debug"
+	},
+
+	/** Settings from the configuration, applied before moleculer-web builds its routes and server. */
+	merged(schema: ServiceSchema<ApiSettingsSchema>) {
+		const { config } = getPlatform();
+		const settings = schema.settings as ApiSettingsSchema;
+		settings.port = config.http.port;
+		const route = (settings.routes ?? [])[0] as ApiRouteSchema;
+		route.bodyParsers = { json: { limit: config.http.bodyLimit, strict: false }, urlencoded: false };
+		// success statuses other than 200 (e.g. 201 Created) come from the route table
+		route.onAfterCall = (ctx: Context, _route: unknown, req: Req, _res: ServerResponse, data: unknown) => {
+			const spec = req.$alias ? byAlias.get(routeKey(req.$alias.method, req.$alias.path)) : undefined;
+			const meta = ctx.meta as { $statusCode?: number };
+			if (spec?.status && meta.$statusCode === undefined) meta.$statusCode = spec.status;
+			return data;
+		};
+		settings.onError = (req, res, err) => sendJsonError(req as Req, res, err);
+	},
+
+	actions: {
+		openapi: {
+			handler(this: ApiThis) {
+				return buildOpenApi(ROUTES, this.broker, { prefix: API_PREFIX, publicUrl: getPlatform().config.http.publicUrl });
+			}
+		},
+		docs: {
+			handler(ctx: Context) {
+				(ctx.meta as Record<string, unknown>).$responseType = "text/html; charset=utf-8";
+				return renderDocsPage(buildOpenApi(ROUTES, ctx.broker, { prefix: API_PREFIX, publicUrl: getPlatform().config.http.publicUrl }));
+			}
+		},
+		/** Serves an object through a link made by the folder object store (S3 links go to S3 directly). */
+		object: {
+			params: { key: { type: "any" }, expires: { type: "string" }, signature: { type: "string" } },
+			async handler(ctx: Context<{ key: string | string[]; expires: string; signature: string }>) {
+				const { objects, config } = getPlatform();
+				const key = Array.isArray(ctx.params.key) ? ctx.params.key.join("/") : ctx.params.key;
+				if (!verifyLink(loadLinkSecret(config), key, Number(ctx.params.expires), ctx.params.signature)) {
+					throw forbidden("the link is invalid or has expired");
+				}
+				const info = await objects.stat(key);
+				if (!info) throw notFound("object", key);
+				const meta = ctx.meta as Record<string, unknown>;
+				meta.$responseType = info.contentType ?? "application/octet-stream";
+				meta.$responseHeaders = { "Content-Length": String(info.size) };
+				try {
+					return await objects.get(key);
+				} catch (err) {
+					if (err instanceof ObjectNotFoundError) throw notFound("object", key);
+					throw err;
+				}
+			}
+		}
+	},
+
+	methods: {
+		/** Resolves credentials into ctx.meta.auth; a malformed or unknown credential is a 401 with the reason. */
+		async authenticate(ctx: Context, _route: unknown, req: Req): Promise<Caller | null> {
+			const meta = ctx.meta as { auth?: Caller };
+			const apiKey = req.headers["x-api-key"];
+			const authz = req.headers.authorization;
+			if (typeof apiKey === "string" && apiKey.length > 0) {
+				if (!parseApiKey(apiKey)) throw unauthorized("X-API-Key is not a valid API key");
+				const caller = (await ctx.call("clients.resolveKey", { apiKey })) as Caller | null;
+				if (!caller) throw unauthorized("X-API-Key is unknown or revoked");
+				meta.auth = caller;
+				return caller;
+			}
+			if (typeof authz === "string" && authz.length > 0) {
+				const m = /^Bearer\s+(\S+)$/i.exec(authz);
+				if (!m) throw unauthorized("Authorization must be 'Bearer <token>'");
+				try {
+					const op = verifyOperatorToken(loadJwtSecret(getPlatform().config), m[1]);
+					meta.auth = { kind: "operator", sub: op.sub, role: op.role };
+					return meta.auth;
+				} catch (err) {
+					if (err instanceof TokenError) throw unauthorized(`bearer token rejected: ${err.message}`);
+					throw err;
+				}
+			}
+			return null;
+		},
+
+		/** Checks the route's access rule (lib/api/routes.ts) against the caller. */
+		authorize(ctx: Context, _route: unknown, req: Req) {
+			const alias = req.$alias;
+			if (!alias) return;
+			const spec = byAlias.get(routeKey(alias.method, alias.path));
+			if (!spec) throw forbidden("no access rule for this route");
+			const caller = (ctx.meta as { auth?: Caller }).auth;
+			const params = (req.$params ?? {}) as Record<string, unknown>;
+			const verdict = allowed(spec.access, caller, typeof params.id === "string" ? params.id : undefined);
+			if (verdict === "unauthenticated") throw unauthorized("credentials required: send X-API-Key (clients) or Authorization: Bearer <token> (operators)");
+			if (verdict === "forbidden") throw forbidden(`this route needs ${spec.access === "client" ? "a client API key" : `the ${spec.access} role`}`);
+			if (verdict === "not-found") throw notFound("client", String(params.id));
+		}
+	}
+};
+
+/** Writes { error: { code, message, details } } with the mapped status and the request ID. */
+function sendJsonError(req: Req, res: ServerResponse, err: unknown): void {
+	const { status, body, internal } = toHttpError(err);
+	const requestId = req.$ctx?.requestID ?? headerRequestId(req);
+	if (internal) {
+		getPlatform().logger.error({ err, requestId, url: req.url }, "request failed");
+	}
+	if (res.headersSent) {
+		res.destroy();
+		return;
+	}
+	if (requestId) res.setHeader("X-Request-Id", requestId);
+	if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="paperwork", ApiKey header="X-API-Key"');
+	res.setHeader("Content-Type", "application/json; charset=utf-8");
+	res.writeHead(status);
+	res.end(JSON.stringify(body));
+}
+
+function headerRequestId(req: Req): string | undefined {
+	const h = req.headers["x-request-id"];
+	return typeof h === "string" && REQUEST_ID.test(h) ? h : undefined;
+}
+
+export default apiService;

@@ -1,0 +1,59 @@
+/**
+ * Two nodes as separate processes on RabbitMQ: the api node (gateway only) and a worker node (clients). An HTTP
+ * request through the gateway reaches the action on the worker, and health reports the transporter.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:net";
+import { AMQP_URL, bearer, http, spawnNode, tempDir } from "../helpers/node.ts";
+import { signOperatorToken } from "../../lib/api/auth.ts";
+
+const SECRET = "multinode-secret-multinode-secret";
+const namespace = `test-${randomUUID().slice(0, 8)}`;
+let port = 0;
+let api: Awaited<ReturnType<typeof spawnNode>>;
+let worker: Awaited<ReturnType<typeof spawnNode>>;
+
+function freePort(): Promise<number> {
+	return new Promise((resolve) => {
+		const s = createServer();
+		s.listen(0, "127.0.0.1", () => {
+			const p = (s.address() as { port: number }).port;
+			s.close(() => resolve(p));
+		});
+	});
+}
+
+before(async () => {
+	port = await freePort();
+	const common = { TRANSPORTER: AMQP_URL, NAMESPACE: namespace, JWT_SECRET: SECRET, DATA_DIR: tempDir() };
+	worker = await spawnNode({ ...common, SERVICES: "clients", NODE_ID: `worker-${namespace}` });
+	api = await spawnNode({ ...common, SERVICES: "api", PORT: String(port), NODE_ID: `api-${namespace}` });
+});
+
+after(async () => {
+	await Promise.all([api?.stop(), worker?.stop()]);
+});
+
+test("a request through the gateway reaches the clients action on the worker node", async () => {
+	const token = signOperatorToken(SECRET, "it", "admin");
+	let res = await http<{ id: string; name: string }>(`http://127.0.0.1:${port}/api/v1/clients`, { method: "POST", headers: bearer(token), json: { name: "remote-co" } });
+	for (let i = 0; i < 20 && res.status === 503; i++) {
+		// the api node may not have discovered the worker yet
+		await new Promise((r) => setTimeout(r, 250));
+		res = await http(`http://127.0.0.1:${port}/api/v1/clients`, { method: "POST", headers: bearer(token), json: { name: "remote-co" } });
+	}
+	assert.equal(res.status, 201, JSON.stringify(res.body));
+	assert.equal(res.body.name, "remote-co");
+	const got = await http<{ id: string }>(`http://127.0.0.1:${port}/api/v1/clients/${res.body.id}`, { headers: bearer(token) });
+	assert.equal(got.status, 200);
+	assert.equal(got.body.id, res.body.id);
+});
+
+test("the api node's health shows the transporter up", async () => {
+	const res = await http<{ dependencies: { transporter: string }; implementations: { transporter: string } }>(`http://127.0.0.1:${port}/api/v1/health`);
+	assert.equal(res.status, 200);
+	assert.equal(res.body.dependencies.transporter, "up");
+	assert.equal(res.body.implementations.transporter, "amqp");
+});

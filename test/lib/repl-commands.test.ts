@@ -1,0 +1,80 @@
+/**
+ * The operator's REPL commands, called as moleculer-repl calls them, and `npm run repl` itself driven over stdin.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { replCommands } from "../../lib/repl-commands.ts";
+import { ROOT, startTestNode, tempDir, type TestNode } from "../helpers/node.ts";
+
+let node: TestNode;
+before(async () => {
+	node = await startTestNode();
+	await node.broker.call("clients.create", { name: "repl-co", email: "ops@repl.example" });
+});
+after(async () => {
+	await node.close();
+});
+
+async function run(command: string, args: Record<string, string | undefined> = {}): Promise<string> {
+	const lines: string[] = [];
+	const cmd = replCommands((l) => lines.push(l)).find((c) => c.command.split(" ")[0] === command);
+	assert.ok(cmd, `command ${command} exists`);
+	await cmd.action(node.broker, args);
+	return lines.join("\n");
+}
+
+test("health lists this node with every dependency up", async () => {
+	const out = await run("health");
+	assert.match(out, /node +status +store +objects +queues +search +transporter/);
+	assert.match(out, new RegExp(`${node.broker.nodeID} +ok +up +up +up +up +up`));
+});
+
+test("clients lists clients with their IDs", async () => {
+	const out = await run("clients");
+	assert.match(out, /repl-co +.*ops@repl\.example/);
+});
+
+test("queues lists every work queue; dlq list/replay/purge answer for a known queue", async () => {
+	const out = await run("queues");
+	for (const q of ["files.arrived", "chunks.ready", "chunks.staged", "cases.dispatch", "cases.rendered"]) assert.match(out, new RegExp(q.replace(".", "\\.")));
+	assert.equal(await run("dlq", { verb: "list", queue: "chunks.ready" }), "(none)");
+	assert.equal(await run("dlq", { verb: "replay", queue: "chunks.ready" }), "replayed 0 message(s) onto chunks.ready");
+	assert.equal(await run("dlq", { verb: "purge", queue: "chunks.ready" }), "purged 0 dead letter(s) of chunks.ready");
+	await assert.rejects(run("dlq", { verb: "list", queue: "nope" }), /unknown queue 'nope'/);
+	assert.match(await run("dlq", { verb: "explode", queue: "chunks.ready" }), /unknown verb 'explode'/);
+});
+
+test("npm run repl (embedded) answers the health command typed at its prompt", async () => {
+	const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "scripts/repl.ts")], {
+		cwd: ROOT,
+		env: { PATH: process.env.PATH, DATA_DIR: tempDir(), PORT: "0", METRICS_PORT: "0", LOG_FORMAT: "json", HOME: tempDir() },
+		stdio: ["pipe", "pipe", "pipe"]
+	});
+	let out = "";
+	child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+	child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+	const waitFor = async (re: RegExp) => {
+		for (let i = 0; i < 300 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+		assert.match(out, re);
+	};
+	try {
+		await waitFor(/paperwork \$/);
+		child.stdin.write("health\n");
+		await waitFor(/ok +up +up +up +up +up/);
+	} finally {
+		child.stdin.write("quit\n");
+		child.stdin.end();
+		await new Promise((r) => {
+			const t = setTimeout(() => {
+				child.kill("SIGKILL");
+				r(null);
+			}, 10_000);
+			child.once("exit", () => {
+				clearTimeout(t);
+				r(null);
+			});
+		});
+	}
+});
