@@ -4,7 +4,7 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startTestNode, http, bearer, apiKey, spawnNode, tempDir, type TestNode } from "../helpers/node.ts";
+import { startTestNode, http, bearer, apiKey, spawnNode, tempDir, freePort, type TestNode } from "../helpers/node.ts";
 import { issueApiKey } from "../../lib/api/auth.ts";
 
 let node: TestNode;
@@ -160,4 +160,19 @@ test("an object link from the folder store serves the object until it expires; a
 	assert.equal(tampered.status, 403);
 	const other = await http(url.replace("summary%201.csv", "other.csv"));
 	assert.equal(other.status, 403, "a signature is valid for its own key only");
+});
+
+test("a node with METRICS_PORT serves Prometheus metrics", async () => {
+	const metricsPort = await freePort();
+	const env = { DATA_DIR: tempDir(), PORT: "0", METRICS_PORT: String(metricsPort), JWT_SECRET: "metrics-secret-metrics-secret-xx" };
+	const child = await spawnNode(env, /try:.*\n/);
+	try {
+		const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+		assert.equal(res.status, 200);
+		const text = await res.text();
+		assert.match(text, /# TYPE moleculer_request_total counter|moleculer_node_type|process_cpu/);
+		assert.match(text, /nodeID="/);
+	} finally {
+		await child.stop();
+	}
 });

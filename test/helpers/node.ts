@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { startNode, type RunningNode } from "../../lib/node.ts";
@@ -101,6 +102,18 @@ export function spawnNode(env: Record<string, string>, readyPattern = /started:/
 		child.once("exit", (code) => {
 			clearTimeout(timer);
 			reject(new Error(`node exited with ${code} before it started; output:\n${out}`));
+		});
+	});
+}
+
+/** A TCP port free on loopback right now. */
+export function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const s = createServer();
+		s.once("error", reject);
+		s.listen(0, "127.0.0.1", () => {
+			const p = (s.address() as { port: number }).port;
+			s.close(() => resolve(p));
 		});
 	});
 }

@@ -5,8 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
-import { AMQP_URL, bearer, http, spawnNode, tempDir } from "../helpers/node.ts";
+import { AMQP_URL, bearer, freePort, http, spawnNode, tempDir } from "../helpers/node.ts";
 import { signOperatorToken } from "../../lib/api/auth.ts";
 
 const SECRET = "multinode-secret-multinode-secret";
@@ -14,16 +13,6 @@ const namespace = `test-${randomUUID().slice(0, 8)}`;
 let port = 0;
 let api: Awaited<ReturnType<typeof spawnNode>>;
 let worker: Awaited<ReturnType<typeof spawnNode>>;
-
-function freePort(): Promise<number> {
-	return new Promise((resolve) => {
-		const s = createServer();
-		s.listen(0, "127.0.0.1", () => {
-			const p = (s.address() as { port: number }).port;
-			s.close(() => resolve(p));
-		});
-	});
-}
 
 before(async () => {
 	port = await freePort();
