@@ -67,7 +67,23 @@ export const SPEC: VarSpec[] = [
 	// Queues
 	{ name: "QUEUE_RETRIES", kind: "int", default: "5", min: 0, max: 20, description: "Tries after the first before a message goes to its dead-letter queue." },
 	{ name: "QUEUE_RETRY_DELAY_MS", kind: "int", default: "1000", min: 0, description: "Delay before the first retry; each further retry waits 4x longer." },
-	{ name: "QUEUE_PREFETCH", kind: "int", default: "0", min: 0, description: "Messages a consumer holds unacknowledged; 0 means 2x the handler's concurrency." }
+	{ name: "QUEUE_PREFETCH", kind: "int", default: "0", min: 0, description: "Messages a consumer holds unacknowledged; 0 means 2x the handler's concurrency." },
+	// Ingestion
+	{ name: "CHUNK_ROWS", kind: "int", default: "5000", min: 1, max: 100000, description: "Rows per chunk when a file is split; one queue message per chunk." },
+	{ name: "ETL_CONCURRENCY", kind: "int", default: "0", min: 0, max: 64, description: "Chunks one etl node parses at once; 0 means one per core." },
+	{ name: "INBOX_POLL_MS", kind: "int", default: "5000", min: 0, description: "How often the ingest actor lists inbox/<clientId>/ for new files; 0 turns polling off (MinIO notifications only)." },
+	{ name: "XLSX_MAX_ROWS", kind: "int", default: "1000000", min: 1, description: "Most data rows an XLSX upload may have." },
+	{ name: "XLSX_MAX_INFLATED_MB", kind: "int", default: "2048", min: 1, description: "Most bytes an XLSX may inflate to, in MiB (zip-bomb guard)." },
+	{ name: "SMTP_URL", kind: "url", protocols: ["smtp", "smtps"], description: "SMTP server for batch reports and email delivery, e.g. `smtp://user:pass@mail:587`. Unset: no email is sent." },
+	{ name: "SMTP_FROM", kind: "string", default: "Paperwork <no-reply@paperwork.local>", description: "Sender of the emails Paperwork sends." },
+	{ name: "WEBHOOK_TIMEOUT_MS", kind: "int", default: "10000", min: 100, description: "How long a client's webhook may take to answer before the delivery is retried." },
+	// Rendering
+	{ name: "RENDER_ENGINE", kind: "enum", default: "chromium", values: ["chromium", "weasyprint"], description: "PDF engine for templates whose manifest does not choose one." },
+	{ name: "RENDER_CONCURRENCY", kind: "int", default: "0", min: 0, max: 32, description: "Chromium tabs / WeasyPrint workers per renderer node; 0 means one per core." },
+	{ name: "RENDER_TIMEOUT_MS", kind: "int", default: "30000", min: 1000, description: "Longest one document may take to render; then its tab or worker is replaced." },
+	{ name: "RENDER_RECYCLE_AFTER", kind: "int", default: "2000", min: 1, description: "Documents a browser (or WeasyPrint worker) renders before it is restarted." },
+	{ name: "CHROMIUM_PATH", kind: "string", default: "/usr/bin/chromium", description: "The Chromium executable." },
+	{ name: "DOCUMENT_LINK_TTL_S", kind: "int", default: "86400", min: 60, max: 604800, description: "Lifetime of the signed link returned with a document." }
 ];
 
 export interface Config {
@@ -87,6 +103,10 @@ export interface Config {
 	objects: { dir: string; bucket: string };
 	opensearch?: { url: string; indexPrefix: string };
 	queues: { retries: number; retryDelayMs: number; prefetch: number };
+	ingest: { chunkRows: number; etlConcurrency: number; inboxPollMs: number; xlsxMaxRows: number; xlsxMaxInflatedBytes: number; webhookTimeoutMs: number };
+	/** SMTP for batch reports and email delivery (unset: no email is sent) */
+	smtp?: { url: string; from: string };
+	render: { engine: "chromium" | "weasyprint"; concurrency: number; timeoutMs: number; recycleAfter: number; chromiumPath: string; linkTtlSeconds: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -176,7 +196,24 @@ export function loadConfig(env: Env = process.env): Config {
 			: undefined,
 		objects: { dir: path.join(dataDir, "objects"), bucket: v.S3_BUCKET ?? "paperwork" },
 		opensearch: v.OPENSEARCH_URL ? { url: v.OPENSEARCH_URL, indexPrefix: v.OPENSEARCH_INDEX_PREFIX ?? "paperwork" } : undefined,
-		queues: { retries: num("QUEUE_RETRIES"), retryDelayMs: num("QUEUE_RETRY_DELAY_MS"), prefetch: num("QUEUE_PREFETCH") }
+		queues: { retries: num("QUEUE_RETRIES"), retryDelayMs: num("QUEUE_RETRY_DELAY_MS"), prefetch: num("QUEUE_PREFETCH") },
+		ingest: {
+			chunkRows: num("CHUNK_ROWS"),
+			etlConcurrency: num("ETL_CONCURRENCY") || os.availableParallelism(),
+			inboxPollMs: num("INBOX_POLL_MS"),
+			xlsxMaxRows: num("XLSX_MAX_ROWS"),
+			xlsxMaxInflatedBytes: num("XLSX_MAX_INFLATED_MB") * 1024 * 1024,
+			webhookTimeoutMs: num("WEBHOOK_TIMEOUT_MS")
+		},
+		smtp: v.SMTP_URL ? { url: v.SMTP_URL, from: v.SMTP_FROM ?? "Paperwork <no-reply@paperwork.local>" } : undefined,
+		render: {
+			engine: (v.RENDER_ENGINE as "chromium" | "weasyprint" | undefined) ?? "chromium",
+			concurrency: num("RENDER_CONCURRENCY") || os.availableParallelism(),
+			timeoutMs: num("RENDER_TIMEOUT_MS"),
+			recycleAfter: num("RENDER_RECYCLE_AFTER"),
+			chromiumPath: v.CHROMIUM_PATH ?? "/usr/bin/chromium",
+			linkTtlSeconds: num("DOCUMENT_LINK_TTL_S")
+		}
 	};
 }
 
