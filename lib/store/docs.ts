@@ -2,7 +2,8 @@
  * Document helpers shared by the store adapters: sort and search-field parsing, the update forms,
  * Date revival for JSON-stored documents, and the content comparison bulkUpsert uses.
  */
-import type { NewDoc, Update } from "./types.ts";
+import type { BulkUpsertOptions, Doc, NewDoc, UpsertOutcome, Update } from "./types.ts";
+import { newId } from "./ids.ts";
 
 /** A full ISO-8601 UTC timestamp with milliseconds, exactly as Date.prototype.toJSON writes it. */
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -124,4 +125,53 @@ export function keyOf(doc: NewDoc, key: string[], index: number): unknown[] {
 		if (v === undefined || v === null) throw new Error(`bulkUpsert: document #${index} has no value for key field '${k}'`);
 		return v;
 	});
+}
+
+/** What bulkUpsert needs to decide each write, computed once per call. */
+export interface UpsertPlan {
+	ignore: ReadonlySet<string>;
+	keepPrevious: boolean;
+	alwaysSet: readonly string[];
+	outcomeField?: string;
+	skip?: BulkUpsertOptions["skip"];
+}
+
+export function upsertPlan(options: BulkUpsertOptions): UpsertPlan {
+	const alwaysSet = options.alwaysSet ?? [];
+	const ignore = new Set([...(options.ignoreFields ?? []), ...alwaysSet, ...(options.outcomeField ? [options.outcomeField] : [])]);
+	return { ignore, keepPrevious: options.keepPrevious === true, alwaysSet, outcomeField: options.outcomeField, skip: options.skip };
+}
+
+/**
+ * One bulkUpsert step, shared by the adapters: given the stored document (or null) and the incoming one, the
+ * outcome and the document to write (undefined: nothing to write).
+ * - none stored: inserted, version 1;
+ * - same content: unchanged; rewritten only when an alwaysSet field differs (version kept);
+ * - different: updated, version + 1, `previous` = the replaced compared fields when keepPrevious.
+ */
+export function planWrite(plan: UpsertPlan, stored: Doc | null, incoming: NewDoc, index: number): { outcome: UpsertOutcome; doc?: Doc } {
+	if (plan.skip?.(stored, incoming, index)) return { outcome: "skipped" };
+	const mark = (doc: Doc, outcome: UpsertOutcome): Doc => {
+		if (plan.outcomeField) doc[plan.outcomeField] = outcome;
+		return doc;
+	};
+	if (!stored) {
+		const id = incoming._id === undefined || incoming._id === null ? newId() : String(incoming._id);
+		return { outcome: "inserted", doc: mark({ ...incoming, _id: id, version: 1 }, "inserted") };
+	}
+	if (sameValue(comparedFields(stored, plan.ignore), comparedFields(incoming, plan.ignore))) {
+		const changed = plan.alwaysSet.filter((f) => !sameValue(stored[f], incoming[f]));
+		if (changed.length === 0) return { outcome: "unchanged" };
+		const doc: Doc = { ...stored };
+		for (const f of plan.alwaysSet) {
+			if (incoming[f] === undefined) delete doc[f];
+			else doc[f] = incoming[f];
+		}
+		return { outcome: "unchanged", doc: mark(doc, "unchanged") };
+	}
+	const version = (typeof stored.version === "number" ? stored.version : 1) + 1;
+	const doc: Doc = { ...incoming, _id: stored._id, version };
+	if (plan.keepPrevious) doc.previous = comparedFields(stored, plan.ignore);
+	else delete doc.previous;
+	return { outcome: "updated", doc: mark(doc, "updated") };
 }

@@ -10,7 +10,7 @@ import { MongoClient, type AnyBulkWriteOperation, type Collection, type Db, type
 import type { Logger } from "pino";
 import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError, isDuplicateKeyError } from "./errors.ts";
-import { comparedFields, getPath, keyOf, normaliseUpdate, parseSearchFields, parseSort, sameContent } from "./docs.ts";
+import { getPath, keyOf, normaliseUpdate, parseSearchFields, parseSort, planWrite, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
 
 /** Documents per bulkUpsert round trip (fetch by key + bulkWrite). */
@@ -241,18 +241,18 @@ export class MongoAdapter implements StoreAdapter {
 
 	async bulkUpsert(docs: NewDoc[], options: BulkUpsertOptions): Promise<BulkUpsertResult> {
 		if (!options.key?.length) throw new Error("bulkUpsert needs options.key");
-		const result: BulkUpsertResult = { inserted: 0, updated: 0, unchanged: 0, outcomes: new Array(docs.length) };
+		const result: BulkUpsertResult = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, outcomes: new Array(docs.length) };
+		const plan = upsertPlan(options);
 		for (let start = 0; start < docs.length; start += CHUNK) {
 			const idx: number[] = [];
 			for (let i = start; i < Math.min(docs.length, start + CHUNK); i++) idx.push(i);
-			await this.upsertChunk(docs, idx, options, result, 3);
+			await this.upsertChunk(docs, idx, options, plan, result, 3);
 		}
 		return result;
 	}
 
 	/** Upserts docs[i] for i in `idx` (one fetch, one bulkWrite); retries inserts that lost a race. */
-	private async upsertChunk(docs: NewDoc[], idx: number[], options: BulkUpsertOptions, result: BulkUpsertResult, triesLeft: number): Promise<void> {
-		const ignore = new Set(options.ignoreFields ?? []);
+	private async upsertChunk(docs: NewDoc[], idx: number[], options: BulkUpsertOptions, plan: UpsertPlan, result: BulkUpsertResult, triesLeft: number): Promise<void> {
 		const keys = idx.map((i) => keyOf(docs[i], options.key, i));
 		const filter: Filter<Doc> =
 			options.key.length === 1
@@ -265,33 +265,18 @@ export class MongoAdapter implements StoreAdapter {
 		// one pending write per key; a later document with the same key rewrites it
 		const pending = new Map<string, { kind: "insert" | "replace"; doc: Doc; indices: number[] }>();
 		idx.forEach((i, n) => {
-			const doc = docs[i];
 			const ks = keyString(keys[n]);
-			const existing = current.get(ks);
-			let outcome: "inserted" | "updated" | "unchanged";
-			let stored: Doc;
-			if (!existing) {
-				stored = { ...doc, _id: doc._id === undefined || doc._id === null ? newId() : String(doc._id), version: 1 } as Doc;
-				outcome = "inserted";
-			} else if (sameContent(existing, doc, ignore)) {
-				stored = existing;
-				outcome = "unchanged";
-			} else {
-				const version = (typeof existing.version === "number" ? existing.version : 1) + 1;
-				stored = { ...doc, _id: existing._id, version } as Doc;
-				if (options.keepPrevious) stored.previous = comparedFields(existing, ignore);
-				else delete stored.previous;
-				outcome = "updated";
-			}
-			result[outcome]++;
-			result.outcomes[i] = { _id: stored._id, outcome };
-			if (outcome === "unchanged") return;
-			current.set(ks, stored);
+			const existing = current.get(ks) ?? null;
+			const step = planWrite(plan, existing, docs[i], i);
+			result[step.outcome]++;
+			result.outcomes[i] = { _id: step.doc?._id ?? existing?._id ?? null, outcome: step.outcome };
+			if (!step.doc) return;
+			current.set(ks, step.doc);
 			const p = pending.get(ks);
 			if (p) {
-				p.doc = stored;
+				p.doc = step.doc;
 				p.indices.push(i);
-			} else pending.set(ks, { kind: existing ? "replace" : "insert", doc: stored, indices: [i] });
+			} else pending.set(ks, { kind: existing ? "replace" : "insert", doc: step.doc, indices: [i] });
 		});
 		if (pending.size === 0) return;
 		const writes = [...pending.values()];
@@ -314,7 +299,7 @@ export class MongoAdapter implements StoreAdapter {
 				}
 			}
 			retry.sort((a, b) => a - b);
-			await this.upsertChunk(docs, retry, options, result, triesLeft - 1);
+			await this.upsertChunk(docs, retry, options, plan, result, triesLeft - 1);
 		}
 	}
 

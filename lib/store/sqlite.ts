@@ -19,7 +19,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Logger } from "pino";
 import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError } from "./errors.ts";
-import { comparedFields, keyOf, reviveInPlace, sameContent } from "./docs.ts";
+import { keyOf, planWrite, reviveInPlace, upsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
 import { bindValue, fieldExpr, limitOffset, orderBy, searchClause, updateExpr, whereClause, type SqlValue } from "./query.ts";
 
@@ -352,8 +352,8 @@ export class SqliteAdapter implements StoreAdapter {
 	 */
 	async bulkUpsert(docs: NewDoc[], options: BulkUpsertOptions): Promise<BulkUpsertResult> {
 		if (!options.key?.length) throw new Error("bulkUpsert needs options.key");
-		const ignore = new Set(options.ignoreFields ?? []);
-		const result: BulkUpsertResult = { inserted: 0, updated: 0, unchanged: 0, outcomes: new Array(docs.length) };
+		const plan = upsertPlan(options);
+		const result: BulkUpsertResult = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, outcomes: new Array(docs.length) };
 		const table = this.table_();
 		const lookupSql = `SELECT _id, doc FROM ${table} WHERE ${options.key.map((k) => `${fieldExpr(k)} = ?`).join(" AND ")}`;
 		const insertSql = `INSERT INTO ${table} (_id, doc) VALUES (?, ?)`;
@@ -369,26 +369,13 @@ export class SqliteAdapter implements StoreAdapter {
 						const doc = docs[i];
 						const key = keyOf(doc, options.key, i).map(bindValue);
 						const row = lookup.get(...key) as DocRow | undefined;
-						if (!row) {
-							const id = doc._id === undefined || doc._id === null ? newId() : String(doc._id);
-							insert.run(id, JSON.stringify({ ...doc, _id: id, version: 1 }));
-							result.inserted++;
-							result.outcomes[i] = { _id: id, outcome: "inserted" };
-							continue;
-						}
-						const existing = parseDoc(row.doc);
-						if (sameContent(existing, doc, ignore)) {
-							result.unchanged++;
-							result.outcomes[i] = { _id: row._id, outcome: "unchanged" };
-							continue;
-						}
-						const version = (typeof existing.version === "number" ? existing.version : 1) + 1;
-						const next: Record<string, unknown> = { ...doc, _id: row._id, version };
-						if (options.keepPrevious) next.previous = comparedFields(existing, ignore);
-						else delete next.previous;
-						update.run(JSON.stringify(next), row._id);
-						result.updated++;
-						result.outcomes[i] = { _id: row._id, outcome: "updated" };
+						const existing = row ? parseDoc(row.doc) : null;
+						const step = planWrite(plan, existing, doc, i);
+						result[step.outcome]++;
+						result.outcomes[i] = { _id: step.doc?._id ?? existing?._id ?? null, outcome: step.outcome };
+						if (!step.doc) continue;
+						if (existing) update.run(JSON.stringify(step.doc), existing._id);
+						else insert.run(step.doc._id, JSON.stringify(step.doc));
 					}
 				})
 			);

@@ -49,14 +49,29 @@ export interface BulkUpsertOptions {
 	keepPrevious?: boolean;
 	/** fields ignored when deciding "unchanged" (e.g. timestamps, batch IDs); `_id`, `version`, `previous` are always ignored */
 	ignoreFields?: string[];
+	/**
+	 * Fields written even when the document is otherwise unchanged (never compared): provenance such as the batch
+	 * and line that last wrote the document. An unchanged document is rewritten only when one of them differs.
+	 */
+	alwaysSet?: string[];
+	/** When set, the adapter records each write's outcome ("inserted" | "updated" | "unchanged") in this field of the stored document. */
+	outcomeField?: string;
+	/**
+	 * Called with the stored document (null when none) before each write; returning true leaves the stored document
+	 * as it is and reports the outcome "skipped" (e.g. a row whose key was already written by an earlier line).
+	 */
+	skip?: (stored: Doc | null, incoming: NewDoc, index: number) => boolean;
 }
+
+export type UpsertOutcome = "inserted" | "updated" | "unchanged" | "skipped";
 
 export interface BulkUpsertResult {
 	inserted: number;
 	updated: number;
 	unchanged: number;
-	/** per input document, in order: what happened and the stored _id */
-	outcomes: { _id: string; outcome: "inserted" | "updated" | "unchanged" }[];
+	skipped: number;
+	/** per input document, in order: what happened and the stored _id (null when skipped with nothing stored) */
+	outcomes: { _id: string | null; outcome: UpsertOutcome }[];
 }
 
 /** One collection's adapter. Methods mirror moleculer-db's DbAdapter so `mixins/db.mixin.ts` can plug it in. */

@@ -295,6 +295,43 @@ export function storeContract(label: string, make: () => Promise<Harness>, skip?
 				assert.equal((d?.previous as Record<string, unknown>).batch, undefined, "previous holds compared fields only");
 			});
 
+			it("alwaysSet fields are written on unchanged documents without counting as a change; outcomeField records each write", async () => {
+				const a = await fresh();
+				await a.ensureIndexes([{ fields: key, unique: true }]);
+				const opts = { key, alwaysSet: ["batch", "line"], outcomeField: "lastOutcome", keepPrevious: true };
+				await a.bulkUpsert([debt(1, 1, { batch: "b1", line: 2 })], opts);
+				assert.equal((await a.findOne({ ref: "R1" }))?.lastOutcome, "inserted");
+				const r = await a.bulkUpsert([debt(1, 1, { batch: "b2", line: 7 })], opts);
+				assert.deepEqual([r.unchanged, r.updated], [1, 0]);
+				const d = await a.findOne({ ref: "R1" });
+				assert.deepEqual([d?.batch, d?.line, d?.version, d?.lastOutcome], ["b2", 7, 1, "unchanged"]);
+				const same = await a.bulkUpsert([debt(1, 1, { batch: "b2", line: 7 })], opts);
+				assert.equal(same.unchanged, 1);
+				const r2 = await a.bulkUpsert([debt(1, 5, { batch: "b3", line: 1 })], opts);
+				assert.equal(r2.updated, 1);
+				const u = await a.findOne({ ref: "R1" });
+				assert.deepEqual([u?.batch, u?.version, u?.lastOutcome], ["b3", 2, "updated"]);
+				assert.equal((u?.previous as Record<string, unknown>).batch, undefined, "provenance is not part of previous");
+			});
+
+			it("skip() sees the stored document and leaves it untouched, reported as skipped", async () => {
+				const a = await fresh();
+				await a.ensureIndexes([{ fields: key, unique: true }]);
+				await a.bulkUpsert([debt(1, 1, { batch: "b1", line: 3 })], { key });
+				const seen: (number | null)[] = [];
+				const r = await a.bulkUpsert([debt(1, 99, { batch: "b1", line: 9 }), debt(2, 2, { batch: "b1", line: 10 })], {
+					key,
+					skip: (stored, incoming) => {
+						seen.push(stored ? Number(stored.line) : null);
+						return stored !== null && stored.batch === incoming.batch && Number(stored.line) < Number(incoming.line);
+					}
+				});
+				assert.deepEqual(seen, [3, null]);
+				assert.deepEqual([r.skipped, r.inserted], [1, 1]);
+				assert.deepEqual(r.outcomes.map((o) => o.outcome), ["skipped", "inserted"]);
+				assert.equal((await a.findOne({ ref: "R1" }))?.amount, 1);
+			});
+
 			it("a key twice in one call: the later wins, counted against the earlier", async () => {
 				const a = await fresh();
 				await a.ensureIndexes([{ fields: key, unique: true }]);
