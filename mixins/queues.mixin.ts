@@ -15,7 +15,7 @@
  * never cuts a handler short and never leaves a handler writing into a closed store. The backend is the
  * process's platform queue backend (getPlatform().queues).
  */
-import type { Service, ServiceSchema } from "moleculer";
+import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { Consumer, DeliveryInfo, PublishOptions, QueueBackend } from "../lib/queues/types.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { withLogContext } from "../lib/log.ts";
@@ -44,7 +44,10 @@ export interface QueueBinding<TThis> {
 export type QueueService<TOwn = object> = Service & QueuesMethods & TOwn;
 
 /** A service schema with typed `queues` (and `this.enqueue` in their handlers). */
-export type QueueServiceSchema<TOwn = object> = ServiceSchema & { queues?: Record<string, QueueBinding<QueueService<TOwn>>> };
+export type QueueServiceSchema<TOwn = object> = ServiceSchema<ServiceSettingSchema, Record<string, unknown>, Record<string, unknown>, QueueService<TOwn>> & {
+	queues?: Record<string, QueueBinding<QueueService<TOwn>>>;
+	merged?: (schema: QueueServiceSchema<TOwn>) => void;
+};
 
 interface QueueState {
 	$queueConsumers?: Consumer[];

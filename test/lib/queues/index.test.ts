@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { loadConfig } from "../../../config/index.ts";
-import { createQueueBackend } from "../../../lib/queues/index.ts";
+import { createQueueBackend, RabbitQueueBackend } from "../../../lib/queues/index.ts";
 import { AMQP_URL, silentLogger } from "../../fixtures/queue-helpers.ts";
 
 describe("createQueueBackend", () => {
@@ -17,12 +17,19 @@ describe("createQueueBackend", () => {
 		assert.equal(await backend.ping(), false);
 	});
 
-	it("is RabbitMQ with AMQP_URL, named after the node, with the config's defaults", async () => {
-		const backend = createQueueBackend(loadConfig({ AMQP_URL, NODE_ID: "node-7", QUEUE_RETRIES: "3" }), silentLogger);
+	it("is RabbitMQ with AMQP_URL, with queue names in the namespace", async () => {
+		const ns = `ns${Date.now()}`;
+		const backend = createQueueBackend(loadConfig({ AMQP_URL, NODE_ID: "node-7", QUEUE_RETRIES: "3", NAMESPACE: ns }), silentLogger);
 		assert.equal(backend.kind, "rabbitmq");
-		assert.equal((backend as unknown as { connectionName: string }).connectionName, "paperwork:queues:node-7");
-		assert.equal((backend as unknown as { defaults: { retries: number } }).defaults.retries, 3);
 		await backend.connect();
+		const raw = new RabbitQueueBackend({ url: AMQP_URL, defaults: { retries: 0, retryDelayMs: 10, prefetch: 0 }, logger: silentLogger });
+		await raw.connect();
+		await backend.declare("probe");
+		await backend.publish("probe", { n: 1 });
+		assert.equal((await raw.stats(`${ns}.probe`)).ready, 1, "the message sits in <namespace>.probe");
+		assert.equal((await backend.stats("probe")).queue, "probe");
+		await raw.deleteQueue(`${ns}.probe`);
+		await raw.close();
 		assert.equal(await backend.ping(), true);
 		await backend.close();
 		assert.equal(await backend.ping(), false);
