@@ -9,6 +9,8 @@ export const QUEUES = {
 	chunksReady: "chunks.ready",
 	/** etl -> registry: one chunk's valid rows are staged */
 	chunksStaged: "chunks.staged",
+	/** registry / file-picker -> batches: a batch finished; tell the client (webhook, email) */
+	batchesReport: "batches.report",
 	/** scheduler -> renderer: one document for one recipient */
 	casesDispatch: "cases.dispatch",
 	/** renderer -> notifier: a case's PDF is stored */

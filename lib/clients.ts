@@ -3,6 +3,7 @@
  * settings a client can have (file format, webhook, report email).
  */
 import { badRequest } from "./api/errors.ts";
+import { validateFormat } from "./etl/format.ts";
 
 export interface ClientDoc extends Record<string, unknown> {
 	_id: string;
@@ -40,8 +41,11 @@ export function toClientView(doc: ClientDoc): ClientView {
 export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string }): Partial<Pick<ClientDoc, "format" | "webhook" | "email">> {
 	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email">> = {};
 	if (input.format !== undefined) {
-		if (input.format === null || typeof input.format !== "object" || Array.isArray(input.format)) throw badRequest("format must be an object", [{ field: "format", message: "must be an object" }]);
-		out.format = input.format as Record<string, unknown>;
+		const checked = validateFormat(input.format);
+		if (!checked.ok) {
+			throw badRequest(`format is invalid: ${checked.errors.map((e) => `${e.property}: ${e.message}`).join("; ")}`, checked.errors.map((e) => ({ field: `format.${e.property}`, message: e.message })));
+		}
+		out.format = checked.format as unknown as Record<string, unknown>;
 	}
 	if (input.webhook !== undefined) {
 		const u = new URL(input.webhook.url);

@@ -15,7 +15,7 @@ import { loadLinkSecret, loadJwtSecret } from "../lib/secrets.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
 
-type Req = IncomingMessage & { $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown> };
+type Req = IncomingMessage & { originalUrl?: string; $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown> };
 
 const API_PREFIX = "/api/v1";
 
@@ -75,11 +75,27 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 		settings.port = config.http.port;
 		const route = (settings.routes ?? [])[0] as ApiRouteSchema;
 		route.bodyParsers = { json: { limit: config.http.bodyLimit, strict: false }, urlencoded: false };
+		// what stream actions need from the request, and a JSON array body as params.rows
+		route.onBeforeCall = (ctx: Context, _route: unknown, req: Req & { body?: unknown }) => {
+			const disposition = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(String(req.headers["content-disposition"] ?? ""));
+			const xName = req.headers["x-filename"];
+			(ctx.meta as Record<string, unknown>).$request = {
+				contentType: req.headers["content-type"],
+				filename: typeof xName === "string" ? xName : disposition ? decodeURIComponent(disposition[1]) : undefined
+			};
+			if (Array.isArray(req.body) && req.$params) {
+				for (const k of Object.keys(req.$params)) if (/^\d+$/.test(k)) delete req.$params[k];
+				req.$params.rows = req.body;
+			}
+		};
 		// success statuses other than 200 (e.g. 201 Created) come from the route table
 		route.onAfterCall = (ctx: Context, _route: unknown, req: Req, _res: ServerResponse, data: unknown) => {
 			const spec = req.$alias ? byAlias.get(routeKey(req.$alias.method, req.$alias.path)) : undefined;
 			const meta = ctx.meta as { $statusCode?: number };
 			if (spec?.status && meta.$statusCode === undefined) meta.$statusCode = spec.status;
+			// a created resource's URL: the collection path plus its id
+			const id = data && typeof data === "object" ? (data as { id?: unknown }).id : undefined;
+			if (meta.$statusCode === 201 && typeof id === "string") (ctx.meta as Record<string, unknown>).$location = `${(req.originalUrl ?? req.url ?? "").split("?")[0]}/${encodeURIComponent(id)}`;
 			return data;
 		};
 		settings.onError = (req, res, err) => sendJsonError(req as Req, res, err);
@@ -178,6 +194,8 @@ function sendJsonError(req: Req, res: ServerResponse, err: unknown): void {
 	}
 	if (requestId) res.setHeader("X-Request-Id", requestId);
 	if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="paperwork", ApiKey header="X-API-Key"');
+	// a refused upload may leave its body unread: do not reuse the connection for another request
+	if (status === 413 || status === 415) res.setHeader("Connection", "close");
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.writeHead(status);
 	res.end(JSON.stringify(body));

@@ -31,8 +31,23 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "POST", path: "/clients/:id/keys", action: "clients.createKey", access: "admin", summary: "Issues another API key for a client (shown once)", tag: "clients", status: 201 },
 	{ method: "DELETE", path: "/clients/:id/keys/:keyId", action: "clients.revokeKey", access: "admin", summary: "Revokes an API key", tag: "clients" },
 
+	{ method: "POST", path: "/uploads", action: "ingest.upload", access: "client", summary: "Uploads a CSV or XLSX file (raw body, or multipart field \"file\"); ?kind=debt|loan", tag: "ingestion", body: "stream", status: 202 },
+	{ method: "POST", path: "/batches", action: "ingest.createBatch", access: "client", summary: "Opens a REST batch of a kind: {kind}", tag: "ingestion", status: 201 },
+	{ method: "GET", path: "/batches", action: "batches.list", access: "client", summary: "Lists your batches, newest first (?status=&limit=&offset=)", tag: "ingestion" },
+	{ method: "GET", path: "/batches/:id", action: "batches.get", access: "client", summary: "A batch: status, counts, chunks, error", tag: "ingestion" },
+	{ method: "POST", path: "/batches/:id/records", action: "ingest.addRecords", access: "client", summary: "Adds rows to an OPEN batch: a JSON array of objects, at most 10,000 per call", tag: "ingestion", status: 202 },
+	{ method: "POST", path: "/batches/:id/submit", action: "ingest.submit", access: "client", summary: "Closes a REST batch and starts processing it", tag: "ingestion", status: 202 },
+	{ method: "GET", path: "/batches/:id/rejections", action: "batches.rejections", access: "client", summary: "Rejected rows with line, field, code and message (?format=json|csv)", tag: "ingestion" },
+	{ method: "GET", path: "/records", action: "registry.search", access: "client", summary: "Searches your registered records (?kind=&contract_id=&loan_id=&cpf=&q=&limit=&offset=)", tag: "records" },
+	{ method: "GET", path: "/records/:id", action: "registry.getRecord", access: "client", summary: "One registered record with its version and previous values", tag: "records" },
+	{ method: "POST", path: "/inbox/scan", action: "ingest.scanInbox", access: "operator", summary: "Scans the S3 inbox for new files now", tag: "operations" },
+
 	{ method: "GET", path: "/queues", action: "ops.queues", access: "operator", summary: "Queue depths, consumers and dead letters", tag: "operations" },
 	{ method: "GET", path: "/queues/:queue/dead-letters", action: "ops.dlqList", access: "operator", summary: "Lists a queue's dead letters", tag: "operations" },
 	{ method: "POST", path: "/queues/:queue/dead-letters/replay", action: "ops.dlqReplay", access: "admin", summary: "Puts dead letters back on their queue", tag: "operations" },
-	{ method: "DELETE", path: "/queues/:queue/dead-letters", action: "ops.dlqPurge", access: "admin", summary: "Drops a queue's dead letters", tag: "operations" }
+	{ method: "DELETE", path: "/queues/:queue/dead-letters", action: "ops.dlqPurge", access: "admin", summary: "Drops a queue's dead letters", tag: "operations" },
+
+	{ method: "POST", path: "/documents", action: "renderer.render", access: "client", summary: "Renders a document (template + language + data, or template + recordId) to PDF, once: the same request returns the stored document", tag: "documents", status: 201 },
+	{ method: "GET", path: "/documents/:id", action: "renderer.document", access: "client", summary: "Reads a document's metadata and a signed, time-limited link to its PDF", tag: "documents" },
+	{ method: "GET", path: "/documents/:id/pdf", action: "renderer.pdf", access: "client", summary: "Streams a document's PDF", tag: "documents" }
 ];

@@ -1,0 +1,160 @@
+/**
+ * The registry's work: chunks of a batch are registered IN ORDER (the etl stages them in parallel), which makes
+ * "the same key twice in one batch: the later row is rejected" exact across chunks: each stored record carries the
+ * batch and line that last wrote it, so a row whose key was already written by an earlier line of the same batch
+ * is a duplicate. Rows are upserted in bulk on their business key (inserted / updated with a version and the
+ * previous values / unchanged), indexed for search, and the chunk's counts are stored with it.
+ *
+ * Crash safety: a chunk is claimed (STAGED -> REGISTERING) before it is written and released (-> REGISTERED) after.
+ * Registering a chunk again after a crash is exact: a record already written by this very line reports the
+ * outcome stored with it at the time, so nothing is counted twice. A claim older than the lease may be taken over.
+ */
+import { text } from "node:stream/consumers";
+import type { ObjectStore } from "../objects/types.ts";
+import type { StoreAdapter, Doc } from "../store/types.ts";
+import type { SearchIndex, SearchDoc } from "../search/types.ts";
+import type { ValidRecord } from "../etl/parse-chunk.ts";
+import { keyFields, type Kind } from "../records/index.ts";
+import { sumCounts, type BatchDoc, type BatchStore, type ChunkDoc, type Counts } from "./batches.ts";
+import { stagedKey } from "./stage.ts";
+
+export const RECORDS = "records";
+export const RECORD_KEY = ["client", "kind", "key"];
+/** A chunk claimed longer ago than this by a registry that stopped answering may be taken over. */
+export const CLAIM_LEASE_MS = 60_000;
+
+export interface RecordDoc extends Doc {
+	client: string;
+	kind: Kind;
+	key: string;
+	data: Record<string, unknown>;
+	batchId: string;
+	line: number;
+	batchOutcome: "inserted" | "updated" | "unchanged";
+	version: number;
+	previous?: Record<string, unknown>;
+	registeredAt: Date;
+}
+
+export interface RegistryDeps {
+	objects: ObjectStore;
+	store: BatchStore;
+	records: StoreAdapter;
+	search: SearchIndex;
+}
+
+/** The search document of a record: exact-match fields and the free text (names, ids, city). */
+export function searchDoc(rec: Pick<RecordDoc, "_id" | "client" | "kind" | "key" | "data" | "batchId">): SearchDoc {
+	const d = rec.data;
+	const s = (k: string) => (typeof d[k] === "string" ? (d[k] as string) : undefined);
+	const fields: SearchDoc["fields"] = { client: rec.client, kind: rec.kind, key: rec.key, batchId: rec.batchId };
+	for (const f of ["contract_id", "loan_id", "debtor_cpf", "phone", "email", "language", "state"]) if (s(f)) fields[f === "debtor_cpf" ? "cpf" : f] = s(f) ?? null;
+	const text = [s("debtor_name"), s("applicant_name"), rec.key, s("city")].filter(Boolean).join(" ");
+	return { id: rec._id, fields, text };
+}
+
+export const SEARCH_INDEX = "records";
+export const SEARCH_FIELDS = ["client", "kind", "key", "batchId", "contract_id", "loan_id", "cpf", "phone", "email", "language", "state"];
+
+export interface RegisterResult {
+	inserted: number;
+	updated: number;
+	unchanged: number;
+	duplicates: number;
+	ms: number;
+}
+
+/** Registers one claimed chunk; returns its counts (exact even when the chunk was partly registered before). */
+export async function registerChunk(deps: RegistryDeps, batch: BatchDoc, chunk: ChunkDoc): Promise<RegisterResult> {
+	const started = performance.now();
+	const staged = JSON.parse(await text(await deps.objects.get(stagedKey(batch, chunk.index)))) as ValidRecord[];
+	const now = new Date();
+	const docs = staged.map((v) => ({ client: batch.clientId, kind: batch.kind, key: v.key, data: v.record as unknown as Record<string, unknown>, batchId: batch._id, line: v.line, registeredAt: now }));
+	const duplicates: { line: number; key: string; earlier: number }[] = [];
+	const replayed = new Map<number, RecordDoc["batchOutcome"]>();
+	const res = await deps.records.bulkUpsert(docs, {
+		key: RECORD_KEY,
+		keepPrevious: true,
+		alwaysSet: ["batchId", "line"],
+		outcomeField: "batchOutcome",
+		ignoreFields: ["registeredAt"],
+		skip: (stored, incoming, i) => {
+			if (!stored || stored.batchId !== batch._id) return false;
+			const storedLine = Number(stored.line);
+			const line = Number(incoming.line);
+			if (storedLine < line) {
+				duplicates.push({ line, key: String(incoming.key), earlier: storedLine });
+				return true;
+			}
+			if (storedLine === line) replayed.set(i, stored.batchOutcome as RecordDoc["batchOutcome"]);
+			return false;
+		}
+	});
+	const counts = { inserted: 0, updated: 0, unchanged: 0 };
+	const toIndex: SearchDoc[] = [];
+	res.outcomes.forEach((o, i) => {
+		if (o.outcome === "skipped") return;
+		const outcome = replayed.get(i) ?? o.outcome;
+		counts[outcome]++;
+		if ((outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...docs[i], _id: o._id }));
+	});
+	if (toIndex.length > 0) await deps.search.index(SEARCH_INDEX, toIndex);
+	const keyField = keyFields(batch.kind).join("+");
+	await deps.store.replaceRejections(
+		batch,
+		chunk.index,
+		"registry",
+		duplicates.map((d) => ({ line: d.line, field: keyField, code: "duplicate_key", message: `${keyField} '${d.key}' already appeared on line ${d.earlier} of this batch; the later row is not registered` }))
+	);
+	return { ...counts, duplicates: duplicates.length, ms: Math.round(performance.now() - started) };
+}
+
+export type DrainOutcome = { registered: number; completed: Counts | null };
+
+/**
+ * Registers the batch's chunks in order, from its next chunk, as long as they are staged; completes the batch
+ * after its last chunk. Returns at once when the next chunk is not staged yet or another registry holds it.
+ */
+export async function drainBatch(deps: RegistryDeps, batchId: string, onChunk?: (chunk: ChunkDoc, r: RegisterResult) => void): Promise<DrainOutcome> {
+	let registered = 0;
+	for (;;) {
+		const batch = await deps.store.get(batchId);
+		if (!batch || batch.status !== "PROCESSING" || batch.chunkTotal === undefined) return { registered, completed: null };
+		const next = batch.nextChunk;
+		if (next >= batch.chunkTotal) return { registered, completed: await complete(deps, batch) };
+		const chunk = await deps.store.chunk(batchId, next);
+		if (!chunk) return { registered, completed: null };
+		if (chunk.status === "STAGED" || (chunk.status === "REGISTERING" && stale(chunk))) {
+			const claimed = await claim(deps, chunk);
+			if (!claimed) return { registered, completed: null };
+			const r = await registerChunk(deps, batch, chunk);
+			await deps.store.moveChunk(chunk._id, ["REGISTERING"], "REGISTERED", { registry: r });
+			onChunk?.(chunk, r);
+			registered++;
+		} else if (chunk.status !== "REGISTERED") {
+			return { registered, completed: null }; // not staged yet, or another registry is on it
+		}
+		// move the cursor on (a compare-and-set: two drainers never skip a chunk)
+		await deps.store.batches.updateMany({ _id: batchId, nextChunk: next }, { $set: { nextChunk: next + 1, updatedAt: new Date() } });
+	}
+}
+
+function stale(chunk: ChunkDoc): boolean {
+	return !chunk.claimedAt || Date.now() - new Date(chunk.claimedAt).getTime() > CLAIM_LEASE_MS;
+}
+
+async function claim(deps: RegistryDeps, chunk: ChunkDoc): Promise<boolean> {
+	const now = new Date();
+	if (chunk.status === "STAGED") return deps.store.moveChunk(chunk._id, ["STAGED"], "REGISTERING", { claimedAt: now });
+	// take over a stale claim: only if nobody renewed it since we read it
+	const q: Record<string, unknown> = { _id: chunk._id, status: "REGISTERING" };
+	q.claimedAt = chunk.claimedAt ?? { $exists: false };
+	return (await deps.store.chunks.updateMany(q, { $set: { claimedAt: now } })) > 0;
+}
+
+/** PROCESSING -> COMPLETED with the summed counts; null when another registry completed it first. */
+async function complete(deps: RegistryDeps, batch: BatchDoc): Promise<Counts | null> {
+	const counts = sumCounts(await deps.store.chunksOf(batch._id));
+	const done = await deps.store.transition(batch._id, ["PROCESSING"], "COMPLETED", { counts, finishedAt: new Date() });
+	return done ? counts : null;
+}

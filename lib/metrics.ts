@@ -1,0 +1,41 @@
+/**
+ * The pipeline's own Prometheus metrics, registered on Moleculer's metrics registry (served on METRICS_PORT).
+ * Calls are no-ops when metrics are disabled (METRICS_PORT=0), so services use them unconditionally.
+ */
+import type { ServiceBroker } from "moleculer";
+
+type Labels = Record<string, string>;
+
+interface Registry {
+	register(def: { name: string; type: string; labelNames?: readonly string[]; description?: string; unit?: string; buckets?: readonly number[] }): unknown;
+	getMetric(name: string): unknown;
+	increment(name: string, labels?: Labels, value?: number): void;
+	observe(name: string, value: number, labels?: Labels): void;
+}
+
+const DEFINITIONS = [
+	{ name: "paperwork_rows_received_total", type: "counter", labelNames: ["client", "kind"], description: "Data rows received by the etl" },
+	{ name: "paperwork_rows_rejected_total", type: "counter", labelNames: ["client", "kind"], description: "Rows rejected (validation or duplicate key)" },
+	{ name: "paperwork_rows_registered_total", type: "counter", labelNames: ["client", "kind", "outcome"], description: "Rows registered, by outcome (inserted, updated, unchanged)" },
+	{ name: "paperwork_batches_finished_total", type: "counter", labelNames: ["client", "status"], description: "Batches finished, by status" },
+	{ name: "paperwork_batch_duration_seconds", type: "histogram", labelNames: ["kind"], description: "Time from receiving a batch to its end", buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600] },
+	{ name: "paperwork_chunk_stage_seconds", type: "histogram", labelNames: ["stage"], description: "Time one chunk spends in a stage (split, etl, registry)", buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] },
+	{ name: "paperwork_documents_total", type: "counter", labelNames: ["template", "result"], description: "Documents rendered or reused" },
+	{ name: "paperwork_render_seconds", type: "histogram", labelNames: ["engine"], description: "Time to render one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] }
+] as const;
+
+export class Metrics {
+	private readonly registry: Registry | null;
+	constructor(broker: ServiceBroker) {
+		const enabled = broker.isMetricsEnabled();
+		this.registry = enabled ? (broker.metrics as unknown as Registry) : null;
+		if (!this.registry) return;
+		for (const def of DEFINITIONS) if (!this.registry.getMetric(def.name)) this.registry.register(def);
+	}
+	inc(name: (typeof DEFINITIONS)[number]["name"], labels: Labels, value = 1): void {
+		if (value > 0) this.registry?.increment(name, labels, value);
+	}
+	observe(name: (typeof DEFINITIONS)[number]["name"], value: number, labels: Labels): void {
+		this.registry?.observe(name, value, labels);
+	}
+}

@@ -1,0 +1,133 @@
+/**
+ * registry: registers staged chunks (chunks.staged) in order per batch: bulk upsert on the business key
+ * (inserted / updated with a version and the previous values / unchanged), later duplicates of a key within the
+ * batch rejected, the search index updated; completes the batch after its last chunk and asks the batches actor to
+ * report it. Also answers record look-ups and searches.
+ */
+import type { Context } from "moleculer";
+import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
+import { getPlatform } from "../lib/platform.ts";
+import { QUEUES } from "../config/queues.ts";
+import { batchStore, clientFor, recordsStore } from "../lib/ingest/context.ts";
+import { drainBatch, SEARCH_INDEX, type RecordDoc } from "../lib/ingest/register.ts";
+import { KIND_NAMES, type Kind } from "../lib/records/index.ts";
+import { notFound } from "../lib/api/errors.ts";
+import { Metrics } from "../lib/metrics.ts";
+import { withLogContext } from "../lib/log.ts";
+
+interface Own {
+	metrics: Metrics;
+}
+type Self = QueueService<Own>;
+
+export interface RecordView {
+	id: string;
+	kind: Kind;
+	key: string;
+	data: Record<string, unknown>;
+	version: number;
+	batchId: string;
+	line: number;
+	registeredAt: Date;
+	previous?: Record<string, unknown>;
+}
+
+function toView(r: RecordDoc, withPrevious = false): RecordView {
+	const prev = r.previous as { data?: Record<string, unknown> } | undefined;
+	return {
+		id: r._id,
+		kind: r.kind,
+		key: r.key,
+		data: r.data,
+		version: r.version,
+		batchId: r.batchId,
+		line: r.line,
+		registeredAt: r.registeredAt,
+		...(withPrevious && prev?.data ? { previous: prev.data } : {})
+	};
+}
+
+const registry: QueueServiceSchema<Own> = {
+	name: "registry",
+	mixins: [queuesMixin],
+
+	queues: {
+		[QUEUES.chunksStaged]: {
+			// different batches register in parallel; one batch's chunks go in order whatever this says
+			concurrency: 4,
+			async handler(this: Self, payload: unknown) {
+				const { batchId } = payload as { batchId: string };
+				await withLogContext({ batchId }, async () => {
+					const store = await batchStore();
+					const { objects, search } = getPlatform();
+					const deps = { objects, store, records: await recordsStore(), search };
+					const out = await drainBatch(deps, batchId, (chunk, r) => {
+						this.metrics.observe("paperwork_chunk_stage_seconds", r.ms / 1000, { stage: "registry" });
+						this.logger.debug({ chunk: chunk.index, ...r }, "chunk registered");
+					});
+					if (!out.completed) return;
+					const batch = await store.get(batchId);
+					if (!batch) return;
+					const labels = { client: batch.clientId, kind: batch.kind };
+					for (const outcome of ["inserted", "updated", "unchanged"] as const) this.metrics.inc("paperwork_rows_registered_total", { ...labels, outcome }, out.completed[outcome]);
+					this.metrics.inc("paperwork_batches_finished_total", { client: batch.clientId, status: "COMPLETED" });
+					this.metrics.observe("paperwork_batch_duration_seconds", (Date.now() - new Date(batch.createdAt).getTime()) / 1000, { kind: batch.kind });
+					this.logger.info({ counts: out.completed }, "batch completed");
+					await this.enqueue(QUEUES.batchesReport, { batchId }, { key: `${batchId}:report` });
+				});
+			}
+		}
+	},
+
+	actions: {
+		/** GET /records/:id, and the renderer's look-up ({clientId, id}). */
+		getRecord: {
+			params: { id: { type: "string" }, clientId: { type: "string", optional: true } },
+			async handler(this: Self, ctx: Context<{ id: string; clientId?: string }>): Promise<RecordView> {
+				const clientId = clientFor(ctx, ctx.params.clientId);
+				const rec = (await (await recordsStore()).findById(ctx.params.id)) as RecordDoc | null;
+				if (!rec || rec.client !== clientId) throw notFound("record", ctx.params.id);
+				return toView(rec, true);
+			}
+		},
+
+		/** GET /records?kind=&contract_id=&loan_id=&cpf=&q=&limit=&offset= */
+		search: {
+			params: {
+				kind: { type: "enum", values: KIND_NAMES, optional: true },
+				contract_id: { type: "string", optional: true, max: 200 },
+				loan_id: { type: "string", optional: true, max: 200 },
+				cpf: { type: "string", optional: true, max: 20 },
+				batchId: { type: "string", optional: true, max: 64 },
+				q: { type: "string", optional: true, max: 200 },
+				limit: { type: "number", convert: true, optional: true, min: 1, max: 500 },
+				offset: { type: "number", convert: true, optional: true, min: 0 },
+				clientId: { type: "string", optional: true }
+			},
+			async handler(this: Self, ctx: Context<{ kind?: Kind; contract_id?: string; loan_id?: string; cpf?: string; batchId?: string; q?: string; limit?: number; offset?: number; clientId?: string }>) {
+				const clientId = clientFor(ctx, ctx.params.clientId);
+				const p = ctx.params;
+				const filter: Record<string, string> = { client: clientId };
+				if (p.kind) filter.kind = p.kind;
+				if (p.contract_id) filter.contract_id = p.contract_id.trim();
+				if (p.loan_id) filter.loan_id = p.loan_id.trim();
+				if (p.cpf) filter.cpf = p.cpf.replace(/\D/g, "");
+				if (p.batchId) filter.batchId = p.batchId;
+				const limit = p.limit ?? 50;
+				const offset = p.offset ?? 0;
+				await recordsStore();
+				const res = await getPlatform().search.search(SEARCH_INDEX, { filter, text: p.q?.trim() || undefined, limit, offset });
+				const docs = (await (await recordsStore()).findByIds(res.hits.map((h) => h.id))) as RecordDoc[];
+				const byId = new Map(docs.map((d) => [d._id, d]));
+				const items = res.hits.map((h) => byId.get(h.id)).filter((d): d is RecordDoc => d !== undefined && d.client === clientId);
+				return { total: res.total, limit, offset, items: items.map((r) => toView(r)) };
+			}
+		}
+	},
+
+	created(this: Self) {
+		this.metrics = new Metrics(this.broker);
+	}
+};
+
+export default registry;
