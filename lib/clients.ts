@@ -1,9 +1,10 @@
 /**
  * Client records: what is stored, what an API caller sees (never the webhook secret), and the checks on the
- * settings a client can have (file format, webhook, report email).
+ * settings a client can have (file format, webhook, report email, schedule of charges).
  */
 import { badRequest } from "./api/errors.ts";
 import { validateFormat } from "./etl/format.ts";
+import { checkChargesConfig, ChargesConfigError, type ChargesConfig } from "./render/charges.ts";
 
 export interface ClientDoc extends Record<string, unknown> {
 	_id: string;
@@ -11,6 +12,8 @@ export interface ClientDoc extends Record<string, unknown> {
 	format?: Record<string, unknown>;
 	webhook?: { url: string; secret: string };
 	email?: string;
+	/** the schedule of charges printed on loan letters (templates' default when absent) */
+	charges?: ChargesConfig;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -21,6 +24,7 @@ export interface ClientView {
 	format?: Record<string, unknown>;
 	webhook?: { url: string; secretSet: true };
 	email?: string;
+	charges?: ChargesConfig;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -32,14 +36,24 @@ export function toClientView(doc: ClientDoc): ClientView {
 		...(doc.format ? { format: doc.format } : {}),
 		...(doc.webhook ? { webhook: { url: doc.webhook.url, secretSet: true as const } } : {}),
 		...(doc.email ? { email: doc.email } : {}),
+		...(doc.charges ? { charges: doc.charges } : {}),
 		createdAt: doc.createdAt,
 		updatedAt: doc.updatedAt
 	};
 }
 
 /** Validates the optional settings; returns only the ones given. Throws 400 naming the bad property. */
-export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string }): Partial<Pick<ClientDoc, "format" | "webhook" | "email">> {
-	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email">> = {};
+export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges">> {
+	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges">> = {};
+	if (input.charges !== undefined) {
+		try {
+			checkChargesConfig(input.charges as ChargesConfig);
+		} catch (err) {
+			if (err instanceof ChargesConfigError) throw badRequest(`charges are invalid: ${err.message}`, [{ field: "charges", message: err.message }]);
+			throw err;
+		}
+		out.charges = input.charges as ChargesConfig;
+	}
 	if (input.format !== undefined) {
 		const checked = validateFormat(input.format);
 		if (!checked.ok) {

@@ -11,6 +11,7 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { getPlatform } from "../lib/platform.ts";
 import { withLogContext } from "../lib/log.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
+import { PermanentError } from "../lib/queues/types.ts";
 import { queuesMixin, type QueueBinding, type QueueService } from "../mixins/queues.mixin.ts";
 import { QUEUES } from "../config/queues.ts";
 import { badRequest, notFound, unauthorized } from "../lib/api/errors.ts";
@@ -140,14 +141,17 @@ const rendererService: Schema = {
 						await this.enqueue(QUEUES.casesRendered, out, { key: `${job.caseId}:rendered` });
 					});
 				} catch (err) {
-					// The queue layer has no "do not retry": a permanent failure (bad template, language, fields, record)
-					// is retried like any other and then dead-lettered, where operators see it with this error.
+					// a permanent failure (bad template, language, fields, record) goes to the dead-letter queue at once,
+					// where operators see it with this error; anything else is retried with growing delays
 					const e = err as { message?: string; type?: unknown };
 					const permanent = isPermanentError(err);
 					const caseId = c?.caseId ?? (payload as { caseId?: unknown } | null)?.caseId;
 					const fields = { caseId, template: c?.template, code: e.type, error: e.message, permanent, attempt: info.attempt };
-					if (permanent) this.logger.error(fields, "case cannot be rendered: bad input (it will be dead-lettered)");
-					else this.logger.warn(fields, "case failed to render; it will be retried");
+					if (permanent) {
+						this.logger.error(fields, "case cannot be rendered: bad input; dead-lettered");
+						throw new PermanentError(e.message ?? "bad case", { cause: err });
+					}
+					this.logger.warn(fields, "case failed to render; it will be retried");
 					throw err;
 				}
 			}

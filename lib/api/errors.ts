@@ -51,6 +51,10 @@ export function toHttpError(err: unknown): { status: number; body: ErrorBody; in
 		const c = type ?? (e.name === "NotFoundError" ? "NOT_FOUND" : "BAD_REQUEST");
 		return { status: code, body: { error: { code: c, message: e.message ?? c, ...(e.data !== undefined ? { details: e.data } : {}) } }, internal: false };
 	}
+	// a deliberate "try again later" (503) or "took too long" (504) from a service, with its own code and message
+	if ((code === 503 || code === 504) && type && type !== "SERVICE_NOT_AVAILABLE") {
+		return { status: code, body: { error: { code: type, message: e.message ?? type, ...(e.data !== undefined ? { details: e.data } : {}) } }, internal: false };
+	}
 	const status = code !== undefined && code >= 500 && code < 600 ? code : 500;
 	return { status, body: { error: { code: "INTERNAL", message: "internal error; the request ID identifies it in the logs" } }, internal: true };
 }

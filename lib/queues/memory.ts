@@ -11,6 +11,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Consumer, DeadLetter, DeliveryInfo, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
+import { isPermanent } from "./types.ts";
 import { errorMessage, resolveOptions, retryDelay, type QueueDefaults, type ResolvedQueueOptions } from "./common.ts";
 
 interface Message {
@@ -247,7 +248,7 @@ export class MemoryQueueBackend implements QueueBackend {
 	/** A handler threw: schedule the next try, or dead-letter once the retries are used up. */
 	private failed(q: MemQueue, options: ResolvedQueueOptions, msg: Message, err: unknown): void {
 		const error = errorMessage(err);
-		if (msg.attempt <= options.retries) {
+		if (msg.attempt <= options.retries && !isPermanent(err)) {
 			const delay = retryDelay(options.retryDelayMs, msg.attempt);
 			this.logger.warn({ queue: q.name, messageId: msg.messageId, attempt: msg.attempt, delayMs: delay, err: error }, "queue handler failed; retrying");
 			const timer = setTimeout(() => {

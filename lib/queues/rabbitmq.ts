@@ -30,6 +30,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { Connection, type AsyncMessage, type Consumer as RmqConsumer, type Publisher, type SyncMessage } from "rabbitmq-client";
 import type { Consumer, DeadLetter, DeliveryInfo, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
+import { isPermanent } from "./types.ts";
 import {
 	H,
 	deadLetterQueueName,
@@ -399,7 +400,7 @@ export class RabbitQueueBackend implements QueueBackend {
 		const body = Buffer.isBuffer(msg.body) ? msg.body : Buffer.from(JSON.stringify(msg.body ?? null));
 		const messageId = msg.messageId ?? randomUUID();
 		headers[H.firstPublished] ??= String((msg.timestamp ?? Date.now() / 1000) * 1000);
-		if (attempt <= options.retries) {
+		if (attempt <= options.retries && !isPermanent(err)) {
 			// a consumer may run with more retries than this process declared so far
 			if ((this.retryDeclared.get(queue)?.levels ?? 0) < attempt) await this.declare(queue, options);
 			headers[H.attempt] = String(attempt + 1);

@@ -6,9 +6,27 @@
  * - publish() resolves only once the message is safely held (RabbitMQ: publisher confirm).
  * - a handler's message is acknowledged only after the handler resolves; a throw schedules a retry after
  *   retryDelayMs * 4^(attempt-1); after `retries` retries it goes to the queue's dead-letter queue ("<queue>.dlq").
+ *   A PermanentError (bad input that no retry can fix) goes to the dead-letter queue at once.
  * - a consumer runs at most `concurrency` handlers at once.
  * - dead letters can be listed, inspected, replayed (back onto the queue with attempt 1) and purged.
  */
+
+/**
+ * Thrown (or any error with `permanent: true`) by a handler for a message that can never succeed, such as bad
+ * input: the message goes to the dead-letter queue at once instead of being retried.
+ */
+export class PermanentError extends Error {
+	readonly permanent = true;
+	constructor(message: string, options?: { cause?: unknown }) {
+		super(message, options);
+		this.name = "PermanentError";
+	}
+}
+
+/** True for errors marked permanent (PermanentError, or `permanent: true` on any error object). */
+export function isPermanent(err: unknown): boolean {
+	return typeof err === "object" && err !== null && (err as { permanent?: unknown }).permanent === true;
+}
 
 export interface DeliveryInfo {
 	queue: string;

@@ -6,6 +6,7 @@ import { describe, it, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import type { Consumer, DeliveryInfo, QueueBackend } from "../../lib/queues/types.ts";
+import { PermanentError } from "../../lib/queues/types.ts";
 import type { QueueDefaults } from "../../lib/queues/common.ts";
 import { MemoryQueueBackend } from "../../lib/queues/memory.ts";
 import { RabbitQueueBackend } from "../../lib/queues/rabbitmq.ts";
@@ -182,6 +183,23 @@ for (const subject of subjects) {
 			const [dead] = await backend.deadLetters.list(queue);
 			assert.equal(dead?.attempts, 1);
 			assert.equal(dead?.payload, "bad");
+		});
+
+		it("a PermanentError is dead-lettered at once, whatever the retries", async () => {
+			const { backend, queue, track } = await setup({ retries: 3, retryDelayMs: 10, prefetch: 0 });
+			let calls = 0;
+			track(
+				await backend.consume(queue, async () => {
+					calls++;
+					throw new PermanentError("unknown template 'x'");
+				})
+			);
+			await backend.publish(queue, { caseId: "c1" }, { key: "perm-1" });
+			await eventually(async () => assert.equal((await backend.stats(queue)).dead, 1));
+			const [dead] = await backend.deadLetters.list(queue);
+			assert.equal(calls, 1);
+			assert.equal(dead?.attempts, 1);
+			assert.match(dead?.error ?? "", /unknown template 'x'/);
 		});
 
 		it("lists, gets, replays (attempt 1 again) and purges dead letters", async () => {

@@ -176,3 +176,21 @@ test("a node with METRICS_PORT serves Prometheus metrics", async () => {
 		await child.stop();
 	}
 });
+
+test("a client's schedule of charges is checked when it is set", async () => {
+	const c = await createClient("charges-co");
+	const ok = await http<{ charges: { items: unknown[] } }>(`${node.url}/clients/${c.id}`, {
+		method: "PATCH",
+		headers: bearer(node.adminToken),
+		json: { charges: { currency: "INR", items: [{ key: "late_payment", kind: "percent", rate: "3", basis: "per_month_overdue" }] } }
+	});
+	assert.equal(ok.status, 200, JSON.stringify(ok.body));
+	assert.equal(ok.body.charges.items.length, 1);
+	const bad = await http<{ error: { message: string; details: { field: string }[] } }>(`${node.url}/clients/${c.id}`, {
+		method: "PATCH",
+		headers: bearer(node.adminToken),
+		json: { charges: { items: [{ key: "late_payment", kind: "fixed" }] } }
+	});
+	assert.equal(bad.status, 400);
+	assert.match(bad.body.error.message, /charges.items\[0\] is fixed and needs an amount/);
+});

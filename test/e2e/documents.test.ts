@@ -31,7 +31,7 @@ before(async () => {
 			close: () => real.close()
 		};
 	});
-	node = await startTestNode({ QUEUE_RETRIES: "0", RENDER_CONCURRENCY: "2" }, ["api", "clients", "renderer"]);
+	node = await startTestNode({ QUEUE_RETRIES: "3", RENDER_CONCURRENCY: "2" }, ["api", "clients", "renderer"]);
 	a = await createClient("docs-a");
 	b = await createClient("docs-b");
 });
@@ -204,7 +204,8 @@ test("a document that times out is a 504 naming the timeout; its tab is replaced
 	const data = loan("en", { loan_id: "LN-SLOW", applicant_name: SLOW });
 	const res = await post<ErrorBody>(a.apiKey, { template: "welcome-letter", language: "en", data });
 	assert.equal(res.status, 504);
-	// the action's error names the timeout (what the gateway shows of a 5xx is the gateway's choice)
+	assert.equal(res.body.error.code, "RENDER_TIMEOUT");
+	assert.match(res.body.error.message, /timed out.*within 1 ms/);
 	await assert.rejects(
 		node.broker.call("renderer.render", { template: "welcome-letter", language: "en", data }, { meta: { auth: { kind: "client", clientId: a.id, keyId: "k" } } }),
 		(err: Error & { code?: number; type?: string }) => {
@@ -270,7 +271,7 @@ test("queue: a cases.dispatch message is rendered and handed on as cases.rendere
 	}
 });
 
-test("queue: a case with bad input is dead-lettered with the reason (QUEUE_RETRIES=0 here)", async () => {
+test("queue: a case with bad input is dead-lettered at once (no retries) with the reason", async () => {
 	const { queues } = node.platform;
 	await queues.publish("cases.dispatch", { caseId: "case-bad-1", clientId: a.id, template: "no-such-letter", language: "en", data: loan("en") }, { key: "bad-1" });
 	await queues.publish("cases.dispatch", { caseId: "case-bad-2", clientId: a.id, template: "welcome-letter", language: "en", data: { loan_id: "x" } }, { key: "bad-2" });
@@ -284,6 +285,7 @@ test("queue: a case with bad input is dead-lettered with the reason (QUEUE_RETRI
 	assert.match(byId.get("bad-1") ?? "", /unknown template 'no-such-letter'/);
 	assert.match(byId.get("bad-2") ?? "", /missing fields: applicant_name/);
 	assert.match(byId.get("bad-3") ?? "", /lacks caseId/);
+	assert.deepEqual(dead.map((d) => d.attempts), [1, 1, 1], "bad input is not retried");
 });
 
 test("one Chromium for the process, started by the first document", () => {
