@@ -2,13 +2,15 @@
  * etl: parses one chunk at a time off chunks.ready with the batch's format (column names, delimiter, encoding,
  * date and decimal styles, custom transform), normalises and validates every row, stages the valid rows and keeps
  * each rejection with its line, field and reason; then chunks.staged for the registry. Chunks of a file are parsed
- * in parallel (ETL_CONCURRENCY per node, and as many nodes as you start).
+ * in parallel on parse threads (ETL_CONCURRENCY per node, and as many nodes as you start), beside the registry's
+ * writes and the node's I/O.
  */
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { batchStore } from "../lib/ingest/context.ts";
-import { ParseContexts, stageChunk } from "../lib/ingest/stage.ts";
+import { FormatCache, stageChunk } from "../lib/ingest/stage.ts";
+import { ParsePool } from "../lib/ingest/parse-pool.ts";
 import { formatFor } from "../lib/ingest/formats.ts";
 import type { BatchDoc } from "../lib/ingest/batches.ts";
 import type { ClientDoc } from "../lib/clients.ts";
@@ -17,7 +19,8 @@ import { withLogContext } from "../lib/log.ts";
 
 interface Own {
 	metrics: Metrics;
-	contexts: ParseContexts;
+	formats: FormatCache;
+	pool: ParsePool;
 }
 type Self = QueueService<Own>;
 
@@ -41,7 +44,8 @@ const etl: QueueServiceSchema<Own> = {
 							const client = (await this.broker.call("clients.settings", { id: batch.clientId })) as ClientDoc;
 							return formatFor(client, batch.kind, batch.source);
 						};
-						const r = await stageChunk({ objects: getPlatform().objects, store, contexts: this.contexts }, batch as BatchDoc, chunk, loadFormat);
+						const format = await this.formats.get(batchId, loadFormat);
+						const r = await stageChunk({ objects: getPlatform().objects, store, pool: this.pool }, batch as BatchDoc, chunk, format);
 						if (r.staged) {
 							const labels = { client: batch.clientId, kind: batch.kind };
 							this.metrics.inc("paperwork_rows_received_total", labels, r.received);
@@ -63,7 +67,12 @@ const etl: QueueServiceSchema<Own> = {
 
 	created(this: Self) {
 		this.metrics = new Metrics(this.broker);
-		this.contexts = new ParseContexts();
+		this.formats = new FormatCache();
+		this.pool = new ParsePool(getPlatform().config.ingest.etlConcurrency);
+	},
+
+	async stopped(this: Self) {
+		await this.pool.close();
 	}
 };
 

@@ -5,7 +5,7 @@
 import type { Context } from "moleculer";
 import { getPlatform, type Platform } from "../platform.ts";
 import { BatchStore } from "./batches.ts";
-import { RECORDS, RECORD_KEY, SEARCH_FIELDS, SEARCH_INDEX } from "./register.ts";
+import { RECORDS, RECORD_KEY, SEARCH_FIELDS, SEARCH_INDEX, SEARCH_VIEW } from "./register.ts";
 import type { StoreAdapter } from "../store/types.ts";
 import type { Caller } from "../api/auth.ts";
 import { unauthorized } from "../api/errors.ts";
@@ -23,8 +23,9 @@ function open(): Opened {
 	const records = (async () => {
 		const a = platform.store.adapter(RECORDS);
 		await a.connect();
-		await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["client", "kind", "-registeredAt"] }]);
-		await platform.search.ensureIndex(SEARCH_INDEX, SEARCH_FIELDS);
+		// the business key, and debtors by CPF (a collector's first question); other filters scan the client's records
+		await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["client", "data.debtor_cpf"] }]);
+		await platform.search.ensureIndex(SEARCH_INDEX, SEARCH_FIELDS, SEARCH_VIEW);
 		return a;
 	})();
 	opened = { platform, store: BatchStore.open((c) => platform.store.adapter(c)), records };

@@ -3,7 +3,8 @@
  * "the same key twice in one batch: the later row is rejected" exact across chunks: each stored record carries the
  * batch and line that last wrote it, so a row whose key was already written by an earlier line of the same batch
  * is a duplicate. Rows are upserted in bulk on their business key (inserted / updated with a version and the
- * previous values / unchanged), indexed for search, and the chunk's counts are stored with it.
+ * previous values / unchanged), indexed for search (on the store: searched in place through its searchText), and
+ * the chunk's counts are stored with it.
  *
  * Crash safety: a chunk is claimed (STAGED -> REGISTERING) before it is written and released (-> REGISTERED) after.
  * Registering a chunk again after a crash is exact: a record already written by this very line reports the
@@ -12,7 +13,8 @@
 import { text } from "node:stream/consumers";
 import type { ObjectStore } from "../objects/types.ts";
 import type { StoreAdapter, Doc } from "../store/types.ts";
-import type { SearchIndex, SearchDoc } from "../search/types.ts";
+import type { SearchIndex, SearchDoc, StoreView } from "../search/types.ts";
+import { normaliseText } from "../search/store.ts";
 import type { ValidRecord } from "../etl/parse-chunk.ts";
 import { keyFields, type Kind } from "../records/index.ts";
 import { sumCounts, type BatchDoc, type BatchStore, type ChunkDoc, type Counts } from "./batches.ts";
@@ -28,6 +30,8 @@ export interface RecordDoc extends Doc {
 	kind: Kind;
 	key: string;
 	data: Record<string, unknown>;
+	/** the folded words the record is found by (store search) */
+	searchText: string;
 	batchId: string;
 	line: number;
 	batchOutcome: "inserted" | "updated" | "unchanged";
@@ -43,18 +47,40 @@ export interface RegistryDeps {
 	search: SearchIndex;
 }
 
-/** The search document of a record: exact-match fields and the free text (names, ids, city). */
-export function searchDoc(rec: Pick<RecordDoc, "_id" | "client" | "kind" | "key" | "data" | "batchId">): SearchDoc {
-	const d = rec.data;
-	const s = (k: string) => (typeof d[k] === "string" ? (d[k] as string) : undefined);
-	const fields: SearchDoc["fields"] = { client: rec.client, kind: rec.kind, key: rec.key, batchId: rec.batchId };
-	for (const f of ["contract_id", "loan_id", "debtor_cpf", "phone", "email", "language", "state"]) if (s(f)) fields[f === "debtor_cpf" ? "cpf" : f] = s(f) ?? null;
-	const text = [s("debtor_name"), s("applicant_name"), rec.key, s("city")].filter(Boolean).join(" ");
-	return { id: rec._id, fields, text };
+export const SEARCH_INDEX = "records";
+/** search field -> where it is in a record document */
+export const SEARCH_PATHS: Record<string, string> = {
+	client: "client",
+	kind: "kind",
+	key: "key",
+	batchId: "batchId",
+	contract_id: "data.contract_id",
+	loan_id: "data.loan_id",
+	cpf: "data.debtor_cpf",
+	phone: "data.phone",
+	email: "data.email",
+	language: "data.language",
+	state: "data.state"
+};
+export const SEARCH_FIELDS = Object.keys(SEARCH_PATHS);
+/** On the store, the records collection is searched in place (no copy); see StoreView. */
+export const SEARCH_VIEW: StoreView = { collection: RECORDS, paths: SEARCH_PATHS, textField: "searchText" };
+
+/** The free text a record is found by: names, its key, the city. */
+export function recordText(rec: Pick<RecordDoc, "key" | "data">): string {
+	const s = (k: string) => (typeof rec.data[k] === "string" ? (rec.data[k] as string) : undefined);
+	return [s("debtor_name"), s("applicant_name"), rec.key, s("city")].filter(Boolean).join(" ");
 }
 
-export const SEARCH_INDEX = "records";
-export const SEARCH_FIELDS = ["client", "kind", "key", "batchId", "contract_id", "loan_id", "cpf", "phone", "email", "language", "state"];
+/** The search document of a record (for OpenSearch): exact-match fields and the free text. */
+export function searchDoc(rec: Pick<RecordDoc, "_id" | "client" | "kind" | "key" | "data" | "batchId">): SearchDoc {
+	const fields: SearchDoc["fields"] = {};
+	for (const [f, path] of Object.entries(SEARCH_PATHS)) {
+		const v = path.startsWith("data.") ? rec.data[path.slice(5)] : (rec as unknown as Record<string, unknown>)[path];
+		if (typeof v === "string") fields[f] = v;
+	}
+	return { id: rec._id, fields, text: recordText(rec) };
+}
 
 export interface RegisterResult {
 	inserted: number;
@@ -69,7 +95,10 @@ export async function registerChunk(deps: RegistryDeps, batch: BatchDoc, chunk: 
 	const started = performance.now();
 	const staged = JSON.parse(await text(await deps.objects.get(stagedKey(batch, chunk.index)))) as ValidRecord[];
 	const now = new Date();
-	const docs = staged.map((v) => ({ client: batch.clientId, kind: batch.kind, key: v.key, data: v.record as unknown as Record<string, unknown>, batchId: batch._id, line: v.line, registeredAt: now }));
+	const docs = staged.map((v) => {
+		const data = v.record as unknown as Record<string, unknown>;
+		return { client: batch.clientId, kind: batch.kind, key: v.key, data, searchText: normaliseText(recordText({ key: v.key, data })), batchId: batch._id, line: v.line, registeredAt: now };
+	});
 	const duplicates: { line: number; key: string; earlier: number }[] = [];
 	const replayed = new Map<number, RecordDoc["batchOutcome"]>();
 	const res = await deps.records.bulkUpsert(docs, {
@@ -96,7 +125,8 @@ export async function registerChunk(deps: RegistryDeps, batch: BatchDoc, chunk: 
 		if (o.outcome === "skipped") return;
 		const outcome = replayed.get(i) ?? o.outcome;
 		counts[outcome]++;
-		if ((outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...docs[i], _id: o._id }));
+		// on the store the records are searched in place (a view); only a separate engine needs the documents
+		if (deps.search.kind !== "store" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...docs[i], _id: o._id }));
 	});
 	if (toIndex.length > 0) await deps.search.index(SEARCH_INDEX, toIndex);
 	const keyField = keyFields(batch.kind).join("+");

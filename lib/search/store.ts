@@ -8,9 +8,12 @@
  * does not, as OpenSearch's match_bool_prefix). The store's substring search narrows the candidates on the most
  * selective word; the other words are checked here while paging through the candidates, so `total` stays exact.
  * There is no relevance ranking: the default order is by id.
+ *
+ * Views: an index declared with a StoreView is searched in its own collection (fields at their document paths,
+ * the text in the view's text field), so data that already lives in the store is never copied.
  */
 import type { StoreAdapter, StoreFactory, Query, Doc } from "../store/types.ts";
-import type { SearchDoc, SearchIndex, SearchQuery, SearchResult } from "./types.ts";
+import type { SearchDoc, SearchIndex, SearchQuery, SearchResult, StoreView } from "./types.ts";
 
 const INDEX_NAME = /^[a-z0-9][a-z0-9_-]{0,60}$/i;
 /** candidates read per page when words must be checked here */
@@ -48,6 +51,7 @@ function plainFields(f: unknown): SearchDoc["fields"] {
 export class StoreSearch implements SearchIndex {
 	readonly kind = "store" as const;
 	private readonly store: StoreFactory;
+	private readonly views = new Map<string, StoreView>();
 
 	constructor(store: StoreFactory) {
 		this.store = store;
@@ -55,17 +59,34 @@ export class StoreSearch implements SearchIndex {
 
 	private coll(index: string): StoreAdapter {
 		if (!INDEX_NAME.test(index)) throw new Error(`invalid search index name '${index}'`);
-		return this.store.adapter(`search_${index}`);
+		const view = this.views.get(index);
+		return this.store.adapter(view ? view.collection : `search_${index}`);
 	}
 
-	async ensureIndex(index: string, fields: string[]): Promise<void> {
+	/** Where a search field lives in the index's documents, and where the text is. */
+	private layout(index: string): { path(field: string): string; text: string; fields(d: Doc): SearchDoc["fields"] } {
+		const view = this.views.get(index);
+		if (!view) return { path: (f) => `f.${f}`, text: "t", fields: (d) => plainFields(d.f) };
+		const get = (d: Doc, path: string): unknown => path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), d);
+		return {
+			path: (f) => view.paths[f] ?? f,
+			text: view.textField,
+			fields: (d) => plainFields(Object.fromEntries(Object.entries(view.paths).map(([f, p]) => [f, get(d, p) ?? null])))
+		};
+	}
+
+	async ensureIndex(index: string, fields: string[], view?: StoreView): Promise<void> {
+		if (view) {
+			this.views.set(index, view);
+			return;
+		}
 		const a = this.coll(index);
 		await a.connect();
 		await a.ensureIndexes(fields.map((f) => ({ fields: [`f.${f}`], name: `f_${f.replace(/[^A-Za-z0-9_]/g, "_")}` })));
 	}
 
 	async index(index: string, docs: SearchDoc[]): Promise<void> {
-		if (docs.length === 0) return;
+		if (docs.length === 0 || this.views.has(index)) return;
 		const a = this.coll(index);
 		await a.bulkUpsert(
 			docs.map((d) => ({ _id: String(d.id), f: d.fields, t: normaliseText(d.text) })),
@@ -75,19 +96,20 @@ export class StoreSearch implements SearchIndex {
 
 	async search(index: string, q: SearchQuery): Promise<SearchResult> {
 		const a = this.coll(index);
+		const l = this.layout(index);
 		const query: Query = {};
 		for (const [field, value] of Object.entries(q.filter ?? {})) {
-			query[`f.${field}`] = Array.isArray(value) ? { $in: value } : value;
+			query[l.path(field)] = Array.isArray(value) ? { $in: value } : value;
 		}
-		const sort = q.sort ? [q.sort.startsWith("-") ? `-f.${q.sort.slice(1)}` : `f.${q.sort}`, "_id"] : ["_id"];
+		const sort = q.sort ? [q.sort.startsWith("-") ? `-${l.path(q.sort.slice(1))}` : l.path(q.sort), "_id"] : ["_id"];
 		const limit = q.limit ?? 20;
 		const offset = q.offset ?? 0;
 		const words = normaliseWords(q.text);
 		// probes: " word " for every word but the last, " last" for the last (word prefix)
 		const probes = words.map((w, i) => (i === words.length - 1 ? ` ${w}` : ` ${w} `));
-		const hit = (d: Doc) => ({ id: d._id, fields: plainFields(d.f) });
+		const hit = (d: Doc) => ({ id: d._id, fields: l.fields(d) });
 		if (probes.length <= 1) {
-			const opts = { query, search: probes[0], searchFields: probes.length ? "t" : undefined, sort };
+			const opts = { query, search: probes[0], searchFields: probes.length ? l.text : undefined, sort };
 			const [total, docs] = await Promise.all([a.count(opts), limit > 0 ? a.find({ ...opts, limit, offset }) : Promise.resolve([])]);
 			return { total, hits: docs.map(hit) };
 		}
@@ -96,9 +118,9 @@ export class StoreSearch implements SearchIndex {
 		const hits: SearchResult["hits"] = [];
 		let total = 0;
 		for (let from = 0; ; from += PAGE) {
-			const page = await a.find({ query, search: probe, searchFields: "t", sort, limit: PAGE, offset: from });
+			const page = await a.find({ query, search: probe, searchFields: l.text, sort, limit: PAGE, offset: from });
 			for (const d of page) {
-				const t = typeof d.t === "string" ? d.t : "";
+				const t = typeof d[l.text] === "string" ? (d[l.text] as string) : "";
 				if (!others.every((p) => t.includes(p))) continue;
 				if (total >= offset && hits.length < limit) hits.push(hit(d));
 				total++;
@@ -109,7 +131,7 @@ export class StoreSearch implements SearchIndex {
 	}
 
 	async remove(index: string, ids: string[]): Promise<void> {
-		if (ids.length === 0) return;
+		if (ids.length === 0 || this.views.has(index)) return;
 		await this.coll(index).removeMany({ _id: { $in: ids.map(String) } });
 	}
 

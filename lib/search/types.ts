@@ -30,12 +30,25 @@ export interface SearchResult {
 
 export interface SearchIndex {
 	readonly kind: "store" | "opensearch";
-	/** creates the index if missing, with the given exact-match field names */
-	ensureIndex(index: string, fields: string[]): Promise<void>;
+	/**
+	 * Creates the index if missing, with the given exact-match field names. With `view`, the store implementation
+	 * searches that store collection directly instead of keeping a copy (index()/remove() then do nothing: the
+	 * collection's owner keeps the values in place); OpenSearch ignores `view` and keeps its own index.
+	 */
+	ensureIndex(index: string, fields: string[], view?: StoreView): Promise<void>;
 	/** indexes many documents in one request; visible to search() when it resolves */
 	index(index: string, docs: SearchDoc[]): Promise<void>;
 	search(index: string, query: SearchQuery): Promise<SearchResult>;
 	remove(index: string, ids: string[]): Promise<void>;
 	ping(): Promise<boolean>;
 	close(): Promise<void>;
+}
+
+/** A search index that is a view of a store collection (see SearchIndex.ensureIndex). */
+export interface StoreView {
+	collection: string;
+	/** search field -> document path ("cpf" -> "data.debtor_cpf"); unmapped fields use their own name */
+	paths: Record<string, string>;
+	/** document field holding normaliseText() of the searchable text */
+	textField: string;
 }

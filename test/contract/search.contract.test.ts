@@ -172,3 +172,34 @@ describe("searchMixin", () => {
 		}
 	});
 });
+
+describe("store search over a view of a collection (no copy)", () => {
+	it("searches the collection in place by mapped paths and its text field; index() and remove() change nothing", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "search-view-"));
+		const store = new SqliteStore({ file: path.join(dir, "s.db") });
+		try {
+			const coll = store.adapter("people");
+			await coll.connect();
+			await coll.insertMany([
+				{ _id: "p1", client: "c1", data: { cpf: "111", city: "Recife" }, words: normaliseText("José Smith Recife") },
+				{ _id: "p2", client: "c1", data: { cpf: "222", city: "Natal" }, words: normaliseText("Maria Smithers Natal") },
+				{ _id: "p3", client: "c2", data: { cpf: "111", city: "Natal" }, words: normaliseText("José Souza") }
+			]);
+			const search = new StoreSearch(store);
+			await search.ensureIndex("people", ["client", "cpf"], { collection: "people", paths: { client: "client", cpf: "data.cpf" }, textField: "words" });
+			const byCpf = await search.search("people", { filter: { client: "c1", cpf: "111" } });
+			assert.deepEqual(byCpf, { total: 1, hits: [{ id: "p1", fields: { client: "c1", cpf: "111" } }] });
+			const byText = await search.search("people", { filter: { client: "c1" }, text: "smith" });
+			assert.deepEqual(byText.hits.map((h) => h.id), ["p1", "p2"], "the last word is a prefix");
+			const twoWords = await search.search("people", { filter: { client: "c1" }, text: "jose smi" });
+			assert.deepEqual(twoWords.hits.map((h) => h.id), ["p1"]);
+			await search.index("people", [{ id: "p9", fields: { client: "c1" }, text: "x" }]);
+			await search.remove("people", ["p1"]);
+			assert.equal(await coll.count(), 3, "the view's collection is its owner's");
+			assert.equal(await store.adapter("search_people").count(), 0, "no copy is made");
+		} finally {
+			await store.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	});
+});

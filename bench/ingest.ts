@@ -1,0 +1,129 @@
+/**
+ * Ingestion end to end: a 1,000,000-row default-format debt CSV (~92 MB, ~3 % bad rows) uploaded over HTTP until
+ * its batch is COMPLETED, (1) on the embedded default (one process) and (2) on RabbitMQ with a gateway process and
+ * two worker processes (etl + registry each); and, in the same run, csv-parse alone on the same file. Prints rows/s,
+ * each process's peak RSS (VmHWM) and the ratio to csv-parse.
+ *   node bench/ingest.ts [--rows 1000000] [--only embedded|rabbitmq] [--keep]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { parse } from "csv-parse";
+import { generateDebtCsv } from "./fixtures/debts.ts";
+import { signOperatorToken } from "../lib/api/auth.ts";
+import { freePort } from "../test/helpers/node.ts";
+
+const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, only: { type: "string" }, keep: { type: "boolean", default: false }, amqp: { type: "string", default: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672" } } });
+const ROWS = Number(values.rows);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const SECRET = "bench-secret-bench-secret-bench-secret";
+
+function peakRssMb(pid: number | undefined): number {
+	if (!pid) return 0;
+	try {
+		const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+		return m ? Math.round(Number(m[1]) / 1024) : 0;
+	} catch {
+		return 0;
+	}
+}
+
+async function csvParseAlone(file: string, columns: boolean): Promise<number> {
+	const started = performance.now();
+	let n = 0;
+	const parser = createReadStream(file).pipe(parse({ columns, relax_column_count: true }));
+	for await (const _ of parser) n++;
+	const s = (performance.now() - started) / 1000;
+	console.log(`csv-parse alone (${columns ? "objects" : "arrays "}):        ${Math.round(n / s).toLocaleString("en").padStart(9)} rows/s  (${n.toLocaleString("en")} rows in ${s.toFixed(1)} s)`);
+	return n / s;
+}
+
+function start(env: Record<string, string>): Promise<ChildProcess> {
+	return new Promise((resolve, reject) => {
+		const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "scripts/start.ts")], {
+			cwd: ROOT,
+			env: { PATH: process.env.PATH, METRICS_PORT: "0", LOG_LEVEL: "warn", LOG_FORMAT: "json", JWT_SECRET: SECRET, INBOX_POLL_MS: "0", ...(process.env.ETL_CONCURRENCY ? { ETL_CONCURRENCY: process.env.ETL_CONCURRENCY } : {}), ...env },
+			stdio: ["ignore", "pipe", "pipe"]
+		});
+		let out = "";
+		const onData = (d: Buffer) => {
+			out += d.toString();
+			if (/started:/.test(out)) resolve(child);
+		};
+		child.stdout.on("data", onData);
+		child.stderr.on("data", (d: Buffer) => process.stderr.write(d));
+		child.once("exit", (code) => reject(new Error(`node exited (${code}): ${out}`)));
+	});
+}
+
+async function run(label: string, nodes: { name: string; env: Record<string, string> }[], port: number, file: string): Promise<number> {
+	const children: { name: string; child: ChildProcess }[] = [];
+	for (const n of nodes) children.push({ name: n.name, child: await start(n.env) });
+	const base = `http://127.0.0.1:${port}/api/v1`;
+	try {
+		const admin = signOperatorToken(SECRET, "bench", "admin");
+		const c = (await (await fetch(`${base}/clients`, { method: "POST", headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" }, body: JSON.stringify({ name: `bench-${randomUUID().slice(0, 6)}` }) })).json()) as { apiKey: string };
+		const started = performance.now();
+		const up = await fetch(`${base}/uploads?kind=debt`, {
+			method: "POST",
+			headers: { "X-API-Key": c.apiKey, "Content-Type": "text/csv", "Content-Length": String(statSync(file).size) },
+			body: createReadStream(file) as unknown as ReadableStream,
+			duplex: "half"
+		} as RequestInit);
+		const { batchId } = (await up.json()) as { batchId: string };
+		const uploaded = (performance.now() - started) / 1000;
+		let batch: { status: string; counts: Record<string, number>; chunks: { total: number; done: number } } | undefined;
+		for (;;) {
+			batch = (await (await fetch(`${base}/batches/${batchId}`, { headers: { "X-API-Key": c.apiKey } })).json()) as typeof batch;
+			if (!batch || batch.status === "COMPLETED" || batch.status === "FAILED") break;
+			await new Promise((r) => setTimeout(r, 250));
+		}
+		const s = (performance.now() - started) / 1000;
+		const rate = ROWS / s;
+		console.log(`${label.padEnd(36)} ${Math.round(rate).toLocaleString("en").padStart(9)} rows/s  (upload ${uploaded.toFixed(1)} s, COMPLETED after ${s.toFixed(1)} s; ${batch?.status} ${JSON.stringify(batch?.counts)})`);
+		for (const { name, child } of children) console.log(`   peak RSS ${name.padEnd(28)} ${String(peakRssMb(child.pid)).padStart(5)} MB`);
+		return rate;
+	} finally {
+		for (const { child } of children.reverse()) {
+			child.kill("SIGTERM");
+			await new Promise((r) => child.once("exit", r));
+		}
+	}
+}
+
+const file = path.join(os.tmpdir(), `paperwork-bench-debts-${ROWS}.csv`);
+if (!existsSync(file)) {
+	console.log(`generating ${file} ...`);
+	await generateDebtCsv(file, ROWS, 0.03);
+}
+console.log(`file: ${file} (${(statSync(file).size / 1e6).toFixed(1)} MB, ${ROWS.toLocaleString("en")} rows); ${os.availableParallelism()} cores`);
+const parseObjects = await csvParseAlone(file, true);
+await csvParseAlone(file, false);
+const results: Record<string, number> = {};
+if (values.only !== "rabbitmq") {
+	const dir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-"));
+	const port = await freePort();
+	results.embedded = await run("embedded (1 process)", [{ name: "all services", env: { DATA_DIR: dir, PORT: String(port) } }], port, file);
+	if (!values.keep) rmSync(dir, { recursive: true, force: true });
+}
+if (values.only !== "embedded") {
+	const dir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-"));
+	const port = await freePort();
+	const common = { DATA_DIR: dir, TRANSPORTER: values.amqp, NAMESPACE: `bench-${randomUUID().slice(0, 6)}` };
+	results.rabbitmq = await run(
+		"RabbitMQ (gateway + 2 workers)",
+		[
+			{ name: "gateway (api,ingest,picker,...)", env: { ...common, SERVICES: "api,clients,ingest,file-picker,batches", PORT: String(port), NODE_ID: "bench-gw" } },
+			{ name: "worker 1 (etl,registry)", env: { ...common, SERVICES: "etl,registry", NODE_ID: "bench-w1" } },
+			{ name: "worker 2 (etl,registry)", env: { ...common, SERVICES: "etl,registry", NODE_ID: "bench-w2" } }
+		],
+		port,
+		file
+	);
+	if (!values.keep) rmSync(dir, { recursive: true, force: true });
+}
+for (const [k, v] of Object.entries(results)) console.log(`${k}: ${((v / parseObjects) * 100).toFixed(0)} % of csv-parse alone (objects)`);
