@@ -175,3 +175,21 @@ export function planWrite(plan: UpsertPlan, stored: Doc | null, incoming: NewDoc
 	else delete doc.previous;
 	return { outcome: "updated", doc: mark(doc, "updated") };
 }
+
+/** moleculer-db's ID hooks, for a service whose idField is not "_id": its value is stored as `_id`. */
+export function toStoredId(doc: NewDoc, idField: string): NewDoc {
+	const out: NewDoc = { ...doc };
+	if (idField !== "_id" && doc[idField] !== undefined) {
+		out._id = String(doc[idField]);
+		delete out[idField];
+	}
+	return out;
+}
+
+/** ...and `_id` is shown as the service's idField. */
+export function fromStoredId(doc: Doc, idField: string): Record<string, unknown> {
+	if (idField === "_id") return doc;
+	const out: Record<string, unknown> = { ...doc, [idField]: doc._id };
+	delete out._id;
+	return out;
+}

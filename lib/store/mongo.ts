@@ -10,7 +10,7 @@ import { MongoClient, type AnyBulkWriteOperation, type Collection, type Db, type
 import type { Logger } from "pino";
 import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError, isDuplicateKeyError } from "./errors.ts";
-import { getPath, keyOf, normaliseUpdate, parseSearchFields, parseSort, planWrite, upsertPlan, type UpsertPlan } from "./docs.ts";
+import { fromStoredId, getPath, keyOf, normaliseUpdate, parseSearchFields, parseSort, planWrite, toStoredId, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
 
 /** Documents per bulkUpsert round trip (fetch by key + bulkWrite). */
@@ -220,19 +220,11 @@ export class MongoAdapter implements StoreAdapter {
 	}
 
 	beforeSaveTransformID(doc: NewDoc, idField: string): NewDoc {
-		const out: NewDoc = { ...doc };
-		if (idField !== "_id" && doc[idField] !== undefined) {
-			out._id = String(doc[idField]);
-			delete out[idField];
-		}
-		return out;
+		return toStoredId(doc, idField);
 	}
 
 	afterRetrieveTransformID(doc: Doc, idField: string): Record<string, unknown> {
-		if (idField === "_id") return doc;
-		const out: Record<string, unknown> = { ...doc, [idField]: doc._id };
-		delete out._id;
-		return out;
+		return fromStoredId(doc, idField);
 	}
 
 	async increment(id: string, inc: Record<string, number>, set?: Record<string, unknown>): Promise<Doc | null> {

@@ -19,7 +19,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Logger } from "pino";
 import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError } from "./errors.ts";
-import { keyOf, planWrite, reviveInPlace, upsertPlan } from "./docs.ts";
+import { fromStoredId, keyOf, planWrite, reviveInPlace, toStoredId, upsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
 import { bindValue, fieldExpr, limitOffset, orderBy, searchClause, updateExpr, whereClause, type SqlValue } from "./query.ts";
 
@@ -323,19 +323,11 @@ export class SqliteAdapter implements StoreAdapter {
 	}
 
 	beforeSaveTransformID(doc: NewDoc, idField: string): NewDoc {
-		const out: NewDoc = { ...doc };
-		if (idField !== "_id" && doc[idField] !== undefined) {
-			out._id = String(doc[idField]);
-			delete out[idField];
-		}
-		return out;
+		return toStoredId(doc, idField);
 	}
 
 	afterRetrieveTransformID(doc: Doc, idField: string): Record<string, unknown> {
-		if (idField === "_id") return doc;
-		const out: Record<string, unknown> = { ...doc, [idField]: doc._id };
-		delete out._id;
-		return out;
+		return fromStoredId(doc, idField);
 	}
 
 	async increment(id: string, inc: Record<string, number>, set?: Record<string, unknown>): Promise<Doc | null> {
