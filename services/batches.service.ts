@@ -10,13 +10,12 @@ import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixi
 import { recoveryMixin } from "../mixins/recovery.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
-import { batchStore, clientOf } from "../lib/ingest/context.ts";
+import { batchStore, clientOf, clientSettings } from "../lib/ingest/context.ts";
 import type { BatchDoc, BatchStatus, ChunkDoc, RejectionDoc } from "../lib/ingest/batches.ts";
 import { CLAIM_LEASE_MS } from "../lib/ingest/register.ts";
 import { postWebhook, sendEmail, summary } from "../lib/ingest/report.ts";
 import { csvField } from "../lib/etl/xlsx.ts";
 import { notFound } from "../lib/api/errors.ts";
-import type { ClientDoc } from "../lib/clients.ts";
 import { withLogContext } from "../lib/log.ts";
 
 const STATUSES: BatchStatus[] = ["OPEN", "RECEIVED", "SPLITTING", "PROCESSING", "COMPLETED", "FAILED"];
@@ -109,12 +108,7 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 					const store = await batchStore();
 					const batch = await store.get(batchId);
 					if (!batch || (batch.status !== "COMPLETED" && batch.status !== "FAILED") || batch.reportedAt) return;
-					let client: ClientDoc | null = null;
-					try {
-						client = (await this.broker.call("clients.settings", { id: batch.clientId })) as ClientDoc;
-					} catch (err) {
-						if ((err as { code?: number }).code !== 404) throw err;
-					}
+					const client = await clientSettings(this.broker, batch.clientId);
 					const { config } = getPlatform();
 					const s = summary(await store.view(batch), `${config.http.publicUrl}/api/v1`);
 					const sent = (batch.report ?? {}) as Record<string, string>;

@@ -8,12 +8,11 @@
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
-import { batchStore } from "../lib/ingest/context.ts";
+import { batchStore, clientSettings } from "../lib/ingest/context.ts";
 import { FormatCache, stageChunk } from "../lib/ingest/stage.ts";
 import { ParsePool } from "../lib/ingest/parse-pool.ts";
 import { formatFor } from "../lib/ingest/formats.ts";
 import type { BatchDoc } from "../lib/ingest/batches.ts";
-import type { ClientDoc } from "../lib/clients.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { withLogContext } from "../lib/log.ts";
 
@@ -41,8 +40,7 @@ const etl: QueueServiceSchema<Own> = {
 					if (chunk.status === "READY") {
 						const loadFormat = async () => {
 							if (batch.source === "rest") return formatFor(null, batch.kind, "rest");
-							const client = (await this.broker.call("clients.settings", { id: batch.clientId })) as ClientDoc;
-							return formatFor(client, batch.kind, batch.source);
+							return formatFor(await clientSettings(this.broker, batch.clientId), batch.kind, batch.source);
 						};
 						const format = await this.formats.get(batchId, loadFormat);
 						const r = await stageChunk({ objects: getPlatform().objects, store, pool: this.pool }, batch as BatchDoc, chunk, format);

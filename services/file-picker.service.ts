@@ -6,11 +6,10 @@
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
-import { batchStore } from "../lib/ingest/context.ts";
+import { batchStore, clientSettings } from "../lib/ingest/context.ts";
 import { splitBatchFile, FileError } from "../lib/ingest/split.ts";
 import { formatFor } from "../lib/ingest/formats.ts";
 import type { BatchDoc, BatchStore } from "../lib/ingest/batches.ts";
-import type { ClientDoc } from "../lib/clients.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { withLogContext } from "../lib/log.ts";
 
@@ -47,12 +46,7 @@ const filePicker: QueueServiceSchema<Own> = {
 	methods: {
 		async pick(this: Self, batch: BatchDoc, store: BatchStore) {
 			const { objects, config } = getPlatform();
-			let client: ClientDoc | null = null;
-			try {
-				client = (await this.broker.call("clients.settings", { id: batch.clientId })) as ClientDoc;
-			} catch (err) {
-				if ((err as { code?: number }).code !== 404) throw err;
-			}
+			const client = await clientSettings(this.broker, batch.clientId);
 			if (!client) return this.failBatch(batch, store, "unknown_client", `client '${batch.clientId}' does not exist`);
 			const format = formatFor(client, batch.kind, batch.source);
 			const started = performance.now();

@@ -11,7 +11,7 @@ import { QUEUES } from "../config/queues.ts";
 import { KIND_NAMES, isKind, type Kind } from "../lib/records/index.ts";
 import { newId } from "../lib/store/ids.ts";
 import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
-import { batchStore, clientOf } from "../lib/ingest/context.ts";
+import { batchStore, clientOf, clientSettings } from "../lib/ingest/context.ts";
 import { chunkId, type BatchDoc } from "../lib/ingest/batches.ts";
 import { receiveFile, type RequestInfo } from "../lib/ingest/receive.ts";
 import { checkRows, restHeader, rowsToChunk } from "../lib/ingest/rest-rows.ts";
@@ -141,13 +141,8 @@ const ingest: QueueServiceSchema<Own> = {
 	},
 
 	methods: {
-		async clientSettings(this: Self, id: string): Promise<ClientDoc | null> {
-			try {
-				return (await this.broker.call("clients.settings", { id })) as ClientDoc;
-			} catch (err) {
-				if ((err as { code?: number }).code === 404) return null;
-				throw err;
-			}
+		clientSettings(this: Self, id: string): Promise<ClientDoc | null> {
+			return clientSettings(this.broker, id);
 		},
 		async ownBatch(this: Self, ctx: Context, id: string): Promise<BatchDoc> {
 			const clientId = clientOf(ctx);

@@ -2,7 +2,8 @@
  * What the ingestion actors share in one process: the batch store (opened once on the platform's store), the
  * records collection, and the caller's client ID.
  */
-import type { Context } from "moleculer";
+import type { Context, ServiceBroker } from "moleculer";
+import type { ClientDoc } from "../clients.ts";
 import { getPlatform, type Platform } from "../platform.ts";
 import { BatchStore } from "./batches.ts";
 import { RECORDS, RECORD_KEY, SEARCH_FIELDS, SEARCH_INDEX, SEARCH_VIEW } from "./register.ts";
@@ -57,4 +58,14 @@ export function clientFor(ctx: Context, paramClientId: string | undefined): stri
 	if (auth?.kind === "operator" && paramClientId) return paramClientId;
 	if (!auth && paramClientId) return paramClientId;
 	throw unauthorized("a client is needed: call with a client API key");
+}
+
+/** A client's stored settings (format, webhook, email...), or null when the client does not exist. */
+export async function clientSettings(broker: ServiceBroker, id: string): Promise<ClientDoc | null> {
+	try {
+		return (await broker.call("clients.settings", { id })) as ClientDoc;
+	} catch (err) {
+		if ((err as { code?: number }).code === 404) return null;
+		throw err;
+	}
 }
