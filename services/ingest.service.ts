@@ -173,7 +173,8 @@ const ingest: QueueServiceSchema<Own> = {
 						arrived: async (batch) => {
 							await this.enqueue(QUEUES.filesArrived, { batchId: batch._id }, { key: `${batch._id}:arrived` });
 						},
-						log: (level, obj, msg) => this.logger[level](obj, msg)
+						log: (level, obj, msg) => this.logger[level](obj, msg),
+						maxBytes: getPlatform().config.http.uploadLimitBytes
 					});
 				} while (this.rescan);
 				return total;

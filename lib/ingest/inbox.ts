@@ -3,7 +3,8 @@
  * upload. The ingest actor scans the prefix (every INBOX_POLL_MS, and at once when MinIO announces a new object on
  * RabbitMQ). Taking a file is safe with several ingest nodes and after a crash: the batch ID is derived from the
  * object (key, size, time), so a file is taken once; it is copied to raw/ and removed from the inbox only after its
- * batch exists. Files of unknown clients are moved to rejected/ with the reason in their metadata.
+ * batch exists. Files of unknown clients, and files over the upload size limit, are moved to rejected/ with the
+ * reason in their metadata.
  */
 import { createHash } from "node:crypto";
 import { isDuplicateKeyError } from "../store/errors.ts";
@@ -22,6 +23,8 @@ export interface InboxDeps {
 	clientKind(clientId: string): Promise<Kind | null>;
 	/** called for each new batch to put on files.arrived */
 	arrived(batch: BatchDoc): Promise<void>;
+	/** largest file taken, in bytes (as for uploads); a bigger one is moved to rejected/ */
+	maxBytes: number;
 	log(level: "info" | "warn", obj: Record<string, unknown>, msg: string): void;
 }
 
@@ -58,6 +61,11 @@ async function takeFile(deps: InboxDeps, info: ObjectInfo): Promise<boolean> {
 	if (existing) {
 		// taken before a crash stopped the clean-up: finish it
 		await deps.objects.delete(info.key);
+		return false;
+	}
+	if (info.size > deps.maxBytes) {
+		await moveObject(deps.objects, info.key, `rejected/${info.key}`, { reason: `larger than the limit of ${Math.round(deps.maxBytes / 1024 / 1024)} MiB` });
+		deps.log("warn", { key: info.key, size: info.size }, "inbox file over the size limit moved to rejected/");
 		return false;
 	}
 	const name = safeFileName(parts.slice(1).join("_"));

@@ -191,10 +191,11 @@ test("REST lines: open, add rows in calls, submit; counts, line numbers and reje
 	assert.equal(rec.body.items[0].data.amount, "12.50");
 });
 
-test("a file dropped in the inbox becomes a batch; an unknown client's file is moved aside", async () => {
+test("a file dropped in the inbox becomes a batch; an unknown client's file or an oversized one is moved aside", async () => {
 	const c = await newClient("inbox-co");
 	await node.platform.objects.put(`inbox/${c.id}/march.csv`, debtCsv([debtRow(41), debtRow(42)]));
 	await node.platform.objects.put("inbox/nobody/x.csv", debtCsv([debtRow(43)]));
+	await node.platform.objects.put(`inbox/${c.id}/huge.csv`, debtCsv(Array.from({ length: 15000 }, (_, i) => debtRow(5000 + i))));
 	const scan = await http<{ taken: number }>(`${node.url}/inbox/scan`, { method: "POST", headers: bearer(node.operatorToken) });
 	assert.equal(scan.status, 200);
 	assert.equal(scan.body.taken, 1);
@@ -205,6 +206,8 @@ test("a file dropped in the inbox becomes a batch; an unknown client's file is m
 	assert.equal(b.counts.inserted, 2);
 	assert.equal(await node.platform.objects.stat(`inbox/${c.id}/march.csv`), null, "taken out of the inbox");
 	assert.ok(await node.platform.objects.stat("rejected/inbox/nobody/x.csv"));
+	const huge = await node.platform.objects.stat(`rejected/inbox/${c.id}/huge.csv`);
+	assert.match(huge?.metadata.reason ?? "", /larger than the limit of 1 MiB/);
 	assert.equal((await http<{ taken: number }>(`${node.url}/inbox/scan`, { method: "POST", headers: bearer(node.operatorToken) })).body.taken, 0);
 });
 
