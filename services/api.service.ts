@@ -81,7 +81,7 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 			const xName = req.headers["x-filename"];
 			(ctx.meta as Record<string, unknown>).$request = {
 				contentType: req.headers["content-type"],
-				filename: typeof xName === "string" ? xName : disposition ? decodeURIComponent(disposition[1]) : undefined
+				filename: typeof xName === "string" ? xName : disposition ? safeDecode(disposition[1]) : undefined
 			};
 			if (Array.isArray(req.body) && req.$params) {
 				for (const k of Object.keys(req.$params)) if (/^\d+$/.test(k)) delete req.$params[k];
@@ -199,6 +199,15 @@ function sendJsonError(req: Req, res: ServerResponse, err: unknown): void {
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.writeHead(status);
 	res.end(JSON.stringify(body));
+}
+
+/** A percent-encoded header value, or the value as sent when it is not valid percent-encoding. */
+function safeDecode(v: string): string {
+	try {
+		return decodeURIComponent(v);
+	} catch {
+		return v;
+	}
 }
 
 function headerRequestId(req: Req): string | undefined {
