@@ -21,6 +21,12 @@ export type DbMixinService = Service & DbMixinThis;
 
 export interface DbMixinOptions {
 	indexes?: IndexSpec[];
+	/**
+	 * Keep moleculer-db's generic CRUD actions (find, count, list, create, insert, get, update, remove). Off by
+	 * default: a service defines the actions its API needs (and their params), and no generic action leaks data
+	 * or merges its params into a service's own action of the same name.
+	 */
+	crudActions?: boolean;
 	/** the store to use instead of the platform's (tests, tools) */
 	store?: StoreFactory;
 }
@@ -113,6 +119,8 @@ class LazyAdapter implements StoreAdapter {
 	}
 }
 
+const CRUD_ACTIONS = ["find", "count", "list", "create", "insert", "get", "update", "remove"];
+
 /** A Moleculer mixin: moleculer-db's DbService on `collection` of the platform's store, with `indexes` ensured at start. */
 export function dbMixin(collection: string, options: DbMixinOptions = {}): ServiceSchema {
 	const explicit = options.store;
@@ -122,6 +130,7 @@ export function dbMixin(collection: string, options: DbMixinOptions = {}): Servi
 		mixins: [DbService as unknown as Partial<ServiceSchema>],
 		adapter: new LazyAdapter(collection, () => explicit ?? getPlatform().store),
 		collection,
+		...(options.crudActions ? {} : { actions: Object.fromEntries(CRUD_ACTIONS.map((a) => [a, false])) }),
 		async started(this: DbMixinService) {
 			if (indexes.length) await this.adapter.ensureIndexes(indexes);
 		}

@@ -41,11 +41,6 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 	name: "clients",
 	mixins: [dbMixin("clients", { indexes: [{ fields: ["name"], unique: true }] })],
 	actions: {
-		find: false,
-		count: false,
-		insert: false,
-		remove: false,
-
 		create: {
 			params: { name: { type: "string", min: 1, max: 200, trim: true }, ...settingsParams },
 			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown }>) {

@@ -82,7 +82,7 @@ const registry: QueueServiceSchema<Own> = {
 	actions: {
 		/** GET /records/:id, and the renderer's look-up ({clientId, id}). */
 		getRecord: {
-			params: { id: { type: "string" }, clientId: { type: "string", optional: true } },
+			params: { id: { type: "string" }, clientId: { type: "string", optional: true, internal: true } },
 			async handler(this: Self, ctx: Context<{ id: string; clientId?: string }>): Promise<RecordView> {
 				const clientId = clientFor(ctx, ctx.params.clientId);
 				const rec = (await (await recordsStore()).findById(ctx.params.id)) as RecordDoc | null;
@@ -102,7 +102,7 @@ const registry: QueueServiceSchema<Own> = {
 				q: { type: "string", optional: true, max: 200 },
 				limit: { type: "number", convert: true, optional: true, min: 1, max: 500 },
 				offset: { type: "number", convert: true, optional: true, min: 0 },
-				clientId: { type: "string", optional: true }
+				clientId: { type: "string", optional: true, internal: true }
 			},
 			async handler(this: Self, ctx: Context<{ kind?: Kind; contract_id?: string; loan_id?: string; cpf?: string; batchId?: string; q?: string; limit?: number; offset?: number; clientId?: string }>) {
 				const clientId = clientFor(ctx, ctx.params.clientId);

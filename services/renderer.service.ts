@@ -159,16 +159,6 @@ const rendererService: Schema = {
 	},
 
 	actions: {
-		// moleculer-db's generic actions are not part of this service's API
-		find: false,
-		count: false,
-		list: false,
-		create: false,
-		insert: false,
-		get: false,
-		update: false,
-		remove: false,
-
 		/** POST /documents: a document from data or from a registered record. */
 		render: {
 			params: {

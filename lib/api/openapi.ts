@@ -7,7 +7,8 @@ import type { ServiceBroker } from "moleculer";
 import type { RouteSpec } from "./routes.ts";
 
 type JsonSchema = Record<string, unknown>;
-type FvRule = string | { type?: string; optional?: boolean; values?: unknown[]; props?: Record<string, FvRule>; items?: FvRule; min?: number; max?: number; default?: unknown; pattern?: unknown; description?: string; $$t?: string };
+/** A fastest-validator rule; `internal: true` marks a parameter for service-to-service calls, left out of the docs. */
+type FvRule = string | { type?: string; optional?: boolean; values?: unknown[]; props?: Record<string, FvRule>; items?: FvRule; min?: number; max?: number; default?: unknown; pattern?: unknown; description?: string; internal?: boolean; $$t?: string };
 
 /** fastest-validator rule -> JSON Schema (the subset our actions use). */
 export function fvToJsonSchema(rule: FvRule): { schema: JsonSchema; optional: boolean } {
@@ -93,7 +94,7 @@ export function buildOpenApi(routes: RouteSpec[], broker: ServiceBroker, opts: {
 		const parameters: JsonSchema[] = pathParams.map((name) => ({ name, in: "path", required: true, schema: { type: "string" } }));
 		const bodyProps: Record<string, FvRule> = {};
 		for (const [name, rule] of Object.entries(params)) {
-			if (pathParams.includes(name) || name.startsWith("$$")) continue;
+			if (pathParams.includes(name) || name.startsWith("$$") || (typeof rule === "object" && rule.internal)) continue;
 			if (r.method === "GET" || r.method === "DELETE") {
 				const { schema, optional } = fvToJsonSchema(rule);
 				parameters.push({ name, in: "query", required: !optional, schema });

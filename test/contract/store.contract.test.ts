@@ -418,7 +418,7 @@ describe("dbMixin on a Moleculer broker (platform on SQLite)", () => {
 		broker = new ServiceBroker({ transporter: null, logger: false });
 		broker.createService({
 			name: "notes",
-			mixins: [dbMixin("notes", { indexes: [{ fields: ["code"], unique: true }] })],
+			mixins: [dbMixin("notes", { indexes: [{ fields: ["code"], unique: true }], crudActions: true })],
 			actions: {
 				bump: {
 					params: { id: "string" },

@@ -194,3 +194,13 @@ test("a client's schedule of charges is checked when it is set", async () => {
 	assert.equal(bad.status, 400);
 	assert.match(bad.body.error.message, /charges.items\[0\] is fixed and needs an amount/);
 });
+
+test("the OpenAPI document shows each route's own parameters only (no generic or internal ones)", async () => {
+	type Op = { parameters: { name: string }[] };
+	const res = await http<{ paths: Record<string, Record<string, Op>> }>(`${node.url}/openapi.json`);
+	const names = (p: string, m: string) => res.body.paths[p][m].parameters.map((x) => x.name).sort();
+	assert.deepEqual(names("/clients", "get"), ["limit", "offset"]);
+	assert.deepEqual(names("/clients/{id}", "get"), ["id"]);
+	assert.ok(!names("/records", "get").includes("clientId"), "clientId is for service-to-service calls");
+	assert.deepEqual(names("/records/{id}", "get"), ["id"]);
+});
