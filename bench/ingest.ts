@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { parse } from "csv-parse";
 import { generateDebtCsv } from "./fixtures/debts.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
-import { freePort } from "../test/helpers/node.ts";
+import { deleteNamespaceQueues, freePort } from "../test/helpers/node.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, only: { type: "string" }, keep: { type: "boolean", default: false }, amqp: { type: "string", default: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672" } } });
 const ROWS = Number(values.rows);
@@ -124,6 +124,7 @@ if (values.only !== "embedded") {
 		port,
 		file
 	);
+	await deleteNamespaceQueues(common.NAMESPACE, values.amqp);
 	if (!values.keep) rmSync(dir, { recursive: true, force: true });
 }
 for (const [k, v] of Object.entries(results)) console.log(`${k}: ${((v / parseObjects) * 100).toFixed(0)} % of csv-parse alone (objects)`);

@@ -28,15 +28,25 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 	npm ci --no-audit --no-fund --loglevel=error
 fi
 
+start_rabbitmq() {
+	$SUDO rabbitmq-server -detached
+	for _ in $(seq 1 90); do
+		(exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break
+		sleep 1
+	done
+	$SUDO timeout 120 rabbitmqctl await_startup >/dev/null
+}
+
 if [ "${1:-}" = "--test" ]; then
-	# the tests use the real RabbitMQ on 127.0.0.1:5672
+	# the tests use the real RabbitMQ on 127.0.0.1:5672: running, and answering (a broker whose queues stopped
+	# answering accepts connections but times them out)
 	if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
 		echo "setup: starting RabbitMQ"
-		$SUDO rabbitmq-server -detached
-		for _ in $(seq 1 60); do
-			(exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break
-			sleep 1
-		done
-		$SUDO rabbitmqctl await_startup >/dev/null
+		start_rabbitmq
+	elif ! $SUDO timeout 60 rabbitmqctl list_queues --quiet name >/dev/null 2>&1; then
+		echo "setup: RabbitMQ is not answering; restarting it"
+		$SUDO timeout 60 rabbitmqctl stop >/dev/null 2>&1 || $SUDO pkill -9 -f 'beam.smp.*rabbit' || true
+		for _ in $(seq 1 30); do pgrep -f 'beam.smp.*rabbit' >/dev/null || break; sleep 1; done
+		start_rabbitmq
 	fi
 fi

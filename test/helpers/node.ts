@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { startNode, type RunningNode } from "../../lib/node.ts";
 import { signOperatorToken } from "../../lib/api/auth.ts";
+import { RabbitQueueBackend } from "../../lib/queues/rabbitmq.ts";
+import { QUEUE_NAMES } from "../../config/queues.ts";
 import { loadJwtSecret } from "../../lib/secrets.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -116,4 +118,18 @@ export function freePort(): Promise<number> {
 			s.close(() => resolve(p));
 		});
 	});
+}
+
+/**
+ * Deletes the work queues of a test deployment (`<namespace>.<queue>`, with their DLQs and retry queues) from the
+ * shared RabbitMQ, so test runs leave no quorum queues behind.
+ */
+export async function deleteNamespaceQueues(namespace: string, url = AMQP_URL): Promise<void> {
+	const backend = new RabbitQueueBackend({ url, defaults: { retries: 0, retryDelayMs: 1000, prefetch: 0 }, logger: pino({ level: "silent" }) });
+	try {
+		await backend.connect();
+		for (const q of QUEUE_NAMES) await backend.deleteQueue(`${namespace}.${q}`, 8);
+	} finally {
+		await backend.close();
+	}
 }

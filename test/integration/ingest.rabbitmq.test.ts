@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { AMQP_URL, apiKey, bearer, freePort, http, spawnNode, tempDir } from "../helpers/node.ts";
+import { AMQP_URL, apiKey, bearer, freePort, http, spawnNode, tempDir, deleteNamespaceQueues } from "../helpers/node.ts";
 import { debtCsv, debtRow, waitForBatch, type BatchBody } from "../helpers/ingest.ts";
 import { signOperatorToken } from "../../lib/api/auth.ts";
 
@@ -43,6 +43,7 @@ before(async () => {
 
 after(async () => {
 	await Promise.all([api?.stop(), etl?.stop(), registry?.stop()]);
+	await deleteNamespaceQueues(namespace);
 });
 
 async function upload(csv: string): Promise<string> {

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { AMQP_URL, bearer, freePort, http, spawnNode, tempDir } from "../helpers/node.ts";
+import { AMQP_URL, bearer, freePort, http, spawnNode, tempDir, deleteNamespaceQueues } from "../helpers/node.ts";
 import { signOperatorToken } from "../../lib/api/auth.ts";
 
 const SECRET = "multinode-secret-multinode-secret";
@@ -23,6 +23,7 @@ before(async () => {
 
 after(async () => {
 	await Promise.all([api?.stop(), worker?.stop()]);
+	await deleteNamespaceQueues(namespace);
 });
 
 test("a request through the gateway reaches the clients action on the worker node", async () => {
