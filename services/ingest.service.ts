@@ -19,10 +19,8 @@ import { formatFor } from "../lib/ingest/formats.ts";
 import { chunkKey } from "../lib/ingest/split.ts";
 import { scanInbox } from "../lib/ingest/inbox.ts";
 import { listenInboxEvents, type InboxEvents } from "../lib/ingest/inbox-events.ts";
-import type { ClientDoc } from "../lib/clients.ts";
 
 interface Own {
-	clientSettings(id: string): Promise<ClientDoc | null>;
 	ownBatch(ctx: Context, id: string): Promise<BatchDoc>;
 	scan(): Promise<number>;
 	inboxTimer?: NodeJS.Timeout;
@@ -42,7 +40,7 @@ const ingest: QueueServiceSchema<Own> = {
 			params: { kind: { type: "enum", values: KIND_NAMES, optional: true }, filename: { type: "string", optional: true, max: 200 } },
 			async handler(this: Self, ctx: Context<{ kind?: Kind; filename?: string }>) {
 				const clientId = clientOf(ctx);
-				const client = await this.clientSettings(clientId);
+				const client = await clientSettings(this.broker, clientId);
 				const formatKind = (client?.format as { kind?: unknown } | undefined)?.kind;
 				const kind = ctx.params.kind ?? (isKind(formatKind) ? formatKind : undefined);
 				if (!kind) throw badRequest(`kind is required: ?kind=${KIND_NAMES.join(" or ?kind=")}`);
@@ -141,9 +139,6 @@ const ingest: QueueServiceSchema<Own> = {
 	},
 
 	methods: {
-		clientSettings(this: Self, id: string): Promise<ClientDoc | null> {
-			return clientSettings(this.broker, id);
-		},
 		async ownBatch(this: Self, ctx: Context, id: string): Promise<BatchDoc> {
 			const clientId = clientOf(ctx);
 			const batch = await (await batchStore()).get(id);
@@ -165,7 +160,7 @@ const ingest: QueueServiceSchema<Own> = {
 						objects,
 						store: await batchStore(),
 						clientKind: async (clientId) => {
-							const c = await this.clientSettings(clientId);
+							const c = await clientSettings(this.broker, clientId);
 							if (!c) return null;
 							const k = (c.format as { kind?: unknown } | undefined)?.kind;
 							return isKind(k) ? k : "debt";

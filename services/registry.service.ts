@@ -115,9 +115,10 @@ const registry: QueueServiceSchema<Own> = {
 				if (p.batchId) filter.batchId = p.batchId;
 				const limit = p.limit ?? 50;
 				const offset = p.offset ?? 0;
-				await recordsStore();
+				// opening the records collection also declares the search index (a view of it on the store)
+				const records = await recordsStore();
 				const res = await getPlatform().search.search(SEARCH_INDEX, { filter, text: p.q?.trim() || undefined, limit, offset });
-				const docs = (await (await recordsStore()).findByIds(res.hits.map((h) => h.id))) as RecordDoc[];
+				const docs = (await records.findByIds(res.hits.map((h) => h.id))) as RecordDoc[];
 				const byId = new Map(docs.map((d) => [d._id, d]));
 				const items = res.hits.map((h) => byId.get(h.id)).filter((d): d is RecordDoc => d !== undefined && d.client === clientId);
 				return { total: res.total, limit, offset, items: items.map((r) => toView(r)) };
