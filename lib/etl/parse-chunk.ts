@@ -1,11 +1,12 @@
 /**
  * The one chunk parser of the etl: CSV text of one chunk (from the splitter or the XLSX reader) -> valid canonical
- * records and rejections. Parses with csv-parse (the format's delimiter, RFC 4180 quotes), maps fields by the column
- * plan, applies the client's transform, validates per kind, and rejects later duplicates of a business key within
+ * records and rejections. Reads records with csv-records.ts (the format's delimiter, RFC 4180 quotes, read exactly as
+ * the splitter cut them), maps fields by the column plan, applies the client's transform, validates per kind, and rejects later duplicates of a business key within
  * the chunk (duplicates across chunks are the registry's job, with businessKey()).
  * A bad row never fails the chunk: a wrong field count is a "column_count" rejection, broken quoting "malformed_row".
  */
 import { parse } from "csv-parse/sync";
+import { readCsvRecords } from "./csv-records.ts";
 import type { Chunk } from "./chunk.ts";
 import { type ClientFormat, type ColumnPlan, cleanHeader, numberStyle, planColumns } from "./format.ts";
 import type { TransformModule } from "./transforms.ts";
@@ -47,13 +48,6 @@ export interface ParseContext {
 	transform?: TransformModule;
 }
 
-type ParsedRecord = { record: string[]; info: { lines: number } };
-interface SkipError {
-	code?: string;
-	message: string;
-	lines?: number;
-}
-
 /** Splits a header line into its cells (BOM stripped, trimmed). */
 export function parseHeader(text: string, delimiter: string): string[] {
 	const rows = parse(text, { delimiter, relax_quotes: true, relax_column_count: true, to_line: 1 }) as string[][];
@@ -88,15 +82,6 @@ export function createParseContext(format: ClientFormat, headerText: string, opt
 	};
 }
 
-function newlines(fields: string[]): number {
-	let n = 0;
-	for (const f of fields) {
-		if (f.indexOf("\n") < 0) continue;
-		for (let i = f.indexOf("\n"); i >= 0; i = f.indexOf("\n", i + 1)) n++;
-	}
-	return n;
-}
-
 function allBlank(fields: string[], from = 0): boolean {
 	for (let i = from; i < fields.length; i++) {
 		const f = fields[i];
@@ -110,20 +95,6 @@ function allBlank(fields: string[], from = 0): boolean {
 
 /** Parses and validates one chunk. */
 export function parseChunk(chunk: Pick<Chunk, "text" | "firstLine" | "lines">, ctx: ParseContext): ChunkResult {
-	const skips: SkipError[] = [];
-	const parsed = parse(chunk.text, {
-		delimiter: ctx.delimiter,
-		record_delimiter: ["\r\n", "\n"],
-		relax_column_count: true,
-		relax_quotes: true,
-		skip_empty_lines: true,
-		skip_records_with_error: true,
-		info: true,
-		on_skip: (err: SkipError | undefined) => {
-			if (err) skips.push(err);
-		}
-	}) as unknown as ParsedRecord[];
-
 	const { fields } = ctx.plan;
 	const width = fields.length;
 	const kind = ctx.kind;
@@ -131,18 +102,24 @@ export function parseChunk(chunk: Pick<Chunk, "text" | "firstLine" | "lines">, c
 	const seen = new Map<string, number>();
 	const result: ChunkResult = { valid: [], rejections: [], rows: 0, rejectedRows: 0, skipped: 0 };
 	const rej = result.rejections;
-	const base = chunk.firstLine - 1;
 	let index = 0;
 
-	for (const { record, info } of parsed) {
-		if (allBlank(record)) continue;
-		const line = chunk.lines ? chunk.lines[index] : base + info.lines - newlines(record);
+	readCsvRecords(chunk.text, ctx.delimiter, (r) => {
+		if (r.ok && allBlank(r.fields)) return;
+		const line = chunk.lines ? chunk.lines[index] : chunk.firstLine + r.line;
 		index++;
 		result.rows++;
+		if (!r.ok) {
+			const why = r.problem === "unclosed_quote" ? "a quoted field is not closed" : "a closing quote is followed by other characters (quote the whole field and double the quotes inside it)";
+			rej.push({ line, field: "*", code: "malformed_row", message: `the row cannot be read as CSV: ${why}` });
+			result.rejectedRows++;
+			return;
+		}
+		const record = r.fields;
 		if (record.length !== width && !(record.length > width && allBlank(record, width))) {
 			rej.push({ line, field: "*", code: "column_count", message: `the row has ${record.length} fields but the header has ${width}; check delimiters and quotes` });
 			result.rejectedRows++;
-			continue;
+			return;
 		}
 		let raw: RawRow = {};
 		for (let i = 0; i < width; i++) {
@@ -154,39 +131,30 @@ export function parseChunk(chunk: Pick<Chunk, "text" | "firstLine" | "lines">, c
 				const out = ctx.transform.transform(raw as Record<string, string>, { kind, line });
 				if (out === null) {
 					result.skipped++;
-					continue;
+					return;
 				}
 				raw = out;
 			} catch (err) {
 				rej.push({ line, field: "*", code: "transform_failed", message: err instanceof Error ? err.message : String(err) });
 				result.rejectedRows++;
-				continue;
+				return;
 			}
 		}
 		const v = validateWith(kind, raw, ctx.validate);
 		if (!v.ok) {
 			for (const e of v.errors) rej.push({ line, field: e.field, code: e.code, message: e.message });
 			result.rejectedRows++;
-			continue;
+			return;
 		}
 		const key = businessKey(kind, v.record);
 		const earlier = seen.get(key);
 		if (earlier !== undefined) {
 			rej.push({ line, field: keyField, code: "duplicate_key", message: `${keyFields(kind).join(" + ")} '${key.replaceAll("\u001f", " + ")}' already appears on line ${earlier}; the earlier row is kept` });
 			result.rejectedRows++;
-			continue;
+			return;
 		}
 		seen.set(key, line);
 		result.valid.push({ line, key, record: v.record });
-	}
-
-	for (const err of skips) {
-		const line = base + (err.lines ?? 1);
-		result.rows++;
-		result.rejectedRows++;
-		const why = err.code === "CSV_QUOTE_NOT_CLOSED" ? "a quoted field is not closed" : err.message;
-		rej.push({ line, field: "*", code: "malformed_row", message: `the row cannot be read as CSV: ${why}` });
-	}
-	if (skips.length > 0) rej.sort((a, b) => a.line - b.line);
+	});
 	return result;
 }
