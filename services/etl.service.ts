@@ -10,7 +10,7 @@ import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { batchStore, clientSettings } from "../lib/ingest/context.ts";
 import { FormatCache, stageChunk } from "../lib/ingest/stage.ts";
-import { ParsePool } from "../lib/ingest/parse-pool.ts";
+import { createParsePool, type ParsePool } from "../lib/ingest/parse-pool.ts";
 import { formatFor } from "../lib/ingest/formats.ts";
 import type { BatchDoc } from "../lib/ingest/batches.ts";
 import { Metrics } from "../lib/metrics.ts";
@@ -66,7 +66,7 @@ const etl: QueueServiceSchema<Own> = {
 	created(this: Self) {
 		this.metrics = new Metrics(this.broker);
 		this.formats = new FormatCache();
-		this.pool = new ParsePool(getPlatform().config.ingest.etlConcurrency);
+		this.pool = createParsePool(getPlatform().config.ingest.etlConcurrency);
 	},
 
 	async stopped(this: Self) {

@@ -2,7 +2,8 @@
  * registry: registers staged chunks (chunks.staged) in order per batch: bulk upsert on the business key
  * (inserted / updated with a version and the previous values / unchanged), later duplicates of a key within the
  * batch rejected, the search index updated; completes the batch after its last chunk and asks the batches actor to
- * report it. Also answers record look-ups and searches.
+ * report it. Also answers record look-ups and searches. On the embedded SQLite store the chunk writes run on a
+ * thread of their own (lib/ingest/register-thread.ts).
  */
 import type { Context } from "moleculer";
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
@@ -10,6 +11,8 @@ import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { batchStore, clientFor, recordsStore } from "../lib/ingest/context.ts";
 import { drainBatch, SEARCH_INDEX, type RecordDoc } from "../lib/ingest/register.ts";
+import { createRegisterThread, type RegisterThread } from "../lib/ingest/register-thread.ts";
+import type { BatchDoc, ChunkDoc } from "../lib/ingest/batches.ts";
 import { KIND_NAMES, type Kind } from "../lib/records/index.ts";
 import { notFound } from "../lib/api/errors.ts";
 import { Metrics } from "../lib/metrics.ts";
@@ -17,6 +20,8 @@ import { withLogContext } from "../lib/log.ts";
 
 interface Own {
 	metrics: Metrics;
+	/** on the embedded SQLite store, registering runs on this thread (see register-thread.ts) */
+	writer?: RegisterThread;
 }
 type Self = QueueService<Own>;
 
@@ -60,7 +65,8 @@ const registry: QueueServiceSchema<Own> = {
 				await withLogContext({ batchId }, async () => {
 					const store = await batchStore();
 					const { objects, search } = getPlatform();
-					const deps = { objects, store, records: await recordsStore(), search };
+					const writer = this.writer;
+					const deps = { objects, store, records: await recordsStore(), search, ...(writer ? { register: (batch: BatchDoc, chunks: ChunkDoc[]) => writer.run({ batch, chunks }) } : {}) };
 					const out = await drainBatch(deps, batchId, (chunk, r) => {
 						this.metrics.observe("paperwork_chunk_stage_seconds", r.ms / 1000, { stage: "registry" });
 						this.logger.debug({ chunk: chunk.index, ...r }, "chunk registered");
@@ -128,6 +134,12 @@ const registry: QueueServiceSchema<Own> = {
 
 	created(this: Self) {
 		this.metrics = new Metrics(this.broker);
+		const platform = getPlatform();
+		if (platform.store.kind === "sqlite") this.writer = createRegisterThread(platform.config);
+	},
+
+	async stopped(this: Self) {
+		await this.writer?.close();
 	}
 };
 

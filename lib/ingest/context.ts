@@ -6,7 +6,7 @@ import type { Context, ServiceBroker } from "moleculer";
 import type { ClientDoc } from "../clients.ts";
 import { getPlatform, type Platform } from "../platform.ts";
 import { BatchStore } from "./batches.ts";
-import { RECORDS, RECORD_KEY, SEARCH_FIELDS, SEARCH_INDEX, SEARCH_VIEW } from "./register.ts";
+import { openRecords } from "./register.ts";
 import type { StoreAdapter } from "../store/types.ts";
 import type { Caller } from "../api/auth.ts";
 import { unauthorized } from "../api/errors.ts";
@@ -21,15 +21,7 @@ let opened: Opened | undefined;
 function open(): Opened {
 	const platform = getPlatform();
 	if (opened?.platform === platform) return opened;
-	const records = (async () => {
-		const a = platform.store.adapter(RECORDS);
-		await a.connect();
-		// the business key, and debtors by CPF (a collector's first question); other filters scan the client's records
-		await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["client", "data.debtor_cpf"] }]);
-		await platform.search.ensureIndex(SEARCH_INDEX, SEARCH_FIELDS, SEARCH_VIEW);
-		return a;
-	})();
-	opened = { platform, store: BatchStore.open((c) => platform.store.adapter(c)), records };
+	opened = { platform, store: BatchStore.open((c) => platform.store.adapter(c)), records: openRecords(platform.store, platform.search) };
 	return opened;
 }
 

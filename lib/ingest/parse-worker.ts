@@ -1,12 +1,14 @@
 /**
  * A parse thread of the etl (see parse-pool.ts): parses and validates one chunk's CSV text with the batch's
- * format and header, and sends back the staged rows as JSON text plus the rejections and counts. Parse contexts
+ * format and header, and sends back the staged rows (with their folded search text, so the registry does not fold
+ * it) as JSON text plus the rejections and counts. Parse contexts
  * (column plan, transform, validators) are kept per format and header, so a batch's chunks reuse one.
  */
-import { parentPort } from "node:worker_threads";
+import { serveJobs } from "../threads.ts";
 import { createParseContext, parseChunk, type ParseContext } from "../etl/parse-chunk.ts";
 import { loadTransform } from "../etl/transforms.ts";
 import type { ParseJob, ParseOutput } from "./parse-pool.ts";
+import { stagedSearchText, type StagedRecord } from "./register.ts";
 
 const contexts = new Map<string, Promise<ParseContext>>();
 
@@ -27,12 +29,8 @@ function context(job: ParseJob): Promise<ParseContext> {
 
 export async function runJob(job: ParseJob): Promise<ParseOutput> {
 	const result = parseChunk(job.chunk, await context(job));
-	return { staged: JSON.stringify(result.valid), valid: result.valid.length, rejections: result.rejections, rows: result.rows, rejectedRows: result.rejectedRows, skipped: result.skipped };
+	const staged: StagedRecord[] = result.valid.map((v) => ({ ...v, searchText: stagedSearchText(v) }));
+	return { staged: JSON.stringify(staged), valid: result.valid.length, rejections: result.rejections, rows: result.rows, rejectedRows: result.rejectedRows, skipped: result.skipped };
 }
 
-parentPort?.on("message", (msg: { id: number; job: ParseJob }) => {
-	runJob(msg.job).then(
-		(out) => parentPort?.postMessage({ id: msg.id, out }),
-		(err: Error) => parentPort?.postMessage({ id: msg.id, error: { message: err.message, name: err.name } })
-	);
-});
+serveJobs(runJob);

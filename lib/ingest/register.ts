@@ -12,7 +12,7 @@
  */
 import { text } from "node:stream/consumers";
 import type { ObjectStore } from "../objects/types.ts";
-import type { StoreAdapter, Doc } from "../store/types.ts";
+import type { StoreAdapter, StoreFactory, Doc, NewDoc } from "../store/types.ts";
 import type { SearchIndex, SearchDoc, StoreView } from "../search/types.ts";
 import { normaliseText } from "../search/store.ts";
 import type { ValidRecord } from "../etl/parse-chunk.ts";
@@ -45,6 +45,8 @@ export interface RegistryDeps {
 	store: BatchStore;
 	records: StoreAdapter;
 	search: SearchIndex;
+	/** registers consecutive claimed chunks; default registerChunks() here (the registry passes its write thread's) */
+	register?: (batch: BatchDoc, chunks: ChunkDoc[]) => Promise<RegisterResult[]>;
 }
 
 export const SEARCH_INDEX = "records";
@@ -66,10 +68,28 @@ export const SEARCH_FIELDS = Object.keys(SEARCH_PATHS);
 /** On the store, the records collection is searched in place (no copy); see StoreView. */
 export const SEARCH_VIEW: StoreView = { collection: RECORDS, paths: SEARCH_PATHS, textField: "searchText" };
 
+/** Opens the records collection with its indexes and declares its search index. */
+export async function openRecords(store: StoreFactory, search: SearchIndex): Promise<StoreAdapter> {
+	const a = store.adapter(RECORDS);
+	await a.connect();
+	// the business key, and debtors by CPF (a collector's first question); other filters scan the client's records
+	await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["client", "data.debtor_cpf"] }]);
+	await search.ensureIndex(SEARCH_INDEX, SEARCH_FIELDS, SEARCH_VIEW);
+	return a;
+}
+
 /** The free text a record is found by: names, its key, the city. */
 export function recordText(rec: Pick<RecordDoc, "key" | "data">): string {
 	const s = (k: string) => (typeof rec.data[k] === "string" ? (rec.data[k] as string) : undefined);
 	return [s("debtor_name"), s("applicant_name"), rec.key, s("city")].filter(Boolean).join(" ");
+}
+
+/** A valid row as the etl stages it: with its search text, folded on the parse thread. */
+export type StagedRecord = ValidRecord & { searchText?: string };
+
+/** The folded search text of a staged row (computed by the etl; older staged objects lack it). */
+export function stagedSearchText(v: ValidRecord): string {
+	return normaliseText(recordText({ key: v.key, data: v.record as unknown as Record<string, unknown> }));
 }
 
 /** The search document of a record (for OpenSearch): exact-match fields and the free text. */
@@ -92,14 +112,35 @@ export interface RegisterResult {
 
 /** Registers one claimed chunk; returns its counts (exact even when the chunk was partly registered before). */
 export async function registerChunk(deps: RegistryDeps, batch: BatchDoc, chunk: ChunkDoc): Promise<RegisterResult> {
+	return (await registerChunks(deps, batch, [chunk]))[0];
+}
+
+/**
+ * Registers consecutive claimed chunks of one batch in one bulk upsert (one store transaction on SQLite: a randomly
+ * keyed index such as the CPF's then has each of its pages written once per group instead of once per chunk, which
+ * is what kept the cost per row rising with the size of the store). Returns each chunk's counts, exact even when a
+ * chunk was partly registered before.
+ */
+export async function registerChunks(deps: RegistryDeps, batch: BatchDoc, chunks: ChunkDoc[]): Promise<RegisterResult[]> {
 	const started = performance.now();
-	const staged = JSON.parse(await text(await deps.objects.get(stagedKey(batch, chunk.index)))) as ValidRecord[];
 	const now = new Date();
-	const docs = staged.map((v) => {
-		const data = v.record as unknown as Record<string, unknown>;
-		return { client: batch.clientId, kind: batch.kind, key: v.key, data, searchText: normaliseText(recordText({ key: v.key, data })), batchId: batch._id, line: v.line, registeredAt: now };
-	});
-	const duplicates: { line: number; key: string; earlier: number }[] = [];
+	const docs: NewDoc[] = [];
+	/** docs[ends[c - 1] ?? 0 .. ends[c]) belong to chunks[c] */
+	const ends: number[] = [];
+	for (const chunk of chunks) {
+		const staged = JSON.parse(await text(await deps.objects.get(stagedKey(batch, chunk.index)))) as StagedRecord[];
+		for (const v of staged) {
+			const data = v.record as unknown as Record<string, unknown>;
+			docs.push({ client: batch.clientId, kind: batch.kind, key: v.key, data, searchText: v.searchText ?? stagedSearchText(v), batchId: batch._id, line: v.line, registeredAt: now });
+		}
+		ends.push(docs.length);
+	}
+	const chunkOf = (i: number): number => {
+		let c = 0;
+		while (ends[c] <= i) c++;
+		return c;
+	};
+	const duplicates: { line: number; key: string; earlier: number }[][] = chunks.map(() => []);
 	const replayed = new Map<number, RecordDoc["batchOutcome"]>();
 	const res = await deps.records.bulkUpsert(docs, {
 		key: RECORD_KEY,
@@ -107,43 +148,55 @@ export async function registerChunk(deps: RegistryDeps, batch: BatchDoc, chunk: 
 		alwaysSet: ["batchId", "line"],
 		outcomeField: "batchOutcome",
 		ignoreFields: ["registeredAt"],
+		rowsPerTransaction: docs.length,
 		skip: (stored, incoming, i) => {
 			if (!stored || stored.batchId !== batch._id) return false;
 			const storedLine = Number(stored.line);
 			const line = Number(incoming.line);
 			if (storedLine < line) {
-				duplicates.push({ line, key: String(incoming.key), earlier: storedLine });
+				duplicates[chunkOf(i)].push({ line, key: String(incoming.key), earlier: storedLine });
 				return true;
 			}
 			if (storedLine === line) replayed.set(i, stored.batchOutcome as RecordDoc["batchOutcome"]);
 			return false;
 		}
 	});
-	const counts = { inserted: 0, updated: 0, unchanged: 0 };
+	const counts = chunks.map(() => ({ inserted: 0, updated: 0, unchanged: 0 }));
 	const toIndex: SearchDoc[] = [];
 	res.outcomes.forEach((o, i) => {
 		if (o.outcome === "skipped") return;
 		const outcome = replayed.get(i) ?? o.outcome;
-		counts[outcome]++;
+		counts[chunkOf(i)][outcome]++;
 		// on the store the records are searched in place (a view); only a separate engine needs the documents
-		if (deps.search.kind !== "store" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...docs[i], _id: o._id }));
+		if (deps.search.kind !== "store" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...(docs[i] as RecordDoc), _id: o._id }));
 	});
 	if (toIndex.length > 0) await deps.search.index(SEARCH_INDEX, toIndex);
 	const keyField = keyFields(batch.kind).join("+");
-	await deps.store.replaceRejections(
-		batch,
-		chunk.index,
-		"registry",
-		duplicates.map((d) => ({ line: d.line, field: keyField, code: "duplicate_key", message: `${keyField} '${d.key}' already appeared on line ${d.earlier} of this batch; the later row is not registered` }))
-	);
-	return { ...counts, duplicates: duplicates.length, ms: Math.round(performance.now() - started) };
+	for (const [c, chunk] of chunks.entries()) {
+		await deps.store.replaceRejections(
+			batch,
+			chunk.index,
+			"registry",
+			duplicates[c].map((d) => ({ line: d.line, field: keyField, code: "duplicate_key", message: `${keyField} '${d.key}' already appeared on line ${d.earlier} of this batch; the later row is not registered` }))
+		);
+	}
+	const ms = Math.round(performance.now() - started);
+	return chunks.map((_, c) => ({ ...counts[c], duplicates: duplicates[c].length, ms }));
 }
 
 export type DrainOutcome = { registered: number; completed: Counts | null };
 
+/** Rows registered together (one store transaction on SQLite) when that many are staged in a row. */
+export const GROUP_ROWS = 50_000;
+
+function claimable(chunk: ChunkDoc): boolean {
+	return (chunk.status === "STAGED" || (chunk.status === "REGISTERING" && stale(chunk)));
+}
+
 /**
- * Registers the batch's chunks in order, from its next chunk, as long as they are staged; completes the batch
- * after its last chunk. Returns at once when the next chunk is not staged yet or another registry holds it.
+ * Registers the batch's chunks in order, from its next chunk, as long as they are staged (consecutive staged
+ * chunks together, up to GROUP_ROWS rows); completes the batch after its last chunk. Returns at once when the next
+ * chunk is not staged yet or another registry holds it.
  */
 export async function drainBatch(deps: RegistryDeps, batchId: string, onChunk?: (chunk: ChunkDoc, r: RegisterResult) => void): Promise<DrainOutcome> {
 	let registered = 0;
@@ -152,20 +205,32 @@ export async function drainBatch(deps: RegistryDeps, batchId: string, onChunk?: 
 		if (!batch || batch.status !== "PROCESSING" || batch.chunkTotal === undefined) return { registered, completed: null };
 		const next = batch.nextChunk;
 		if (next >= batch.chunkTotal) return { registered, completed: await complete(deps, batch) };
-		const chunk = await deps.store.chunk(batchId, next);
-		if (!chunk) return { registered, completed: null };
-		if (chunk.status === "STAGED" || (chunk.status === "REGISTERING" && stale(chunk))) {
-			const claimed = await claim(deps, chunk);
-			if (!claimed) return { registered, completed: null };
-			const r = await registerChunk(deps, batch, chunk);
-			await deps.store.moveChunk(chunk._id, ["REGISTERING"], "REGISTERED", { registry: r });
-			onChunk?.(chunk, r);
-			registered++;
-		} else if (chunk.status !== "REGISTERED") {
+		const first = await deps.store.chunk(batchId, next);
+		if (!first) return { registered, completed: null };
+		let step = 1;
+		if (claimable(first)) {
+			if (!(await claim(deps, first))) return { registered, completed: null };
+			// the staged chunks right after it join the group (each claimed; the first refused claim ends the group)
+			const group = [first];
+			let rows = first.rows;
+			while (rows < GROUP_ROWS && next + group.length < batch.chunkTotal) {
+				const c = await deps.store.chunk(batchId, next + group.length);
+				if (!c || !claimable(c) || !(await claim(deps, c))) break;
+				group.push(c);
+				rows += c.rows;
+			}
+			const results = deps.register ? await deps.register(batch, group) : await registerChunks(deps, batch, group);
+			for (const [i, chunk] of group.entries()) {
+				await deps.store.moveChunk(chunk._id, ["REGISTERING"], "REGISTERED", { registry: results[i] });
+				onChunk?.(chunk, results[i]);
+			}
+			registered += group.length;
+			step = group.length;
+		} else if (first.status !== "REGISTERED") {
 			return { registered, completed: null }; // not staged yet, or another registry is on it
 		}
 		// move the cursor on (a compare-and-set: two drainers never skip a chunk)
-		await deps.store.batches.updateMany({ _id: batchId, nextChunk: next }, { $set: { nextChunk: next + 1, updatedAt: new Date() } });
+		await deps.store.batches.updateMany({ _id: batchId, nextChunk: next }, { $set: { nextChunk: next + step, updatedAt: new Date() } });
 	}
 }
 

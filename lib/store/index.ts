@@ -1,6 +1,6 @@
 /**
  * Chooses the store for this process: MongoDB when MONGO_URL is set (config.mongo), else the embedded
- * SQLite file `${DATA_DIR}/paperwork.db` (its folder is created).
+ * SQLite file `${DATA_DIR}/paperwork.db` (its folder is created), with the records in `${DATA_DIR}/records.db`.
  */
 import path from "node:path";
 import type { Logger } from "pino";
@@ -9,9 +9,17 @@ import type { StoreFactory } from "./types.ts";
 import { SqliteStore } from "./sqlite.ts";
 import { MongoStore } from "./mongo.ts";
 
+/**
+ * Collections in a file of their own: the registered records (lib/ingest/register.ts), written by the registry in
+ * long transactions that must not hold up the batch bookkeeping in paperwork.db.
+ */
+export function ownFiles(dataDir: string): Record<string, string> {
+	return { records: path.join(dataDir, "records.db") };
+}
+
 export function createStore(config: Config, logger: Logger): StoreFactory {
 	if (config.mongo) return new MongoStore({ url: config.mongo.url, db: config.mongo.db, logger });
-	return new SqliteStore({ file: path.join(config.dataDir, "paperwork.db"), logger });
+	return new SqliteStore({ file: path.join(config.dataDir, "paperwork.db"), ownFiles: ownFiles(config.dataDir), logger });
 }
 
 export { SqliteStore } from "./sqlite.ts";

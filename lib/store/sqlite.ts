@@ -1,5 +1,6 @@
 /**
- * The embedded store: one SQLite file through Node 22's built-in node:sqlite (no server, no native addon).
+ * The embedded store: one SQLite file through Node 22's built-in node:sqlite (no server, no native addon), and
+ * optionally a file of their own for collections written in long transactions (SqliteStoreOptions.ownFiles).
  * One table per collection, `(_id TEXT PRIMARY KEY, doc TEXT)`, the document as JSON (including `_id`);
  * declared indexes become expression indexes on json_extract (unique ones too).
  *
@@ -82,23 +83,26 @@ export interface SqliteStoreOptions {
 	logger?: Logger;
 	/** how long a statement waits for another process's write lock (default 30 s) */
 	busyTimeoutMs?: number;
+	/**
+	 * Collections kept in a file of their own (collection -> file). SQLite locks a whole file for a write
+	 * transaction: a collection written in long transactions (the records, registered 50,000 rows at a time) in
+	 * its own file never holds up the short writes of the others.
+	 */
+	ownFiles?: Record<string, string>;
 }
 
-/** The SQLite StoreFactory: one connection per process, one adapter per collection. */
-export class SqliteStore implements StoreFactory {
-	readonly kind = "sqlite" as const;
+/** One SQLite file: its connection, cached statements and transactions. */
+export class SqliteFile {
 	readonly file: string;
 	readonly db: DatabaseSync;
 	private readonly statements = new Map<string, StatementSync>();
-	private readonly adapters = new Map<string, SqliteAdapter>();
-	private closed = false;
 
-	constructor(options: SqliteStoreOptions) {
-		this.file = options.file;
-		if (this.file !== ":memory:") fs.mkdirSync(path.dirname(this.file), { recursive: true });
+	constructor(file: string, busyTimeoutMs: number) {
+		this.file = file;
+		if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
 		const { DatabaseSync: Database } = loadSqlite();
-		this.db = new Database(this.file);
-		this.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 30000))}`);
+		this.db = new Database(file);
+		this.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
 		// 8 KiB pages (only takes effect on a new file): measured ~1.5x faster bulk upserts of ~500-byte documents than 4 KiB
 		this.db.exec("PRAGMA page_size = 8192");
 		this.db.exec("PRAGMA journal_mode = WAL");
@@ -107,7 +111,6 @@ export class SqliteStore implements StoreFactory {
 		this.db.exec("PRAGMA cache_size = -32000");
 		// Unicode-aware lower() for moleculer-db's case-insensitive search (SQLite's own lower() is ASCII only)
 		this.db.function("pw_lower", { deterministic: true }, (v: unknown) => (v === null || v === undefined ? null : String(v).toLowerCase()));
-		options.logger?.debug({ file: this.file }, "sqlite store opened");
 	}
 
 	/** A cached prepared statement. */
@@ -140,6 +143,62 @@ export class SqliteStore implements StoreFactory {
 		}
 	}
 
+	ping(): boolean {
+		return this.prepare("SELECT 1 AS ok").get()?.ok === 1;
+	}
+
+	close(): void {
+		this.statements.clear();
+		this.db.close();
+	}
+}
+
+/** The SQLite StoreFactory: one connection per file per process, one adapter per collection. */
+export class SqliteStore implements StoreFactory {
+	readonly kind = "sqlite" as const;
+	readonly file: string;
+	private readonly main: SqliteFile;
+	private readonly own = new Map<string, SqliteFile>();
+	private readonly ownFiles: Record<string, string>;
+	private readonly busyTimeoutMs: number;
+	private readonly adapters = new Map<string, SqliteAdapter>();
+	private closed = false;
+
+	constructor(options: SqliteStoreOptions) {
+		this.file = options.file;
+		this.busyTimeoutMs = options.busyTimeoutMs ?? 30000;
+		this.ownFiles = options.ownFiles ?? {};
+		this.main = new SqliteFile(this.file, this.busyTimeoutMs);
+		options.logger?.debug({ file: this.file, ownFiles: this.ownFiles }, "sqlite store opened");
+	}
+
+	/** The connection of the main file. */
+	get db(): DatabaseSync {
+		return this.main.db;
+	}
+
+	/** A cached prepared statement on the main file. */
+	prepare(sql: string): StatementSync {
+		return this.main.prepare(sql);
+	}
+
+	/** A BEGIN IMMEDIATE transaction on the main file. */
+	transaction<T>(fn: () => T): T {
+		return this.main.transaction(fn);
+	}
+
+	/** The file a collection lives in (opened on first use). */
+	fileOf(collection: string): SqliteFile {
+		const own = this.ownFiles[collection];
+		if (!own) return this.main;
+		let f = this.own.get(own);
+		if (!f) {
+			f = new SqliteFile(own, this.busyTimeoutMs);
+			this.own.set(own, f);
+		}
+		return f;
+	}
+
 	adapter(collection: string): StoreAdapter {
 		if (this.closed) throw new Error("store is closed");
 		let a = this.adapters.get(collection);
@@ -152,7 +211,7 @@ export class SqliteStore implements StoreFactory {
 
 	async ping(): Promise<boolean> {
 		try {
-			return !this.closed && this.prepare("SELECT 1 AS ok").get()?.ok === 1;
+			return !this.closed && this.main.ping() && [...this.own.values()].every((f) => f.ping());
 		} catch {
 			return false;
 		}
@@ -161,15 +220,18 @@ export class SqliteStore implements StoreFactory {
 	async close(): Promise<void> {
 		if (this.closed) return;
 		this.closed = true;
-		this.statements.clear();
 		this.adapters.clear();
-		this.db.close();
+		for (const f of this.own.values()) f.close();
+		this.own.clear();
+		this.main.close();
 	}
 }
 
 /** One collection (table) of the SQLite store; implements moleculer-db's adapter contract and ours. */
 export class SqliteAdapter implements StoreAdapter {
 	readonly store: SqliteStore;
+	/** the file this collection lives in */
+	readonly conn: SqliteFile;
 	readonly collection: string;
 	readonly table: string;
 	private ready = false;
@@ -179,6 +241,7 @@ export class SqliteAdapter implements StoreAdapter {
 			throw new Error(`invalid collection name '${collection}' (letters, digits, _ . -; starting with a letter or _)`);
 		}
 		this.store = store;
+		this.conn = store.fileOf(collection);
 		this.collection = collection;
 		this.table = quoteIdent(collection);
 	}
@@ -190,7 +253,7 @@ export class SqliteAdapter implements StoreAdapter {
 	/** Creates the table when missing (idempotent, once per adapter). */
 	private table_(): string {
 		if (!this.ready) {
-			this.store.db.exec(`CREATE TABLE IF NOT EXISTS ${this.table} (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`);
+			this.conn.db.exec(`CREATE TABLE IF NOT EXISTS ${this.table} (_id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)`);
 			this.ready = true;
 		}
 		return this.table;
@@ -224,7 +287,7 @@ export class SqliteAdapter implements StoreAdapter {
 
 	async find(options: FindOptions = {}): Promise<Doc[]> {
 		const { sql, params } = this.select(options, "doc");
-		const rows = this.store.prepare(sql).all(...params) as unknown as DocRow[];
+		const rows = this.conn.prepare(sql).all(...params) as unknown as DocRow[];
 		return rows.map((r) => parseDoc(r.doc));
 	}
 
@@ -234,7 +297,7 @@ export class SqliteAdapter implements StoreAdapter {
 	}
 
 	async findById(id: string): Promise<Doc | null> {
-		const row = this.store.prepare(`SELECT doc FROM ${this.table_()} WHERE _id = ?`).get(String(id)) as DocRow | undefined;
+		const row = this.conn.prepare(`SELECT doc FROM ${this.table_()} WHERE _id = ?`).get(String(id)) as DocRow | undefined;
 		return row ? parseDoc(row.doc) : null;
 	}
 
@@ -242,7 +305,7 @@ export class SqliteAdapter implements StoreAdapter {
 		const out: Doc[] = [];
 		for (let i = 0; i < ids.length; i += ID_BATCH) {
 			const batch = ids.slice(i, i + ID_BATCH).map(String);
-			const rows = this.store.prepare(`SELECT doc FROM ${this.table_()} WHERE _id IN (${batch.map(() => "?").join(", ")})`).all(...batch) as unknown as DocRow[];
+			const rows = this.conn.prepare(`SELECT doc FROM ${this.table_()} WHERE _id IN (${batch.map(() => "?").join(", ")})`).all(...batch) as unknown as DocRow[];
 			for (const r of rows) out.push(parseDoc(r.doc));
 		}
 		return out;
@@ -250,7 +313,7 @@ export class SqliteAdapter implements StoreAdapter {
 
 	async count(options: FindOptions = {}): Promise<number> {
 		const { sql, params } = this.select(options, "count(*) AS n");
-		return Number((this.store.prepare(sql).get(...params) as { n: number }).n);
+		return Number((this.conn.prepare(sql).get(...params) as { n: number }).n);
 	}
 
 	/** The stored JSON of a new document (`_id` first, generated when absent). */
@@ -261,7 +324,7 @@ export class SqliteAdapter implements StoreAdapter {
 
 	async insert(doc: NewDoc): Promise<Doc> {
 		const { id, json } = SqliteAdapter.serialise(doc);
-		this.run(() => this.store.prepare(`INSERT INTO ${this.table_()} (_id, doc) VALUES (?, ?)`).run(id, json));
+		this.run(() => this.conn.prepare(`INSERT INTO ${this.table_()} (_id, doc) VALUES (?, ?)`).run(id, json));
 		return parseDoc(json);
 	}
 
@@ -271,8 +334,8 @@ export class SqliteAdapter implements StoreAdapter {
 		for (let i = 0; i < docs.length; i += CHUNK) {
 			const chunk = docs.slice(i, i + CHUNK);
 			this.run(() =>
-				this.store.transaction(() => {
-					const stmt = this.store.prepare(sql);
+				this.conn.transaction(() => {
+					const stmt = this.conn.prepare(sql);
 					for (const d of chunk) {
 						const { id, json } = SqliteAdapter.serialise(d);
 						stmt.run(id, json);
@@ -290,7 +353,7 @@ export class SqliteAdapter implements StoreAdapter {
 		const expr = updateExpr(update, params);
 		if (expr === null) return this.count({ query });
 		const where = whereClause(query, params);
-		const res = this.run(() => this.store.prepare(`UPDATE ${this.table_()} SET doc = ${expr} WHERE ${where}`).run(...params));
+		const res = this.run(() => this.conn.prepare(`UPDATE ${this.table_()} SET doc = ${expr} WHERE ${where}`).run(...params));
 		return Number(res.changes);
 	}
 
@@ -299,23 +362,23 @@ export class SqliteAdapter implements StoreAdapter {
 		const expr = updateExpr(update, params);
 		if (expr === null) return this.findById(id);
 		params.push(String(id));
-		const row = this.run(() => this.store.prepare(`UPDATE ${this.table_()} SET doc = ${expr} WHERE _id = ? RETURNING doc`).get(...params)) as DocRow | undefined;
+		const row = this.run(() => this.conn.prepare(`UPDATE ${this.table_()} SET doc = ${expr} WHERE _id = ? RETURNING doc`).get(...params)) as DocRow | undefined;
 		return row ? parseDoc(row.doc) : null;
 	}
 
 	async removeMany(query: Query): Promise<number> {
 		const params: SqlValue[] = [];
 		const where = whereClause(query, params);
-		return Number(this.store.prepare(`DELETE FROM ${this.table_()} WHERE ${where}`).run(...params).changes);
+		return Number(this.conn.prepare(`DELETE FROM ${this.table_()} WHERE ${where}`).run(...params).changes);
 	}
 
 	async removeById(id: string): Promise<Doc | null> {
-		const row = this.store.prepare(`DELETE FROM ${this.table_()} WHERE _id = ? RETURNING doc`).get(String(id)) as DocRow | undefined;
+		const row = this.conn.prepare(`DELETE FROM ${this.table_()} WHERE _id = ? RETURNING doc`).get(String(id)) as DocRow | undefined;
 		return row ? parseDoc(row.doc) : null;
 	}
 
 	async clear(): Promise<number> {
-		return Number(this.store.prepare(`DELETE FROM ${this.table_()}`).run().changes);
+		return Number(this.conn.prepare(`DELETE FROM ${this.table_()}`).run().changes);
 	}
 
 	entityToObject(doc: Doc): Record<string, unknown> {
@@ -335,7 +398,8 @@ export class SqliteAdapter implements StoreAdapter {
 	}
 
 	/**
-	 * Upserts on the business key in BEGIN IMMEDIATE transactions of up to 5,000 documents: each document's
+	 * Upserts on the business key in BEGIN IMMEDIATE transactions of up to 5,000 documents (or
+	 * options.rowsPerTransaction): each document's
 	 * key is looked up (through the declared unique index), then inserted (version 1), left alone when its
 	 * compared content is equal, or replaced (same _id, version + 1, `previous` = the replaced compared
 	 * fields when keepPrevious). Documents are handled in order inside the transaction, so when one call
@@ -350,13 +414,14 @@ export class SqliteAdapter implements StoreAdapter {
 		const lookupSql = `SELECT _id, doc FROM ${table} WHERE ${options.key.map((k) => `${fieldExpr(k)} = ?`).join(" AND ")}`;
 		const insertSql = `INSERT INTO ${table} (_id, doc) VALUES (?, ?)`;
 		const updateSql = `UPDATE ${table} SET doc = ? WHERE _id = ?`;
-		for (let start = 0; start < docs.length; start += CHUNK) {
-			const end = Math.min(docs.length, start + CHUNK);
+		const perTransaction = Math.max(1, Math.floor(options.rowsPerTransaction ?? CHUNK));
+		for (let start = 0; start < docs.length; start += perTransaction) {
+			const end = Math.min(docs.length, start + perTransaction);
 			this.run(() =>
-				this.store.transaction(() => {
-					const lookup = this.store.prepare(lookupSql);
-					const insert = this.store.prepare(insertSql);
-					const update = this.store.prepare(updateSql);
+				this.conn.transaction(() => {
+					const lookup = this.conn.prepare(lookupSql);
+					const insert = this.conn.prepare(insertSql);
+					const update = this.conn.prepare(updateSql);
 					for (let i = start; i < end; i++) {
 						const doc = docs[i];
 						const key = keyOf(doc, options.key, i).map(bindValue);
@@ -383,7 +448,7 @@ export class SqliteAdapter implements StoreAdapter {
 			const name = spec.name ?? spec.fields.map((f) => f.replace(/^-/, "").replace(/[^A-Za-z0-9_]/g, "_")).join("_");
 			const cols = spec.fields.map((f) => (f.startsWith("-") ? `${fieldExpr(f.slice(1))} DESC` : fieldExpr(f)));
 			const sql = `CREATE ${spec.unique ? "UNIQUE " : ""}INDEX IF NOT EXISTS ${quoteIdent(`${this.collection}__${name}`)} ON ${table} (${cols.join(", ")})`;
-			this.run(() => this.store.db.exec(sql));
+			this.run(() => this.conn.db.exec(sql));
 		}
 	}
 

@@ -61,6 +61,11 @@ export interface BulkUpsertOptions {
 	 * as it is and reports the outcome "skipped" (e.g. a row whose key was already written by an earlier line).
 	 */
 	skip?: (stored: Doc | null, incoming: NewDoc, index: number) => boolean;
+	/**
+	 * SQLite: documents per transaction (default 5,000). Larger transactions write each page of a randomly keyed
+	 * index once per transaction; the store is locked for writers meanwhile. MongoDB ignores it.
+	 */
+	rowsPerTransaction?: number;
 }
 
 export type UpsertOutcome = "inserted" | "updated" | "unchanged" | "skipped";
