@@ -42,6 +42,7 @@ export class ThreadPool<J, O> {
 			if (!p) return;
 			slot.pending.delete(msg.id);
 			slot.busy--;
+			if (slot.busy === 0) slot.worker.unref();
 			if (msg.error) p.reject(Object.assign(new Error(msg.error.message), { name: msg.error.name }));
 			else p.resolve(msg.out as O);
 		});
@@ -64,7 +65,8 @@ export class ThreadPool<J, O> {
 		if (this.closed) return Promise.reject(new Error(`${this.name} threads are closed`));
 		const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
 		const id = this.nextId++;
-		slot.busy++;
+		// an idle thread does not keep the process alive; one with a job does
+		if (slot.busy++ === 0) slot.worker.ref();
 		return new Promise((resolve, reject) => {
 			slot.pending.set(id, { resolve, reject });
 			slot.worker.postMessage({ id, job });

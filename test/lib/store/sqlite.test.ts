@@ -44,6 +44,32 @@ describe("SqliteStore", () => {
 		assert.equal(await store.ping(), false, "a closed store does not answer");
 	});
 
+	it("the records live in DATA_DIR/records.db: a long write transaction there does not hold up the other collections", async () => {
+		const dataDir = path.join(dir, "own-files");
+		const config = loadConfig({ DATA_DIR: dataDir });
+		const writer = createStore(config, pino({ level: "silent" })) as SqliteStore;
+		const other = new SqliteStore({ file: path.join(dataDir, "paperwork.db"), ownFiles: { records: path.join(dataDir, "records.db") }, busyTimeoutMs: 50 });
+		try {
+			await writer.adapter("records").insert({ _id: "r1", key: "K1" });
+			await other.adapter("batches").insert({ _id: "b0" });
+			assert.ok(fs.existsSync(path.join(dataDir, "records.db")));
+			assert.equal(await other.adapter("records").count(), 1, "another connection reads the records from their file");
+			// the writer holds the records file's write lock, as the registry does while it registers a group
+			writer.fileOf("records").db.exec("BEGIN IMMEDIATE");
+			try {
+				await other.adapter("batches").insert({ _id: "b1" });
+				assert.equal(await other.adapter("batches").count(), 2, "batch writes go on");
+				await assert.rejects(other.adapter("records").insert({ _id: "r2" }), /locked|busy/i, "records writes wait for the lock");
+			} finally {
+				writer.fileOf("records").db.exec("ROLLBACK");
+			}
+			assert.equal(await writer.ping(), true);
+		} finally {
+			await other.close();
+			await writer.close();
+		}
+	});
+
 	it("two processes incrementing one counter and upserting the same key end with exact totals", async () => {
 		const file = path.join(dir, "shared.db");
 		const store = new SqliteStore({ file });
