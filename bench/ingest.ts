@@ -2,7 +2,7 @@
  * Ingestion end to end: a 1,000,000-row default-format debt CSV (~92 MB, ~3 % bad rows) uploaded over HTTP until
  * its batch is COMPLETED, (1) on the embedded default (one process) and (2) on RabbitMQ with a gateway process and
  * two worker processes (etl + registry each); and, in the same run, csv-parse alone on the same file. Prints rows/s,
- * each process's peak RSS (VmHWM) and the ratio to csv-parse.
+ * each process's peak RSS (VmHWM), how fast the API answers GET /batches/:id meanwhile, and the ratio to csv-parse.
  *   node bench/ingest.ts [--rows 1000000] [--only embedded|rabbitmq] [--keep]
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -77,14 +77,20 @@ async function run(label: string, nodes: { name: string; env: Record<string, str
 		const { batchId } = (await up.json()) as { batchId: string };
 		const uploaded = (performance.now() - started) / 1000;
 		let batch: { status: string; counts: Record<string, number>; chunks: { total: number; done: number } } | undefined;
+		const latencies: number[] = [];
 		for (;;) {
+			const asked = performance.now();
 			batch = (await (await fetch(`${base}/batches/${batchId}`, { headers: { "X-API-Key": c.apiKey } })).json()) as typeof batch;
+			latencies.push(performance.now() - asked);
 			if (!batch || batch.status === "COMPLETED" || batch.status === "FAILED") break;
 			await new Promise((r) => setTimeout(r, 250));
 		}
 		const s = (performance.now() - started) / 1000;
 		const rate = ROWS / s;
 		console.log(`${label.padEnd(36)} ${Math.round(rate).toLocaleString("en").padStart(9)} rows/s  (upload ${uploaded.toFixed(1)} s, COMPLETED after ${s.toFixed(1)} s; ${batch?.status} ${JSON.stringify(batch?.counts)})`);
+		latencies.sort((a, b) => a - b);
+		const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(0);
+		console.log(`   GET /batches/:id while ingesting: p50 ${pct(50)} ms, p95 ${pct(95)} ms, max ${pct(100)} ms (${latencies.length} calls)`);
 		for (const { name, child } of children) console.log(`   peak RSS ${name.padEnd(28)} ${String(peakRssMb(child.pid)).padStart(5)} MB`);
 		return rate;
 	} finally {

@@ -39,7 +39,7 @@ export const SPEC: VarSpec[] = [
 	{ name: "SERVICES", kind: "list", description: "Comma list of services this node runs (e.g. `api,etl`); unset runs all." },
 	{ name: "TRANSPORTER", kind: "url", protocols: ["amqp", "amqps"], description: "Moleculer transporter. Unset: all services in one process (embedded default). `amqp://user:pass@host:5672`: the AMQP transporter on RabbitMQ." },
 	{ name: "AMQP_URL", kind: "url", protocols: ["amqp", "amqps"], description: "RabbitMQ URL for the durable work queues. Defaults to TRANSPORTER when that is AMQP; unset and no TRANSPORTER: in-process queues." },
-	{ name: "DATA_DIR", kind: "string", default: "./data", description: "Folder for the embedded store (SQLite), objects and the generated JWT secret." },
+	{ name: "DATA_DIR", kind: "string", default: "./data", description: "Folder for the embedded store (SQLite: paperwork.db, and records.db for registered records), objects and the generated JWT secret." },
 	{ name: "LOG_LEVEL", kind: "enum", default: "info", values: ["fatal", "error", "warn", "info", "debug", "trace"], description: "pino log level." },
 	{ name: "LOG_FORMAT", kind: "enum", values: ["json", "pretty"], description: "Log format. Default: pretty on a TTY, JSON otherwise." },
 	{ name: "SHUTDOWN_TIMEOUT_MS", kind: "int", default: "30000", min: 0, description: "How long a stopping node waits for in-flight work before it exits." },

@@ -82,11 +82,14 @@ export class OpenSearchIndex implements SearchIndex {
 	async index(index: string, docs: SearchDoc[]): Promise<void> {
 		if (docs.length === 0) return;
 		const name = this.name(index);
-		const body: Record<string, unknown>[] = [];
-		for (const d of docs) {
-			body.push({ index: { _index: name, _id: String(d.id) } }, { id: String(d.id), fields: d.fields, text: d.text ?? "" });
+		// one bulk request per 5,000 documents (the registry hands over up to 50,000 at a time)
+		for (let start = 0; start < docs.length; start += 5000) {
+			const body: Record<string, unknown>[] = [];
+			for (const d of docs.slice(start, start + 5000)) {
+				body.push({ index: { _index: name, _id: String(d.id) } }, { id: String(d.id), fields: d.fields, text: d.text ?? "" });
+			}
+			await this.bulk(body);
 		}
-		await this.bulk(body);
 	}
 
 	async search(index: string, q: SearchQuery): Promise<SearchResult> {
