@@ -150,7 +150,7 @@ export async function registerChunks(deps: RegistryDeps, batch: BatchDoc, chunks
 		ignoreFields: ["registeredAt"],
 		rowsPerTransaction: docs.length,
 		skip: (stored, incoming, i) => {
-			if (!stored || stored.batchId !== batch._id) return false;
+			if (stored.batchId !== batch._id) return false;
 			const storedLine = Number(stored.line);
 			const line = Number(incoming.line);
 			if (storedLine < line) {

@@ -150,7 +150,7 @@ export function upsertPlan(options: BulkUpsertOptions): UpsertPlan {
  * - different: updated, version + 1, `previous` = the replaced compared fields when keepPrevious.
  */
 export function planWrite(plan: UpsertPlan, stored: Doc | null, incoming: NewDoc, index: number): { outcome: UpsertOutcome; doc?: Doc } {
-	if (plan.skip?.(stored, incoming, index)) return { outcome: "skipped" };
+	if (stored && plan.skip?.(stored, incoming, index)) return { outcome: "skipped" };
 	const mark = (doc: Doc, outcome: UpsertOutcome): Doc => {
 		if (plan.outcomeField) doc[plan.outcomeField] = outcome;
 		return doc;

@@ -57,10 +57,11 @@ export interface BulkUpsertOptions {
 	/** When set, the adapter records each write's outcome ("inserted" | "updated" | "unchanged") in this field of the stored document. */
 	outcomeField?: string;
 	/**
-	 * Called with the stored document (null when none) before each write; returning true leaves the stored document
-	 * as it is and reports the outcome "skipped" (e.g. a row whose key was already written by an earlier line).
+	 * Called before a document replaces the one stored under its key (never for a key not stored yet); returning
+	 * true leaves the stored document as it is and reports the outcome "skipped" (e.g. a row whose key was already
+	 * written by an earlier line).
 	 */
-	skip?: (stored: Doc | null, incoming: NewDoc, index: number) => boolean;
+	skip?: (stored: Doc, incoming: NewDoc, index: number) => boolean;
 	/**
 	 * SQLite: documents per transaction (default 5,000). Larger transactions write each page of a randomly keyed
 	 * index once per transaction; the store is locked for writers meanwhile. MongoDB ignores it.

@@ -70,6 +70,26 @@ describe("SqliteStore", () => {
 		}
 	});
 
+	it("bulkUpsert on a unique key inserts first, and a call that mostly updates gives the same exact outcomes", async () => {
+		const store = new SqliteStore({ file: path.join(dir, "insert-first.db") });
+		try {
+			const a = store.adapter("rows");
+			await a.ensureIndexes([{ fields: ["c", "k"], unique: true }]);
+			const docs = (v: (i: number) => number) => Array.from({ length: 300 }, (_, i) => ({ c: "x", k: `K${i}`, v: v(i) }));
+			const first = await a.bulkUpsert(docs(() => 1), { key: ["c", "k"], keepPrevious: true });
+			assert.deepEqual([first.inserted, first.updated, first.unchanged], [300, 0, 0]);
+			// a later key twice in one call is compared with the first, as without the fast path
+			const again = await a.bulkUpsert([...docs((i) => (i < 200 ? 2 : 1)), { c: "x", k: "NEW", v: 1 }, { c: "x", k: "NEW", v: 2 }], { key: ["c", "k"], keepPrevious: true });
+			assert.deepEqual([again.inserted, again.updated, again.unchanged], [1, 201, 100]);
+			assert.deepEqual(again.outcomes.slice(-2).map((o) => o.outcome), ["inserted", "updated"]);
+			const k5 = await a.findOne({ k: "K5" });
+			assert.deepEqual([k5?.v, k5?.version, (k5?.previous as { v: number }).v], [2, 2, 1]);
+			assert.equal(await a.count(), 301);
+		} finally {
+			await store.close();
+		}
+	});
+
 	it("two processes incrementing one counter and upserting the same key end with exact totals", async () => {
 		const file = path.join(dir, "shared.db");
 		const store = new SqliteStore({ file });
