@@ -72,8 +72,11 @@ export const SEARCH_VIEW: StoreView = { collection: RECORDS, paths: SEARCH_PATHS
 export async function openRecords(store: StoreFactory, search: SearchIndex): Promise<StoreAdapter> {
 	const a = store.adapter(RECORDS);
 	await a.connect();
-	// the business key, and debtors by CPF (a collector's first question); other filters scan the client's records
-	await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["client", "data.debtor_cpf"] }]);
+	// the business key, and debtors by CPF (a collector's first question); other filters scan the client's records.
+	// The CPF index leaves the client out (checked on the few records of one CPF): its entries are then less than
+	// half the size, which matters because CPFs arrive in random order and every transaction rewrites the index
+	// pages it touches (measured: 17.0 -> 13.2 us a record at 1M records).
+	await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["data.debtor_cpf"] }]);
 	await search.ensureIndex(SEARCH_INDEX, SEARCH_FIELDS, SEARCH_VIEW);
 	return a;
 }

@@ -293,3 +293,22 @@ test("when a batch finishes the client gets a signed webhook and an email", asyn
 });
 
 
+
+test("records by CPF: a client finds its own debtor, formatted or not, and never another client's", async () => {
+	const shared = cpf(4242);
+	const a = await newClient("cpf-a");
+	const b = await newClient("cpf-b");
+	for (const [c, contract] of [[a, "A-1"], [b, "B-1"]] as const) {
+		const up = await upload(c.key, debtCsv([debtRow(4242, { contract_id: contract })]));
+		assert.equal(up.status, 202);
+		assert.equal((await waitForBatch(node.url, c.key, up.body.batchId)).status, "COMPLETED");
+	}
+	const formatted = `${shared.slice(0, 3)}.${shared.slice(3, 6)}.${shared.slice(6, 9)}-${shared.slice(9)}`;
+	for (const [c, contract] of [[a, "A-1"], [b, "B-1"]] as const) {
+		for (const q of [shared, formatted]) {
+			const got = await http<{ items: { key: string }[]; total: number }>(`${node.url}/records?cpf=${encodeURIComponent(q)}`, { headers: apiKey(c.key) });
+			assert.equal(got.status, 200);
+			assert.deepEqual([got.body.total, got.body.items.map((r) => r.key)], [1, [contract]]);
+		}
+	}
+});
