@@ -10,12 +10,11 @@ import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixi
 import { recoveryMixin } from "../mixins/recovery.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
-import { batchStore, clientOf, clientSettings } from "../lib/ingest/context.ts";
+import { batchStore, clientOf, clientSettings, ownBatch } from "../lib/ingest/context.ts";
 import type { BatchDoc, BatchStatus, ChunkDoc, RejectionDoc } from "../lib/ingest/batches.ts";
 import { CLAIM_LEASE_MS } from "../lib/ingest/register.ts";
 import { postWebhook, sendEmail, summary } from "../lib/ingest/report.ts";
 import { csvField } from "../lib/etl/xlsx.ts";
-import { notFound } from "../lib/api/errors.ts";
 import { withLogContext } from "../lib/log.ts";
 
 const STATUSES: BatchStatus[] = ["OPEN", "RECEIVED", "SPLITTING", "PROCESSING", "COMPLETED", "FAILED"];
@@ -24,7 +23,6 @@ const SWEEP_MS = 30_000;
 const SPLIT_LEASE_MS = 5 * 60_000;
 
 interface Own {
-	ownBatch(ctx: Context, id: string): Promise<BatchDoc>;
 	resume(atStartup: boolean): Promise<Record<string, number>>;
 	sweepTimer?: NodeJS.Timeout;
 }
@@ -39,7 +37,7 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 		get: {
 			params: { id: { type: "string" } },
 			async handler(this: Self, ctx: Context<{ id: string }>) {
-				return (await batchStore()).view(await this.ownBatch(ctx, ctx.params.id));
+				return (await batchStore()).view(await ownBatch(ctx, ctx.params.id));
 			}
 		},
 
@@ -70,7 +68,7 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 				offset: { type: "number", convert: true, optional: true, min: 0 }
 			},
 			async handler(this: Self, ctx: Context<{ id: string; format?: "json" | "csv"; limit?: number; offset?: number }>) {
-				const batch = await this.ownBatch(ctx, ctx.params.id);
+				const batch = await ownBatch(ctx, ctx.params.id);
 				const store = await batchStore();
 				const query = { batchId: batch._id };
 				const row = (r: RejectionDoc) => ({ line: r.line, field: r.field, code: r.code, message: r.message });
@@ -131,13 +129,6 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 	},
 
 	methods: {
-		async ownBatch(this: Self, ctx: Context, id: string): Promise<BatchDoc> {
-			const clientId = clientOf(ctx);
-			const batch = await (await batchStore()).get(id);
-			if (!batch || batch.clientId !== clientId) throw notFound("batch", id);
-			return batch;
-		},
-
 		/**
 		 * Puts unfinished batches back on their queues. At start-up everything unfinished is resumed (an in-process
 		 * queue lost its messages with the process); later sweeps only resume batches idle for longer than a lease.

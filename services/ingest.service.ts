@@ -10,8 +10,8 @@ import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { KIND_NAMES, isKind, type Kind } from "../lib/records/index.ts";
 import { newId } from "../lib/store/ids.ts";
-import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
-import { batchStore, clientOf, clientSettings } from "../lib/ingest/context.ts";
+import { badRequest, conflict } from "../lib/api/errors.ts";
+import { batchStore, clientOf, clientSettings, ownBatch } from "../lib/ingest/context.ts";
 import { chunkId, type BatchDoc } from "../lib/ingest/batches.ts";
 import { receiveFile, type RequestInfo } from "../lib/ingest/receive.ts";
 import { checkRows, restHeader, rowsToChunk } from "../lib/ingest/rest-rows.ts";
@@ -21,7 +21,6 @@ import { scanInbox } from "../lib/ingest/inbox.ts";
 import { listenInboxEvents, type InboxEvents } from "../lib/ingest/inbox-events.ts";
 
 interface Own {
-	ownBatch(ctx: Context, id: string): Promise<BatchDoc>;
 	scan(): Promise<number>;
 	inboxTimer?: NodeJS.Timeout;
 	inboxEvents?: InboxEvents;
@@ -83,7 +82,7 @@ const ingest: QueueServiceSchema<Own> = {
 		addRecords: {
 			params: { id: { type: "string" }, rows: { type: "any" } },
 			async handler(this: Self, ctx: Context<{ id: string; rows: unknown }>) {
-				const batch = await this.ownBatch(ctx, ctx.params.id);
+				const batch = await ownBatch(ctx, ctx.params.id);
 				if (batch.source !== "rest") throw conflict("rows can be added only to a batch created with POST /batches");
 				if (batch.status !== "OPEN") throw conflict(`batch ${batch._id} is ${batch.status}; rows can be added only while it is OPEN`);
 				const rows = checkRows(batch.kind, ctx.params.rows);
@@ -116,7 +115,7 @@ const ingest: QueueServiceSchema<Own> = {
 		submit: {
 			params: { id: { type: "string" } },
 			async handler(this: Self, ctx: Context<{ id: string }>) {
-				const batch = await this.ownBatch(ctx, ctx.params.id);
+				const batch = await ownBatch(ctx, ctx.params.id);
 				const store = await batchStore();
 				if (batch.status !== "OPEN") throw conflict(`batch ${batch._id} is already ${batch.status}`);
 				if (!batch.restRows) {
@@ -139,12 +138,6 @@ const ingest: QueueServiceSchema<Own> = {
 	},
 
 	methods: {
-		async ownBatch(this: Self, ctx: Context, id: string): Promise<BatchDoc> {
-			const clientId = clientOf(ctx);
-			const batch = await (await batchStore()).get(id);
-			if (!batch || batch.clientId !== clientId) throw notFound("batch", id);
-			return batch;
-		},
 		/** One inbox scan at a time; a request during a scan runs one more scan after it. */
 		scan(this: Self): Promise<number> {
 			if (this.scanning) {

@@ -5,11 +5,11 @@
 import type { Context, ServiceBroker } from "moleculer";
 import type { ClientDoc } from "../clients.ts";
 import { getPlatform, type Platform } from "../platform.ts";
-import { BatchStore } from "./batches.ts";
+import { BatchStore, type BatchDoc } from "./batches.ts";
 import { openRecords } from "./register.ts";
 import type { StoreAdapter } from "../store/types.ts";
 import type { Caller } from "../api/auth.ts";
-import { unauthorized } from "../api/errors.ts";
+import { notFound, unauthorized } from "../api/errors.ts";
 
 interface Opened {
 	platform: Platform;
@@ -38,6 +38,14 @@ export function clientOf(ctx: Context): string {
 	const auth = (ctx.meta as { auth?: Caller }).auth;
 	if (auth?.kind !== "client") throw unauthorized("this route needs a client API key (X-API-Key)");
 	return auth.clientId;
+}
+
+/** A batch of the calling client; 404 for another client's batch, as for one that does not exist. */
+export async function ownBatch(ctx: Context, id: string): Promise<BatchDoc> {
+	const clientId = clientOf(ctx);
+	const batch = await (await batchStore()).get(id);
+	if (!batch || batch.clientId !== clientId) throw notFound("batch", id);
+	return batch;
 }
 
 /**
