@@ -24,6 +24,16 @@ export interface Platform {
 	search: SearchIndex;
 }
 
+/**
+ * The store, object store and search index chosen from the configuration, without queues: what initPlatform
+ * builds on, and what a worker thread that writes (the registry's) opens for itself.
+ */
+export function createDataPorts(config: Config, logger: Logger): Pick<Platform, "store" | "objects" | "search"> {
+	const store = createStore(config, logger.child({ port: "store" }));
+	const objects = createObjectStore(config, { linkSecret: loadLinkSecret(config), publicUrl: config.http.publicUrl });
+	return { store, objects, search: createSearch(config, store) };
+}
+
 let current: Platform | undefined;
 let starting: Promise<Platform> | undefined;
 
@@ -31,11 +41,9 @@ let starting: Promise<Platform> | undefined;
 export function initPlatform(config: Config, logger: Logger): Promise<Platform> {
 	if (current) return Promise.resolve(current);
 	starting ??= (async () => {
-		const store = createStore(config, logger.child({ port: "store" }));
-		const objects = createObjectStore(config, { linkSecret: loadLinkSecret(config), publicUrl: config.http.publicUrl });
+		const { store, objects, search } = createDataPorts(config, logger);
 		const queues = createQueueBackend(config, logger.child({ port: "queues" }));
 		await queues.connect();
-		const search = createSearch(config, store);
 		current = { config, logger, store, objects, queues, search };
 		return current;
 	})();

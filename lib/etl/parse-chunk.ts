@@ -1,8 +1,9 @@
 /**
  * The one chunk parser of the etl: CSV text of one chunk (from the splitter or the XLSX reader) -> valid canonical
  * records and rejections. Reads records with csv-records.ts (the format's delimiter, RFC 4180 quotes, read exactly as
- * the splitter cut them), maps fields by the column plan, applies the client's transform, validates per kind, and rejects later duplicates of a business key within
- * the chunk (duplicates across chunks are the registry's job, with businessKey()).
+ * the splitter cut them), maps fields by the column plan, applies the client's transform, validates per kind, and
+ * rejects later duplicates of a business key within the chunk (duplicates across chunks are the registry's job,
+ * with businessKey()).
  * A bad row never fails the chunk: a wrong field count is a "column_count" rejection, broken quoting "malformed_row".
  */
 import { parse } from "csv-parse/sync";

@@ -1,8 +1,8 @@
 /**
  * A parse thread of the etl (see parse-pool.ts): parses and validates one chunk's CSV text with the batch's
  * format and header, and sends back the staged rows (with their folded search text, so the registry does not fold
- * it) as JSON text plus the rejections and counts. Parse contexts
- * (column plan, transform, validators) are kept per format and header, so a batch's chunks reuse one.
+ * it) as JSON text plus the rejections and counts. Parse contexts (column plan, transform, validators) are kept per
+ * format and header, so a batch's chunks reuse one.
  */
 import { serveJobs } from "../threads.ts";
 import { createParseContext, parseChunk, type ParseContext } from "../etl/parse-chunk.ts";

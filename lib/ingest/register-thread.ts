@@ -1,9 +1,9 @@
 /**
  * The registry's write thread, used on the embedded SQLite store. node:sqlite writes are synchronous: on the main
  * thread a 5,000-row chunk held the event loop for tens of milliseconds and the store writes took turns with
- * everything else the process does. On its own thread, with its own connection to the same file (WAL; writers wait
- * for each other through busy_timeout), registering runs on a core of its own beside the parse threads and the main
- * thread. MongoDB writes are I/O and stay on the main thread.
+ * everything else the process does. On its own thread, with its own connections to the same files (WAL; writers
+ * wait for each other through busy_timeout), registering runs on a core of its own beside the parse threads and
+ * the main thread. MongoDB writes are I/O and stay on the main thread.
  */
 import { ThreadPool } from "../threads.ts";
 import type { Config } from "../../config/index.ts";

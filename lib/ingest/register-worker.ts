@@ -6,10 +6,7 @@ import { workerData } from "node:worker_threads";
 import type { Config } from "../../config/index.ts";
 import { serveJobs } from "../threads.ts";
 import { createLogger } from "../log.ts";
-import { createStore } from "../store/index.ts";
-import { createObjectStore } from "../objects/index.ts";
-import { createSearch } from "../search/index.ts";
-import { loadLinkSecret } from "../secrets.ts";
+import { createDataPorts } from "../platform.ts";
 import { BatchStore } from "./batches.ts";
 import { openRecords, registerChunks, type RegistryDeps } from "./register.ts";
 import type { RegisterJob } from "./register-thread.ts";
@@ -20,9 +17,7 @@ let deps: Promise<RegistryDeps> | undefined;
 function open(): Promise<RegistryDeps> {
 	deps ??= (async () => {
 		const logger = createLogger({ level: config.log.level, format: "json" }).child({ thread: "register" });
-		const store = createStore(config, logger);
-		const objects = createObjectStore(config, { linkSecret: loadLinkSecret(config), publicUrl: config.http.publicUrl });
-		const search = createSearch(config, store);
+		const { store, objects, search } = createDataPorts(config, logger);
 		const [batches, records] = await Promise.all([BatchStore.open((c) => store.adapter(c)), openRecords(store, search)]);
 		return { objects, store: batches, records, search };
 	})();

@@ -138,6 +138,7 @@ export async function registerChunks(deps: RegistryDeps, batch: BatchDoc, chunks
 		}
 		ends.push(docs.length);
 	}
+	/** the chunk of docs[i] (only asked for duplicates, which are rare) */
 	const chunkOf = (i: number): number => {
 		let c = 0;
 		while (ends[c] <= i) c++;
@@ -166,13 +167,16 @@ export async function registerChunks(deps: RegistryDeps, batch: BatchDoc, chunks
 	});
 	const counts = chunks.map(() => ({ inserted: 0, updated: 0, unchanged: 0 }));
 	const toIndex: SearchDoc[] = [];
-	res.outcomes.forEach((o, i) => {
-		if (o.outcome === "skipped") return;
-		const outcome = replayed.get(i) ?? o.outcome;
-		counts[chunkOf(i)][outcome]++;
-		// on the store the records are searched in place (a view); only a separate engine needs the documents
-		if (deps.search.kind !== "store" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...(docs[i] as RecordDoc), _id: o._id }));
-	});
+	for (let c = 0, i = 0; c < chunks.length; c++) {
+		for (; i < ends[c]; i++) {
+			const o = res.outcomes[i];
+			if (o.outcome === "skipped") continue;
+			const outcome = replayed.get(i) ?? o.outcome;
+			counts[c][outcome]++;
+			// on the store the records are searched in place (a view); only a separate engine needs the documents
+			if (deps.search.kind !== "store" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...(docs[i] as RecordDoc), _id: o._id }));
+		}
+	}
 	if (toIndex.length > 0) await deps.search.index(SEARCH_INDEX, toIndex);
 	const keyField = keyFields(batch.kind).join("+");
 	for (const [c, chunk] of chunks.entries()) {
@@ -193,7 +197,7 @@ export type DrainOutcome = { registered: number; completed: Counts | null };
 export const GROUP_ROWS = 50_000;
 
 function claimable(chunk: ChunkDoc): boolean {
-	return (chunk.status === "STAGED" || (chunk.status === "REGISTERING" && stale(chunk)));
+	return chunk.status === "STAGED" || (chunk.status === "REGISTERING" && stale(chunk));
 }
 
 /**

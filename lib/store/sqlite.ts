@@ -177,16 +177,6 @@ export class SqliteStore implements StoreFactory {
 		return this.main.db;
 	}
 
-	/** A cached prepared statement on the main file. */
-	prepare(sql: string): StatementSync {
-		return this.main.prepare(sql);
-	}
-
-	/** A BEGIN IMMEDIATE transaction on the main file. */
-	transaction<T>(fn: () => T): T {
-		return this.main.transaction(fn);
-	}
-
 	/** The file a collection lives in (opened on first use). */
 	fileOf(collection: string): SqliteFile {
 		const own = this.ownFiles[collection];
@@ -403,8 +393,8 @@ export class SqliteAdapter implements StoreAdapter {
 	 * Upserts on the business key in BEGIN IMMEDIATE transactions of up to 5,000 documents (or
 	 * options.rowsPerTransaction): each document is inserted (version 1) when its key is not stored (tried
 	 * first, ON CONFLICT DO NOTHING, when this adapter ensured a unique index on the key; else after a look-up
-	 * through the index), left alone when its compared content equals the stored one's, or replaced (same _id, version + 1, `previous` = the replaced compared
-	 * fields when keepPrevious). Documents are handled in order inside the transaction, so when one call
+	 * through the index), left alone when its compared content equals the stored one's, or replaced (same _id,
+	 * version + 1, `previous` = the replaced compared fields when keepPrevious). Documents are handled in order inside the transaction, so when one call
 	 * holds the same key twice the later document is compared with the earlier one (counted as updated or
 	 * unchanged) and wins.
 	 */
@@ -418,8 +408,8 @@ export class SqliteAdapter implements StoreAdapter {
 		const tryInsertSql = `INSERT INTO ${table} (_id, doc) VALUES (?, ?) ON CONFLICT DO NOTHING`;
 		const updateSql = `UPDATE ${table} SET doc = ? WHERE _id = ?`;
 		// with a unique index on the key, insert first and look up only when the key is taken (new keys, the common
-		// case in bulk loads, then cost one statement instead of two; measured ~10 % faster per record)
-		// (a call that turns out to update mostly, such as a file sent again, goes back to looking up first)
+		// case in bulk loads, then cost one statement instead of two; measured ~10 % faster per record); a call that
+		// turns out to update mostly, such as a file sent again, goes back to looking up first
 		let insertFirst = this.uniqueKeys.has(JSON.stringify(options.key));
 		let tried = 0;
 		let taken = 0;
