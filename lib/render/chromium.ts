@@ -23,7 +23,7 @@ import path from "node:path";
 import puppeteer from "puppeteer-core";
 import type { Browser, CDPSession, HTTPRequest, Page } from "puppeteer-core";
 import { countPdfPages, EngineClosedError, RenderError, RenderTimeoutError } from "./engine.ts";
-import type { Engine, RenderOptions, RenderResult } from "./engine.ts";
+import type { Engine, RenderJob, RenderOptions, RenderResult } from "./engine.ts";
 
 export interface ChromiumOptions {
 	/** default /usr/bin/chromium */
@@ -62,14 +62,6 @@ export const CHROMIUM_ARGS: readonly string[] = [
 	"--disable-features=SpareRendererForSitePerProcess"
 ];
 
-interface Job {
-	html: string;
-	timeoutMs: number;
-	retried: boolean;
-	resolve: (r: RenderResult) => void;
-	reject: (e: unknown) => void;
-}
-
 interface Tab {
 	browser: Browser;
 	page: Page;
@@ -100,7 +92,7 @@ export class ChromiumEngine implements Engine {
 	#blank?: Page;
 	#launching?: Promise<Browser>;
 	#idle: Tab[] = [];
-	#queue: Job[] = [];
+	#queue: RenderJob[] = [];
 	#running = 0;
 	#docsThisBrowser = 0;
 	#recycling = false;
@@ -154,7 +146,7 @@ export class ChromiumEngine implements Engine {
 
 	#pump(): void {
 		while (!this.#closed && !this.#recycling && this.#running < this.#tabs && this.#queue.length > 0) {
-			const job = this.#queue.shift() as Job;
+			const job = this.#queue.shift() as RenderJob;
 			this.#running++;
 			void this.#run(job).finally(() => this.#finished());
 		}
@@ -183,7 +175,7 @@ export class ChromiumEngine implements Engine {
 		this.#pump();
 	}
 
-	async #run(job: Job): Promise<void> {
+	async #run(job: RenderJob): Promise<void> {
 		let browser: Browser | undefined;
 		let tab: Tab | undefined;
 		try {
@@ -211,7 +203,7 @@ export class ChromiumEngine implements Engine {
 		}
 	}
 
-	async #renderOn(tab: Tab, job: Job): Promise<RenderResult> {
+	async #renderOn(tab: Tab, job: RenderJob): Promise<RenderResult> {
 		const work = (async (): Promise<RenderResult> => {
 			await tab.page.setContent(job.html, { waitUntil: "load", timeout: 0 });
 			const pdf = await tab.page.pdf({ printBackground: true, preferCSSPageSize: true, tagged: this.#tagged, outline: false, timeout: 0 });

@@ -20,6 +20,16 @@ export interface RenderResult {
 	pages: number;
 }
 
+/** A document waiting in an engine's queue (both engines queue the same way). */
+export interface RenderJob {
+	html: string;
+	timeoutMs: number;
+	/** already retried once after its browser tab or worker died */
+	retried: boolean;
+	resolve: (r: RenderResult) => void;
+	reject: (e: unknown) => void;
+}
+
 export interface Engine {
 	readonly name: EngineName;
 	/** Renders one self-contained HTML document (CSS inlined, no external URLs) to PDF. */

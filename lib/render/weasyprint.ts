@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { EngineClosedError, RenderError, RenderTimeoutError } from "./engine.ts";
-import type { Engine, RenderOptions, RenderResult } from "./engine.ts";
+import type { Engine, RenderJob, RenderOptions, RenderResult } from "./engine.ts";
 
 export const WORKER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "weasyprint_worker.py");
 
@@ -31,14 +31,6 @@ export interface WeasyPrintOptions {
 	recycleAfter?: number;
 	/** how long a new worker may take to import WeasyPrint; default 30 s */
 	startTimeoutMs?: number;
-}
-
-interface Job {
-	html: string;
-	timeoutMs: number;
-	retried: boolean;
-	resolve: (r: RenderResult) => void;
-	reject: (e: unknown) => void;
 }
 
 interface FrameHeader {
@@ -98,7 +90,7 @@ class Worker {
 	docs = 0;
 	/** true once WeasyPrint is imported and the worker said it is ready */
 	started = false;
-	job?: Job & { id: number; timer: NodeJS.Timeout };
+	job?: RenderJob & { id: number; timer: NodeJS.Timeout };
 	dead = false;
 	#stderr = "";
 	#reader = new FrameReader();
@@ -129,7 +121,7 @@ class Worker {
 		return this.proc.pid;
 	}
 
-	send(job: Job & { id: number; timer: NodeJS.Timeout }): void {
+	send(job: RenderJob & { id: number; timer: NodeJS.Timeout }): void {
 		this.job = job;
 		this.proc.stdin.write(frame({ id: job.id }, Buffer.from(job.html, "utf8")));
 	}
@@ -187,7 +179,7 @@ export class WeasyPrintEngine implements Engine {
 	readonly #startTimeoutMs: number;
 	#workers = new Set<Worker>();
 	#idle: Worker[] = [];
-	#queue: Job[] = [];
+	#queue: RenderJob[] = [];
 	#starting = 0;
 	#startFailures = 0;
 	#closed = false;
@@ -296,7 +288,7 @@ export class WeasyPrintEngine implements Engine {
 		while (this.#queue.length > 0 && this.#idle.length > 0) {
 			const w = this.#idle.pop() as Worker;
 			if (w.dead) continue;
-			const job = this.#queue.shift() as Job;
+			const job = this.#queue.shift() as RenderJob;
 			const id = nextId++;
 			const timer = setTimeout(() => {
 				// Kill the stuck worker; #workerEvent would report a crash, so detach the job first.
