@@ -19,6 +19,7 @@ const DEFINITIONS = [
 	{ name: "paperwork_rows_registered_total", type: "counter", labelNames: ["client", "kind", "outcome"], description: "Rows registered, by outcome (inserted, updated, unchanged)" },
 	{ name: "paperwork_batches_finished_total", type: "counter", labelNames: ["client", "status"], description: "Batches finished, by status" },
 	{ name: "paperwork_batch_duration_seconds", type: "histogram", labelNames: ["kind"], description: "Time from receiving a batch to its end", buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600] },
+	{ name: "paperwork_thread_cpu_seconds_total", type: "counter", labelNames: ["pool"], description: "CPU time used by a pool of worker threads (parse: the etl's, register: the registry's write thread)" },
 	{ name: "paperwork_chunk_stage_seconds", type: "histogram", labelNames: ["stage"], description: "Time one chunk spends in a stage (split, etl, registry)", buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] },
 	{ name: "paperwork_documents_total", type: "counter", labelNames: ["template", "result"], description: "Documents rendered or reused" },
 	{ name: "paperwork_render_seconds", type: "histogram", labelNames: ["engine"], description: "Time to render one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] }

@@ -66,7 +66,7 @@ const etl: QueueServiceSchema<Own> = {
 	created(this: Self) {
 		this.metrics = new Metrics(this.broker);
 		this.formats = new FormatCache();
-		this.pool = createParsePool(getPlatform().config.ingest.etlConcurrency);
+		this.pool = createParsePool(getPlatform().config.ingest.etlConcurrency, (s) => this.metrics.inc("paperwork_thread_cpu_seconds_total", { pool: "parse" }, s));
 	},
 
 	async stopped(this: Self) {

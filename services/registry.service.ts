@@ -135,7 +135,7 @@ const registry: QueueServiceSchema<Own> = {
 	created(this: Self) {
 		this.metrics = new Metrics(this.broker);
 		const platform = getPlatform();
-		if (platform.store.kind === "sqlite") this.writer = createRegisterThread(platform.config);
+		if (platform.store.kind === "sqlite") this.writer = createRegisterThread(platform.config, (s) => this.metrics.inc("paperwork_thread_cpu_seconds_total", { pool: "register" }, s));
 	},
 
 	async stopped(this: Self) {

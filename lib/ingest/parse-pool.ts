@@ -27,6 +27,7 @@ export interface ParseOutput {
 
 export type ParsePool = ThreadPool<ParseJob, ParseOutput>;
 
-export function createParsePool(size: number): ParsePool {
-	return new ThreadPool<ParseJob, ParseOutput>({ url: new URL("./parse-worker.ts", import.meta.url), size, name: "parse" });
+/** `onCpu`: the CPU seconds the threads used, reported after each chunk (the thread CPU metric). */
+export function createParsePool(size: number, onCpu?: (seconds: number) => void): ParsePool {
+	return new ThreadPool<ParseJob, ParseOutput>({ url: new URL("./parse-worker.ts", import.meta.url), size, name: "parse", onCpu });
 }

@@ -17,7 +17,10 @@ export interface RegisterJob {
 
 export type RegisterThread = ThreadPool<RegisterJob, RegisterResult[]>;
 
-/** One thread (SQLite has one writer at a time: more threads would only wait for each other). */
-export function createRegisterThread(config: Config): RegisterThread {
-	return new ThreadPool<RegisterJob, RegisterResult[]>({ url: new URL("./register-worker.ts", import.meta.url), size: 1, name: "register", workerData: { config } });
+/**
+ * One thread (SQLite has one writer at a time: more threads would only wait for each other). `onCpu`: the CPU
+ * seconds it used, reported after each group of chunks (the thread CPU metric).
+ */
+export function createRegisterThread(config: Config, onCpu?: (seconds: number) => void): RegisterThread {
+	return new ThreadPool<RegisterJob, RegisterResult[]>({ url: new URL("./register-worker.ts", import.meta.url), size: 1, name: "register", workerData: { config }, onCpu });
 }

@@ -14,6 +14,7 @@ import { debtCsv, debtRow, waitForBatch, cpf, type BatchBody } from "../helpers/
 
 let node: TestNode;
 let smtpPort = 0;
+let metricsPort = 0;
 const mails: { to: string; body: string }[] = [];
 let smtp: SMTPServer;
 
@@ -32,7 +33,8 @@ before(async () => {
 		}
 	});
 	await new Promise<void>((r) => smtp.listen(smtpPort, "127.0.0.1", r));
-	node = await startTestNode({ INBOX_POLL_MS: "0", CHUNK_ROWS: "3", UPLOAD_LIMIT_MB: "1", SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, QUEUE_RETRY_DELAY_MS: "50" });
+	metricsPort = await freePort();
+	node = await startTestNode({ METRICS_PORT: String(metricsPort), INBOX_POLL_MS: "0", CHUNK_ROWS: "3", UPLOAD_LIMIT_MB: "1", SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, QUEUE_RETRY_DELAY_MS: "50" });
 });
 
 after(async () => {
@@ -311,4 +313,20 @@ test("records by CPF: a client finds its own debtor, formatted or not, and never
 			assert.deepEqual([got.body.total, got.body.items.map((r) => r.key)], [1, [contract]]);
 		}
 	}
+});
+
+test("metrics: rows per client, and the CPU the parse threads and the registry's write thread use", async () => {
+	const c = await newClient("metrics-co");
+	const up = await upload(c.key, debtCsv([debtRow(1), debtRow(2), debtRow(3, { amount: "-1" }), debtRow(4)]));
+	assert.equal((await waitForBatch(node.url, c.key, up.body.batchId)).status, "COMPLETED");
+	const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+	const value = (name: string, labels: RegExp): number => {
+		const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.test(l));
+		assert.ok(line, `${name} with ${labels} in:\n${text.split("\n").filter((l) => l.includes(name)).join("\n")}`);
+		return Number(line.slice(line.lastIndexOf(" ") + 1));
+	};
+	assert.equal(value("paperwork_rows_received_total", new RegExp(`client="${c.id}"`)), 4);
+	assert.equal(value("paperwork_rows_rejected_total", new RegExp(`client="${c.id}"`)), 1);
+	assert.ok(value("paperwork_thread_cpu_seconds_total", /pool="parse"/) > 0);
+	assert.ok(value("paperwork_thread_cpu_seconds_total", /pool="register"/) > 0);
 });

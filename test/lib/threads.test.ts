@@ -35,3 +35,21 @@ test("a thread that dies fails the jobs it held and is replaced", async () => {
 		await pool.close();
 	}
 });
+
+test("the pool reports the CPU its threads use: a job that computes counts, one that waits hardly does", async () => {
+	let cpu = 0;
+	const pool = new ThreadPool<TestJob, Out>({ url, size: 1, name: "test", onCpu: (s) => (cpu += s) });
+	try {
+		await pool.run({ op: "echo", value: 1 }); // the thread's start-up is reported with its first answer
+		const atStart = cpu;
+		await pool.run({ op: "slow", ms: 400 });
+		const waited = cpu - atStart;
+		await pool.run({ op: "spin", ms: 400 });
+		const computed = cpu - atStart - waited;
+		assert.ok(waited < 0.1, `a job that sleeps 400 ms used ${waited.toFixed(3)} s of CPU`);
+		assert.ok(computed > 0.15, `a job that computes for 400 ms used ${computed.toFixed(3)} s of CPU`);
+		assert.ok(computed < 1, `no more CPU than the job ran for: ${computed.toFixed(3)} s`);
+	} finally {
+		await pool.close();
+	}
+});
