@@ -2,7 +2,10 @@
  * Ingestion end to end: a 1,000,000-row default-format debt CSV (~92 MB, ~3 % bad rows) uploaded over HTTP until
  * its batch is COMPLETED, (1) on the embedded default (one process) and (2) on RabbitMQ with a gateway process and
  * two worker processes (etl + registry each); and, in the same run, csv-parse alone on the same file. Prints rows/s,
- * each process's peak RSS (VmHWM), how fast the API answers GET /batches/:id meanwhile, and the ratio to csv-parse.
+ * each process's peak RSS (VmHWM), how fast the API answers GET /batches/:id meanwhile, the ratio to csv-parse, and
+ * where the CPU went: each process's CPU time split by thread (the registry's write thread and the etl's parse
+ * threads from the paperwork_thread_cpu_seconds_total metric, the main thread from /proc) and the throughput the
+ * machine's cores allow at that much CPU a row.
  *   node bench/ingest.ts [--rows 1000000] [--only embedded|rabbitmq] [--keep]
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -42,11 +45,62 @@ async function csvParseAlone(file: string, columns: boolean): Promise<number> {
 	return n / s;
 }
 
+/** CPU seconds (user + system) of a process and of its main thread (Linux /proc; the clock ticks at USER_HZ = 100). */
+function processCpu(pid: number | undefined): { total: number; main: number } {
+	const seconds = (stat: string): number => {
+		const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+		return (Number(f[11]) + Number(f[12])) / 100;
+	};
+	try {
+		return { total: seconds(readFileSync(`/proc/${pid}/stat`, "utf8")), main: seconds(readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8")) };
+	} catch {
+		return { total: 0, main: 0 };
+	}
+}
+
+/** The CPU seconds of each thread pool (parse, register) from a node's paperwork_thread_cpu_seconds_total metric. */
+async function poolCpu(metricsPort: string): Promise<Record<string, number>> {
+	const out: Record<string, number> = {};
+	try {
+		const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+		for (const line of text.split("\n")) {
+			const m = /^paperwork_thread_cpu_seconds_total\{.*pool="([a-z]+)".*\} ([\d.e+-]+)$/.exec(line);
+			if (m) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+		}
+	} catch {
+		// metrics not served: the pools' share is left out
+	}
+	return out;
+}
+
+interface CpuSnapshot {
+	process: { total: number; main: number };
+	pools: Record<string, number>;
+}
+
+async function cpuSnapshot(pid: number | undefined, metricsPort: string): Promise<CpuSnapshot> {
+	return { process: processCpu(pid), pools: await poolCpu(metricsPort) };
+}
+
+/** "33.6 s (33.6 us a row): register thread 17.7 s, parse threads 8.3 s, main thread 3.2 s, other threads 4.4 s" */
+function cpuReport(before: CpuSnapshot, after: CpuSnapshot, rows: number): { seconds: number; text: string } {
+	const seconds = after.process.total - before.process.total;
+	const parts: [string, number][] = [];
+	for (const [pool, s] of Object.entries(after.pools)) parts.push([`${pool} thread${pool === "register" ? "" : "s"}`, s - (before.pools[pool] ?? 0)]);
+	parts.sort((a, b) => b[1] - a[1]);
+	const main = after.process.main - before.process.main;
+	parts.push(["main thread", main]);
+	// the pools' figures come with each job's answer, so "other" (GC, libuv, the broker) is the rest, never below 0
+	parts.push(["other threads (GC, I/O)", Math.max(0, seconds - parts.reduce((a, [, s]) => a + s, 0))]);
+	const text = `${seconds.toFixed(1)} s (${((seconds * 1e6) / rows).toFixed(1)} us a row): ${parts.map(([n, s]) => `${n} ${s.toFixed(1)} s`).join(", ")}`;
+	return { seconds, text };
+}
+
 function start(env: Record<string, string>): Promise<ChildProcess> {
 	return new Promise((resolve, reject) => {
 		const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "scripts/start.ts")], {
 			cwd: ROOT,
-			env: { PATH: process.env.PATH, METRICS_PORT: "0", LOG_LEVEL: "warn", LOG_FORMAT: "json", JWT_SECRET: SECRET, INBOX_POLL_MS: "0", ...(process.env.ETL_CONCURRENCY ? { ETL_CONCURRENCY: process.env.ETL_CONCURRENCY } : {}), ...env },
+			env: { PATH: process.env.PATH, LOG_LEVEL: "warn", LOG_FORMAT: "json", JWT_SECRET: SECRET, INBOX_POLL_MS: "0", ...(process.env.ETL_CONCURRENCY ? { ETL_CONCURRENCY: process.env.ETL_CONCURRENCY } : {}), ...env },
 			stdio: ["ignore", "pipe", "pipe"]
 		});
 		let out = "";
@@ -61,12 +115,16 @@ function start(env: Record<string, string>): Promise<ChildProcess> {
 }
 
 async function run(label: string, nodes: { name: string; env: Record<string, string> }[], port: number, file: string): Promise<number> {
-	const children: { name: string; child: ChildProcess }[] = [];
-	for (const n of nodes) children.push({ name: n.name, child: await start(n.env) });
+	const children: { name: string; child: ChildProcess; metricsPort: string }[] = [];
+	for (const n of nodes) {
+		const metricsPort = String(await freePort());
+		children.push({ name: n.name, child: await start({ ...n.env, METRICS_PORT: metricsPort }), metricsPort });
+	}
 	const base = `http://127.0.0.1:${port}/api/v1`;
 	try {
 		const admin = signOperatorToken(SECRET, "bench", "admin");
 		const c = (await (await fetch(`${base}/clients`, { method: "POST", headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" }, body: JSON.stringify({ name: `bench-${randomUUID().slice(0, 6)}` }) })).json()) as { apiKey: string };
+		const cpuBefore = await Promise.all(children.map(({ child, metricsPort }) => cpuSnapshot(child.pid, metricsPort)));
 		const started = performance.now();
 		const up = await fetch(`${base}/uploads?kind=debt`, {
 			method: "POST",
@@ -86,12 +144,21 @@ async function run(label: string, nodes: { name: string; env: Record<string, str
 			await new Promise((r) => setTimeout(r, 250));
 		}
 		const s = (performance.now() - started) / 1000;
+		const cpuAfter = await Promise.all(children.map(({ child, metricsPort }) => cpuSnapshot(child.pid, metricsPort)));
 		const rate = ROWS / s;
 		console.log(`${label.padEnd(36)} ${Math.round(rate).toLocaleString("en").padStart(9)} rows/s  (upload ${uploaded.toFixed(1)} s, COMPLETED after ${s.toFixed(1)} s; ${batch?.status} ${JSON.stringify(batch?.counts)})`);
 		latencies.sort((a, b) => a - b);
 		const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(0);
 		console.log(`   GET /batches/:id while ingesting: p50 ${pct(50)} ms, p95 ${pct(95)} ms, max ${pct(100)} ms (${latencies.length} calls)`);
 		for (const { name, child } of children) console.log(`   peak RSS ${name.padEnd(28)} ${String(peakRssMb(child.pid)).padStart(5)} MB`);
+		let cpu = 0;
+		for (const [i, { name }] of children.entries()) {
+			const r = cpuReport(cpuBefore[i], cpuAfter[i], ROWS);
+			cpu += r.seconds;
+			console.log(`   CPU ${name.padEnd(33)} ${r.text}`);
+		}
+		const cores = os.availableParallelism();
+		console.log(`   CPU all processes: ${cpu.toFixed(1)} s in ${s.toFixed(1)} s on ${cores} cores (${Math.round((cpu / (s * cores)) * 100)} % busy); at ${((cpu * 1e6) / ROWS).toFixed(1)} us of CPU a row, ${cores} cores allow at most ${Math.round((cores * ROWS) / cpu).toLocaleString("en")} rows/s`);
 		return rate;
 	} finally {
 		for (const { child } of children.reverse()) {
