@@ -18,7 +18,7 @@ import { parseArgs } from "node:util";
 import { parse } from "csv-parse";
 import { generateDebtCsv } from "./fixtures/debts.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
-import { deleteNamespaceQueues, freePort } from "../test/helpers/node.ts";
+import { deleteNamespaceQueues, freePort, metricSamples } from "../test/helpers/node.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, only: { type: "string" }, keep: { type: "boolean", default: false }, amqp: { type: "string", default: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672" } } });
 const ROWS = Number(values.rows);
@@ -62,10 +62,9 @@ function processCpu(pid: number | undefined): { total: number; main: number } {
 async function poolCpu(metricsPort: string): Promise<Record<string, number>> {
 	const out: Record<string, number> = {};
 	try {
-		const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-		for (const line of text.split("\n")) {
-			const m = /^paperwork_thread_cpu_seconds_total\{.*pool="([a-z]+)".*\} ([\d.e+-]+)$/.exec(line);
-			if (m) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+		for (const { labels, value } of await metricSamples(metricsPort, "paperwork_thread_cpu_seconds_total")) {
+			const pool = /pool="([^"]+)"/.exec(labels)?.[1];
+			if (pool) out[pool] = (out[pool] ?? 0) + value;
 		}
 	} catch {
 		// metrics not served: the pools' share is left out

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import { createHmac } from "node:crypto";
 import ExcelJS from "exceljs";
 import { SMTPServer } from "smtp-server";
-import { startTestNode, http, bearer, apiKey, freePort, type TestNode } from "../helpers/node.ts";
+import { startTestNode, http, bearer, apiKey, freePort, metricSamples, type TestNode } from "../helpers/node.ts";
 import { debtCsv, debtRow, waitForBatch, cpf, type BatchBody } from "../helpers/ingest.ts";
 
 let node: TestNode;
@@ -319,14 +319,14 @@ test("metrics: rows per client, and the CPU the parse threads and the registry's
 	const c = await newClient("metrics-co");
 	const up = await upload(c.key, debtCsv([debtRow(1), debtRow(2), debtRow(3, { amount: "-1" }), debtRow(4)]));
 	assert.equal((await waitForBatch(node.url, c.key, up.body.batchId)).status, "COMPLETED");
-	const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-	const value = (name: string, labels: RegExp): number => {
-		const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && labels.test(l));
-		assert.ok(line, `${name} with ${labels} in:\n${text.split("\n").filter((l) => l.includes(name)).join("\n")}`);
-		return Number(line.slice(line.lastIndexOf(" ") + 1));
+	const value = async (name: string, labels: RegExp): Promise<number> => {
+		const samples = await metricSamples(metricsPort, name);
+		const sample = samples.find((m) => labels.test(m.labels));
+		assert.ok(sample, `${name} with ${labels} among ${JSON.stringify(samples)}`);
+		return sample.value;
 	};
-	assert.equal(value("paperwork_rows_received_total", new RegExp(`client="${c.id}"`)), 4);
-	assert.equal(value("paperwork_rows_rejected_total", new RegExp(`client="${c.id}"`)), 1);
-	assert.ok(value("paperwork_thread_cpu_seconds_total", /pool="parse"/) > 0);
-	assert.ok(value("paperwork_thread_cpu_seconds_total", /pool="register"/) > 0);
+	assert.equal(await value("paperwork_rows_received_total", new RegExp(`client="${c.id}"`)), 4);
+	assert.equal(await value("paperwork_rows_rejected_total", new RegExp(`client="${c.id}"`)), 1);
+	assert.ok(await value("paperwork_thread_cpu_seconds_total", /pool="parse"/) > 0);
+	assert.ok(await value("paperwork_thread_cpu_seconds_total", /pool="register"/) > 0);
 });

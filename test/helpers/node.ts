@@ -133,3 +133,21 @@ export async function deleteNamespaceQueues(namespace: string, url = AMQP_URL): 
 		await backend.close();
 	}
 }
+
+/** One sample of a Prometheus text exposition: its label set as written (`a="1",b="2"`) and its value. */
+export interface MetricSample {
+	labels: string;
+	value: number;
+}
+
+/** The samples of metric `name` on a node's /metrics (`http://127.0.0.1:<port>/metrics`). */
+export async function metricSamples(metricsPort: number | string, name: string): Promise<MetricSample[]> {
+	const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+	const out: MetricSample[] = [];
+	for (const line of text.split("\n")) {
+		if (!line.startsWith(`${name}{`)) continue;
+		const close = line.lastIndexOf("}");
+		out.push({ labels: line.slice(name.length + 1, close), value: Number(line.slice(close + 1).trim()) });
+	}
+	return out;
+}
