@@ -31,7 +31,7 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "POST", path: "/clients/:id/keys", action: "clients.createKey", access: "admin", summary: "Issues another API key for a client (shown once)", tag: "clients", status: 201 },
 	{ method: "DELETE", path: "/clients/:id/keys/:keyId", action: "clients.revokeKey", access: "admin", summary: "Revokes an API key", tag: "clients" },
 
-	{ method: "POST", path: "/uploads", action: "ingest.upload", access: "client", summary: "Uploads a CSV or XLSX file (raw body, or multipart field \"file\"); ?kind=debt|loan", tag: "ingestion", body: "stream", status: 202 },
+	{ method: "POST", path: "/uploads", action: "ingest.upload", access: "client", summary: "Uploads a CSV or XLSX file (raw body, or multipart field \"file\"); ?kind=debt|loan|repayment", tag: "ingestion", body: "stream", status: 202 },
 	{ method: "POST", path: "/batches", action: "ingest.createBatch", access: "client", summary: "Opens a REST batch of a kind: {kind}", tag: "ingestion", status: 201 },
 	{ method: "GET", path: "/batches", action: "batches.list", access: "client", summary: "Lists your batches, newest first (?status=&limit=&offset=)", tag: "ingestion" },
 	{ method: "GET", path: "/batches/:id", action: "batches.get", access: "client", summary: "A batch: status, counts, chunks, error", tag: "ingestion" },
