@@ -83,7 +83,10 @@ export const SPEC: VarSpec[] = [
 	{ name: "RENDER_TIMEOUT_MS", kind: "int", default: "30000", min: 1000, description: "Longest one document may take to render; then its tab or worker is replaced." },
 	{ name: "RENDER_RECYCLE_AFTER", kind: "int", default: "2000", min: 1, description: "Documents a browser (or WeasyPrint worker) renders before it is restarted." },
 	{ name: "CHROMIUM_PATH", kind: "string", default: "/usr/bin/chromium", description: "The Chromium executable." },
-	{ name: "DOCUMENT_LINK_TTL_S", kind: "int", default: "86400", min: 60, max: 604800, description: "Lifetime of the signed link returned with a document." }
+	{ name: "DOCUMENT_LINK_TTL_S", kind: "int", default: "86400", min: 60, max: 604800, description: "Lifetime of the signed link returned with a document." },
+	// Billing
+	{ name: "BILLING_DUPLICATE_WINDOW_S", kind: "int", default: "600", min: 0, max: 86400, description: "Two repayments of the same loan and amount under different references this close together: the later is a suspected duplicate (a refund is requested)." },
+	{ name: "BILLING_REFUND_TIMEOUT_H", kind: "int", default: "72", min: 1, description: "Hours a refund request waits for the client's answer before operators are alerted." }
 ];
 
 export interface Config {
@@ -107,6 +110,7 @@ export interface Config {
 	/** SMTP for batch reports and email delivery (unset: no email is sent) */
 	smtp?: { url: string; from: string };
 	render: { engine: "chromium" | "weasyprint"; concurrency: number; timeoutMs: number; recycleAfter: number; chromiumPath: string; linkTtlSeconds: number };
+	billing: { duplicateWindowSeconds: number; refundTimeoutHours: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -213,7 +217,8 @@ export function loadConfig(env: Env = process.env): Config {
 			recycleAfter: num("RENDER_RECYCLE_AFTER"),
 			chromiumPath: v.CHROMIUM_PATH ?? "/usr/bin/chromium",
 			linkTtlSeconds: num("DOCUMENT_LINK_TTL_S")
-		}
+		},
+		billing: { duplicateWindowSeconds: num("BILLING_DUPLICATE_WINDOW_S"), refundTimeoutHours: num("BILLING_REFUND_TIMEOUT_H") }
 	};
 }
 

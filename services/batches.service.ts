@@ -122,6 +122,8 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 							this.logger.info("batch report emailed to the client");
 						} else this.logger.warn("the client has a report email but SMTP_URL is not set; no email sent");
 					}
+					// repayments go on to billing, which checks the loans they touched for suspected duplicates
+					if (batch.kind === "repayment" && batch.status === "COMPLETED") await this.enqueue(QUEUES.billingRepayments, { batchId, clientId: batch.clientId }, { key: `${batchId}:billing` });
 					await store.touch(batchId, { reportedAt: new Date() });
 				});
 			}

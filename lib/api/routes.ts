@@ -49,5 +49,11 @@ export const ROUTES: RouteSpec[] = [
 
 	{ method: "POST", path: "/documents", action: "renderer.render", access: "client", summary: "Renders a document (template + language + data, or template + recordId) to PDF, once: the same request returns the stored document", tag: "documents", status: 201 },
 	{ method: "GET", path: "/documents/:id", action: "renderer.document", access: "client", summary: "Reads a document's metadata and a signed, time-limited link to its PDF", tag: "documents" },
-	{ method: "GET", path: "/documents/:id/pdf", action: "renderer.pdf", access: "client", summary: "Streams a document's PDF", tag: "documents" }
+	{ method: "GET", path: "/documents/:id/pdf", action: "renderer.pdf", access: "client", summary: "Streams a document's PDF", tag: "documents" },
+
+	{ method: "GET", path: "/loans/:loan_id/passbook", action: "billing.passbook", access: "client", summary: "A loan's passbook: its EMI schedule falling due, penalties and repayments applied, as of a date (?asOf=YYYY-MM-DD)", tag: "billing" },
+	{ method: "GET", path: "/refunds", action: "billing.refunds", access: "client", summary: "Refund requests for suspected duplicate repayments (?status=&loan_id=&limit=&offset=)", tag: "billing" },
+	{ method: "GET", path: "/refunds/:id", action: "billing.refund", access: "client", summary: "One refund request with its history", tag: "billing" },
+	{ method: "POST", path: "/refunds/:id/confirm", action: "billing.confirmRefund", access: "client", summary: "Confirms you refunded the borrower the duplicate payment: {note?}", tag: "billing" },
+	{ method: "POST", path: "/refunds/:id/reject", action: "billing.rejectRefund", access: "client", summary: "Declines the refund: the payment becomes the borrower's credit; {note?}", tag: "billing" }
 ];

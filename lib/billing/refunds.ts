@@ -63,5 +63,6 @@ export function applyRefundEvent(state: RefundState, event: RefundEvent, at: Dat
 
 /** True when a refund still waiting for the client's answer has waited longer than `timeoutMs` at `now`. */
 export function isRefundOverdue(state: RefundState, now: Date, timeoutMs: number): boolean {
-	return state.status === "requested" && now.getTime() - Date.parse(state.requestedAt) > timeoutMs;
+	// stores may hand an ISO string back as a Date
+	return state.status === "requested" && now.getTime() - new Date(state.requestedAt).getTime() > timeoutMs;
 }
