@@ -16,6 +16,7 @@ import { CLAIM_LEASE_MS } from "../lib/ingest/register.ts";
 import { postWebhook, sendEmail, summary } from "../lib/ingest/report.ts";
 import { csvField } from "../lib/etl/xlsx.ts";
 import { withLogContext } from "../lib/log.ts";
+import { startSweep, type Sweep } from "../lib/sweep.ts";
 
 const STATUSES: BatchStatus[] = ["OPEN", "RECEIVED", "SPLITTING", "PROCESSING", "COMPLETED", "FAILED"];
 const SWEEP_MS = 30_000;
@@ -24,7 +25,7 @@ const SPLIT_LEASE_MS = 5 * 60_000;
 
 interface Own {
 	resume(atStartup: boolean): Promise<Record<string, number>>;
-	sweepTimer?: NodeJS.Timeout;
+	sweep?: Sweep;
 }
 type Self = QueueService<Own>;
 
@@ -173,22 +174,18 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 	},
 
 	started(this: Self) {
-		const sweep = () => {
-			this.resume(false)
-				.then((r) => {
-					if (Object.values(r).some((n) => n > 0)) this.logger.warn({ resumed: r }, "stalled batches resumed");
-				})
-				.catch((err: Error) => this.logger.warn({ err: err.message }, "batch sweep failed"))
-				.finally(() => {
-					if (this.sweepTimer) this.sweepTimer = setTimeout(sweep, SWEEP_MS).unref();
-				});
-		};
-		this.sweepTimer = setTimeout(sweep, SWEEP_MS).unref();
+		this.sweep = startSweep(
+			SWEEP_MS,
+			async () => {
+				const r = await this.resume(false);
+				if (Object.values(r).some((n) => n > 0)) this.logger.warn({ resumed: r }, "stalled batches resumed");
+			},
+			(err) => this.logger.warn({ err: err.message }, "batch sweep failed")
+		);
 	},
 
 	stopped(this: Self) {
-		if (this.sweepTimer) clearTimeout(this.sweepTimer);
-		this.sweepTimer = undefined;
+		this.sweep?.stop();
 	}
 };
 

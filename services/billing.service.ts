@@ -17,6 +17,7 @@ import { clientFor, clientSettings, recordsStore } from "../lib/ingest/context.t
 import { signBody } from "../lib/ingest/report.ts";
 import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
 import { withLogContext } from "../lib/log.ts";
+import { startSweep, type Sweep } from "../lib/sweep.ts";
 import { isoDateIn } from "../lib/validate/dates.ts";
 import { parseIsoDate } from "../lib/render/emi.ts";
 import { findLoan, loanPassbook, loansOf, openRefunds, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
@@ -29,7 +30,7 @@ const SWEEP_MS = 60_000;
 const REFUND_STATUSES: RefundStatus[] = ["requested", "confirmed", "rejected", "timed_out"];
 
 interface Own {
-	sweepTimer?: NodeJS.Timeout;
+	sweep?: Sweep;
 	sweepRefunds(): Promise<number>;
 	decide(ctx: Context<{ id: string; note?: string }>, event: RefundEvent): Promise<RefundView>;
 }
@@ -216,19 +217,11 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 	},
 
 	started(this: Self) {
-		const sweep = () => {
-			this.sweepRefunds()
-				.catch((err: Error) => this.logger.warn({ err: err.message }, "refund sweep failed"))
-				.finally(() => {
-					if (this.sweepTimer) this.sweepTimer = setTimeout(sweep, SWEEP_MS).unref();
-				});
-		};
-		this.sweepTimer = setTimeout(sweep, SWEEP_MS).unref();
+		this.sweep = startSweep(SWEEP_MS, () => this.sweepRefunds(), (err) => this.logger.warn({ err: err.message }, "refund sweep failed"));
 	},
 
 	stopped(this: Self) {
-		if (this.sweepTimer) clearTimeout(this.sweepTimer);
-		this.sweepTimer = undefined;
+		this.sweep?.stop();
 	}
 };
 

@@ -205,30 +205,22 @@ export function buildPassbook(loan: PassbookLoan, payments: PassbookPayment[], a
 	const allocate = (amount: Dec, day: string, prepay: boolean): { allocations: Allocation[]; left: Dec } => {
 		const allocations: Allocation[] = [];
 		let left = amount;
+		/** takes what can be paid of `owed` from what is left, recording it; returns the amount taken (maybe 0) */
+		const take = (owed: Dec, to: Allocation["to"], where: Pick<Allocation, "instalment" | "penalty_date">): Dec => {
+			const t = Dec.max(0, Dec.min(owed, left));
+			if (t.gt(0)) {
+				left = left.minus(t);
+				allocations.push({ to, ...where, amount: money(t) });
+			}
+			return t;
+		};
 		for (const p of pens) {
 			if (left.lte(0)) break;
-			const owed = p.amount.minus(p.paid);
-			if (owed.lte(0)) continue;
-			const take = Dec.min(owed, left);
-			p.paid = p.paid.plus(take);
-			left = left.minus(take);
-			allocations.push({ to: "penalty", penalty_date: p.date, amount: money(take) });
+			p.paid = p.paid.plus(take(p.amount.minus(p.paid), "penalty", { penalty_date: p.date }));
 		}
 		const payInst = (i: Inst): void => {
-			const interestOwed = i.interest.minus(i.paidInterest);
-			if (interestOwed.gt(0) && left.gt(0)) {
-				const take = Dec.min(interestOwed, left);
-				i.paidInterest = i.paidInterest.plus(take);
-				left = left.minus(take);
-				allocations.push({ to: "interest", instalment: i.no, amount: money(take) });
-			}
-			const principalOwed = i.principal.minus(i.paidPrincipal);
-			if (principalOwed.gt(0) && left.gt(0)) {
-				const take = Dec.min(principalOwed, left);
-				i.paidPrincipal = i.paidPrincipal.plus(take);
-				left = left.minus(take);
-				allocations.push({ to: "principal", instalment: i.no, amount: money(take) });
-			}
+			i.paidInterest = i.paidInterest.plus(take(i.interest.minus(i.paidInterest), "interest", { instalment: i.no }));
+			i.paidPrincipal = i.paidPrincipal.plus(take(i.principal.minus(i.paidPrincipal), "principal", { instalment: i.no }));
 			if (i.paidOn === null && unpaidOf(i).isZero()) i.paidOn = day;
 		};
 		for (const i of insts) {
