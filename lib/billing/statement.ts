@@ -125,3 +125,43 @@ export function validateStatement(st: Statement, pb: Passbook, loanAmount: strin
 	}
 	return problems;
 }
+
+/** The borrower fields a statement document prints (from the loan record). */
+export interface StatementBorrower {
+	loan_id: string;
+	applicant_name: string;
+	address_line1?: string | null;
+	address_line2?: string | null;
+	city?: string | null;
+	state?: string | null;
+	postal_code?: string | null;
+}
+
+/**
+ * The data of the `loan-statement` template: the statement's figures, the borrower and address (lines joined with
+ * newlines), and the cycle's passbook entries (those that move money or are held/refunded).
+ */
+export function statementDocumentData(st: Statement, pb: Passbook, borrower: StatementBorrower): Record<string, unknown> {
+	const cityLine = [borrower.city, borrower.state].filter(Boolean).join(", ") + (borrower.postal_code ? ` ${borrower.postal_code}` : "");
+	const address = [borrower.address_line1, borrower.address_line2, cityLine.trim()].filter((l): l is string => Boolean(l)).join("\n");
+	return {
+		loan_id: st.loan_id,
+		applicant_name: borrower.applicant_name,
+		...(address ? { address } : {}),
+		statement_date: st.statement_date,
+		cycle_from: st.cycle.from,
+		due_date: st.due_date,
+		amount_due: st.amount_due,
+		opening_balance: st.opening_balance,
+		closing_balance: st.closing_balance,
+		instalments_billed: st.instalments_billed,
+		penalties: st.penalties,
+		payments: st.payments,
+		arrears: st.arrears,
+		credit: st.credit,
+		outstanding_principal: st.outstanding_principal,
+		entries: pb.entries
+			.filter((e) => e.date >= st.cycle.from && e.date <= st.cycle.to && e.kind !== "credit_applied")
+			.map((e) => ({ date: e.date, kind: e.kind, ref: e.ref, debit: e.debit, credit: e.credit, balance: e.balance }))
+	};
+}
