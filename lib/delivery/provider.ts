@@ -124,7 +124,15 @@ export type CallbackOutcome =
 	/** a verification handshake (WhatsApp's GET hub.challenge, RBM's clientToken/secret echo): answer 200 with body */
 	| { kind: "challenge"; body: string; contentType?: string }
 	/** a verified callback: apply these events (none is fine: e.g. an inbound message we do not handle) */
-	| { kind: "events"; events: StatusEvent[] }
+	| {
+			kind: "events";
+			events: StatusEvent[];
+			/**
+			 * inbound messages from recipients seen in this callback (WhatsApp: they open the 24 h customer-service
+			 * window); optional, for a gateway that keeps the window in a shared store
+			 */
+			inbound?: { channel: Channel; phone: string; at: Date }[];
+	  }
 	/** bad or missing signature, or a failed handshake: answer with this status; nothing changes */
 	| { kind: "rejected"; status: 400 | 401 | 403; reason: string };
 
