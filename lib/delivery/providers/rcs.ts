@@ -153,7 +153,7 @@ export function createRcs(config: RcsConfig, resilience: ResilienceConfig, deps:
 				return failed("NO_PHONE", "recipient has no valid E.164 phone number", true);
 			}
 			const agentId = message.settings?.rcs?.agentId ?? config.agentId;
-			const url = `${config.apiUrl}/v1/phones/${encodeURIComponent(phone)}/agentMessages?messageId=${encodeURIComponent(message.attemptId)}&agentId=${encodeURIComponent(agentId)}`;
+			const url = `${config.apiUrl}/v1/phones/${phone}/agentMessages?messageId=${encodeURIComponent(message.attemptId)}&agentId=${encodeURIComponent(agentId)}`;
 			const body = JSON.stringify(rbmMessage(message));
 			let result: SendResult | undefined;
 			let outcomeKind = "answer";
