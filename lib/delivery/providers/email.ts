@@ -78,7 +78,7 @@ export function createEmail(config: EmailConfig, resilience: ResilienceConfig, d
 				});
 				breaker.success();
 				count("sent");
-				deps.logger.debug({ provider: NAME, attemptId: message.attemptId, to: maskEmail(to) }, "email accepted by SMTP");
+				deps.logger.debug({ provider: NAME, attemptId: message.attemptId, recipient: maskEmail(to) }, "email accepted by SMTP");
 				return { ok: true, providerMessageId: (info as { messageId?: string }).messageId ?? messageId, status: "sent" };
 			} catch (err) {
 				const e = err as Error & { code?: string; responseCode?: number; response?: string };

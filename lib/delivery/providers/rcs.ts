@@ -176,7 +176,7 @@ export function createRcs(config: RcsConfig, resilience: ResilienceConfig, deps:
 			}
 			const final = result ?? failed("UNAUTHENTICATED", "RBM refused the access token", true, 401);
 			http.count(final.ok ? "sent" : outcomeKind === "circuit-open" ? "circuit_open" : final.permanent ? "rejected" : "failed");
-			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, to: maskPhone(phone), ok: final.ok, code: final.ok ? undefined : final.code }, "rcs send");
+			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, recipient: maskPhone(phone), ok: final.ok, code: final.ok ? undefined : final.code }, "rcs send");
 			return final;
 		}
 	};

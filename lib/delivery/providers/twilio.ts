@@ -88,7 +88,7 @@ export function createTwilio(config: TwilioConfig, resilience: ResilienceConfig,
 			});
 			const result = outcome.kind === "answer" ? toResult(outcome.answer) : noAnswer(outcome, NAME);
 			http.count(result.ok ? "sent" : outcome.kind === "circuit-open" ? "circuit_open" : result.permanent ? "rejected" : "failed");
-			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, to: maskPhone(to), ok: result.ok, code: result.ok ? undefined : result.code }, "twilio send");
+			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, recipient: maskPhone(to), ok: result.ok, code: result.ok ? undefined : result.code }, "twilio send");
 			return result;
 		}
 	};

@@ -137,7 +137,7 @@ export function createWhatsApp(config: WhatsAppConfig, resilience: ResilienceCon
 			});
 			const result = outcome.kind === "answer" ? toResult(outcome.answer) : noAnswer(outcome, NAME);
 			http.count(result.ok ? "sent" : outcome.kind === "circuit-open" ? "circuit_open" : result.permanent ? "rejected" : "failed");
-			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, to: maskPhone(phone), ok: result.ok, code: result.ok ? undefined : result.code }, "whatsapp send");
+			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, recipient: maskPhone(phone), ok: result.ok, code: result.ok ? undefined : result.code }, "whatsapp send");
 			return result;
 		}
 	};
