@@ -59,7 +59,8 @@ export interface ClientChannelSettings {
 		/** approved template per letter language: { en: { name: "welcome_letter", language: "en" }, hi: { name: "welcome_letter", language: "hi" } } */
 		templates?: Record<string, { name: string; language: string }>;
 	};
-	rcs?: { agentId?: string };
+	/** content: "card" (default) a rich card with a button opening the PDF; "file" the PDF itself as a file message */
+	rcs?: { agentId?: string; content?: "card" | "file" };
 	sms?: { from?: string };
 	email?: { from?: string; replyTo?: string };
 }

@@ -1,6 +1,7 @@
 /**
  * RCS Business Messaging (Google RBM) client: POST {RCS_API_URL}/v1/phones/{E.164}/agentMessages?messageId=
- * {attemptId}&agentId={agent} with a rich card (title, text and an open-URL suggestion to the PDF's link).
+ * {attemptId}&agentId={agent} with a rich card (title, text and an open-URL suggestion to the PDF's link), or the
+ * PDF as a file message when the client's settings ask for it (`rcs.content: "file"`).
  *
  * - `messageId` is our attempt ID: RBM echoes it in every event, and refuses a second message with the same ID
  *   (409 ALREADY_EXISTS), which this client reads as "already sent" (ok): an attempt is never delivered twice, so
@@ -105,8 +106,12 @@ export function rcsTokenSource(config: RcsConfig, timeoutMs: number): TokenSourc
 /** The label of the card's open-URL suggestion (at most 25 characters) in the letter's language. */
 const OPEN_LABEL: Record<string, string> = { en: "Open letter", hi: "पत्र खोलें", mr: "पत्र उघडा", gu: "પત્ર ખોલો", pt: "Abrir carta" };
 
-/** The AgentMessage body for one letter: a vertical standalone rich card with an open-URL suggestion. */
+/**
+ * The AgentMessage body for one letter: a vertical standalone rich card with an open-URL suggestion, or (client
+ * setting `rcs.content: "file"`) the PDF as a file message (contentInfo.fileUrl, fetched by RBM from the link).
+ */
 export function rbmMessage(message: OutgoingMessage): Record<string, unknown> {
+	if (message.settings?.rcs?.content === "file") return { contentMessage: { contentInfo: { fileUrl: message.document.url, forceRefresh: false } } };
 	const label = OPEN_LABEL[message.recipient.language] ?? OPEN_LABEL[message.recipient.language.split("-")[0]] ?? OPEN_LABEL.en;
 	return {
 		contentMessage: {

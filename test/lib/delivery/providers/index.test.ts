@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConfigError, loadConfig } from "../../../../config/index.ts";
 import { createProviders } from "../../../../lib/delivery/providers/index.ts";
+import type { Metrics } from "../../../../lib/metrics.ts";
+import type { AlertMetrics } from "../../../../lib/alerts/index.ts";
+import type { ProviderMetrics } from "../../../../lib/delivery/providers/resilience.ts";
 import { silent } from "./helpers.ts";
+
+// lib/metrics.ts's Metrics is what the lead passes as deps.metrics (a compile-time check)
+export const metricsFit = (m: Metrics): [ProviderMetrics, AlertMetrics] => [m, m];
 
 const WA = { WHATSAPP_PHONE_NUMBER_ID: "1", WHATSAPP_TOKEN: "t", WHATSAPP_APP_SECRET: "s", WHATSAPP_VERIFY_TOKEN: "v" };
 const RCS = { RCS_AGENT_ID: "a", RCS_CLIENT_TOKEN: "c", RCS_TOKEN: "t" };

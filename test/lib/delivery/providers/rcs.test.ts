@@ -73,6 +73,9 @@ test("a letter is a rich card with an open-URL suggestion, sent with a service a
 		events.filter((e) => e.attemptId === m.attemptId).map((e) => e.status),
 		["delivered", "read"]
 	);
+	const file = message({ channel: "rcs", settings: { rcs: { content: "file", agentId: AGENT } } });
+	assert.equal((await provider.send(file)).ok, true);
+	assert.deepEqual(rbm.messages.at(-1)?.body, { contentMessage: { contentInfo: { fileUrl: file.document.url, forceRefresh: false } } });
 });
 
 test("a refused token is renewed once (401), and a messageId sent before (409) counts as sent, never twice", async () => {
