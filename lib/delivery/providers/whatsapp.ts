@@ -75,6 +75,13 @@ function isThrottled(answer: HttpAnswer): boolean {
 	return (answer.status === 400 || answer.status === 429) && graphError(answer).code === 130429;
 }
 
+/**
+ * This process's window, shared by every createWhatsApp without a window of its own: the api's webhook route and the
+ * notifier see the same inbound messages when they run in one process (the embedded default). Across processes, pass
+ * a ServiceWindow backed by the store, or rely on templates (always allowed) as nodes without the window do.
+ */
+const processWindow = memoryServiceWindow();
+
 export interface WhatsAppClient {
 	provider: Provider;
 	callbacks: CallbackHandler;
@@ -83,7 +90,7 @@ export interface WhatsAppClient {
 
 /** The WhatsApp provider and its callback handler (sharing one service window). */
 export function createWhatsApp(config: WhatsAppConfig, resilience: ResilienceConfig, deps: ClientDeps & { window?: ServiceWindow }): WhatsAppClient {
-	const window = deps.window ?? memoryServiceWindow();
+	const window = deps.window ?? processWindow;
 	const http: ResilientHttp = resilientHttp(NAME, config.ratePerSecond, resilience, deps, {
 		retryable: isThrottled,
 		retryTimeouts: false,

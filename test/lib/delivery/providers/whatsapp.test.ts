@@ -189,3 +189,16 @@ test("callbacks: verification GET, bad or missing signature refused, failed stat
 	await wa.settled();
 	assert.equal(wa.callbacks.at(-1)?.answer, 401);
 });
+
+test("two provider sets in one process (the api's webhook route and the notifier) share the service window", async () => {
+	const other = createProviders(
+		configWith({ WHATSAPP_API_URL: wa.url, WHATSAPP_API_VERSION: wa.version, WHATSAPP_PHONE_NUMBER_ID: wa.phoneNumberId, WHATSAPP_TOKEN: TOKEN, WHATSAPP_APP_SECRET: SECRET, WHATSAPP_VERIFY_TOKEN: VERIFY }),
+		{ logger: silent }
+	);
+	const phone = "+919876500077";
+	wa.inbound(phone);
+	await wa.settled();
+	assert.equal((await (other.byChannel.whatsapp as Provider).send(message({ phone, language: "gu" }))).ok, true);
+	assert.equal(JSON.parse(wa.requests.at(-1)?.body ?? "{}").type, "document");
+	await other.close();
+});
