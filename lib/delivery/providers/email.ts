@@ -29,7 +29,7 @@ function domainOf(from: string): string {
 }
 
 export function createEmail(config: EmailConfig, resilience: ResilienceConfig, deps: ClientDeps & { transport?: Transporter }): Provider {
-	const transport = deps.transport ?? nodemailer.createTransport(config.url, { pool: true, maxConnections: 5 } as object);
+	const transport = deps.transport ?? nodemailer.createTransport({ url: config.url, pool: true, maxConnections: 5 } as Parameters<typeof nodemailer.createTransport>[0]);
 	const breaker = new CircuitBreaker({
 		failureThreshold: resilience.circuitFailures,
 		coolDownMs: resilience.circuitCooldownMs,
