@@ -86,7 +86,37 @@ export const SPEC: VarSpec[] = [
 	{ name: "DOCUMENT_LINK_TTL_S", kind: "int", default: "86400", min: 60, max: 604800, description: "Lifetime of the signed link returned with a document." },
 	// Billing
 	{ name: "BILLING_DUPLICATE_WINDOW_S", kind: "int", default: "600", min: 0, max: 86400, description: "Two repayments of the same loan and amount under different references this close together: the later is a suspected duplicate (a refund is requested)." },
-	{ name: "BILLING_REFUND_TIMEOUT_H", kind: "int", default: "72", min: 1, description: "Hours a refund request waits for the client's answer before operators are alerted." }
+	{ name: "BILLING_REFUND_TIMEOUT_H", kind: "int", default: "72", min: 1, description: "Hours a refund request waits for the client's answer before operators are alerted." },
+	// Delivery providers (a provider is used when all its required settings are set; a partial set stops start-up)
+	{ name: "WHATSAPP_API_URL", kind: "url", protocols: ["http", "https"], default: "https://graph.facebook.com", description: "WhatsApp Cloud API (Graph API) base URL." },
+	{ name: "WHATSAPP_API_VERSION", kind: "string", default: "v21.0", description: "Graph API version in the WhatsApp request path." },
+	{ name: "WHATSAPP_PHONE_NUMBER_ID", kind: "string", description: "WhatsApp business phone number ID that sends (required for WhatsApp)." },
+	{ name: "WHATSAPP_TOKEN", kind: "secret", description: "WhatsApp Cloud API access token (Bearer; required for WhatsApp)." },
+	{ name: "WHATSAPP_APP_SECRET", kind: "secret", description: "Meta app secret that signs WhatsApp callbacks (X-Hub-Signature-256; required for WhatsApp)." },
+	{ name: "WHATSAPP_VERIFY_TOKEN", kind: "secret", description: "Token Meta echoes in the webhook's GET verification (hub.verify_token; required for WhatsApp)." },
+	{ name: "WHATSAPP_RATE_PER_S", kind: "int", default: "80", min: 0, description: "Most WhatsApp API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "RCS_API_URL", kind: "url", protocols: ["http", "https"], default: "https://rcsbusinessmessaging.googleapis.com", description: "Google RBM API base URL." },
+	{ name: "RCS_AGENT_ID", kind: "string", description: "RBM agent ID (required for RCS)." },
+	{ name: "RCS_CLIENT_TOKEN", kind: "secret", description: "RBM webhook client token: checks the verification handshake and X-Goog-Signature (required for RCS)." },
+	{ name: "RCS_SERVICE_ACCOUNT_FILE", kind: "string", description: "Google service account key (JSON) whose OAuth token calls RBM; RCS needs this or RCS_TOKEN." },
+	{ name: "RCS_TOKEN_URL", kind: "url", protocols: ["http", "https"], description: "OAuth token endpoint for the service account (default: the key file's token_uri, else https://oauth2.googleapis.com/token)." },
+	{ name: "RCS_TOKEN", kind: "secret", description: "A static RBM Bearer token, instead of RCS_SERVICE_ACCOUNT_FILE." },
+	{ name: "RCS_RATE_PER_S", kind: "int", default: "100", min: 0, description: "Most RBM API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "TWILIO_API_URL", kind: "url", protocols: ["http", "https"], default: "https://api.twilio.com", description: "Twilio REST API base URL." },
+	{ name: "TWILIO_ACCOUNT_SID", kind: "string", description: "Twilio account SID (required for SMS)." },
+	{ name: "TWILIO_AUTH_TOKEN", kind: "secret", description: "Twilio auth token: Basic auth and X-Twilio-Signature of callbacks (required for SMS)." },
+	{ name: "TWILIO_FROM", kind: "string", description: "Sender: an E.164 number, or a Messaging Service SID (MG...) (required for SMS)." },
+	{ name: "TWILIO_RATE_PER_S", kind: "int", default: "100", min: 0, description: "Most Twilio API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "PROVIDER_TIMEOUT_MS", kind: "int", default: "10000", min: 100, description: "Longest one provider HTTP request may take." },
+	{ name: "PROVIDER_RETRIES", kind: "int", default: "3", min: 0, max: 10, description: "Retries of a provider call after a 429, 5xx or network error (exponential backoff, full jitter, Retry-After honoured)." },
+	{ name: "PROVIDER_RETRY_BASE_MS", kind: "int", default: "250", min: 1, description: "Backoff before the first retry of a provider call; doubles each retry (the wait is random up to it)." },
+	{ name: "PROVIDER_RETRY_BUDGET_MS", kind: "int", default: "30000", min: 0, description: "Longest time one send may spend retrying; a Retry-After beyond it ends the send as a transient failure." },
+	{ name: "PROVIDER_CIRCUIT_FAILURES", kind: "int", default: "5", min: 1, description: "Consecutive failed sends (after retries) that open a provider's circuit." },
+	{ name: "PROVIDER_CIRCUIT_COOLDOWN_S", kind: "int", default: "30", min: 1, description: "How long an open circuit refuses sends before one probe is let through." },
+	// Alerts
+	{ name: "ALERT_EMAILS", kind: "string", description: "Comma list of operator email addresses that get alerts and the daily digest (needs SMTP_URL). Unset: alerts only go to the log and metrics." },
+	{ name: "ALERT_INTERVAL_S", kind: "int", default: "900", min: 1, description: "At most one alert mail per kind per interval; later alerts are counted and summarised in one mail at the interval's end." },
+	{ name: "ALERT_DIGEST_AT", kind: "string", default: "18:00", description: "Time of day (HH:MM, UTC) of the daily digest mail; `off` sends none." }
 ];
 
 export interface Config {
@@ -111,6 +141,27 @@ export interface Config {
 	smtp?: { url: string; from: string };
 	render: { engine: "chromium" | "weasyprint"; concurrency: number; timeoutMs: number; recycleAfter: number; chromiumPath: string; linkTtlSeconds: number };
 	billing: { duplicateWindowSeconds: number; refundTimeoutHours: number };
+	/** messaging providers: each present only when all its required settings are set */
+	providers: ProvidersConfig;
+	/** operator alerts (mail only when emails and SMTP are set; always logged and counted) */
+	alerts: { emails: string[]; intervalSeconds: number; digestAt?: string };
+}
+
+/** Retries, rate limit and circuit breaker of the HTTP provider clients. */
+export interface ResilienceConfig {
+	timeoutMs: number;
+	retries: number;
+	retryBaseMs: number;
+	retryBudgetMs: number;
+	circuitFailures: number;
+	circuitCooldownMs: number;
+}
+
+export interface ProvidersConfig {
+	whatsapp?: { apiUrl: string; apiVersion: string; phoneNumberId: string; token: string; appSecret: string; verifyToken: string; ratePerSecond: number };
+	rcs?: { apiUrl: string; agentId: string; clientToken: string; serviceAccountFile?: string; tokenUrl?: string; token?: string; ratePerSecond: number };
+	twilio?: { apiUrl: string; accountSid: string; authToken: string; from: string; ratePerSecond: number };
+	resilience: ResilienceConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -172,6 +223,11 @@ export function loadConfig(env: Env = process.env): Config {
 	if (v.S3_ENDPOINT && (!v.S3_ACCESS_KEY || !v.S3_SECRET_KEY)) {
 		throw new ConfigError(v.S3_ACCESS_KEY ? "S3_SECRET_KEY" : "S3_ACCESS_KEY", `${v.S3_ACCESS_KEY ? "S3_SECRET_KEY" : "S3_ACCESS_KEY"} must be set when S3_ENDPOINT is set`);
 	}
+	const providers = providersConfig(v);
+	const alertEmails = (v.ALERT_EMAILS ?? "").split(",").map((e) => e.trim()).filter(Boolean);
+	for (const e of alertEmails) if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e)) throw new ConfigError("ALERT_EMAILS", `ALERT_EMAILS must be a comma list of email addresses, got '${shown(e)}'`);
+	const digestAt = v.ALERT_DIGEST_AT ?? "18:00";
+	if (digestAt !== "off" && !/^([01]\d|2[0-3]):[0-5]\d$/.test(digestAt)) throw new ConfigError("ALERT_DIGEST_AT", `ALERT_DIGEST_AT must be a time of day HH:MM (UTC) or off, got '${shown(digestAt)}'`);
 	const bodyLimit = v.BODY_LIMIT ?? "5mb";
 	if (!/^\d+(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError("BODY_LIMIT", `BODY_LIMIT must be a size like 512kb or 5mb, got '${shown(bodyLimit)}'`);
 	return {
@@ -218,8 +274,70 @@ export function loadConfig(env: Env = process.env): Config {
 			chromiumPath: v.CHROMIUM_PATH ?? "/usr/bin/chromium",
 			linkTtlSeconds: num("DOCUMENT_LINK_TTL_S")
 		},
-		billing: { duplicateWindowSeconds: num("BILLING_DUPLICATE_WINDOW_S"), refundTimeoutHours: num("BILLING_REFUND_TIMEOUT_H") }
+		billing: { duplicateWindowSeconds: num("BILLING_DUPLICATE_WINDOW_S"), refundTimeoutHours: num("BILLING_REFUND_TIMEOUT_H") },
+		providers,
+		alerts: { emails: alertEmails, intervalSeconds: num("ALERT_INTERVAL_S"), digestAt: digestAt === "off" ? undefined : digestAt }
 	};
+}
+
+/**
+ * A provider's settings when every required one is set; undefined when none is; a ConfigError naming the first
+ * missing variable when only some are (a half-configured provider is a mistake, not a reason to use the sandbox).
+ */
+function group(v: Record<string, string | undefined>, required: string[]): boolean {
+	const set = required.filter((n) => v[n]);
+	if (set.length === 0) return false;
+	const missing = required.find((n) => !v[n]);
+	if (missing) throw new ConfigError(missing, `${missing} must be set when ${set.join(", ")} ${set.length > 1 ? "are" : "is"} set`);
+	return true;
+}
+
+function providersConfig(v: Record<string, string | undefined>): ProvidersConfig {
+	const num = (name: string): number => Number(v[name]);
+	const out: ProvidersConfig = {
+		resilience: {
+			timeoutMs: num("PROVIDER_TIMEOUT_MS"),
+			retries: num("PROVIDER_RETRIES"),
+			retryBaseMs: num("PROVIDER_RETRY_BASE_MS"),
+			retryBudgetMs: num("PROVIDER_RETRY_BUDGET_MS"),
+			circuitFailures: num("PROVIDER_CIRCUIT_FAILURES"),
+			circuitCooldownMs: num("PROVIDER_CIRCUIT_COOLDOWN_S") * 1000
+		}
+	};
+	const str = (name: string): string => v[name] ?? "";
+	if (group(v, ["WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"])) {
+		out.whatsapp = {
+			apiUrl: str("WHATSAPP_API_URL").replace(/\/+$/, ""),
+			apiVersion: str("WHATSAPP_API_VERSION"),
+			phoneNumberId: str("WHATSAPP_PHONE_NUMBER_ID"),
+			token: str("WHATSAPP_TOKEN"),
+			appSecret: str("WHATSAPP_APP_SECRET"),
+			verifyToken: str("WHATSAPP_VERIFY_TOKEN"),
+			ratePerSecond: num("WHATSAPP_RATE_PER_S")
+		};
+	}
+	const rcsAuth = v.RCS_TOKEN ? "RCS_TOKEN" : "RCS_SERVICE_ACCOUNT_FILE";
+	if (group(v, ["RCS_AGENT_ID", "RCS_CLIENT_TOKEN", rcsAuth])) {
+		out.rcs = {
+			apiUrl: str("RCS_API_URL").replace(/\/+$/, ""),
+			agentId: str("RCS_AGENT_ID"),
+			clientToken: str("RCS_CLIENT_TOKEN"),
+			serviceAccountFile: v.RCS_SERVICE_ACCOUNT_FILE,
+			tokenUrl: v.RCS_TOKEN_URL,
+			token: v.RCS_TOKEN,
+			ratePerSecond: num("RCS_RATE_PER_S")
+		};
+	}
+	if (group(v, ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"])) {
+		out.twilio = {
+			apiUrl: str("TWILIO_API_URL").replace(/\/+$/, ""),
+			accountSid: str("TWILIO_ACCOUNT_SID"),
+			authToken: str("TWILIO_AUTH_TOKEN"),
+			from: str("TWILIO_FROM"),
+			ratePerSecond: num("TWILIO_RATE_PER_S")
+		};
+	}
+	return out;
 }
 
 /** A node ID that is unique per process on a host. */

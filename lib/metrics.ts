@@ -11,6 +11,7 @@ interface Registry {
 	getMetric(name: string): unknown;
 	increment(name: string, labels?: Labels, value?: number): void;
 	observe(name: string, value: number, labels?: Labels): void;
+	set(name: string, value: number, labels?: Labels): void;
 }
 
 const DEFINITIONS = [
@@ -22,7 +23,10 @@ const DEFINITIONS = [
 	{ name: "paperwork_thread_cpu_seconds_total", type: "counter", labelNames: ["pool"], description: "CPU time used by a pool of worker threads (parse: the etl's, register: the registry's write thread)" },
 	{ name: "paperwork_chunk_stage_seconds", type: "histogram", labelNames: ["stage"], description: "Time one chunk spends in a stage (split, etl, registry)", buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] },
 	{ name: "paperwork_documents_total", type: "counter", labelNames: ["template", "result"], description: "Documents rendered or reused" },
-	{ name: "paperwork_render_seconds", type: "histogram", labelNames: ["engine"], description: "Time to render one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] }
+	{ name: "paperwork_render_seconds", type: "histogram", labelNames: ["engine"], description: "Time to render one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] },
+	{ name: "paperwork_provider_calls_total", type: "counter", labelNames: ["provider", "outcome"], description: "Sends to a messaging provider, by outcome (sent, rejected, failed, circuit_open)" },
+	{ name: "paperwork_provider_circuit_state", type: "gauge", labelNames: ["provider"], description: "A provider's circuit breaker: 0 closed, 1 half-open, 2 open" },
+	{ name: "paperwork_alerts_total", type: "counter", labelNames: ["kind", "outcome"], description: "Operator alerts raised, by kind and outcome (mailed, held, logged, mail_failed)" }
 ] as const;
 
 export class Metrics {
@@ -38,5 +42,9 @@ export class Metrics {
 	}
 	observe(name: (typeof DEFINITIONS)[number]["name"], value: number, labels: Labels): void {
 		this.registry?.observe(name, value, labels);
+	}
+	/** sets a gauge */
+	set(name: (typeof DEFINITIONS)[number]["name"], value: number, labels: Labels): void {
+		this.registry?.set(name, value, labels);
 	}
 }
