@@ -18,7 +18,14 @@ export const QUEUES = {
 	/** batches -> billing: a repayment batch completed; check the loans it touched for suspected duplicates */
 	billingRepayments: "billing.repayments",
 	/** billing -> billing: tell a client about one refund request (signed webhook, retried) */
-	billingRefundNotices: "billing.refund-notices"
+	billingRefundNotices: "billing.refund-notices",
+	/** billing run steps, one queue each (chunks of loans): lib/billing/runs.ts */
+	billingStepDuplicates: "billing.step.duplicates",
+	billingStepPassbook: "billing.step.passbook",
+	billingStepStatement: "billing.step.statement",
+	billingStepValidate: "billing.step.validate",
+	billingStepRender: "billing.step.render",
+	billingStepDeliver: "billing.step.deliver"
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

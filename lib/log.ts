@@ -14,6 +14,8 @@ export interface LogIds {
 	caseId?: string;
 	clientId?: string;
 	messageId?: string;
+	/** a dispatch or billing run */
+	runId?: string;
 }
 
 const context = new AsyncLocalStorage<LogIds>();

@@ -6,10 +6,19 @@
  * one (unique per client and payment reference), then asks the client over its signed webhook
  * (`refund.requested`, one `billing.refund-notices` message per refund, retried by the queue). The client answers
  * with POST /refunds/:id/confirm or /reject; a request unanswered for BILLING_REFUND_TIMEOUT_H is marked timed out
- * and operators are alerted once. The logic is in lib/billing/; this file wires it to the store, queues and API.
+ * and operators are alerted once.
+ *
+ * Billing runs (lib/billing/runs.ts): POST /billing/runs enrols a client's active loans for a cycle and moves them
+ * through duplicates -> passbook -> statement -> validate -> render -> deliver, one queue per step
+ * (`billing.step.<step>`, chunks of loans); a loan that keeps failing a step halts there and waits for an operator
+ * (GET /billing/runs/:id/halted, POST /billing/runs/:id/resume). The logic is in lib/billing/; this file wires it
+ * to the store, queues and API.
  */
 import type { Context } from "moleculer";
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
+import type { DeliveryInfo } from "../lib/queues/types.ts";
+import type { Caller } from "../lib/api/auth.ts";
+import { isDuplicateKeyError } from "../lib/store/errors.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
@@ -25,6 +34,11 @@ import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus 
 import type { Passbook } from "../lib/billing/passbook.ts";
 import type { ClientDoc } from "../lib/clients.ts";
 import type { RecordDoc } from "../lib/ingest/register.ts";
+import { BILLING_STEPS, CHUNK_ITEMS, STEP_QUEUES, nextStep, HaltError, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemId, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type BillingStep, type StepFn } from "../lib/billing/runs.ts";
+import { computeStatement, cycleEndingBy, statementDocumentData, validateStatement, type Cycle, type Statement } from "../lib/billing/statement.ts";
+import { newId } from "../lib/store/ids.ts";
+import type { StoreAdapter } from "../lib/store/types.ts";
+import type { LoanRecord } from "../lib/records/index.ts";
 
 const SWEEP_MS = 60_000;
 const REFUND_STATUSES: RefundStatus[] = ["requested", "confirmed", "rejected", "timed_out"];
@@ -33,6 +47,26 @@ interface Own {
 	sweep?: Sweep;
 	sweepRefunds(): Promise<number>;
 	decide(ctx: Context<{ id: string; note?: string }>, event: RefundEvent): Promise<RefundView>;
+	runsStore(): Promise<{ runs: StoreAdapter; items: StoreAdapter }>;
+	startRun(clientId: string, cycle: Cycle, pdf: boolean, startedBy: string): Promise<BillingRunDoc>;
+	handOn(run: BillingRunDoc, step: BillingStep, ids?: string[]): Promise<number>;
+	runStep(step: BillingStep, payload: unknown, lastTry: boolean): Promise<void>;
+	stepFn(step: BillingStep): StepFn;
+	loanOf(item: BillingItemDoc): Promise<LoanRecord>;
+	runView(run: BillingRunDoc): Promise<Record<string, unknown>>;
+	/** delivers a loan's statement (SMS with the amount due; the PDF by the client's plan) */
+	deliverStatement(item: BillingItemDoc, run: BillingRunDoc, statement: Statement, documentId: string | undefined): Promise<Record<string, unknown>>;
+	opened?: Promise<{ runs: StoreAdapter; items: StoreAdapter }>;
+}
+
+/** What an operator passes to start a run. */
+interface StartParams {
+	clientId: string;
+	/** the statement date (YYYY-MM-DD); default: the client's last statement date up to today */
+	cycleTo?: string;
+	/** first day of the cycle; default: the day after the previous statement date */
+	cycleFrom?: string;
+	pdf?: boolean;
 }
 type Self = QueueService<Own & DbMixinThis>;
 
@@ -48,6 +82,12 @@ export interface RefundView {
 	requestedAt: string;
 	history: RefundDoc["history"];
 	noticeDelivered: boolean;
+}
+
+/** The client's statement day of the month (settings `billing.statementDay`, default the 1st). */
+function statementDayOf(client: ClientDoc): number {
+	const d = (client.billing as { statementDay?: unknown } | undefined)?.statementDay;
+	return typeof d === "number" && Number.isInteger(d) && d >= 1 && d <= 31 ? d : 1;
 }
 
 function toView(r: RefundDoc): RefundView {
@@ -115,6 +155,99 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			}
 		},
 
+		/** POST /billing/runs {clientId, cycleTo?, cycleFrom?, pdf?}: bills a client's active loans for a cycle (the same cycle again: the same run, resumed) */
+		startRun: {
+			params: {
+				clientId: { type: "string", min: 1, max: 64 },
+				cycleTo: { type: "string", optional: true, max: 10 },
+				cycleFrom: { type: "string", optional: true, max: 10 },
+				pdf: { type: "boolean", optional: true, convert: true }
+			},
+			async handler(this: Self, ctx: Context<StartParams>) {
+				const p = ctx.params;
+				const client = await clientSettings(this.broker, p.clientId);
+				if (!client) throw notFound("client", p.clientId);
+				const day = statementDayOf(client);
+				const today = isoDateIn(new Date(), "Asia/Kolkata");
+				let cycle: Cycle;
+				try {
+					if (p.cycleTo) parseIsoDate(p.cycleTo, "cycleTo");
+					if (p.cycleFrom) parseIsoDate(p.cycleFrom, "cycleFrom");
+					cycle = cycleEndingBy(p.cycleTo ?? today, day);
+					if (p.cycleTo) cycle = { from: cycle.from, to: p.cycleTo };
+					if (p.cycleFrom) cycle = { from: p.cycleFrom, to: cycle.to };
+				} catch (err) {
+					throw badRequest((err as Error).message);
+				}
+				if (cycle.from > cycle.to) throw badRequest(`cycleFrom ${cycle.from} is after cycleTo ${cycle.to}`);
+				if (cycle.to > today) throw badRequest(`cycleTo ${cycle.to} is in the future (today is ${today} in India): a statement is made on or after its date`);
+				const auth = (ctx.meta as { auth?: Caller }).auth;
+				const run = await this.startRun(p.clientId, cycle, p.pdf ?? true, auth?.kind === "operator" ? `operator:${auth.sub}` : "internal");
+				(ctx.meta as Record<string, unknown>).$statusCode = 202;
+				return this.runView(run);
+			}
+		},
+
+		/** GET /billing/runs?clientId=&limit=&offset= (newest first) */
+		listRuns: {
+			params: { clientId: { type: "string", optional: true, max: 64 }, limit: { type: "number", convert: true, optional: true, min: 1, max: 200 }, offset: { type: "number", convert: true, optional: true, min: 0 } },
+			async handler(this: Self, ctx: Context<{ clientId?: string; limit?: number; offset?: number }>) {
+				const { runs } = await this.runsStore();
+				const query = ctx.params.clientId ? { clientId: ctx.params.clientId } : {};
+				const limit = ctx.params.limit ?? 20;
+				const offset = ctx.params.offset ?? 0;
+				const [rows, total] = await Promise.all([runs.find({ query, sort: "-createdAt", limit, offset }), runs.count({ query })]);
+				return { total, limit, offset, items: await Promise.all((rows as BillingRunDoc[]).map((r) => this.runView(r))) };
+			}
+		},
+
+		/** GET /billing/runs/:id: status and live counts per step */
+		getRun: {
+			params: { id: { type: "string" } },
+			async handler(this: Self, ctx: Context<{ id: string }>) {
+				const { runs } = await this.runsStore();
+				const run = (await runs.findById(ctx.params.id)) as BillingRunDoc | null;
+				if (!run) throw notFound("billing run", ctx.params.id);
+				return this.runView(run);
+			}
+		},
+
+		/** GET /billing/runs/:id/halted?step=&limit=&offset=: halted loans with the step, reason and input */
+		halted: {
+			params: {
+				id: { type: "string" },
+				step: { type: "enum", values: [...BILLING_STEPS], optional: true },
+				limit: { type: "number", convert: true, optional: true, min: 1, max: 1000 },
+				offset: { type: "number", convert: true, optional: true, min: 0 }
+			},
+			async handler(this: Self, ctx: Context<{ id: string; step?: BillingStep; limit?: number; offset?: number }>) {
+				const { items } = await this.runsStore();
+				const query = { runId: ctx.params.id, status: "halted", ...(ctx.params.step ? { step: ctx.params.step } : {}) };
+				const limit = ctx.params.limit ?? 100;
+				const offset = ctx.params.offset ?? 0;
+				const [rows, total] = await Promise.all([items.find({ query, sort: "loanId", limit, offset }), items.count({ query })]);
+				return { total, limit, offset, items: (rows as BillingItemDoc[]).map((i) => ({ loanId: i.loanId, step: i.step, reason: i.halted?.reason, input: i.halted?.input, haltedAt: i.halted?.at, attempts: i.attempts })) };
+			}
+		},
+
+		/** POST /billing/runs/:id/resume {step?, loanIds?}: halted loans go on from the step they halted at */
+		resume: {
+			params: { id: { type: "string" }, step: { type: "enum", values: [...BILLING_STEPS], optional: true }, loanIds: { type: "array", items: "string", optional: true, max: 10000 } },
+			async handler(this: Self, ctx: Context<{ id: string; step?: BillingStep; loanIds?: string[] }>) {
+				const { runs, items } = await this.runsStore();
+				const run = (await runs.findById(ctx.params.id)) as BillingRunDoc | null;
+				if (!run) throw notFound("billing run", ctx.params.id);
+				const query: Record<string, unknown> = { runId: run._id, status: "halted", ...(ctx.params.step ? { step: ctx.params.step } : {}), ...(ctx.params.loanIds ? { loanId: { $in: ctx.params.loanIds } } : {}) };
+				const halted = (await items.find({ query })) as BillingItemDoc[];
+				let resumed = 0;
+				for (const i of halted) resumed += await items.updateMany({ _id: i._id, status: "halted", step: i.step }, { $set: { status: "active", attempts: 0, updatedAt: new Date() }, $unset: { halted: "" } });
+				for (const step of BILLING_STEPS) await this.handOn(run, step, halted.filter((i) => i.step === step).map((i) => i._id));
+				const auth = (ctx.meta as { auth?: Caller }).auth;
+				this.logger.info({ runId: run._id, resumed, by: auth?.kind === "operator" ? auth.sub : undefined }, "halted loans resumed");
+				return { resumed, run: await this.runView(run) };
+			}
+		},
+
 		/** POST /refunds/:id/reject {note?}: no refund; the payment becomes the borrower's credit */
 		rejectRefund: {
 			params: { id: { type: "string" }, note: { type: "string", optional: true, max: 500 } },
@@ -125,6 +258,19 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 	},
 
 	queues: {
+		// one queue per run step, each carrying chunks of loans; a chunk with failed loans is retried by its queue
+		...Object.fromEntries(
+			BILLING_STEPS.map((step) => [
+				STEP_QUEUES[step],
+				{
+					concurrency: step === "render" || step === "deliver" ? 4 : 2,
+					async handler(this: Self, payload: unknown, info: DeliveryInfo) {
+						await this.runStep(step, payload, info.attempt > getPlatform().config.queues.retries);
+					}
+				}
+			])
+		),
+
 		/** A repayment batch completed: check the loans it touched for suspected duplicates. */
 		[QUEUES.billingRepayments]: {
 			concurrency: 2,
@@ -180,6 +326,159 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 	},
 
 	methods: {
+		runsStore(this: Self) {
+			this.opened ??= (async () => {
+				const { store } = getPlatform();
+				const runs = store.adapter(RUNS);
+				const items = store.adapter(ITEMS);
+				await Promise.all([runs.connect(), items.connect()]);
+				await Promise.all([runs.ensureIndexes(RUN_INDEXES), items.ensureIndexes(ITEM_INDEXES)]);
+				return { runs, items };
+			})();
+			return this.opened;
+		},
+
+		/**
+		 * The run of a client's cycle, created once (unique on client and statement date); enrols every loan whose
+		 * first instalment falls due by the statement date (an item per loan, created once), then hands the items
+		 * still at a step on to that step's queue (a second start resumes a run that stopped half-way).
+		 */
+		async startRun(this: Self, clientId: string, cycle: Cycle, pdf: boolean, startedBy: string): Promise<BillingRunDoc> {
+			const { runs, items } = await this.runsStore();
+			const now = new Date();
+			let run = (await runs.findOne({ clientId, "cycle.to": cycle.to })) as BillingRunDoc | null;
+			if (!run) {
+				try {
+					run = (await runs.insert({ _id: newId(), clientId, cycle, pdf, startedBy, loans: 0, createdAt: now, updatedAt: now })) as BillingRunDoc;
+					this.logger.info({ runId: run._id, clientId, cycle }, "billing run started");
+				} catch (err) {
+					if (!isDuplicateKeyError(err)) throw err;
+					run = (await runs.findOne({ clientId, "cycle.to": cycle.to })) as BillingRunDoc;
+				}
+			}
+			const current = run;
+			const records = await recordsStore();
+			const page = 5000;
+			for (let offset = 0; ; offset += page) {
+				const loans = (await records.find({ query: { client: clientId, kind: "loan", "data.first_emi_date": { $lte: cycle.to } }, sort: "key", limit: page, offset })) as RecordDoc[];
+				if (loans.length === 0) break;
+				await items.bulkUpsert(
+					loans.map((l) => ({ _id: itemId(clientId, cycle.to, l.key), runId: current._id, clientId, loanId: l.key, cycleTo: cycle.to, step: "duplicates", status: "active", attempts: 0, results: {}, updatedAt: now })),
+					{ key: ["clientId", "cycleTo", "loanId"], skip: () => true }
+				);
+				if (loans.length < page) break;
+			}
+			const enrolled = await items.count({ query: { runId: current._id } });
+			const started = enrolled === current.loans ? current : { ...current, loans: enrolled };
+			if (enrolled !== current.loans) await runs.updateById(current._id, { $set: { loans: enrolled, updatedAt: new Date() } });
+			for (const step of BILLING_STEPS) await this.handOn(started, step);
+			return started;
+		},
+
+		/** Enqueues, in chunks, the run's active items at `step` (all of them, or those of `ids`); returns how many. */
+		async handOn(this: Self, run: BillingRunDoc, step: BillingStep, ids?: string[]): Promise<number> {
+			const { items } = await this.runsStore();
+			const query: Record<string, unknown> = { runId: run._id, step, status: "active", ...(ids ? { _id: { $in: ids } } : {}) };
+			if (ids && ids.length === 0) return 0;
+			const at = (await items.find({ query, sort: "loanId" })) as BillingItemDoc[];
+			const chunks: string[][] = [];
+			for (let i = 0; i < at.length; i += CHUNK_ITEMS) chunks.push(at.slice(i, i + CHUNK_ITEMS).map((d) => d._id));
+			await this.enqueueMany(STEP_QUEUES[step], chunks.map((c) => ({ payload: { runId: run._id, ids: c } })));
+			return at.length;
+		},
+
+		/** One chunk of one step: apply it, hand the loans that passed on, and let the queue retry the ones that failed. */
+		async runStep(this: Self, step: BillingStep, payload: unknown, lastTry: boolean): Promise<void> {
+			const { runId, ids } = payload as { runId: string; ids: string[] };
+			const { runs, items } = await this.runsStore();
+			const run = (await runs.findById(runId)) as BillingRunDoc | null;
+			if (!run || !Array.isArray(ids)) return;
+			await withLogContext({ runId, clientId: run.clientId }, async () => {
+				const out = await runChunk(items, run, step, ids, this.stepFn(step), lastTry);
+				const next = nextStep(step);
+				// the chunk's items now at the next step (moved by this try or an earlier one that died before handing on)
+				if (next) await this.handOn(run, next, ids);
+				if (out.halted.length) {
+					this.logger.warn({ step, halted: out.halted.length }, "loans halted at a billing step");
+					const haltedAtStep = await items.count({ query: { runId, step, status: "halted" } });
+					// many loans halted on one step: alert operators once per run and step
+					if (haltedAtStep >= Math.max(10, Math.ceil(run.loans * 0.01)) && !(run.alerted ?? []).includes(step)) {
+						if ((await runs.updateMany({ _id: runId, alerted: { $nin: [step] } }, { $set: { alerted: [...(run.alerted ?? []), step], updatedAt: new Date() } })) > 0) {
+							this.logger.warn({ alert: "billing_halted", step, halted: haltedAtStep }, `billing run ${runId}: ${haltedAtStep} loans halted at ${step}; list them with GET /billing/runs/${runId}/halted`);
+						}
+					}
+				}
+				if (out.retry.length) throw new Error(`${out.retry.length} loan(s) failed at ${step}; they are retried (the others went on)`);
+			});
+		},
+
+		async loanOf(this: Self, item: BillingItemDoc): Promise<LoanRecord> {
+			const loan = await findLoan(await recordsStore(), item.clientId, item.loanId);
+			if (!loan) throw new HaltError(`loan ${item.loanId} is no longer registered`);
+			return loan.data;
+		},
+
+		stepFn(this: Self, step: BillingStep): StepFn {
+			const passbookOf = async (item: BillingItemDoc) => {
+				const loan = await this.loanOf(item);
+				const client = await clientSettings(this.broker, item.clientId);
+				return { loan, pb: await loanPassbook(await recordsStore(), this.adapter, item.clientId, loan, item.cycleTo, penaltyRuleOf(client?.charges)) };
+			};
+			const statementOf = (item: BillingItemDoc): Statement => {
+				const st = item.results.statement as Statement | undefined;
+				if (!st) throw new HaltError("the statement step left no statement");
+				return st;
+			};
+			const steps: Record<BillingStep, StepFn> = {
+				duplicates: async (item) => {
+					const opened = await openRefunds(await recordsStore(), this.adapter, item.clientId, item.loanId, getPlatform().config.billing.duplicateWindowSeconds);
+					return { refundsOpened: opened.length };
+				},
+				passbook: async (item) => {
+					const { pb } = await passbookOf(item);
+					return { ...pb.totals };
+				},
+				statement: async (item, run) => {
+					const { pb } = await passbookOf(item);
+					const st = computeStatement(pb, run.cycle);
+					// a loan paid off before the cycle with nothing in it has nothing to bill
+					const closed = st.amount_due === "0.00" && st.outstanding_principal === "0.00" && st.instalments.length === 0 && st.payment_refs.length === 0;
+					return { ...st, closed };
+				},
+				validate: async (item) => {
+					const { loan, pb } = await passbookOf(item);
+					const problems = validateStatement(statementOf(item), pb, loan.loan_amount);
+					if (problems.length) throw new HaltError(`the statement does not balance: ${problems.map((p) => p.message).join("; ")}`);
+					return { ok: true };
+				},
+				render: async (item, run) => {
+					const st = statementOf(item) as Statement & { closed?: boolean };
+					if (!run.pdf) return { skipped: "pdf off" };
+					if (st.closed) return { skipped: "nothing to bill" };
+					const { loan, pb } = await passbookOf(item);
+					const doc = (await this.broker.call(
+						"renderer.render",
+						{ template: "loan-statement", language: loan.language, data: statementDocumentData(st, pb, loan) },
+						{ meta: { auth: { kind: "client", clientId: item.clientId, keyId: "billing" } } }
+					)) as { id: string; pages: number; bytes: number; reused?: boolean };
+					return { documentId: doc.id, pages: doc.pages, bytes: doc.bytes };
+				},
+				deliver: async (item, run) => {
+					const st = statementOf(item) as Statement & { closed?: boolean };
+					if (st.closed) return { skipped: "nothing to bill" };
+					const documentId = (item.results.render as { documentId?: string } | undefined)?.documentId;
+					return this.deliverStatement(item, run, st, documentId);
+				}
+			};
+			return steps[step];
+		},
+
+		async runView(this: Self, run: BillingRunDoc): Promise<Record<string, unknown>> {
+			const { items } = await this.runsStore();
+			const { status, counts } = await runCounts(items, run);
+			return { id: run._id, clientId: run.clientId, cycle: run.cycle, pdf: run.pdf, status, counts, startedBy: run.startedBy, createdAt: run.createdAt, updatedAt: run.updatedAt };
+		},
+
 		async decide(this: Self, ctx: Context<{ id: string; note?: string }>, event: RefundEvent): Promise<RefundView> {
 			const client = clientFor(ctx, undefined);
 			const r = (await this.adapter.findById(ctx.params.id)) as RefundDoc | null;

@@ -55,5 +55,10 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "GET", path: "/refunds", action: "billing.refunds", access: "client", summary: "Refund requests for suspected duplicate repayments (?status=&loan_id=&limit=&offset=)", tag: "billing" },
 	{ method: "GET", path: "/refunds/:id", action: "billing.refund", access: "client", summary: "One refund request with its history", tag: "billing" },
 	{ method: "POST", path: "/refunds/:id/confirm", action: "billing.confirmRefund", access: "client", summary: "Confirms you refunded the borrower the duplicate payment: {note?}", tag: "billing" },
-	{ method: "POST", path: "/refunds/:id/reject", action: "billing.rejectRefund", access: "client", summary: "Declines the refund: the payment becomes the borrower's credit; {note?}", tag: "billing" }
+	{ method: "POST", path: "/refunds/:id/reject", action: "billing.rejectRefund", access: "client", summary: "Declines the refund: the payment becomes the borrower's credit; {note?}", tag: "billing" },
+	{ method: "POST", path: "/billing/runs", action: "billing.startRun", access: "operator", summary: "Bills a client's active loans for a cycle: {clientId, cycleTo?, cycleFrom?, pdf?} (the same cycle again: the same run, resumed)", tag: "billing", status: 202 },
+	{ method: "GET", path: "/billing/runs", action: "billing.listRuns", access: "operator", summary: "Billing runs, newest first (?clientId=&limit=&offset=)", tag: "billing" },
+	{ method: "GET", path: "/billing/runs/:id", action: "billing.getRun", access: "operator", summary: "A billing run: status and live counts per step", tag: "billing" },
+	{ method: "GET", path: "/billing/runs/:id/halted", action: "billing.halted", access: "operator", summary: "Loans halted in a run, with the step, the reason and the step's input (?step=&limit=&offset=)", tag: "billing" },
+	{ method: "POST", path: "/billing/runs/:id/resume", action: "billing.resume", access: "operator", summary: "Resumes halted loans from the step they halted at: {step?, loanIds?}", tag: "billing" }
 ];

@@ -1,0 +1,84 @@
+/**
+ * The billing run engine on the embedded store: a step moves the items at it, a failure is retried and halts on the
+ * last try (or at once for a HaltError) with the step, reason and input, a chunk handled twice does nothing twice,
+ * and the run's counts follow the items.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { SqliteStore } from "../../../lib/store/sqlite.ts";
+import type { StoreAdapter } from "../../../lib/store/types.ts";
+import { HaltError, ITEM_INDEXES, itemId, nextStep, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type StepFn } from "../../../lib/billing/runs.ts";
+
+let dir: string;
+let store: SqliteStore;
+let items: StoreAdapter;
+const run: BillingRunDoc = { _id: "run-1", clientId: "c1", cycle: { from: "2026-02-11", to: "2026-03-10" }, pdf: false, startedBy: "test", loans: 4, createdAt: new Date(), updatedAt: new Date() };
+
+before(async () => {
+	dir = fs.mkdtempSync(path.join(os.tmpdir(), "billing-runs-"));
+	store = new SqliteStore({ file: path.join(dir, "p.db") });
+	items = store.adapter("billing_items");
+	await items.connect();
+	await items.ensureIndexes(ITEM_INDEXES);
+	for (const loan of ["L1", "L2", "L3", "L4"]) {
+		await items.insert({ _id: itemId("c1", "2026-03-10", loan), runId: run._id, clientId: "c1", loanId: loan, cycleTo: "2026-03-10", step: "duplicates", status: "active", attempts: 0, results: {}, updatedAt: new Date() });
+	}
+});
+after(async () => {
+	await store.close();
+	fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const ids = ["L1", "L2", "L3", "L4"].map((l) => itemId("c1", "2026-03-10", l));
+const get = async (loan: string) => (await items.findById(itemId("c1", "2026-03-10", loan))) as BillingItemDoc;
+
+test("a step moves its items on, retries a failure, halts on the last try, and never runs twice for an item", async () => {
+	assert.equal(nextStep("duplicates"), "passbook");
+	assert.equal(nextStep("deliver"), null);
+	const calls: string[] = [];
+	const fn: StepFn = async (item) => {
+		calls.push(item.loanId);
+		if (item.loanId === "L2") throw new Error("store timeout");
+		if (item.loanId === "L3") throw new HaltError("the statement does not balance");
+		return { refundsOpened: 0 };
+	};
+	const first = await runChunk(items, run, "duplicates", ids, fn, false);
+	assert.deepEqual([first.advanced.length, first.retry.length, first.halted.length], [2, 1, 1]);
+	assert.equal((await get("L1")).step, "passbook");
+	assert.deepEqual((await get("L1")).results.duplicates, { refundsOpened: 0 });
+	assert.equal((await get("L2")).attempts, 1);
+	assert.equal((await get("L2")).lastError, "store timeout");
+	const l3 = await get("L3");
+	assert.equal(l3.status, "halted");
+	assert.equal(l3.halted?.step, "duplicates");
+	assert.match(l3.halted?.reason ?? "", /does not balance/);
+	assert.deepEqual(l3.halted?.input, { loanId: "L3", cycleTo: "2026-03-10" });
+
+	// the same chunk again (a retry of the message): only L2 is still at the step
+	calls.length = 0;
+	const again = await runChunk(items, run, "duplicates", ids, fn, true);
+	assert.deepEqual(calls, ["L2"]);
+	assert.equal(again.skipped, 3);
+	assert.deepEqual(again.halted, [itemId("c1", "2026-03-10", "L2")]);
+	assert.equal((await get("L2")).attempts, 2);
+
+	const { status, counts } = await runCounts(items, run);
+	assert.equal(status, "running");
+	assert.deepEqual([counts.active, counts.halted, counts.done], [2, 2, 0]);
+	assert.deepEqual(counts.steps.duplicates, { active: 0, halted: 2, passed: 2 });
+	assert.deepEqual(counts.steps.passbook, { active: 2, halted: 0, passed: 0 });
+});
+
+test("the last step finishes an item, and a run with halted loans completes with halts", async () => {
+	const ok: StepFn = async () => ({ ok: true });
+	for (const step of ["passbook", "statement", "validate", "render", "deliver"] as const) await runChunk(items, run, step, ids, ok, false);
+	assert.equal((await get("L1")).status, "done");
+	assert.deepEqual(Object.keys((await get("L4")).results).sort(), ["deliver", "duplicates", "passbook", "render", "statement", "validate"]);
+	const { status, counts } = await runCounts(items, run);
+	assert.equal(status, "completed_with_halts");
+	assert.deepEqual([counts.done, counts.halted, counts.active], [2, 2, 0]);
+	assert.equal(counts.steps.deliver.passed, 2);
+});
