@@ -19,6 +19,7 @@ import { ROOT } from "../helpers/node.ts";
 import { SPEC, loadConfig, type VarSpec } from "../../config/index.ts";
 import { QUEUE_NAMES } from "../../config/queues.ts";
 import { availableServices } from "../../lib/node.ts";
+import { SHUTDOWN_MARGIN_MS } from "../../lib/shutdown.ts";
 
 const K8S = path.join(ROOT, "deploy/k8s");
 const OVERLAYS = readdirSync(path.join(K8S, "overlays")).sort();
@@ -203,7 +204,7 @@ for (const [overlay, objects] of rendered) {
 			assert.deepEqual(c.readinessProbe?.httpGet, { path: "/readyz", port: "metrics" }, `${name}: readiness`);
 			const shutdownMs = Number(envValue(c, "SHUTDOWN_TIMEOUT_MS"));
 			assert.ok(shutdownMs > 0 && spec.terminationGracePeriodSeconds !== undefined, `${name}: SHUTDOWN_TIMEOUT_MS and a grace period are set`);
-			assert.ok(shutdownMs + 5000 <= spec.terminationGracePeriodSeconds * 1000, `${name}: SHUTDOWN_TIMEOUT_MS (${shutdownMs}) leaves 5 s below terminationGracePeriodSeconds`);
+			assert.ok(shutdownMs + SHUTDOWN_MARGIN_MS + 2000 <= spec.terminationGracePeriodSeconds * 1000, `${name}: SHUTDOWN_TIMEOUT_MS (${shutdownMs}) and the exit margin stay 2 s below terminationGracePeriodSeconds`);
 			assert.equal(spec.securityContext?.runAsNonRoot, true, `${name}: runs as non-root`);
 			assert.equal(c.securityContext?.readOnlyRootFilesystem, true, `${name}: read-only root file system`);
 			assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${name}: no privilege escalation`);
