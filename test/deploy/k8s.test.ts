@@ -280,6 +280,12 @@ test("production: every queue a Deployment's actors consume has KEDA triggers (l
 	for (const q of QUEUE_NAMES) assert.ok(consumedAnywhere.has(q), `queue ${q} (config/queues.ts) is consumed by no Deployment`);
 	const hpa = of(objects, "HorizontalPodAutoscaler").find((h) => (h.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name === "paperwork-api");
 	assert.ok(hpa, "the api scales on CPU");
+	const autoscaled = new Set([...scaled, hpa].map((s) => (s.spec as { scaleTargetRef: { name: string } }).scaleTargetRef.name));
+	for (const d of deployments) {
+		const replicas = (d.spec as { replicas?: number }).replicas;
+		if (autoscaled.has(d.metadata.name)) assert.equal(replicas, undefined, `${d.metadata.name}: no replicas, so kubectl apply never undoes the autoscaler`);
+		else assert.ok(replicas !== undefined && replicas >= 2, `${d.metadata.name}: not autoscaled, runs at least 2 replicas in production`);
+	}
 });
 
 test("small: one replica of each actor and no autoscaler", () => {
