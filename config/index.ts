@@ -46,7 +46,7 @@ export const SPEC: VarSpec[] = [
 	// HTTP
 	{ name: "PORT", kind: "int", default: "3000", min: 0, max: 65535, description: "HTTP port of the api gateway (0 picks a free port)." },
 	{ name: "PUBLIC_URL", kind: "url", protocols: ["http", "https"], description: "Base URL clients reach the api at, used in links (default http://localhost:PORT)." },
-	{ name: "METRICS_PORT", kind: "int", default: "3030", min: 0, max: 65535, description: "Port of the Prometheus /metrics endpoint; 0 disables it." },
+	{ name: "METRICS_PORT", kind: "int", default: "3030", min: 0, max: 65535, description: "Port of the Prometheus /metrics endpoint and the /healthz, /readyz probes; 0 disables them." },
 	{ name: "BODY_LIMIT", kind: "string", default: "5mb", description: "Largest JSON request body the api accepts." },
 	{ name: "UPLOAD_LIMIT_MB", kind: "int", default: "1024", min: 1, description: "Largest uploaded file, in MiB (bigger: 413)." },
 	// Auth
