@@ -5,8 +5,10 @@
  * - full text: a GIN index on the tsvector of the normalised words (`array_to_tsvector`, so no text-search parser
  *   or dictionary changes a word: the same words as the other implementations, in any script); a query is a
  *   tsquery of its normalised words, every word whole but the last, which is a prefix (`'jose' & 'smi':*`);
- * - trigram similarity (pg_trgm, GIN index on the text): without a sort, hits come most similar to the query
- *   text first (names spelt like the query first), then by id.
+ * - trigram similarity (pg_trgm's similarity()): without a sort, the hits the full-text index found come most
+ *   similar to the query text first (names spelt like the query first), then by id. It ranks the matches only, so
+ *   it needs no index of its own (a trigram GIN index on every record's text measured as the costliest index to
+ *   write, for no query that uses it).
  * Filters and sorts are the store's query translation (pgquery.ts), on the fields' JSONB paths.
  */
 import type { Doc } from "../store/types.ts";
@@ -51,7 +53,6 @@ export class PostgresSearch extends StoreSearch {
 		const { table, text } = this.table(index);
 		const base = (view ? view.collection : `search_${index}`).replace(/[^A-Za-z0-9_]/g, "_").slice(0, 40);
 		await this.pg.ddl(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${base}__fts`)} ON ${table} USING GIN (${tsv(text)})`);
-		await this.pg.ddl(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${base}__trgm`)} ON ${table} USING GIN ((doc #>> ${pgPath(text)}) gin_trgm_ops)`);
 	}
 
 	override async search(index: string, q: SearchQuery): Promise<SearchResult> {

@@ -393,7 +393,7 @@ export class PostgresAdapter implements StoreAdapter {
 	}
 
 	/**
-	 * Upserts on the business key in chunks of up to 2,000 documents (or options.rowsPerTransaction), three
+	 * Upserts on the business key in chunks of up to 2,000 documents (fewer when options.rowsPerTransaction says so), three
 	 * statements per chunk whatever its size (see the module comment). Documents are decided in order, so when one
 	 * call holds the same key twice the later document is compared with the earlier one and wins.
 	 */
@@ -401,7 +401,8 @@ export class PostgresAdapter implements StoreAdapter {
 		if (!options.key?.length) throw new Error("bulkUpsert needs options.key");
 		const plan = upsertPlan(options);
 		const result: BulkUpsertResult = { inserted: 0, updated: 0, unchanged: 0, skipped: 0, outcomes: new Array(docs.length) };
-		const size = Math.max(1, Math.floor(options.rowsPerTransaction ?? CHUNK));
+		// rowsPerTransaction is SQLite's knob; here it only narrows the statements (the registry passes 50,000)
+		const size = Math.max(1, Math.min(CHUNK, Math.floor(options.rowsPerTransaction ?? CHUNK)));
 		await this.table_();
 		for (let start = 0; start < docs.length; start += size) {
 			const idx: number[] = [];

@@ -64,7 +64,8 @@ export interface BulkUpsertOptions {
 	skip?: (stored: Doc, incoming: NewDoc, index: number) => boolean;
 	/**
 	 * SQLite: documents per transaction (default 5,000). Larger transactions write each page of a randomly keyed
-	 * index once per transaction; the store is locked for writers meanwhile. MongoDB ignores it.
+	 * index once per transaction; the store is locked for writers meanwhile. MongoDB ignores it; PostgreSQL writes
+	 * at most this many (and at most 2,000) documents per statement.
 	 */
 	rowsPerTransaction?: number;
 }
