@@ -136,6 +136,8 @@ export function pgSearch(search: string | undefined, searchFields: string | stri
 
 /** One sort or index column: ascending puts missing values first, descending last. */
 export function pgOrderColumn(field: string, direction: 1 | -1): string {
+	// `_id` as the column itself (never null; the primary key serves the order)
+	if (field === "_id") return `_id ${direction === -1 ? "DESC" : "ASC"}`;
 	return `${pgField(field)} ${direction === -1 ? "DESC NULLS LAST" : "ASC NULLS FIRST"}`;
 }
 

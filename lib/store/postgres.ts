@@ -453,7 +453,7 @@ export class PostgresAdapter implements StoreAdapter {
 		const replaces = writes.filter((w) => w.x !== undefined);
 		const lost: typeof writes = [];
 		if (inserts.length) {
-			const target = key.length === 1 && key[0] === "_id" ? "(_id)" : this.uniqueKeys.has(JSON.stringify(key)) ? `(${key.map(pgField).join(", ")})` : "";
+			const target = key.length === 1 && key[0] === "_id" ? "(_id)" : this.uniqueKeys.has(JSON.stringify(key)) ? `(${key.map(keyExpr).join(", ")})` : "";
 			const written = await this.concurrent(() =>
 				this.q<{ _id: string }>(`INSERT INTO ${this.table} (_id, doc) SELECT e->>'_id', e FROM jsonb_array_elements($1::jsonb) e ON CONFLICT ${target} DO NOTHING RETURNING _id`, [
 					JSON.stringify(inserts.map((w) => w.doc))
@@ -507,7 +507,11 @@ export class PostgresAdapter implements StoreAdapter {
 			let name = `${this.collection}__${base}`;
 			// PostgreSQL cuts names at 63 bytes: keep long ones distinct with a hash of the whole name
 			if (Buffer.byteLength(name) > 63) name = `${name.slice(0, 50)}_${hash(name)}`;
-			const cols = spec.fields.map((f) => (spec.unique ? pgField(f.replace(/^-/, "")) : f.startsWith("-") ? pgOrderColumn(f.slice(1), -1) : pgOrderColumn(f, 1)));
+			const cols = spec.fields.map((f) => {
+				const field = f.replace(/^-/, "");
+				if (field === "_id") return "_id";
+				return spec.unique ? keyExpr(field) : pgOrderColumn(field, f.startsWith("-") ? -1 : 1);
+			});
 			await this.store.ddl(`CREATE ${spec.unique ? "UNIQUE " : ""}INDEX IF NOT EXISTS ${quoteIdent(name)} ON ${this.table} (${cols.join(", ")})`);
 			if (spec.unique) this.uniqueKeys.add(JSON.stringify(spec.fields));
 		}
@@ -516,6 +520,11 @@ export class PostgresAdapter implements StoreAdapter {
 	async ping(): Promise<boolean> {
 		return this.store.ping();
 	}
+}
+
+/** A field as a unique index (and ON CONFLICT) column: `_id` the column itself, others their JSONB expression. */
+function keyExpr(field: string): string {
+	return field === "_id" ? "_id" : pgField(field);
 }
 
 /** 8 hex characters of FNV-1a: short, stable, good enough to tell index names apart. */
