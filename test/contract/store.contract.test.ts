@@ -155,6 +155,7 @@ export function storeContract(label: string, make: () => Promise<Harness>, skip?
 				assert.deepEqual(names(await a.find({ sort: "n", limit: 2, offset: 1 })), ["b", "c"]);
 				assert.deepEqual(names(await a.find({ sort: "n", offset: 3 })), ["d"]);
 				assert.deepEqual(names(await a.find({ sort: "-at", query: { at: { $exists: true } } })), ["c", "b", "a"]);
+				assert.deepEqual(names(await a.find({ sort: "-_id" })), ["d", "c", "b", "a"], "ids sort by creation");
 			});
 
 			it("counts with a query and with a search", async () => {
