@@ -10,7 +10,8 @@
  * Tables and indexes are created under an advisory transaction lock too (CREATE ... IF NOT EXISTS alone races).
  *
  * Writes: updates and increments are one `UPDATE ... WHERE ... RETURNING` each (atomic). bulkUpsert works in
- * chunks: one SELECT fetches the stored documents of the chunk's keys (with their row version, xmin), the
+ * chunks: one SELECT fetches the stored documents of the chunk's keys (with their row version, xmin; skipped while
+ * the keys are mostly new and a unique index on them catches the taken ones), the
  * outcomes are decided in memory (docs.ts planWrite, shared with the other adapters), then one
  * `INSERT ... SELECT FROM jsonb_array_elements(...) ON CONFLICT DO NOTHING RETURNING` writes the new keys and one
  * `UPDATE ... FROM jsonb_array_elements(...) WHERE xmin = <the version read> RETURNING` (compare-and-set) the
@@ -404,10 +405,16 @@ export class PostgresAdapter implements StoreAdapter {
 		// rowsPerTransaction is SQLite's knob; here it only narrows the statements (the registry passes 50,000)
 		const size = Math.max(1, Math.min(CHUNK, Math.floor(options.rowsPerTransaction ?? CHUNK)));
 		await this.table_();
+		// with a unique index on the key, a chunk is first written as if none of its keys were stored (no SELECT):
+		// the keys that turn out to be taken are read and decided as usual, as a lost race is (new keys, the common
+		// case of a bulk load, then cost one statement instead of two); a chunk of mostly taken keys, such as a
+		// file sent again, sends the next chunks back to reading first
+		let insertFirst = (options.key.length === 1 && options.key[0] === "_id") || this.uniqueKeys.has(JSON.stringify(options.key));
 		for (let start = 0; start < docs.length; start += size) {
 			const idx: number[] = [];
 			for (let i = start; i < Math.min(docs.length, start + size); i++) idx.push(i);
-			await this.upsertChunk(docs, idx, options.key, plan, result, UPSERT_TRIES);
+			const taken = await this.upsertChunk(docs, idx, options.key, plan, result, UPSERT_TRIES, !insertFirst);
+			if (insertFirst && taken * 2 > idx.length) insertFirst = false;
 		}
 		return result;
 	}
@@ -422,11 +429,15 @@ export class PostgresAdapter implements StoreAdapter {
 		return (await this.q<StoredRow>(`SELECT _id, doc, xmin::text AS x FROM ${this.table} WHERE (${cols}) IN (SELECT ${picks} FROM jsonb_array_elements($1::jsonb) k)`, [JSON.stringify(keys)])).rows;
 	}
 
-	/** Upserts docs[i] for i in `idx`; writes that lost a race with another writer are decided again. */
-	private async upsertChunk(docs: NewDoc[], idx: number[], key: string[], plan: UpsertPlan, result: BulkUpsertResult, triesLeft: number): Promise<void> {
+	/**
+	 * Upserts docs[i] for i in `idx` (reading the stored documents first unless `read` is false); writes that lost a
+	 * race with another writer, or found their key taken, are decided again. Returns how many writes were not done
+	 * at the first attempt.
+	 */
+	private async upsertChunk(docs: NewDoc[], idx: number[], key: string[], plan: UpsertPlan, result: BulkUpsertResult, triesLeft: number, read = true): Promise<number> {
 		const keys = idx.map((i) => keyOf(docs[i], key, i));
 		const current = new Map<string, { doc: Doc; x?: string }>();
-		for (const r of await this.fetchByKeys(key, keys)) {
+		for (const r of read ? await this.fetchByKeys(key, keys) : []) {
 			const doc = revived(r.doc);
 			current.set(keyString(key.map((f) => getPath(doc, f))), { doc, x: r.x });
 		}
@@ -446,7 +457,7 @@ export class PostgresAdapter implements StoreAdapter {
 				p.indices.push(i);
 			} else pending.set(ks, { doc: step.doc, x: cur?.x, indices: [i] });
 		});
-		if (pending.size === 0) return;
+		if (pending.size === 0) return 0;
 		// in key order, so two writers of overlapping chunks take the row locks in the same order
 		const writes = [...pending.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, w]) => w);
 		const inserts = writes.filter((w) => w.x === undefined);
@@ -472,7 +483,7 @@ export class PostgresAdapter implements StoreAdapter {
 			const ok = new Set(written?.rows.map((r) => r._id) ?? []);
 			for (const w of replaces) if (!ok.has(w.doc._id)) lost.push(w);
 		}
-		if (lost.length === 0) return;
+		if (lost.length === 0) return 0;
 		if (triesLeft <= 1) {
 			throw new DuplicateKeyError(this.collection, `bulkUpsert: ${lost.length} document(s) could not be written after ${UPSERT_TRIES} tries (another unique index, or constant contention)`);
 		}
@@ -486,6 +497,7 @@ export class PostgresAdapter implements StoreAdapter {
 		}
 		retry.sort((a, b) => a - b);
 		await this.upsertChunk(docs, retry, key, plan, result, triesLeft - 1);
+		return lost.length;
 	}
 
 	/** Runs a write; a deadlock or serialization failure (another writer) writes nothing and returns null. */
