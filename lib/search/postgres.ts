@@ -12,15 +12,11 @@
  * Filters and sorts are the store's query translation (pgquery.ts), on the fields' JSONB paths.
  */
 import type { Doc } from "../store/types.ts";
-import type { PostgresStore } from "../store/postgres.ts";
+import { quoteIdent, type PostgresStore } from "../store/postgres.ts";
 import { pgLimit, pgOrderBy, pgPath, pgWhere, type PgParams } from "../store/pgquery.ts";
 import type { SearchIndex, SearchQuery, SearchResult, StoreView } from "./types.ts";
 import { StoreSearch, normaliseWords } from "./store.ts";
 import { reviveInPlace } from "../store/docs.ts";
-
-function quoteIdent(name: string): string {
-	return `"${name.replace(/"/g, "\"\"")}"`;
-}
 
 /** The tsvector of a normalised text field: its words as they are. */
 function tsv(textField: string): string {

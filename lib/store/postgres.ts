@@ -65,7 +65,8 @@ function isUnreachable(err: unknown): boolean {
 	return code === "ECONNREFUSED" || code === "ECONNRESET" || code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "57P03";
 }
 
-function quoteIdent(name: string): string {
+/** A quoted SQL identifier ("name", inner quotes doubled). */
+export function quoteIdent(name: string): string {
 	return `"${name.replace(/"/g, "\"\"")}"`;
 }
 
