@@ -38,8 +38,6 @@ const PLANNED_SERVICES: Record<string, string[]> = {
 
 /** Variables set on pods that are not Paperwork's configuration: read by Chromium (HOME) and Tesseract (OMP). */
 const EXTERNAL_VARIABLES = new Set(["HOME", "OMP_THREAD_LIMIT"]);
-/** Variables another change is adding to SPEC (PostgreSQL store); set from the Secret as optional meanwhile. */
-const PLANNED_VARIABLES = new Set(["DATABASE_URL"]);
 
 /**
  * What a node of the distributed stack needs (each entry: one of these names). The embedded defaults of these would
@@ -173,18 +171,23 @@ for (const [overlay, objects] of rendered) {
 			const c = podSpec(o).containers[0] as Container;
 			const vars = variables(c, objects);
 			for (const alternatives of REQUIRED) {
-				assert.ok(alternatives.every((n) => SPEC_BY_NAME.has(n) || PLANNED_VARIABLES.has(n)), `${alternatives.join("/")} is not in config/index.ts SPEC`);
+				assert.ok(alternatives.every((n) => SPEC_BY_NAME.has(n)), `${alternatives.join("/")} is not in config/index.ts SPEC`);
 				assert.ok(alternatives.some((n) => vars.has(n)), `${o.kind} ${o.metadata.name}: ${alternatives.join(" or ")} is set nowhere`);
 			}
 			assert.notEqual(vars.get("METRICS_PORT")?.value, "0", "the probes are served on METRICS_PORT");
 			const env: Record<string, string> = {};
 			for (const [name, v] of vars) {
 				const spec = SPEC_BY_NAME.get(name);
-				assert.ok(spec || EXTERNAL_VARIABLES.has(name) || PLANNED_VARIABLES.has(name), `${o.metadata.name}: ${name} is not a configuration variable (config/index.ts SPEC)`);
+				assert.ok(spec || EXTERNAL_VARIABLES.has(name), `${o.metadata.name}: ${name} is not a configuration variable (config/index.ts SPEC)`);
 				if (spec?.kind === "secret" || CREDENTIAL_URLS.has(name)) assert.equal(v.from, "secret", `${o.metadata.name}: ${name} holds a credential and must come from a Secret`);
 				if (spec) env[name] = v.value ?? placeholder(spec);
 			}
-			assert.doesNotThrow(() => loadConfig(env), `${o.metadata.name}: the values pass config/index.ts`);
+			// the store URLs are alternatives (both come from optional Secret keys): each one alone must pass
+			const stores = ["MONGO_URL", "DATABASE_URL"].filter((n) => n in env);
+			for (const store of stores.length ? stores : [undefined]) {
+				const one = Object.fromEntries(Object.entries(env).filter(([n]) => !stores.includes(n) || n === store));
+				assert.doesNotThrow(() => loadConfig(one), `${o.metadata.name}: the values pass config/index.ts${store ? ` with ${store}` : ""}`);
+			}
 		}
 		const api = deployments.find((d) => (envValue(podSpec(d).containers[0] as Container, "SERVICES") ?? "").split(",").includes("api"));
 		assert.ok(api, "a Deployment runs the api");
