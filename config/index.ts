@@ -46,7 +46,7 @@ export const SPEC: VarSpec[] = [
 	// HTTP
 	{ name: "PORT", kind: "int", default: "3000", min: 0, max: 65535, description: "HTTP port of the api gateway (0 picks a free port)." },
 	{ name: "PUBLIC_URL", kind: "url", protocols: ["http", "https"], description: "Base URL clients reach the api at, used in links (default http://localhost:PORT)." },
-	{ name: "METRICS_PORT", kind: "int", default: "3030", min: 0, max: 65535, description: "Port of the Prometheus /metrics endpoint; 0 disables it." },
+	{ name: "METRICS_PORT", kind: "int", default: "3030", min: 0, max: 65535, description: "Port of the Prometheus /metrics endpoint and the /healthz, /readyz probes; 0 disables them." },
 	{ name: "BODY_LIMIT", kind: "string", default: "5mb", description: "Largest JSON request body the api accepts." },
 	{ name: "UPLOAD_LIMIT_MB", kind: "int", default: "1024", min: 1, description: "Largest uploaded file, in MiB (bigger: 413)." },
 	// Auth
@@ -55,6 +55,8 @@ export const SPEC: VarSpec[] = [
 	// Store
 	{ name: "MONGO_URL", kind: "url", protocols: ["mongodb", "mongodb+srv"], description: "MongoDB URL. Unset: the embedded SQLite store under DATA_DIR." },
 	{ name: "MONGO_DB", kind: "string", default: "paperwork", description: "MongoDB database name." },
+	{ name: "DATABASE_URL", kind: "url", protocols: ["postgres", "postgresql"], description: "PostgreSQL URL, e.g. `postgres://user:pass@db:5432/paperwork`: the store (and, without OPENSEARCH_URL, search) on PostgreSQL. Not together with MONGO_URL." },
+	{ name: "DATABASE_POOL_SIZE", kind: "int", default: "10", min: 1, max: 200, description: "PostgreSQL connections per process." },
 	// Objects
 	{ name: "S3_ENDPOINT", kind: "url", protocols: ["http", "https"], description: "S3/MinIO endpoint, e.g. `http://minio:9000`. Unset: objects in DATA_DIR/objects." },
 	{ name: "S3_ACCESS_KEY", kind: "string", default: "", description: "S3 access key." },
@@ -132,6 +134,8 @@ export interface Config {
 	metricsPort: number;
 	auth: { jwtSecret?: string; demoApiKey?: string };
 	mongo?: { url: string; db: string };
+	/** PostgreSQL store (DATABASE_URL) */
+	postgres?: { url: string; poolSize: number };
 	s3?: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
 	objects: { dir: string; bucket: string };
 	opensearch?: { url: string; indexPrefix: string };
@@ -228,6 +232,7 @@ export function loadConfig(env: Env = process.env): Config {
 	for (const e of alertEmails) if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e)) throw new ConfigError("ALERT_EMAILS", `ALERT_EMAILS must be a comma list of email addresses, got '${shown(e)}'`);
 	const digestAt = v.ALERT_DIGEST_AT ?? "18:00";
 	if (digestAt !== "off" && !/^([01]\d|2[0-3]):[0-5]\d$/.test(digestAt)) throw new ConfigError("ALERT_DIGEST_AT", `ALERT_DIGEST_AT must be a time of day HH:MM (UTC) or off, got '${shown(digestAt)}'`);
+	if (v.DATABASE_URL && v.MONGO_URL) throw new ConfigError("DATABASE_URL", "DATABASE_URL (PostgreSQL) and MONGO_URL (MongoDB) are both set: set only the one whose server stores Paperwork's data");
 	const bodyLimit = v.BODY_LIMIT ?? "5mb";
 	if (!/^\d+(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError("BODY_LIMIT", `BODY_LIMIT must be a size like 512kb or 5mb, got '${shown(bodyLimit)}'`);
 	return {
@@ -251,6 +256,7 @@ export function loadConfig(env: Env = process.env): Config {
 		metricsPort: num("METRICS_PORT"),
 		auth: { jwtSecret: v.JWT_SECRET, demoApiKey: v.DEMO_API_KEY },
 		mongo: v.MONGO_URL ? { url: v.MONGO_URL, db: v.MONGO_DB ?? "paperwork" } : undefined,
+		postgres: v.DATABASE_URL ? { url: v.DATABASE_URL, poolSize: num("DATABASE_POOL_SIZE") } : undefined,
 		s3: v.S3_ENDPOINT
 			? { endpoint: v.S3_ENDPOINT, accessKey: v.S3_ACCESS_KEY ?? "", secretKey: v.S3_SECRET_KEY ?? "", bucket: v.S3_BUCKET ?? "paperwork", region: v.S3_REGION ?? "us-east-1" }
 			: undefined,

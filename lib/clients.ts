@@ -5,6 +5,7 @@
 import { badRequest } from "./api/errors.ts";
 import { validateFormat } from "./etl/format.ts";
 import { checkChargesConfig, ChargesConfigError, type ChargesConfig } from "./render/charges.ts";
+import type { IndexSpec } from "./store/types.ts";
 
 export interface ClientDoc extends Record<string, unknown> {
 	_id: string;
@@ -69,3 +70,9 @@ export function checkClientSettings(input: { format?: unknown; webhook?: { url: 
 	if (input.email !== undefined) out.email = input.email.trim();
 	return out;
 }
+
+/** Indexes of the `clients` collection (ensured by the clients service at start and by scripts/init.ts). */
+export const CLIENT_INDEXES: IndexSpec[] = [{ fields: ["name"], unique: true }];
+
+/** Indexes of the `api_keys` collection. */
+export const API_KEY_INDEXES: IndexSpec[] = [{ fields: ["clientId"] }];

@@ -1,10 +1,12 @@
 /**
  * `npm start`: runs a Paperwork node. With no TRANSPORTER set, every service runs in this one process on the
  * embedded store, objects and queues under DATA_DIR (no server needed). Prints a banner with the API URL, the docs
- * URL and a ready-to-paste curl line. SIGINT/SIGTERM stop it gracefully (in-flight work finishes first).
+ * URL and a ready-to-paste curl line. SIGINT/SIGTERM stop it gracefully (in-flight work finishes first), within
+ * SHUTDOWN_TIMEOUT_MS plus a margin (lib/shutdown.ts).
  */
 import { ConfigError } from "../config/index.ts";
 import { startNode } from "../lib/node.ts";
+import { armShutdownDeadline } from "../lib/shutdown.ts";
 
 async function main(): Promise<void> {
 	let node;
@@ -18,6 +20,7 @@ async function main(): Promise<void> {
 		throw err;
 	}
 	const { broker, config, services, httpPort } = node;
+	armShutdownDeadline(config.shutdownTimeoutMs, node.logger);
 	let demo: { created: boolean; apiKey?: string } = { created: false };
 	if (services.includes("clients")) demo = (await broker.call("clients.ensureDemo")) as typeof demo;
 	const mode = config.transporter ? `distributed (AMQP transporter, namespace '${config.namespace}')` : "embedded (one process, no servers)";

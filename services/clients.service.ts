@@ -8,7 +8,7 @@ import { dbMixin } from "../mixins/db.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { issueApiKey, apiKeyMatches, parseApiKey, type Caller } from "../lib/api/auth.ts";
 import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
-import { checkClientSettings, toClientView, type ClientDoc } from "../lib/clients.ts";
+import { API_KEY_INDEXES, CLIENT_INDEXES, checkClientSettings, toClientView, type ClientDoc } from "../lib/clients.ts";
 import type { StoreAdapter } from "../lib/store/types.ts";
 
 interface KeyDoc extends Record<string, unknown> {
@@ -39,7 +39,7 @@ const settingsParams = {
 
 const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 	name: "clients",
-	mixins: [dbMixin("clients", { indexes: [{ fields: ["name"], unique: true }] })],
+	mixins: [dbMixin("clients", { indexes: CLIENT_INDEXES })],
 	actions: {
 		create: {
 			params: { name: { type: "string", min: 1, max: 200, trim: true }, ...settingsParams },
@@ -157,7 +157,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 	async started(this: Self) {
 		const keys = this.keys();
 		await keys.connect();
-		await keys.ensureIndexes([{ fields: ["clientId"] }]);
+		await keys.ensureIndexes(API_KEY_INDEXES);
 	}
 };
 

@@ -175,8 +175,8 @@ export async function registerChunks(deps: RegistryDeps, batch: BatchDoc, chunks
 			if (o.outcome === "skipped") continue;
 			const outcome = replayed.get(i) ?? o.outcome;
 			counts[c][outcome]++;
-			// on the store the records are searched in place (a view); only a separate engine needs the documents
-			if (deps.search.kind !== "store" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...(docs[i] as RecordDoc), _id: o._id }));
+			// on the store (SQLite, MongoDB, PostgreSQL) the records are searched in place (a view); only a separate engine needs the documents
+			if (deps.search.kind === "opensearch" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...(docs[i] as RecordDoc), _id: o._id }));
 		}
 	}
 	if (toIndex.length > 0) await deps.search.index(SEARCH_INDEX, toIndex);

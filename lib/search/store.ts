@@ -49,22 +49,22 @@ function plainFields(f: unknown): SearchDoc["fields"] {
 }
 
 export class StoreSearch implements SearchIndex {
-	readonly kind = "store" as const;
-	private readonly store: StoreFactory;
-	private readonly views = new Map<string, StoreView>();
+	readonly kind: SearchIndex["kind"] = "store";
+	protected readonly store: StoreFactory;
+	protected readonly views = new Map<string, StoreView>();
 
 	constructor(store: StoreFactory) {
 		this.store = store;
 	}
 
-	private coll(index: string): StoreAdapter {
+	protected coll(index: string): StoreAdapter {
 		if (!INDEX_NAME.test(index)) throw new Error(`invalid search index name '${index}'`);
 		const view = this.views.get(index);
 		return this.store.adapter(view ? view.collection : `search_${index}`);
 	}
 
 	/** Where a search field lives in the index's documents, and where the text is. */
-	private layout(index: string): { path(field: string): string; text: string; fields(d: Doc): SearchDoc["fields"] } {
+	protected layout(index: string): { path(field: string): string; text: string; fields(d: Doc): SearchDoc["fields"] } {
 		const view = this.views.get(index);
 		if (!view) return { path: (f) => `f.${f}`, text: "t", fields: (d) => plainFields(d.f) };
 		const get = (d: Doc, path: string): unknown => path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), d);

@@ -1,6 +1,7 @@
 /**
  * The search port: index documents by fields and text, and query them.
- * On the store by default (a collection per index); OpenSearch when OPENSEARCH_URL is set.
+ * On the store by default (a collection per index; on PostgreSQL with full-text and trigram indexes); OpenSearch
+ * when OPENSEARCH_URL is set.
  */
 
 export interface SearchDoc {
@@ -29,7 +30,7 @@ export interface SearchResult {
 }
 
 export interface SearchIndex {
-	readonly kind: "store" | "opensearch";
+	readonly kind: "store" | "postgres" | "opensearch";
 	/**
 	 * Creates the index if missing, with the given exact-match field names. With `view`, the store implementation
 	 * searches that store collection directly instead of keeping a copy (index()/remove() then do nothing: the

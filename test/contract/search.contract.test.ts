@@ -1,5 +1,5 @@
 /**
- * The search contract: one suite run against the store search (on SQLite) always, and OpenSearch when
+ * The search contract: one suite run against the store search (on SQLite) and the PostgreSQL search always, and OpenSearch when
  * OPENSEARCH_URL is set. Plus the text normalisation of the store search and the search mixin.
  */
 import { after, before, describe, it } from "node:test";
@@ -12,6 +12,9 @@ import type { SearchDoc, SearchIndex } from "../../lib/search/types.ts";
 import { SqliteStore } from "../../lib/store/sqlite.ts";
 import { StoreSearch, normaliseText } from "../../lib/search/store.ts";
 import { OpenSearchIndex } from "../../lib/search/opensearch.ts";
+import { PostgresSearch } from "../../lib/search/postgres.ts";
+import { PostgresStore } from "../../lib/store/postgres.ts";
+import { createTestDatabase } from "../helpers/postgres.ts";
 import { searchMixin, type SearchService } from "../../mixins/search.mixin.ts";
 
 interface Harness {
@@ -126,6 +129,20 @@ searchContract("store (SQLite)", async () => {
 	};
 });
 
+searchContract("postgres (full text and trigram indexes)", async () => {
+	const db = await createTestDatabase();
+	const store = new PostgresStore({ url: db.url });
+	const search = new PostgresSearch(store);
+	return {
+		search,
+		async cleanup() {
+			await search.close();
+			await store.close();
+			await db.drop();
+		}
+	};
+});
+
 const osUrl = process.env.OPENSEARCH_URL;
 searchContract(
 	"opensearch",
@@ -200,6 +217,34 @@ describe("store search over a view of a collection (no copy)", () => {
 		} finally {
 			await store.close();
 			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	});
+});
+
+describe("postgres search over a view of a collection, ranked by trigram similarity", () => {
+	it("finds through the GIN full-text index on the view's text field; without a sort, the closest spelling first", async () => {
+		const db = await createTestDatabase();
+		const store = new PostgresStore({ url: db.url });
+		try {
+			const coll = store.adapter("people");
+			await coll.connect();
+			await coll.insertMany([
+				{ _id: "p1", client: "c1", data: { cpf: "111" }, words: normaliseText("Smithsonian Avenue") },
+				{ _id: "p2", client: "c1", data: { cpf: "222" }, words: normaliseText("Smith") },
+				{ _id: "p3", client: "c2", data: { cpf: "111" }, words: normaliseText("Smith") }
+			]);
+			const search = new PostgresSearch(store);
+			await search.ensureIndex("people", ["client", "cpf"], { collection: "people", paths: { client: "client", cpf: "data.cpf" }, textField: "words" });
+			const ranked = await search.search("people", { filter: { client: "c1" }, text: "smith" });
+			assert.deepEqual(ranked.hits.map((h) => h.id), ["p2", "p1"], "the exact name ranks before the longer one");
+			assert.deepEqual(ranked.hits[0].fields, { client: "c1", cpf: "222" });
+			const indexes = await store.pool.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'people' ORDER BY indexname");
+			assert.deepEqual(indexes.rows.map((r) => r.indexname), ["people__fts", "people_pkey"]);
+			await search.remove("people", ["p1"]);
+			assert.equal(await coll.count(), 3, "the view's collection is its owner's");
+		} finally {
+			await store.close();
+			await db.drop();
 		}
 	});
 });
