@@ -29,12 +29,13 @@ import { withLogContext } from "../lib/log.ts";
 import { startSweep, type Sweep } from "../lib/sweep.ts";
 import { isoDateIn } from "../lib/validate/dates.ts";
 import { parseIsoDate } from "../lib/render/emi.ts";
-import { findLoan, loanPassbook, loansOf, openRefunds, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
+import { findLoan, loadLoanChunk, loanPassbook, loansOf, openRefunds, passbookFrom, penaltyRuleOf, REFUND_INDEXES, type LoanChunk, type RefundDoc } from "../lib/billing/loans.ts";
+import type { PenaltyRule } from "../lib/billing/passbook.ts";
 import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus } from "../lib/billing/refunds.ts";
 import type { Passbook } from "../lib/billing/passbook.ts";
 import type { ClientDoc } from "../lib/clients.ts";
 import type { RecordDoc } from "../lib/ingest/register.ts";
-import { BILLING_STEPS, CHUNK_ITEMS, STEP_QUEUES, nextStep, HaltError, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemId, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type BillingStep, type StepFn } from "../lib/billing/runs.ts";
+import { BILLING_STEPS, CHUNK_ITEMS, STEP_QUEUES, nextStep, HaltError, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemId, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Step } from "../lib/billing/runs.ts";
 import { computeStatement, cycleEndingBy, statementDocumentData, validateStatement, type Cycle, type Statement } from "../lib/billing/statement.ts";
 import { newId } from "../lib/store/ids.ts";
 import type { StoreAdapter } from "../lib/store/types.ts";
@@ -51,13 +52,15 @@ interface Own {
 	startRun(clientId: string, cycle: Cycle, pdf: boolean, startedBy: string): Promise<BillingRunDoc>;
 	handOn(run: BillingRunDoc, step: BillingStep, ids?: string[]): Promise<number>;
 	runStep(step: BillingStep, payload: unknown, lastTry: boolean): Promise<void>;
-	stepFn(step: BillingStep): StepFn;
-	loanOf(item: BillingItemDoc): Promise<LoanRecord>;
+	stepFn(step: BillingStep): Step<RunChunk>;
 	runView(run: BillingRunDoc): Promise<Record<string, unknown>>;
 	/** delivers a loan's statement (SMS with the amount due; the PDF by the client's plan) */
-	deliverStatement(item: BillingItemDoc, run: BillingRunDoc, statement: Statement, documentId: string | undefined): Promise<Record<string, unknown>>;
+	deliverStatement(item: BillingItemDoc, run: BillingRunDoc, loan: LoanRecord, statement: Statement, documentId: string | undefined): Promise<Record<string, unknown>>;
 	opened?: Promise<{ runs: StoreAdapter; items: StoreAdapter }>;
 }
+
+/** What a run step reads once per chunk. */
+type RunChunk = LoanChunk & { penalty: PenaltyRule | null };
 
 /** What an operator passes to start a run. */
 interface StartParams {
@@ -412,65 +415,63 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			});
 		},
 
-		async loanOf(this: Self, item: BillingItemDoc): Promise<LoanRecord> {
-			const loan = await findLoan(await recordsStore(), item.clientId, item.loanId);
-			if (!loan) throw new HaltError(`loan ${item.loanId} is no longer registered`);
-			return loan.data;
-		},
-
-		stepFn(this: Self, step: BillingStep): StepFn {
-			const passbookOf = async (item: BillingItemDoc) => {
-				const loan = await this.loanOf(item);
-				const client = await clientSettings(this.broker, item.clientId);
-				return { loan, pb: await loanPassbook(await recordsStore(), this.adapter, item.clientId, loan, item.cycleTo, penaltyRuleOf(client?.charges)) };
+		stepFn(this: Self, step: BillingStep): Step<RunChunk> {
+			const prepare = async (items: BillingItemDoc[], run: BillingRunDoc): Promise<RunChunk> => {
+				const [chunk, client] = await Promise.all([loadLoanChunk(await recordsStore(), this.adapter, run.clientId, items.map((i) => i.loanId)), clientSettings(this.broker, run.clientId)]);
+				return { ...chunk, penalty: penaltyRuleOf(client?.charges) };
 			};
-			const statementOf = (item: BillingItemDoc): Statement => {
-				const st = item.results.statement as Statement | undefined;
+			const loanOf = (item: BillingItemDoc, c: RunChunk): LoanRecord => {
+				const loan = c.loans.get(item.loanId);
+				if (!loan) throw new HaltError(`loan ${item.loanId} is no longer registered`);
+				return loan;
+			};
+			const passbookOf = (item: BillingItemDoc, c: RunChunk) => {
+				const loan = loanOf(item, c);
+				return { loan, pb: passbookFrom(loan, c.repayments.get(item.loanId) ?? [], c.refunds.get(item.loanId) ?? [], item.cycleTo, c.penalty) };
+			};
+			const statementOf = (item: BillingItemDoc): Statement & { closed?: boolean } => {
+				const st = item.results.statement as (Statement & { closed?: boolean }) | undefined;
 				if (!st) throw new HaltError("the statement step left no statement");
 				return st;
 			};
-			const steps: Record<BillingStep, StepFn> = {
-				duplicates: async (item) => {
-					const opened = await openRefunds(await recordsStore(), this.adapter, item.clientId, item.loanId, getPlatform().config.billing.duplicateWindowSeconds);
+			const apply: Record<BillingStep, Step<RunChunk>["apply"]> = {
+				duplicates: async (item, run, c) => {
+					const opened = await openRefunds(await recordsStore(), this.adapter, run.clientId, item.loanId, getPlatform().config.billing.duplicateWindowSeconds, new Date(), c.repayments.get(item.loanId) ?? []);
 					return { refundsOpened: opened.length };
 				},
-				passbook: async (item) => {
-					const { pb } = await passbookOf(item);
-					return { ...pb.totals };
-				},
-				statement: async (item, run) => {
-					const { pb } = await passbookOf(item);
-					const st = computeStatement(pb, run.cycle);
+				passbook: async (item, _run, c) => ({ ...passbookOf(item, c).pb.totals }),
+				statement: async (item, run, c) => {
+					const st = computeStatement(passbookOf(item, c).pb, run.cycle);
 					// a loan paid off before the cycle with nothing in it has nothing to bill
 					const closed = st.amount_due === "0.00" && st.outstanding_principal === "0.00" && st.instalments.length === 0 && st.payment_refs.length === 0;
 					return { ...st, closed };
 				},
-				validate: async (item) => {
-					const { loan, pb } = await passbookOf(item);
+				validate: async (item, _run, c) => {
+					const { loan, pb } = passbookOf(item, c);
 					const problems = validateStatement(statementOf(item), pb, loan.loan_amount);
 					if (problems.length) throw new HaltError(`the statement does not balance: ${problems.map((p) => p.message).join("; ")}`);
 					return { ok: true };
 				},
-				render: async (item, run) => {
-					const st = statementOf(item) as Statement & { closed?: boolean };
+				render: async (item, run, c) => {
+					const st = statementOf(item);
 					if (!run.pdf) return { skipped: "pdf off" };
 					if (st.closed) return { skipped: "nothing to bill" };
-					const { loan, pb } = await passbookOf(item);
+					const { loan, pb } = passbookOf(item, c);
 					const doc = (await this.broker.call(
 						"renderer.render",
 						{ template: "loan-statement", language: loan.language, data: statementDocumentData(st, pb, loan) },
 						{ meta: { auth: { kind: "client", clientId: item.clientId, keyId: "billing" } } }
-					)) as { id: string; pages: number; bytes: number; reused?: boolean };
+					)) as { id: string; pages: number; bytes: number };
 					return { documentId: doc.id, pages: doc.pages, bytes: doc.bytes };
 				},
-				deliver: async (item, run) => {
-					const st = statementOf(item) as Statement & { closed?: boolean };
+				deliver: async (item, run, c) => {
+					const st = statementOf(item);
 					if (st.closed) return { skipped: "nothing to bill" };
 					const documentId = (item.results.render as { documentId?: string } | undefined)?.documentId;
-					return this.deliverStatement(item, run, st, documentId);
+					return this.deliverStatement(item, run, loanOf(item, c), st, documentId);
 				}
 			};
-			return steps[step];
+			return { prepare, apply: apply[step] };
 		},
 
 		async runView(this: Self, run: BillingRunDoc): Promise<Record<string, unknown>> {

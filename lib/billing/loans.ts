@@ -65,17 +65,45 @@ export function penaltyRuleOf(charges: ChargesConfig | undefined): PenaltyRule |
 export async function loanPassbook(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loan: LoanRecord, asOf: string, rule: PenaltyRule | null): Promise<Passbook> {
 	const payments = await findRepayments(records, clientId, loan.loan_id);
 	const decided = (await refunds.find({ query: { client: clientId, loan_id: loan.loan_id } })) as RefundDoc[];
-	const stateOf = new Map(decided.map((r) => [r.payment_ref, repaymentStateOf(r.status)]));
+	return passbookFrom(loan, payments, decided, asOf, rule);
+}
+
+/** The passbook from a loan's repayments and refunds already read. */
+export function passbookFrom(loan: LoanRecord, payments: RepaymentRecord[], refunds: RefundDoc[], asOf: string, rule: PenaltyRule | null): Passbook {
+	const stateOf = new Map(refunds.map((r) => [r.payment_ref, repaymentStateOf(r.status)]));
 	const list: PassbookPayment[] = payments.map((p) => ({ payment_ref: p.payment_ref, amount: p.amount, paid_at: p.paid_at, state: stateOf.get(p.payment_ref) ?? "applied" }));
 	return buildPassbook(loan, list, asOf, rule);
+}
+
+/** What a chunk of a billing run reads once for all its loans: the loans, their repayments and refunds. */
+export interface LoanChunk {
+	loans: Map<string, LoanRecord>;
+	repayments: Map<string, RepaymentRecord[]>;
+	refunds: Map<string, RefundDoc[]>;
+}
+
+/** Reads the loans of a chunk with their repayments and refunds in three queries (by index), not three per loan. */
+export async function loadLoanChunk(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanIds: string[]): Promise<LoanChunk> {
+	const ids = [...new Set(loanIds)];
+	const out: LoanChunk = { loans: new Map(), repayments: new Map(ids.map((id) => [id, []])), refunds: new Map(ids.map((id) => [id, []])) };
+	if (ids.length === 0) return out;
+	const [loans, pays, refs] = await Promise.all([
+		records.find({ query: { client: clientId, kind: "loan", key: { $in: ids } } }),
+		records.find({ query: { client: clientId, kind: "repayment", "data.loan_id": { $in: ids } } }),
+		refunds.find({ query: { client: clientId, loan_id: { $in: ids } } })
+	]);
+	for (const l of loans as RecordDoc[]) out.loans.set(l.key, l.data as LoanRecord);
+	for (const p of pays as RecordDoc[]) out.repayments.get((p.data as RepaymentRecord).loan_id)?.push(p.data as RepaymentRecord);
+	for (const r of refs as RefundDoc[]) out.refunds.get(r.loan_id)?.push(r);
+	return out;
 }
 
 /**
  * Checks a loan's repayments for suspected duplicates and records a refund request for each new one (insert on the
  * unique key: a request that exists already is left as it is). Returns the refunds created now.
  */
-export async function openRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanId: string, windowSeconds: number, now = new Date()): Promise<RefundDoc[]> {
-	const all = await findRepayments(records, clientId, loanId);
+export async function openRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanId: string, windowSeconds: number, now = new Date(), known?: RepaymentRecord[]): Promise<RefundDoc[]> {
+	const all = known ?? (await findRepayments(records, clientId, loanId));
 	const suspects: SuspectedDuplicate[] = findSuspectedDuplicates(all, windowSeconds);
 	const payments = new Map(all.map((p) => [p.payment_ref, p]));
 	const created: RefundDoc[] = [];

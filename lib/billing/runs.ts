@@ -105,7 +105,15 @@ export class HaltError extends Error {
 	}
 }
 
-/** What one step does to one item; its result is stored under item.results[step]. */
+/**
+ * What one step does to one item, given what the step read once for the whole chunk (`prepare`); its result is
+ * stored under item.results[step].
+ */
+export interface Step<C> {
+	prepare(items: BillingItemDoc[], run: BillingRunDoc): Promise<C>;
+	apply(item: BillingItemDoc, run: BillingRunDoc, chunk: C): Promise<Record<string, unknown>>;
+}
+/** A step that reads nothing ahead. */
 export type StepFn = (item: BillingItemDoc, run: BillingRunDoc) => Promise<Record<string, unknown>>;
 
 export interface ChunkOutcome {
@@ -121,17 +129,26 @@ export interface ChunkOutcome {
  * Applies `step` to the items of a chunk that are at it: each success moves its item to the next step (or done),
  * each failure counts a try; on the last try (or for a HaltError) the item halts with the reason and the input.
  */
-export async function runChunk(items: StoreAdapter, run: BillingRunDoc, step: BillingStep, ids: string[], fn: StepFn, lastTry: boolean): Promise<ChunkOutcome> {
+export async function runChunk<C>(items: StoreAdapter, run: BillingRunDoc, step: BillingStep, ids: string[], fn: StepFn | Step<C>, lastTry: boolean): Promise<ChunkOutcome> {
 	const docs = (await items.findByIds(ids)) as BillingItemDoc[];
-	const out: ChunkOutcome = { advanced: [], retry: [], halted: [], skipped: 0 };
-	for (const item of docs) {
-		if (item.status !== "active" || item.step !== step) {
-			out.skipped++;
-			continue;
-		}
+	const out: ChunkOutcome = { advanced: [], retry: [], halted: [], skipped: docs.length };
+	const at = docs.filter((item) => item.status === "active" && item.step === step);
+	out.skipped -= at.length;
+	if (at.length === 0) return out;
+	const s: Step<C | undefined> = typeof fn === "function" ? { prepare: async () => undefined, apply: (item, r) => fn(item, r) } : fn;
+	// a failure to read the chunk's data fails every item of it (retried like any failure)
+	let chunk: C | undefined;
+	let readError: unknown;
+	try {
+		chunk = await s.prepare(at, run);
+	} catch (err) {
+		readError = err;
+	}
+	for (const item of at) {
 		const now = new Date();
 		try {
-			const result = await fn(item, run);
+			if (readError) throw readError;
+			const result = await s.apply(item, run, chunk);
 			const next = nextStep(step);
 			// compare-and-set on the step: of two tries of the same chunk, one moves the item
 			const n = await items.updateMany(
