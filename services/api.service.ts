@@ -80,6 +80,7 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 			const disposition = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(String(req.headers["content-disposition"] ?? ""));
 			const xName = req.headers["x-filename"];
 			(ctx.meta as Record<string, unknown>).$request = {
+				ip: req.socket?.remoteAddress,
 				contentType: req.headers["content-type"],
 				filename: typeof xName === "string" ? xName : disposition ? safeDecode(disposition[1]) : undefined
 			};
@@ -194,6 +195,8 @@ function sendJsonError(req: Req, res: ServerResponse, err: unknown): void {
 	}
 	if (requestId) res.setHeader("X-Request-Id", requestId);
 	if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="paperwork", ApiKey header="X-API-Key"');
+	const retryAfter = (body.error.details as { retryAfter?: unknown } | undefined)?.retryAfter;
+	if (status === 429 && typeof retryAfter === "number") res.setHeader("Retry-After", String(retryAfter));
 	// a refused upload may leave its body unread: do not reuse the connection for another request
 	if (status === 413 || status === 415) res.setHeader("Connection", "close");
 	res.setHeader("Content-Type", "application/json; charset=utf-8");

@@ -76,7 +76,8 @@ const SECURITY: Record<RouteSpec["access"], JsonSchema[]> = {
 	client: [{ apiKey: [] }],
 	operator: [{ bearer: [] }],
 	admin: [{ bearer: [] }],
-	"self-or-admin": [{ apiKey: [] }, { bearer: [] }]
+	"self-or-admin": [{ apiKey: [] }, { bearer: [] }],
+	"client-or-operator": [{ apiKey: [] }, { bearer: [] }]
 };
 
 const errorRef = { $ref: "#/components/schemas/Error" };
