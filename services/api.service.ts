@@ -8,7 +8,8 @@ import ApiGateway, { type ApiSettingsSchema, type ApiRouteSchema } from "molecul
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { ROUTES, type RouteSpec } from "../lib/api/routes.ts";
 import { allowed, parseApiKey, verifyOperatorToken, TokenError, type Caller } from "../lib/api/auth.ts";
-import { toHttpError, unauthorized, forbidden, notFound } from "../lib/api/errors.ts";
+import { toHttpError, unauthorized, forbidden, notFound, httpError } from "../lib/api/errors.ts";
+import { consoleFile } from "../lib/console/static.ts";
 import { buildOpenApi, renderDocsPage } from "../lib/api/openapi.ts";
 import { verifyLink } from "../lib/objects/links.ts";
 import { loadLinkSecret, loadJwtSecret } from "../lib/secrets.ts";
@@ -53,6 +54,15 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 				authorization: true,
 				bodyParsers: { json: { limit: "5mb", strict: false }, urlencoded: false },
 				callOptions: { timeout: 0 }
+			},
+			{
+				// the operator console (console/dist): assets, and index.html for every screen's URL
+				path: "/console",
+				aliases: { "GET /": "api.console", "GET /*path": "api.console" },
+				mappingPolicy: "restrict",
+				authentication: false,
+				authorization: false,
+				bodyParsers: false
 			},
 			{
 				path: "/api/docs",
@@ -112,6 +122,19 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 			handler(ctx: Context) {
 				(ctx.meta as Record<string, unknown>).$responseType = "text/html; charset=utf-8";
 				return renderDocsPage(buildOpenApi(ROUTES, ctx.broker, { prefix: API_PREFIX, publicUrl: getPlatform().config.http.publicUrl }));
+			}
+		},
+		/** The operator console: a file of its build, or index.html for a screen (lib/console/static.ts). */
+		console: {
+			params: { path: { type: "any", optional: true } },
+			async handler(ctx: Context<{ path?: string | string[] }>) {
+				const rel = Array.isArray(ctx.params.path) ? ctx.params.path.join("/") : (ctx.params.path ?? "");
+				const answer = await consoleFile(rel);
+				if (answer.status !== 200) throw answer.status === 404 ? notFound("console file", rel) : httpError(503, "CONSOLE_NOT_BUILT", answer.message);
+				const meta = ctx.meta as Record<string, unknown>;
+				meta.$responseType = answer.headers["Content-Type"];
+				meta.$responseHeaders = answer.headers;
+				return answer.body;
 			}
 		},
 		/** Serves an object through a link made by the folder object store (S3 links go to S3 directly). */

@@ -13,10 +13,10 @@ export type Caller = { kind: "client"; clientId: string; keyId: string } | { kin
 
 /**
  * What a route requires. "self-or-admin": a client reading its own record (`:id`), or an admin.
- * "client-or-operator": a client (its own data) or any operator (every client's data, or one client's with
+ * "self-or-operator": the same, or any operator. "client-or-operator": a client (its own data) or any operator (every client's data, or one client's with
  * `clientId`; see lib/api/scope.ts).
  */
-export type Access = "public" | "client" | "operator" | "admin" | "self-or-admin" | "client-or-operator";
+export type Access = "public" | "client" | "operator" | "admin" | "self-or-admin" | "self-or-operator" | "client-or-operator";
 
 const KEY_PATTERN = /^pk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
@@ -92,6 +92,9 @@ export function allowed(access: Access, caller: Caller | undefined, resourceClie
 			return caller.kind === "operator" ? "ok" : "forbidden";
 		case "client-or-operator":
 			return "ok";
+		case "self-or-operator":
+			if (caller.kind === "operator") return "ok";
+			return caller.clientId === resourceClientId ? "ok" : "not-found";
 		case "admin":
 			return caller.kind === "operator" && caller.role === "admin" ? "ok" : "forbidden";
 		case "self-or-admin":

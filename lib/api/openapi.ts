@@ -77,6 +77,7 @@ const SECURITY: Record<RouteSpec["access"], JsonSchema[]> = {
 	operator: [{ bearer: [] }],
 	admin: [{ bearer: [] }],
 	"self-or-admin": [{ apiKey: [] }, { bearer: [] }],
+	"self-or-operator": [{ apiKey: [] }, { bearer: [] }],
 	"client-or-operator": [{ apiKey: [] }, { bearer: [] }]
 };
 

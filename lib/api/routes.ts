@@ -25,8 +25,8 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "GET", path: "/objects/*key", action: "api.object", access: "public", summary: "Reads an object through a signed, time-limited link", tag: "operations" },
 
 	{ method: "POST", path: "/clients", action: "clients.create", access: "admin", summary: "Creates a client and returns its first API key (shown once)", tag: "clients", status: 201 },
-	{ method: "GET", path: "/clients", action: "clients.list", access: "admin", summary: "Lists clients", tag: "clients" },
-	{ method: "GET", path: "/clients/:id", action: "clients.get", access: "self-or-admin", summary: "Reads a client (a client may read only its own record)", tag: "clients" },
+	{ method: "GET", path: "/clients", action: "clients.list", access: "operator", summary: "Lists clients", tag: "clients" },
+	{ method: "GET", path: "/clients/:id", action: "clients.get", access: "self-or-operator", summary: "Reads a client (a client may read only its own record; operators any)", tag: "clients" },
 	{ method: "PATCH", path: "/clients/:id", action: "clients.update", access: "admin", summary: "Changes a client's name, format, webhook or email", tag: "clients" },
 	{ method: "POST", path: "/clients/:id/keys", action: "clients.createKey", access: "admin", summary: "Issues another API key for a client (shown once)", tag: "clients", status: 201 },
 	{ method: "GET", path: "/clients/:id/keys", action: "clients.listKeys", access: "admin", summary: "Lists a client's API keys (IDs and dates only)", tag: "clients" },
