@@ -18,7 +18,7 @@ export const CONSOLE_CSP = [
 	"img-src 'self' data: blob:",
 	"frame-src 'self' blob:",
 	"object-src 'none'",
-	"connect-src 'self'",
+	"connect-src 'self' blob:",
 	"base-uri 'none'",
 	"form-action 'self'",
 	"frame-ancestors 'none'"
