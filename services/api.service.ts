@@ -10,7 +10,10 @@ import { ROUTES, type RouteSpec } from "../lib/api/routes.ts";
 import { allowed, parseApiKey, verifyOperatorToken, TokenError, type Caller } from "../lib/api/auth.ts";
 import { toHttpError, unauthorized, forbidden, notFound, httpError } from "../lib/api/errors.ts";
 import { consoleFile } from "../lib/console/static.ts";
-import { buildOpenApi, renderDocsPage } from "../lib/api/openapi.ts";
+import { buildOpenApi, renderDocsPage, DOCS_INIT_JS } from "../lib/api/openapi.ts";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { createRequire } from "node:module";
 import { verifyLink } from "../lib/objects/links.ts";
 import { loadLinkSecret, loadJwtSecret } from "../lib/secrets.ts";
 import { getPlatform } from "../lib/platform.ts";
@@ -19,6 +22,10 @@ import { ObjectNotFoundError } from "../lib/objects/types.ts";
 type Req = IncomingMessage & { originalUrl?: string; $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown> };
 
 const API_PREFIX = "/api/v1";
+
+/** Swagger UI, served from its npm package for /api/docs (only these files). */
+const SWAGGER_UI_DIR = path.dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
+const DOCS_ASSETS: Record<string, string> = { "swagger-ui.css": "text/css; charset=utf-8", "swagger-ui-bundle.js": "text/javascript; charset=utf-8" };
 
 function routeKey(method: string, path: string): string {
 	// moleculer-web keeps alias paths without their leading/trailing slashes
@@ -66,7 +73,7 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 			},
 			{
 				path: "/api/docs",
-				aliases: { "GET /": "api.docs" },
+				aliases: { "GET /": "api.docs", "GET /assets/:file": "api.docsAsset" },
 				mappingPolicy: "restrict",
 				authentication: false,
 				authorization: false,
@@ -121,7 +128,26 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 		docs: {
 			handler(ctx: Context) {
 				(ctx.meta as Record<string, unknown>).$responseType = "text/html; charset=utf-8";
+				// Swagger UI sets inline styles; scripts only from this origin
+				(ctx.meta as Record<string, unknown>).$responseHeaders = { "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'" };
 				return renderDocsPage(buildOpenApi(ROUTES, ctx.broker, { prefix: API_PREFIX, publicUrl: getPlatform().config.http.publicUrl }));
+			}
+		},
+		/** Swagger UI's files (from node_modules/swagger-ui-dist) and the page's start-up script. */
+		docsAsset: {
+			params: { file: { type: "string" } },
+			async handler(ctx: Context<{ file: string }>) {
+				const meta = ctx.meta as Record<string, unknown>;
+				const file = ctx.params.file;
+				meta.$responseHeaders = { "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff" };
+				if (file === "init.js") {
+					meta.$responseType = "text/javascript; charset=utf-8";
+					return DOCS_INIT_JS;
+				}
+				const type = DOCS_ASSETS[file];
+				if (!type) throw notFound("docs file", file);
+				meta.$responseType = type;
+				return readFile(path.join(SWAGGER_UI_DIR, file));
 			}
 		},
 		/** The operator console: a file of its build, or index.html for a screen (lib/console/static.ts). */

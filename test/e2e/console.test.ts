@@ -351,3 +351,14 @@ test("a key revoked from the console gets 401 at once; overview, clients and ope
 	assert.doesNotMatch(csp, /unsafe-inline/);
 	await page.close();
 });
+
+test("the API reference at /api/docs renders Swagger UI from this server without errors", async () => {
+	const { page, problems } = await newPage();
+	await page.goto(`${base}/api/docs`, { waitUntil: "networkidle0" });
+	await page.waitForSelector(".swagger-ui .opblock", { timeout: 30_000 });
+	const ops = await page.$$eval(".swagger-ui .opblock", (els) => els.length);
+	assert.ok(ops >= 30, `every route is listed (${ops})`);
+	await page.screenshot({ path: path.join(SHOTS, "api-docs.png") });
+	assert.deepEqual(problems, []);
+	await page.close();
+});
