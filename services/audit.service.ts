@@ -4,14 +4,7 @@
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { auditStore, toAuditView, type AuditDoc } from "../lib/audit/index.ts";
-import { badRequest } from "../lib/api/errors.ts";
-
-function date(name: string, v: string | undefined): Date | undefined {
-	if (!v) return undefined;
-	const d = new Date(v);
-	if (Number.isNaN(d.getTime())) throw badRequest(`${name} must be a date (ISO 8601), got '${v}'`, [{ field: name, message: "not a date" }]);
-	return d;
-}
+import { dateRange } from "../lib/api/query.ts";
 
 const auditService: ServiceSchema = {
 	name: "audit",
@@ -33,9 +26,8 @@ const auditService: ServiceSchema = {
 				if (p.actor) query.actor = p.actor;
 				if (p.action) query.action = p.action;
 				if (p.clientId) query.clientId = p.clientId;
-				const from = date("from", p.from);
-				const to = date("to", p.to);
-				if (from || to) query.at = { ...(from ? { $gte: from } : {}), ...(to ? { $lt: to } : {}) };
+				const at = dateRange(p.from, p.to);
+				if (at) query.at = at;
 				const limit = p.limit ?? 50;
 				const offset = p.offset ?? 0;
 				const a = await auditStore();

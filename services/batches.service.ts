@@ -12,7 +12,7 @@ import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { batchStore, clientSettings, readableBatch } from "../lib/ingest/context.ts";
 import { readScope } from "../lib/api/scope.ts";
-import { badRequest } from "../lib/api/errors.ts";
+import { dateRange } from "../lib/api/query.ts";
 import { KIND_NAMES, type Kind } from "../lib/records/index.ts";
 import type { BatchDoc, BatchStatus, ChunkDoc, RejectionDoc } from "../lib/ingest/batches.ts";
 import { CLAIM_LEASE_MS } from "../lib/ingest/register.ts";
@@ -24,13 +24,6 @@ const STATUSES: BatchStatus[] = ["OPEN", "RECEIVED", "SPLITTING", "PROCESSING", 
 const SORTS = ["createdAt", "-createdAt", "updatedAt", "-updatedAt", "status", "-status", "kind", "-kind"];
 /** for operators: whose data (all clients when absent); a client's own is used whatever it sends */
 const clientIdParam = { type: "string", optional: true, max: 64, description: "operators: one client's data (all clients when absent)" };
-
-function dateParam(name: string, v: string | undefined): Date | undefined {
-	if (v === undefined || v === "") return undefined;
-	const d = new Date(v);
-	if (Number.isNaN(d.getTime())) throw badRequest(`${name} must be a date (ISO 8601), got '${v}'`, [{ field: name, message: "not a date" }]);
-	return d;
-}
 const SWEEP_MS = 30_000;
 /** a file still SPLITTING after this long lost its file-picker */
 const SPLIT_LEASE_MS = 5 * 60_000;
@@ -76,9 +69,8 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 				if (p.status) query.status = p.status;
 				if (p.kind) query.kind = p.kind;
 				if (p.source) query.source = p.source;
-				const from = dateParam("from", p.from);
-				const to = dateParam("to", p.to);
-				if (from || to) query.createdAt = { ...(from ? { $gte: from } : {}), ...(to ? { $lt: to } : {}) };
+				const created = dateRange(p.from, p.to);
+				if (created) query.createdAt = created;
 				const limit = p.limit ?? 20;
 				const offset = p.offset ?? 0;
 				const sort = p.sort ?? "-createdAt";

@@ -152,3 +152,18 @@ export function Field(props: { label: string; children: ComponentChildren }) {
 		</label>
 	);
 }
+
+/** "From" and "To" date filters kept in the URL (`from`, `to`). */
+export function DateRange(props: { from: string; to: string }) {
+	const set = (k: string) => (e: Event) => setQuery({ [k]: (e.currentTarget as HTMLInputElement).value, page: undefined });
+	return (
+		<>
+			<Field label="From">
+				<input type="date" value={props.from} onChange={set("from")} />
+			</Field>
+			<Field label="To">
+				<input type="date" value={props.to} onChange={set("to")} />
+			</Field>
+		</>
+	);
+}

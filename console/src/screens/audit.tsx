@@ -1,7 +1,7 @@
 /** The audit log: every change an operator made, newest first, filtered and paged on the server, exportable as CSV. */
 import { allRows, qs } from "../api.ts";
 import { setQuery, type Route } from "../router.ts";
-import { useApi, when, ErrorBox, Field, Pager, downloadCsv } from "../ui.tsx";
+import { useApi, when, ErrorBox, Field, Pager, DateRange, downloadCsv } from "../ui.tsx";
 
 interface Entry {
 	id: string;
@@ -40,12 +40,7 @@ export function Audit(props: { route: Route }) {
 				<Field label="Client ID">
 					<input value={f.clientId} onChange={set("clientId")} />
 				</Field>
-				<Field label="From">
-					<input type="date" value={f.from} onChange={set("from")} />
-				</Field>
-				<Field label="To">
-					<input type="date" value={f.to} onChange={set("to")} />
-				</Field>
+				<DateRange from={f.from} to={f.to} />
 				<button type="button" onClick={() => void allRows<Entry>("audit", f).then((rows) => downloadCsv("audit.csv", ["at", "actor", "role", "action", "target", "count", "clientId", "items"], rows as unknown as Record<string, unknown>[]))}>
 					Export CSV
 				</button>

@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { api, apiFetch, allRows, qs, type Operator } from "../api.ts";
 import { navigate, setQuery, type Route } from "../router.ts";
-import { useApi, useNow, ago, when, ErrorBox, Link, Pager, SortHeader, downloadCsv, Field } from "../ui.tsx";
+import { useApi, useNow, ago, when, ErrorBox, Link, Pager, DateRange, SortHeader, downloadCsv, Field } from "../ui.tsx";
 
 export interface BatchRow {
 	id: string;
@@ -86,12 +86,7 @@ export function Batches(props: { route: Route; me: Operator }) {
 						<option value="inbox">inbox</option>
 					</select>
 				</Field>
-				<Field label="From">
-					<input type="date" value={f.from} onChange={set("from")} />
-				</Field>
-				<Field label="To">
-					<input type="date" value={f.to} onChange={set("to")} />
-				</Field>
+				<DateRange from={f.from} to={f.to} />
 				<button type="button" onClick={() => void exportCsv()}>
 					Export CSV
 				</button>
