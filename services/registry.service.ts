@@ -128,8 +128,10 @@ const registry: QueueServiceSchema<Own> = {
 				const p = ctx.params;
 				const filter: Record<string, string> = clientId ? { client: clientId } : {};
 				if (p.kind) filter.kind = p.kind;
-				if (p.contract_id) filter.contract_id = p.contract_id.trim();
-				if (p.loan_id) filter.loan_id = p.loan_id.trim();
+				// contract_id and loan_id are the business keys of their kinds: filtering on `key` too lets the store use its
+				// index on the key (the field filter keeps a record of the other kind with that key out)
+				if (p.contract_id) filter.contract_id = filter.key = p.contract_id.trim();
+				if (p.loan_id) filter.loan_id = filter.key = p.loan_id.trim();
 				if (p.cpf) filter.cpf = p.cpf.replace(/\D/g, "");
 				if (p.phone) filter.phone = normalisePhone(p.phone);
 				if (p.email) {
