@@ -1,6 +1,6 @@
 /**
- * Console list endpoints under load: the store is filled with `records` debt records across 10 clients and `batches`
- * batches, then each list the console calls is requested `n` times by an operator over HTTP; p50/p95/max are
+ * Console list endpoints under load: the store is filled with `records` debt records across 10 clients, `batches`
+ * batches and 10,000 audit entries, then each list the console calls is requested `n` times by an operator over HTTP; p50/p95/max are
  * printed (not asserted). Figures on a shared machine are indicative.
  *
  *   npm run bench:console -- [records=200000] [batches=10000] [n=100]
@@ -9,6 +9,7 @@ import { startTestNode, bearer } from "../test/helpers/node.ts";
 import { batchStore, recordsStore } from "../lib/ingest/context.ts";
 import { normaliseText } from "../lib/search/index.ts";
 import { cpf } from "../test/helpers/ingest.ts";
+import { auditStore } from "../lib/audit/index.ts";
 
 const records = Number(process.argv[2] ?? 200_000);
 const batches = Number(process.argv[3] ?? 10_000);
@@ -18,6 +19,9 @@ const CLIENTS = 10;
 const node = await startTestNode();
 try {
 	const t0 = performance.now();
+	const clients = node.platform.store.adapter("clients");
+	await clients.connect();
+	for (let c = 0; c < CLIENTS; c++) await clients.insert({ _id: `client-${c}`, name: `bench client ${c}`, createdAt: new Date(), updatedAt: new Date() });
 	const store = await batchStore();
 	const now = Date.now();
 	for (let i = 0; i < batches; i += 1000) {
@@ -38,6 +42,10 @@ try {
 		}
 		await recs.bulkUpsert(docs, { key: ["client", "kind", "key"], rowsPerTransaction: 5000 });
 	}
+	const audit = await auditStore();
+	for (let i = 0; i < 10_000; i += 1000) {
+		await audit.insertMany(Array.from({ length: 1000 }, (_, j) => ({ at: new Date(now - (i + j) * 1000), actor: "bench@example.com", role: "operator", action: "dlq.replay", target: "queue:chunks.ready", items: [], count: 1, clientId: `client-${j % CLIENTS}`, details: null, requestId: null })));
+	}
 	console.log(`filled ${records} records and ${batches} batches in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 	const headers = bearer(node.operatorToken);
@@ -56,8 +64,9 @@ try {
 		for (let i = 0; i < n; i++) {
 			const t = performance.now();
 			const res = await fetch(`${node.url}/${path(i)}`, { headers });
-			await res.arrayBuffer();
+			const body = (await res.json()) as { items: unknown[] };
 			if (res.status !== 200) throw new Error(`${label}: HTTP ${res.status}`);
+			if (body.items.length === 0) throw new Error(`${label}: nothing found`);
 			ms.push(performance.now() - t);
 		}
 		ms.sort((a, b) => a - b);

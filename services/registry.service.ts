@@ -15,6 +15,7 @@ import { drainBatch, SEARCH_INDEX, type RecordDoc } from "../lib/ingest/register
 import { createRegisterThread, type RegisterThread } from "../lib/ingest/register-thread.ts";
 import type { BatchDoc, ChunkDoc } from "../lib/ingest/batches.ts";
 import { KIND_NAMES, type Kind } from "../lib/records/index.ts";
+import type { SearchQuery } from "../lib/search/types.ts";
 import { notFound } from "../lib/api/errors.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { withLogContext } from "../lib/log.ts";
@@ -128,8 +129,8 @@ const registry: QueueServiceSchema<Own> = {
 				const p = ctx.params;
 				const filter: Record<string, string> = clientId ? { client: clientId } : {};
 				if (p.kind) filter.kind = p.kind;
-				// contract_id and loan_id are the business keys of their kinds: filtering on `key` too lets the store use its
-				// index on the key (the field filter keeps a record of the other kind with that key out)
+				// contract_id and loan_id are the business keys of their kinds: filtering on `key` too lets the store use the
+				// unique (client, kind, key) index (the field filter keeps a record of the other kind with that key out)
 				if (p.contract_id) filter.contract_id = filter.key = p.contract_id.trim();
 				if (p.loan_id) filter.loan_id = filter.key = p.loan_id.trim();
 				if (p.cpf) filter.cpf = p.cpf.replace(/\D/g, "");
@@ -141,9 +142,18 @@ const registry: QueueServiceSchema<Own> = {
 				if (p.batchId) filter.batchId = p.batchId;
 				const limit = p.limit ?? 50;
 				const offset = p.offset ?? 0;
+				const query: SearchQuery["filter"] = { ...filter };
+				if (filter.key) {
+					// a look-up by key: every (client, kind) pair is one probe of the unique (client, kind, key) index
+					if (!filter.kind) query.kind = [...KIND_NAMES];
+					if (!clientId) {
+						const clients = (await ctx.call("clients.list", { limit: 500 })) as { total: number; items: { id: string }[] };
+						if (clients.total <= clients.items.length) query.client = clients.items.map((c) => c.id);
+					}
+				}
 				// opening the records collection also declares the search index (a view of it on the store)
 				const records = await recordsStore();
-				const res = await getPlatform().search.search(SEARCH_INDEX, { filter, text: p.q?.trim() || undefined, limit, offset });
+				const res = await getPlatform().search.search(SEARCH_INDEX, { filter: query, text: p.q?.trim() || undefined, limit, offset });
 				const docs = (await records.findByIds(res.hits.map((h) => h.id))) as RecordDoc[];
 				const byId = new Map(docs.map((d) => [d._id, d]));
 				const items = res.hits.map((h) => byId.get(h.id)).filter((d): d is RecordDoc => d !== undefined && inScope(clientId, d.client));

@@ -76,8 +76,7 @@ export async function openRecords(store: StoreFactory, search: SearchIndex): Pro
 	// The CPF index leaves the client out (checked on the few records of one CPF): its entries are then less than
 	// half the size, which matters because CPFs arrive in random order and every transaction rewrites the index
 	// pages it touches (measured: 17.0 -> 13.2 us a record at 1M records).
-	// The business key alone, too: operators look a contract or loan up across every client (the console's search).
-	await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["data.debtor_cpf"] }, { fields: ["key"] }]);
+	await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["data.debtor_cpf"] }]);
 	await search.ensureIndex(SEARCH_INDEX, SEARCH_FIELDS, SEARCH_VIEW);
 	return a;
 }
