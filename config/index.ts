@@ -52,6 +52,8 @@ export const SPEC: VarSpec[] = [
 	// Auth
 	{ name: "JWT_SECRET", kind: "secret", description: "HS256 secret for operator tokens. Unset: generated once into DATA_DIR/jwt-secret (embedded use only)." },
 	{ name: "DEMO_API_KEY", kind: "secret", description: "API key of the `demo` client created on first start with an empty store. Unset: generated and printed once." },
+	{ name: "OPERATOR_TOKEN_TTL_S", kind: "int", default: "900", min: 60, max: 86400, description: "Lifetime of the access token an operator gets at sign-in (a refresh token renews it)." },
+	{ name: "OPERATOR_REFRESH_TTL_S", kind: "int", default: "604800", min: 300, description: "Lifetime of an operator's refresh token; each use replaces it." },
 	// Store
 	{ name: "MONGO_URL", kind: "url", protocols: ["mongodb", "mongodb+srv"], description: "MongoDB URL. Unset: the embedded SQLite store under DATA_DIR." },
 	{ name: "MONGO_DB", kind: "string", default: "paperwork", description: "MongoDB database name." },
@@ -132,7 +134,7 @@ export interface Config {
 	shutdownTimeoutMs: number;
 	http: { port: number; publicUrl: string; bodyLimit: string; uploadLimitBytes: number };
 	metricsPort: number;
-	auth: { jwtSecret?: string; demoApiKey?: string };
+	auth: { jwtSecret?: string; demoApiKey?: string; operatorTokenTtlS: number; operatorRefreshTtlS: number };
 	mongo?: { url: string; db: string };
 	/** PostgreSQL store (DATABASE_URL) */
 	postgres?: { url: string; poolSize: number };
@@ -169,6 +171,9 @@ export interface ProvidersConfig {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** The shape of an API key (lib/api/auth.ts issues them). */
+const DEMO_KEY_PATTERN = /^pk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/;
 
 function shown(v: string): string {
 	return v.length > 60 ? `${v.slice(0, 57)}...` : v;
@@ -233,6 +238,10 @@ export function loadConfig(env: Env = process.env): Config {
 	const digestAt = v.ALERT_DIGEST_AT ?? "18:00";
 	if (digestAt !== "off" && !/^([01]\d|2[0-3]):[0-5]\d$/.test(digestAt)) throw new ConfigError("ALERT_DIGEST_AT", `ALERT_DIGEST_AT must be a time of day HH:MM (UTC) or off, got '${shown(digestAt)}'`);
 	if (v.DATABASE_URL && v.MONGO_URL) throw new ConfigError("DATABASE_URL", "DATABASE_URL (PostgreSQL) and MONGO_URL (MongoDB) are both set: set only the one whose server stores Paperwork's data");
+	// a malformed demo key must stop the start before anything is created (clients.ensureDemo would fail half-way)
+	if (v.DEMO_API_KEY && !DEMO_KEY_PATTERN.test(v.DEMO_API_KEY)) {
+		throw new ConfigError("DEMO_API_KEY", "DEMO_API_KEY must look like pk_<12 lower-case letters/digits>_<43 base64url chars>; run `npm run token -- --api-key` to make one");
+	}
 	const bodyLimit = v.BODY_LIMIT ?? "5mb";
 	if (!/^\d+(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError("BODY_LIMIT", `BODY_LIMIT must be a size like 512kb or 5mb, got '${shown(bodyLimit)}'`);
 	return {
@@ -254,7 +263,7 @@ export function loadConfig(env: Env = process.env): Config {
 			uploadLimitBytes: num("UPLOAD_LIMIT_MB") * 1024 * 1024
 		},
 		metricsPort: num("METRICS_PORT"),
-		auth: { jwtSecret: v.JWT_SECRET, demoApiKey: v.DEMO_API_KEY },
+		auth: { jwtSecret: v.JWT_SECRET, demoApiKey: v.DEMO_API_KEY, operatorTokenTtlS: num("OPERATOR_TOKEN_TTL_S"), operatorRefreshTtlS: num("OPERATOR_REFRESH_TTL_S") },
 		mongo: v.MONGO_URL ? { url: v.MONGO_URL, db: v.MONGO_DB ?? "paperwork" } : undefined,
 		postgres: v.DATABASE_URL ? { url: v.DATABASE_URL, poolSize: num("DATABASE_POOL_SIZE") } : undefined,
 		s3: v.S3_ENDPOINT

@@ -33,6 +33,12 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 	npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# the operator console (console/dist, served at /console): built when missing or older than its sources
+if [ ! -f console/dist/index.html ] || [ -n "$(find console/src console/index.html console/vite.config.ts package-lock.json -newer console/dist/index.html -print -quit)" ]; then
+	echo "setup: building the operator console"
+	PATH="$PWD/node_modules/.bin:$PATH" vite build --config console/vite.config.ts
+fi
+
 start_rabbitmq() {
 	$SUDO rabbitmq-server -detached
 	for _ in $(seq 1 90); do

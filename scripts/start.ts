@@ -32,9 +32,12 @@ async function main(): Promise<void> {
 	];
 	if (httpPort !== undefined) {
 		const base = config.http.publicUrl.replace(`:${config.http.port}`, `:${httpPort}`);
-		const key = demo.apiKey ?? config.auth.demoApiKey ?? "<your API key>";
-		lines.push(`  API:      ${base}/api/v1`, `  docs:     ${base}/api/docs`, `  health:   curl -s ${base}/api/v1/health`);
+		// DEMO_API_KEY is shown only when this store knows it (the demo client may have been made with another key)
+		const known = !demo.apiKey && config.auth.demoApiKey && services.includes("clients") ? await broker.call("clients.resolveKey", { apiKey: config.auth.demoApiKey }) : null;
+		const key = demo.apiKey ?? (known ? config.auth.demoApiKey : undefined) ?? "<your API key>";
+		lines.push(`  API:      ${base}/api/v1`, `  docs:     ${base}/api/docs`, `  console:  ${base}/console (sign in with an account from \`npm run operator -- add\`)`, `  health:   curl -s ${base}/api/v1/health`);
 		if (demo.created) lines.push(`  demo client created; its API key (shown once): ${demo.apiKey}`);
+		else if (config.auth.demoApiKey && services.includes("clients") && !known) lines.push("  DEMO_API_KEY is not a key of this store (the demo client was created earlier with another key); it is not used");
 		lines.push(`  try:      curl -s -H 'X-API-Key: ${key}' ${base}/api/v1/batches`);
 	}
 	if (config.metricsPort > 0) lines.push(`  metrics:  http://localhost:${config.metricsPort}/metrics`);
