@@ -83,7 +83,17 @@ export const SPEC: VarSpec[] = [
 	{ name: "RENDER_TIMEOUT_MS", kind: "int", default: "30000", min: 1000, description: "Longest one document may take to render; then its tab or worker is replaced." },
 	{ name: "RENDER_RECYCLE_AFTER", kind: "int", default: "2000", min: 1, description: "Documents a browser (or WeasyPrint worker) renders before it is restarted." },
 	{ name: "CHROMIUM_PATH", kind: "string", default: "/usr/bin/chromium", description: "The Chromium executable." },
-	{ name: "DOCUMENT_LINK_TTL_S", kind: "int", default: "86400", min: 60, max: 604800, description: "Lifetime of the signed link returned with a document." }
+	{ name: "DOCUMENT_LINK_TTL_S", kind: "int", default: "86400", min: 60, max: 604800, description: "Lifetime of the signed link returned with a document." },
+	// Intake
+	{ name: "INTAKE_MAX_MB", kind: "int", default: "10", min: 1, max: 1024, description: "Largest document intake accepts (upload, link, mail attachment), in MiB (bigger: 413)." },
+	{ name: "INTAKE_MAX_PAGES", kind: "int", default: "200", min: 1, description: "Most pages an intake PDF may have (more: 400)." },
+	{ name: "INTAKE_MAX_MEGAPIXELS", kind: "int", default: "60", min: 1, description: "Largest image (or rasterised page) intake reads, in megapixels; bigger images are refused (400)." },
+	{ name: "INTAKE_MAX_SIDE_PX", kind: "int", default: "20000", min: 100, description: "Longest side of an image intake reads, in pixels; longer is refused (400)." },
+	{ name: "INTAKE_OCR_CONCURRENCY", kind: "int", default: "0", min: 0, max: 64, description: "Single-threaded Tesseract processes per reader node; 0 means one per core." },
+	{ name: "INTAKE_OCR_LANGS", kind: "string", default: "eng+hin", description: "Tesseract languages when the client sets none (Latin script first: `eng+hin`, `eng+por`)." },
+	{ name: "INTAKE_OCR_TIMEOUT_MS", kind: "int", default: "120000", min: 1000, description: "Longest one page's rasterisation or OCR may take before it is killed and the page marked failed." },
+	{ name: "INTAKE_FETCH_TIMEOUT_MS", kind: "int", default: "30000", min: 100, description: "Longest a document link (`POST /intake {url}`) may take to download." },
+	{ name: "INTAKE_ALLOW_PRIVATE_URLS", kind: "bool", default: "false", description: "Lets document links reach loopback, private and link-local addresses (tests, closed networks only)." }
 ];
 
 export interface Config {
@@ -107,6 +117,8 @@ export interface Config {
 	/** SMTP for batch reports and email delivery (unset: no email is sent) */
 	smtp?: { url: string; from: string };
 	render: { engine: "chromium" | "weasyprint"; concurrency: number; timeoutMs: number; recycleAfter: number; chromiumPath: string; linkTtlSeconds: number };
+	/** document intake: limits, OCR pool, link fetching */
+	intake: { maxBytes: number; maxPages: number; maxPixels: number; maxSidePx: number; ocrConcurrency: number; ocrLangs: string; ocrTimeoutMs: number; fetchTimeoutMs: number; allowPrivateUrls: boolean };
 }
 
 type Env = Record<string, string | undefined>;
@@ -213,6 +225,17 @@ export function loadConfig(env: Env = process.env): Config {
 			recycleAfter: num("RENDER_RECYCLE_AFTER"),
 			chromiumPath: v.CHROMIUM_PATH ?? "/usr/bin/chromium",
 			linkTtlSeconds: num("DOCUMENT_LINK_TTL_S")
+		},
+		intake: {
+			maxBytes: num("INTAKE_MAX_MB") * 1024 * 1024,
+			maxPages: num("INTAKE_MAX_PAGES"),
+			maxPixels: num("INTAKE_MAX_MEGAPIXELS") * 1_000_000,
+			maxSidePx: num("INTAKE_MAX_SIDE_PX"),
+			ocrConcurrency: num("INTAKE_OCR_CONCURRENCY") || os.availableParallelism(),
+			ocrLangs: v.INTAKE_OCR_LANGS ?? "eng+hin",
+			ocrTimeoutMs: num("INTAKE_OCR_TIMEOUT_MS"),
+			fetchTimeoutMs: num("INTAKE_FETCH_TIMEOUT_MS"),
+			allowPrivateUrls: v.INTAKE_ALLOW_PRIVATE_URLS === "true"
 		}
 	};
 }

@@ -14,7 +14,11 @@ export const QUEUES = {
 	/** scheduler -> renderer: one document for one recipient */
 	casesDispatch: "cases.dispatch",
 	/** renderer -> notifier: a case's PDF is stored */
-	casesRendered: "cases.rendered"
+	casesRendered: "cases.rendered",
+	/** intake -> reader: a document's original is stored; read its pages and fields */
+	intakeReceived: "intake.received",
+	/** reader / intake -> intake: a document finished (or was corrected); tell the client's webhook */
+	intakeNotify: "intake.notify"
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -10,6 +10,8 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(chromium fonts-noto-core weasyprint poppler-utils)
+# intake: OCR (Tesseract with English, Hindi, Marathi, Gujarati, Portuguese) and PDF checks (qpdf)
+APT_PACKAGES+=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin tesseract-ocr-mar tesseract-ocr-guj tesseract-ocr-por qpdf)
 if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(rabbitmq-server); fi
 
 missing=()

@@ -49,5 +49,13 @@ export const ROUTES: RouteSpec[] = [
 
 	{ method: "POST", path: "/documents", action: "renderer.render", access: "client", summary: "Renders a document (template + language + data, or template + recordId) to PDF, once: the same request returns the stored document", tag: "documents", status: 201 },
 	{ method: "GET", path: "/documents/:id", action: "renderer.document", access: "client", summary: "Reads a document's metadata and a signed, time-limited link to its PDF", tag: "documents" },
-	{ method: "GET", path: "/documents/:id/pdf", action: "renderer.pdf", access: "client", summary: "Streams a document's PDF", tag: "documents" }
+	{ method: "GET", path: "/documents/:id/pdf", action: "renderer.pdf", access: "client", summary: "Streams a document's PDF", tag: "documents" },
+
+	{ method: "POST", path: "/intake", action: "intake.submit", access: "client", summary: "Sends a document to read: a PDF, PNG, JPEG or TIFF as the raw body or multipart field \"file\", or JSON {url}; ?type=&reference=", tag: "intake", body: "stream", status: 202 },
+	{ method: "GET", path: "/intake", action: "intake.list", access: "client", summary: "Searches your documents, newest first (?q=&type=&status=&seller=&taxId=&from=&to=&minTotal=&maxTotal=&envelope=&limit=&offset=)", tag: "intake" },
+	{ method: "GET", path: "/intake/stats", action: "intake.stats", access: "client", summary: "Your documents per status and type, pages per source, mean OCR confidence", tag: "intake" },
+	{ method: "GET", path: "/intake/:id", action: "intake.get", access: "client", summary: "A document: status, type, pages (source, OCR confidence), fields, checks, envelope, error", tag: "intake" },
+	{ method: "GET", path: "/intake/:id/file", action: "intake.file", access: "client", summary: "The original file as received", tag: "intake" },
+	{ method: "GET", path: "/intake/:id/text", action: "intake.text", access: "client", summary: "The text read from every page (form feed between pages)", tag: "intake" },
+	{ method: "PATCH", path: "/intake/:id", action: "intake.correct", access: "client", summary: "Corrects fields {fields: {name: value}} (old values kept) and completes the document", tag: "intake" }
 ];
