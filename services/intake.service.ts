@@ -25,24 +25,6 @@ import { ObjectNotFoundError } from "../lib/objects/types.ts";
 
 type Self = QueueService;
 
-/** A JSON body read from a stream route ({url, type, reference}), at most 64 KB. */
-async function readJson(stream: Readable): Promise<Record<string, unknown>> {
-	let size = 0;
-	const parts: Buffer[] = [];
-	for await (const chunk of stream) {
-		size += (chunk as Buffer).length;
-		if (size > 65536) throw badRequest("the JSON body is larger than 64 KB");
-		parts.push(chunk as Buffer);
-	}
-	try {
-		const v = JSON.parse(Buffer.concat(parts).toString("utf8")) as unknown;
-		if (!v || typeof v !== "object" || Array.isArray(v)) throw new Error("not an object");
-		return v as Record<string, unknown>;
-	} catch {
-		throw badRequest('the JSON body must be an object like {"url": "https://..."}');
-	}
-}
-
 async function ownDocument(ctx: Context, id: string): Promise<IntakeDoc> {
 	const clientId = clientOf(ctx);
 	const doc = await (await intakeStore()).get(id);
@@ -60,26 +42,22 @@ const intake: QueueServiceSchema = {
 	actions: {
 		/** POST /intake: the file (raw body or multipart "file"), or JSON {url}; ?type=&reference= */
 		submit: {
-			params: { type: TYPE, reference: REFERENCE, filename: { type: "string", optional: true, max: 200 } },
-			async handler(this: Self, ctx: Context<{ type?: string; reference?: string; filename?: string }>) {
+			params: { type: TYPE, reference: REFERENCE, filename: { type: "string", optional: true, max: 200 }, url: { type: "string", optional: true, max: 2048 } },
+			async handler(this: Self, ctx: Context<{ type?: string; reference?: string; filename?: string; url?: string }>) {
 				const clientId = clientOf(ctx);
 				const stream = (ctx as unknown as { stream?: Readable }).stream;
 				if (!stream) throw badRequest('send the document as the request body, as the multipart field "file", or JSON {"url": ...}');
 				const platform = getPlatform();
 				const store = await intakeStore();
 				const request = ((ctx.meta as { $request?: RequestInfo }).$request ?? {}) as RequestInfo;
-				let type = ctx.params.type;
-				let reference = ctx.params.reference;
+				const { type, reference } = ctx.params;
 				let source: { body: Readable; filename?: string; url?: string; source: "upload" | "link" };
+				// a JSON body ({url, type, reference}) is parsed by the gateway into the params
 				if (/^application\/json/i.test(request.contentType ?? "")) {
-					const json = await readJson(stream);
-					if (typeof json.url !== "string") throw badRequest('the JSON body needs "url": the link of the document');
-					if (typeof json.type === "string") type = json.type;
-					if (typeof json.reference === "string") reference = json.reference.slice(0, 200);
-					if (type !== undefined && !/^[a-z][a-z0-9_-]{0,39}$/.test(type)) throw badRequest("type must be a short lower-case word (invoice, application...)");
+					if (!ctx.params.url) throw badRequest('the JSON body needs "url": the link of the document');
 					const cfg = platform.config.intake;
 					try {
-						const got = await fetchUrl(json.url, { allowPrivate: cfg.allowPrivateUrls, timeoutMs: cfg.fetchTimeoutMs });
+						const got = await fetchUrl(ctx.params.url, { allowPrivate: cfg.allowPrivateUrls, timeoutMs: cfg.fetchTimeoutMs });
 						source = { body: got.body, filename: got.filename, url: got.finalUrl, source: "link" };
 					} catch (err) {
 						throw asHttpError(err);

@@ -14,7 +14,7 @@ export interface ExtractOptions {
 	currency?: string;
 }
 
-const AMOUNT = String.raw`(-?(?:R\$|Rs\.?|INR|₹)?\s?\(?\d[\d.,]*\d(?:\)|\/-)?|-?\d)`;
+const AMOUNT = String.raw`(-?(?:R\$|US\$|\$|Rs\.?|INR|₹)?\s?\(?\d[\d.,]*\d(?:\)|\/-)?|-?\d)`;
 const SEP = String.raw`\s*(?:[:#.\-]|No\.?|Nº|n[ºo°]\.?)?\s*[:#.\-]?\s*`;
 
 const LABELS = {
@@ -37,8 +37,8 @@ const TAXES: [string, string][] = [
 ];
 
 // (pdftotext may print a space after a Devanagari vowel sign: "विक्रे ता")
-const SELLER_LABELS = String.raw`(?:seller|sold\s*by|supplier|from|vendor|emitente|prestador(?:\s*de\s*servi[çc]os)?|विक्रे\s?ता|आपूर्तिकर्ता)(?![\p{L}\p{M}])`;
-const BUYER_LABELS = String.raw`(?:bill(?:ed)?\s*to|buyer|customer|client|cliente|sold\s*to|destinat[áa]rio|tomador(?:\s*de\s*servi[çc]os)?|क्रे\s?ता|ग्राहक)(?![\p{L}\p{M}])`;
+const SELLER_LABELS = String.raw`(?<![\p{L}\p{M}])(?:seller|sold\s*by|supplier|from|vendor|emitente|prestador(?:\s*de\s*servi[çc]os)?|विक्रे\s?ता|आपूर्तिकर्ता)(?![\p{L}\p{M}])`;
+const BUYER_LABELS = String.raw`(?<![\p{L}\p{M}])(?:bill(?:ed)?\s*to|buyer|customer|client|cliente|sold\s*to|destinat[áa]rio|tomador(?:\s*de\s*servi[çc]os)?|क्रे\s?ता|ग्राहक)(?![\p{L}\p{M}])`;
 
 function line(text: string, index: number): string {
 	const start = text.lastIndexOf("\n", index - 1) + 1;
@@ -51,7 +51,7 @@ function afterLabel(text: string, labels: string[], value: string): { raw: strin
 	for (const label of labels) {
 		const re = new RegExp(String.raw`(?:^|[^\p{L}])(?:${label})${SEP}(?:[^\n\d₹R$]{0,40}?)${value}`, "imu");
 		const m = re.exec(text);
-		if (m) return { raw: m[1], sameLine: !m[0].includes("\n") };
+		if (m) return { raw: m[1], sameLine: !m[0].replace(/^\n/, "").includes("\n") };
 		const next = new RegExp(String.raw`(?:^|[^\p{L}])(?:${label})[^\n]*\n\s*\n?\s*${value}`, "imu").exec(text);
 		if (next) return { raw: next[1], sameLine: false };
 	}

@@ -145,18 +145,19 @@ async function checkPdf(file: string, limits: Limits): Promise<Omit<CheckedFile,
 	if (pw.killed) throw new IntakeCheckError(400, "corrupt", "the PDF could not be checked in time");
 	if (pw.code === 0) throw new IntakeCheckError(400, "password-protected", "the PDF is password-protected; send it without a password");
 	const encryption = pw.code === 3 ? ("owner" as const) : undefined;
-	const check = await run("qpdf", ["--check", file], opts);
-	// exit 2: errors (a truncated file, a broken cross-reference table qpdf cannot rebuild); 3: warnings only
-	if (check.code !== 0 && check.code !== 3) throw new IntakeCheckError(400, "corrupt", `the PDF is corrupt or truncated${firstLine(check.stderr || check.stdout.toString())}`);
-	if (check.code === 3 && /file is damaged|xref|attempting to reconstruct|unexpected EOF/i.test(check.stderr + check.stdout.toString())) {
-		throw new IntakeCheckError(400, "corrupt", `the PDF is corrupt or truncated${firstLine(check.stderr || check.stdout.toString())}`);
-	}
 	const info = await run("pdfinfo", [file], opts);
 	if (info.code !== 0) throw new IntakeCheckError(400, "corrupt", `the PDF cannot be read${firstLine(info.stderr)}`);
 	const text = info.stdout.toString("utf8");
 	const pages = Number(/^Pages:\s+(\d+)/m.exec(text)?.[1] ?? 0);
 	if (!pages) throw new IntakeCheckError(400, "corrupt", "the PDF has no pages");
 	if (pages > limits.maxPages) throw new IntakeCheckError(400, "too_many_pages", `the PDF has ${pages} pages; the limit is ${limits.maxPages}`);
+	// qpdf --check reads every object (seconds for thousands of pages): only once the page count is within the limit
+	const check = await run("qpdf", ["--check", file], opts);
+	// exit 2: errors (a truncated file, a broken cross-reference table qpdf cannot rebuild); 3: warnings only
+	if (check.code !== 0 && check.code !== 3) throw new IntakeCheckError(400, "corrupt", `the PDF is corrupt or truncated${firstLine(check.stderr || check.stdout.toString())}`);
+	if (check.code === 3 && /file is damaged|xref|attempting to reconstruct|unexpected EOF/i.test(check.stderr + check.stdout.toString())) {
+		throw new IntakeCheckError(400, "corrupt", `the PDF is corrupt or truncated${firstLine(check.stderr || check.stdout.toString())}`);
+	}
 	// every page's size (one more pdfinfo call, bounded by the page limit): rasterising is sized from the largest
 	const sizes = await run("pdfinfo", ["-f", "1", "-l", String(pages), file], opts);
 	let w = 0;

@@ -50,8 +50,8 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		const textKey = `intake/${doc.clientId}/${id}/text.txt`;
 		await deps.platform.objects.put(textKey, text, { contentType: "text/plain; charset=utf-8" });
 		const failedPages = read.pages.filter((p) => p.error);
-		if (read.pages.every((p) => p.source === "none")) {
-			return finish(store, doc, "FAILED", { pages: read.pages, textKey, error: { code: "unreadable", message: failedPages[0]?.error ?? "no page has readable text" } }, text);
+		if (read.pages.every((p) => p.source === "none" || p.chars === 0)) {
+			return finish(store, doc, "FAILED", { pages: read.pages, textKey, error: { code: "unreadable", message: failedPages[0]?.error ?? "no text could be read on any page" } }, text);
 		}
 		const ex = extractFields(text, loadTemplates(deps.templatesDir), doc.type);
 		const checks = [...ex.checks, ...failedPages.map((p) => ({ code: "page_unread", message: `page ${p.n}: ${p.error}` }))];
