@@ -75,6 +75,22 @@ const intake: QueueServiceSchema = {
 			}
 		},
 
+		/** Internal (ingest's inbox scan): a PDF or image dropped under inbox/<clientId>/ becomes a document. */
+		takeObject: {
+			visibility: "public",
+			params: { clientId: { type: "string" }, key: { type: "string" }, id: { type: "string", pattern: /^[a-f0-9]{24}$/ }, name: { type: "string", max: 200 } },
+			async handler(this: Self, ctx: Context<{ clientId: string; key: string; id: string; name: string }>) {
+				const platform = getPlatform();
+				const store = await intakeStore();
+				if (await store.get(ctx.params.id)) return { id: ctx.params.id, status: "TAKEN" };
+				const doc = await acceptDocument(
+					{ id: ctx.params.id, clientId: ctx.params.clientId, body: await platform.objects.get(ctx.params.key), filename: ctx.params.name, source: "inbox" },
+					{ platform, store, received: async (id) => void (await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` })) }
+				);
+				return { id: doc._id, status: doc.status };
+			}
+		},
+
 		/** GET /intake/:id */
 		get: {
 			params: { id: { type: "string" } },

@@ -14,6 +14,8 @@ import { receiveDocument, spooledStream } from "./receive.ts";
 import type { Envelope, IntakeDoc, IntakeSource, IntakeStore } from "./documents.ts";
 
 export interface AcceptInput {
+	/** the document's ID when the source derives one (inbox objects, mail attachments); new otherwise */
+	id?: string;
 	clientId: string;
 	body: Readable;
 	filename?: string;
@@ -50,8 +52,13 @@ export async function acceptDocument(input: AcceptInput, deps: AcceptDeps): Prom
 	}
 	const { spooled, checked } = received;
 	try {
-		const id = newId();
+		const id = input.id ?? newId();
 		const earlier = await deps.store.claimHash(input.clientId, spooled.sha256, id);
+		if (earlier === id) {
+			// the same source handed over twice (an inbox scan after a crash): it is held already
+			const held = await deps.store.get(id);
+			if (held) return held;
+		}
 		if (earlier) throw httpError(409, "CONFLICT", `this file is identical to document ${earlier}`, { id: earlier });
 		const name = safeFileName(input.filename, `document.${checked.kind === "jpeg" ? "jpg" : checked.kind === "tiff" ? "tif" : checked.kind}`);
 		const key = `intake/${input.clientId}/${id}/${name}`;

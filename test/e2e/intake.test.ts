@@ -304,3 +304,25 @@ test("a webhook that fails is retried with backoff; every attempt is kept", asyn
 	const attempts = await deliveries.find({ query: { deliveryId: `${res.body.id}:COMPLETED` }, sort: "at" });
 	assert.deepEqual(attempts.map((a) => [a.status, a.ok]), [[500, false], [500, false], [204, true]]);
 });
+
+test("PDFs and images dropped in the S3 inbox go to intake; a refused one goes to rejected/ with the reason", async () => {
+	const c = await newClient("intake-inbox");
+	const { objects } = getPlatform();
+	await objects.put(`inbox/${c.id}/march/saffron.pdf`, readFileSync(corpus.pdf["saffron-en"]));
+	await objects.put(`inbox/${c.id}/cut.pdf`, readFileSync(corpus.hostile.truncated));
+	const scan = await http<{ taken: number }>(`${node.url}/inbox/scan`, { method: "POST", headers: bearer(node.operatorToken) });
+	assert.equal(scan.status, 200, JSON.stringify(scan.body));
+	assert.equal(scan.body.taken, 1);
+	const list = await http<{ total: number; items: DocBody[] }>(`${node.url}/intake`, { headers: apiKey(c.key) });
+	assert.equal(list.body.total, 1);
+	assert.equal(list.body.items[0].source, "inbox");
+	assert.equal(list.body.items[0].file.name, "march_saffron.pdf");
+	const d = await waitForDoc(c.key, list.body.items[0].id);
+	assert.equal(d.status, "COMPLETED");
+	assert.equal(d.fields.invoice_number.value, "ST/2026/0415");
+	assert.equal(await objects.stat(`inbox/${c.id}/march/saffron.pdf`), null, "taken out of the inbox");
+	const rejected = await objects.stat(`rejected/inbox/${c.id}/cut.pdf`);
+	assert.match(rejected?.metadata.reason ?? "", /corrupt/);
+	// a second scan takes nothing again
+	assert.equal((await http<{ taken: number }>(`${node.url}/inbox/scan`, { method: "POST", headers: bearer(node.operatorToken) })).body.taken, 0);
+});
