@@ -93,7 +93,12 @@ export const SPEC: VarSpec[] = [
 	{ name: "INTAKE_OCR_LANGS", kind: "string", default: "eng+hin", description: "Tesseract languages when the client sets none (Latin script first: `eng+hin`, `eng+por`)." },
 	{ name: "INTAKE_OCR_TIMEOUT_MS", kind: "int", default: "120000", min: 1000, description: "Longest one page's rasterisation or OCR may take before it is killed and the page marked failed." },
 	{ name: "INTAKE_FETCH_TIMEOUT_MS", kind: "int", default: "30000", min: 100, description: "Longest a document link (`POST /intake {url}`) may take to download." },
-	{ name: "INTAKE_ALLOW_PRIVATE_URLS", kind: "bool", default: "false", description: "Lets document links reach loopback, private and link-local addresses (tests, closed networks only)." }
+	{ name: "INTAKE_ALLOW_PRIVATE_URLS", kind: "bool", default: "false", description: "Lets document links reach loopback, private and link-local addresses (tests, closed networks only)." },
+	{ name: "INTAKE_SMTP_PORT", kind: "int", min: 0, max: 65535, description: "Port of the intake SMTP listener (mail to a client's intake address becomes documents). Unset: no listener." },
+	{ name: "INTAKE_SMTP_HOST", kind: "string", default: "0.0.0.0", description: "Address the intake SMTP listener binds to." },
+	{ name: "INTAKE_MAIL_MAX_MB", kind: "int", default: "25", min: 1, max: 200, description: "Largest mail the SMTP listener accepts (bigger: 552) or an IMAP mailbox's message intake reads, in MiB." },
+	{ name: "INTAKE_IMAP_URLS", kind: "secret", description: "Comma list of IMAP mailboxes to read, `imaps://user:pass@host:993/INBOX`; polled and watched with IDLE. Unset: none." },
+	{ name: "INTAKE_IMAP_POLL_MS", kind: "int", default: "60000", min: 1000, description: "How often each IMAP mailbox is searched for new mail (IDLE announces new mail in between)." }
 ];
 
 export interface Config {
@@ -118,7 +123,21 @@ export interface Config {
 	smtp?: { url: string; from: string };
 	render: { engine: "chromium" | "weasyprint"; concurrency: number; timeoutMs: number; recycleAfter: number; chromiumPath: string; linkTtlSeconds: number };
 	/** document intake: limits, OCR pool, link fetching */
-	intake: { maxBytes: number; maxPages: number; maxPixels: number; maxSidePx: number; ocrConcurrency: number; ocrLangs: string; ocrTimeoutMs: number; fetchTimeoutMs: number; allowPrivateUrls: boolean };
+	intake: {
+		maxBytes: number;
+		maxPages: number;
+		maxPixels: number;
+		maxSidePx: number;
+		ocrConcurrency: number;
+		ocrLangs: string;
+		ocrTimeoutMs: number;
+		fetchTimeoutMs: number;
+		allowPrivateUrls: boolean;
+		smtp?: { port: number; host: string };
+		mailMaxBytes: number;
+		imapUrls: string[];
+		imapPollMs: number;
+	};
 }
 
 type Env = Record<string, string | undefined>;
@@ -235,9 +254,29 @@ export function loadConfig(env: Env = process.env): Config {
 			ocrLangs: v.INTAKE_OCR_LANGS ?? "eng+hin",
 			ocrTimeoutMs: num("INTAKE_OCR_TIMEOUT_MS"),
 			fetchTimeoutMs: num("INTAKE_FETCH_TIMEOUT_MS"),
-			allowPrivateUrls: v.INTAKE_ALLOW_PRIVATE_URLS === "true"
+			allowPrivateUrls: v.INTAKE_ALLOW_PRIVATE_URLS === "true",
+			smtp: v.INTAKE_SMTP_PORT !== undefined ? { port: num("INTAKE_SMTP_PORT"), host: v.INTAKE_SMTP_HOST ?? "0.0.0.0" } : undefined,
+			mailMaxBytes: num("INTAKE_MAIL_MAX_MB") * 1024 * 1024,
+			imapUrls: imapUrls(v.INTAKE_IMAP_URLS),
+			imapPollMs: num("INTAKE_IMAP_POLL_MS")
 		}
 	};
+}
+
+/** INTAKE_IMAP_URLS split and checked (imap:// or imaps://, with a user); the message never shows a password. */
+function imapUrls(raw: string | undefined): string[] {
+	const list = (raw ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+	for (const [i, u] of list.entries()) {
+		let url: URL;
+		try {
+			url = new URL(u);
+		} catch {
+			throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} is not a URL (imaps://user:pass@host:993/INBOX)`);
+		}
+		if (url.protocol !== "imap:" && url.protocol !== "imaps:") throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} must start with imap:// or imaps://`);
+		if (!url.hostname || !url.username) throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} needs a user and a host (imaps://user:pass@host:993/INBOX)`);
+	}
+	return list;
 }
 
 /** A node ID that is unique per process on a host. */

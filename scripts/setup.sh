@@ -13,6 +13,8 @@ APT_PACKAGES=(chromium fonts-noto-core weasyprint poppler-utils)
 # intake: OCR (Tesseract with English, Hindi, Marathi, Gujarati, Portuguese) and PDF checks (qpdf)
 APT_PACKAGES+=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin tesseract-ocr-mar tesseract-ocr-guj tesseract-ocr-por qpdf)
 if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(rabbitmq-server); fi
+# intake tests run a private IMAP server
+if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(dovecot-imapd); fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -22,8 +22,19 @@ import { checkFields } from "../lib/fields/extract.ts";
 import { normaliseText } from "../lib/search/store.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
+import { takeMail, type MailClient, type MailDeps } from "../lib/intake/mail.ts";
+import { startSmtpListener, ImapMailbox } from "../lib/intake/mail-sources.ts";
 
-type Self = QueueService;
+interface Own {
+	mailDeps(): Promise<MailDeps>;
+	smtp?: { port: number; close(): Promise<void> };
+	mailboxes?: ImapMailbox[];
+	clientsCache?: { at: number; clients: MailClient[] };
+}
+type Self = QueueService<Own>;
+
+/** how long the list of clients' intake addresses is kept before it is read again */
+const CLIENTS_TTL_MS = 30_000;
 
 async function ownDocument(ctx: Context, id: string): Promise<IntakeDoc> {
 	const clientId = clientOf(ctx);
@@ -35,7 +46,7 @@ async function ownDocument(ctx: Context, id: string): Promise<IntakeDoc> {
 const TYPE = { type: "string", optional: true, max: 40, pattern: /^[a-z][a-z0-9_-]*$/ };
 const REFERENCE = { type: "string", optional: true, max: 200 };
 
-const intake: QueueServiceSchema = {
+const intake: QueueServiceSchema<Own> = {
 	name: "intake",
 	mixins: [queuesMixin],
 
@@ -225,6 +236,55 @@ const intake: QueueServiceSchema = {
 				return intakeView((await store.get(doc._id)) as IntakeDoc);
 			}
 		}
+	},
+
+	methods: {
+		/** What takeMail needs: the ports, the mails record, and the clients' intake addresses (cached 30 s). */
+		async mailDeps(this: Self): Promise<MailDeps> {
+			const platform = getPlatform();
+			const mails = platform.store.adapter("intake_mails");
+			await mails.connect();
+			return {
+				platform,
+				store: await intakeStore(),
+				mails,
+				received: async (id) => void (await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` })),
+				clients: async (fresh) => {
+					// "fresh" still reuses a list read within the last second (a burst of mail for nobody reads once)
+					const age = this.clientsCache ? Date.now() - this.clientsCache.at : Infinity;
+					if (this.clientsCache && age < (fresh ? 1000 : CLIENTS_TTL_MS)) return this.clientsCache.clients;
+					const clients: MailClient[] = [];
+					for (let offset = 0; ; offset += 500) {
+						const page = (await this.broker.call("clients.list", { limit: 500, offset })) as { items: { id: string; intake?: MailClient["intake"] }[] };
+						clients.push(...page.items.filter((c) => c.intake?.addresses?.length).map((c) => ({ id: c.id, intake: c.intake })));
+						if (page.items.length < 500) break;
+					}
+					this.clientsCache = { at: Date.now(), clients };
+					return clients;
+				},
+				log: (level, obj, msg) => this.logger[level](obj, msg)
+			};
+		}
+	},
+
+	async started(this: Self) {
+		const { config } = getPlatform();
+		const handle = async (raw: Buffer, rcpts: string[] | null) => takeMail(raw, rcpts, await this.mailDeps());
+		const log = (level: "info" | "warn", obj: Record<string, unknown>, msg: string) => this.logger[level](obj, msg);
+		if (config.intake.smtp) {
+			this.smtp = await startSmtpListener({ ...config.intake.smtp, maxBytes: config.intake.mailMaxBytes, handle, log });
+			this.logger.info({ port: this.smtp.port }, "intake SMTP listener started");
+		}
+		this.mailboxes = config.intake.imapUrls.map((u) => new ImapMailbox(u, { pollMs: config.intake.imapPollMs, maxBytes: config.intake.mailMaxBytes, handle, log }));
+		for (const m of this.mailboxes) {
+			// a mailbox that cannot be reached now is tried again by its poll
+			m.start().catch((err: Error) => this.logger.warn({ mailbox: m.label, err: err.message }, "IMAP mailbox not reachable; will retry"));
+		}
+	},
+
+	async stopped(this: Self) {
+		await this.smtp?.close();
+		await Promise.all((this.mailboxes ?? []).map((m) => m.close()));
 	},
 
 	queues: {

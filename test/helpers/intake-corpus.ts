@@ -152,6 +152,29 @@ export function minimalPdf(pages: number, text = "Page"): Buffer {
 	return Buffer.from(out, "latin1");
 }
 
+/** A one-page PDF with these lines of text (Helvetica, born-digital: it has a text layer). */
+export function textPdf(lines: string[]): Buffer {
+	const esc = (t: string) => t.replace(/[\\()]/g, (c) => `\\${c}`);
+	const body = lines.map((l, i) => `BT /F1 12 Tf 72 ${740 - i * 18} Td (${esc(l)}) Tj ET`).join("\n");
+	const objs = [
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
+		`<< /Length ${Buffer.byteLength(body, "latin1")} >>\nstream\n${body}\nendstream`
+	];
+	let out = "%PDF-1.4\n";
+	const offsets: number[] = [];
+	objs.forEach((o, i) => {
+		offsets.push(Buffer.byteLength(out, "latin1"));
+		out += `${i + 1} 0 obj\n${o}\nendobj\n`;
+	});
+	const xref = Buffer.byteLength(out, "latin1");
+	out += `xref\n0 ${objs.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("")}`;
+	out += `trailer\n<< /Size ${objs.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+	return Buffer.from(out, "latin1");
+}
+
 /** A real grey PNG `width` x `height` (white), small on disk however wide. */
 export function whitePng(width: number, height: number): Buffer {
 	const crcTable = Array.from({ length: 256 }, (_v, n) => {
