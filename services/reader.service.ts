@@ -4,6 +4,7 @@
  * templates and the generic extractor, checks; then puts the finished document on intake.notify.
  */
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
+import { recoveryMixin } from "../mixins/recovery.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { intakeStore, ocrPool, indexDocument, TEMPLATES_DIR } from "../lib/intake/context.ts";
@@ -11,11 +12,49 @@ import { processDocument } from "../lib/intake/read/process.ts";
 import { eventOf } from "../lib/intake/notify.ts";
 import { clientSettings } from "../lib/ingest/context.ts";
 
-type Self = QueueService;
+interface Own {
+	resume(): Promise<number>;
+	sweepTimer?: NodeJS.Timeout;
+}
+type Self = QueueService<Own>;
 
-const reader: QueueServiceSchema = {
+/** how often a reader looks for documents whose message or reader was lost */
+const SWEEP_MS = 30_000;
+
+const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> } = {
 	name: "reader",
-	mixins: [queuesMixin],
+	mixins: [queuesMixin, recoveryMixin],
+
+	/** At start-up: documents left PENDING or with a dead reader's claim go back on intake.received. */
+	recover(this: Self) {
+		return this.resume();
+	},
+
+	methods: {
+		async resume(this: Self): Promise<number> {
+			const store = await intakeStore();
+			const stalled = await store.stalled();
+			for (const d of stalled) await this.enqueue(QUEUES.intakeReceived, { id: d._id }, { key: `${d._id}:resume:${Date.now()}` });
+			if (stalled.length) this.logger.info({ documents: stalled.length }, "stalled documents put back on intake.received");
+			return stalled.length;
+		}
+	},
+
+	started(this: Self) {
+		const tick = () => {
+			this.resume()
+				.catch((err: Error) => this.logger.warn({ err: err.message }, "intake sweep failed"))
+				.finally(() => {
+					if (this.sweepTimer) this.sweepTimer = setTimeout(tick, SWEEP_MS).unref();
+				});
+		};
+		this.sweepTimer = setTimeout(tick, SWEEP_MS).unref();
+	},
+
+	stopped(this: Self) {
+		if (this.sweepTimer) clearTimeout(this.sweepTimer);
+		this.sweepTimer = undefined;
+	},
 
 	queues: {
 		[QUEUES.intakeReceived]: {

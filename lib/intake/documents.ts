@@ -16,8 +16,12 @@ export type IntakeStatus = "PENDING" | "PROCESSING" | "COMPLETED" | "NEEDS_REVIE
 export const INTAKE_STATUSES: IntakeStatus[] = ["PENDING", "PROCESSING", "COMPLETED", "NEEDS_REVIEW", "FAILED"];
 export type IntakeSource = "upload" | "link" | "email" | "inbox";
 
-/** how long a reader's claim holds before another reader may take the document over */
-export const READ_LEASE_MS = 10 * 60_000;
+/**
+ * How long a reader's claim holds before another reader may take the document over. A reader renews its claim
+ * every READ_HEARTBEAT_MS while it works, so only a dead reader's claim runs out.
+ */
+export const READ_LEASE_MS = 60_000;
+export const READ_HEARTBEAT_MS = 15_000;
 
 export interface PageInfo {
 	n: number;
@@ -123,6 +127,20 @@ export class IntakeStore {
 	async transition(id: string, from: IntakeStatus[], to: IntakeStatus, set: Record<string, unknown> = {}, extra: Query = {}): Promise<boolean> {
 		const n = await this.docs.updateMany({ _id: id, status: { $in: from }, ...extra }, { $set: { ...set, status: to, updatedAt: new Date() } });
 		return n > 0;
+	}
+
+	/** Renews a reader's claim (false when the document is no longer PROCESSING). */
+	async heartbeat(id: string): Promise<boolean> {
+		return (await this.docs.updateMany({ _id: id, status: "PROCESSING" }, { $set: { claimedAt: new Date() } })) > 0;
+	}
+
+	/** Documents to put back on intake.received: PENDING for over `pendingMs`, or PROCESSING whose claim ran out. */
+	async stalled(now = new Date(), pendingMs = 60_000): Promise<IntakeDoc[]> {
+		return (await this.docs.find({
+			query: { $or: [{ status: "PENDING", createdAt: { $lt: new Date(now.getTime() - pendingMs) } }, { status: "PROCESSING", claimedAt: { $lt: new Date(now.getTime() - READ_LEASE_MS) } }] },
+			sort: "createdAt",
+			limit: 1000
+		})) as IntakeDoc[];
 	}
 
 	/** A reader's claim: PENDING, or PROCESSING whose claim is older than the lease. */

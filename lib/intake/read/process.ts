@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Platform } from "../../platform.ts";
-import type { IntakeDoc, IntakeStatus, IntakeStore } from "../documents.ts";
+import { READ_HEARTBEAT_MS, type IntakeDoc, type IntakeStatus, type IntakeStore } from "../documents.ts";
 import { readPages } from "./pages.ts";
 import type { Pool } from "../run.ts";
 import { extractFields } from "../../fields/extract.ts";
@@ -41,6 +41,8 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 	}
 	await store.docs.updateById(id, { $inc: { attempts: 1 } });
 	const dir = await mkdtemp(path.join(os.tmpdir(), "paperwork-reader-"));
+	// keep the claim alive while reading (OCR of a long scan takes minutes); a dead reader's claim runs out
+	const beat = setInterval(() => void store.heartbeat(id).catch(() => undefined), READ_HEARTBEAT_MS);
 	try {
 		const file = path.join(dir, "original");
 		await pipeline(await deps.platform.objects.get(doc.file.key), createWriteStream(file));
@@ -64,6 +66,7 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		await store.transition(id, ["PROCESSING"], "PENDING");
 		throw err;
 	} finally {
+		clearInterval(beat);
 		await rm(dir, { recursive: true, force: true });
 	}
 }
