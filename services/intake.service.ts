@@ -301,6 +301,8 @@ const intake: QueueServiceSchema<Own> = {
 				const { config } = getPlatform();
 				const deliveries = getPlatform().store.adapter("intake_deliveries");
 				await deliveries.connect();
+				// a reader that died after finishing re-sends this message: an event delivered once is not sent again
+				if (await deliveries.findOne({ deliveryId: `${id}:${status}`, ok: true })) return;
 				const view = intakeView(doc);
 				await deliver(client.webhook.url, client.webhook.secret, event, `${id}:${status}`, { document: { ...view, status } , links: { document: `${config.http.publicUrl}/api/v1/intake/${id}`, text: `${config.http.publicUrl}/api/v1/intake/${id}/text` } }, { deliveries, timeoutMs: config.ingest.webhookTimeoutMs });
 			}
