@@ -145,7 +145,8 @@ async function checkPdf(file: string, limits: Limits): Promise<Omit<CheckedFile,
 	if (pw.killed) throw new IntakeCheckError(400, "corrupt", "the PDF could not be checked in time");
 	if (pw.code === 0) throw new IntakeCheckError(400, "password-protected", "the PDF is password-protected; send it without a password");
 	const encryption = pw.code === 3 ? ("owner" as const) : undefined;
-	const info = await run("pdfinfo", [file], opts);
+	// one pdfinfo call: the page count and the size of every page up to the limit
+	const info = await run("pdfinfo", ["-f", "1", "-l", String(limits.maxPages), file], opts);
 	if (info.code !== 0) throw new IntakeCheckError(400, "corrupt", `the PDF cannot be read${firstLine(info.stderr)}`);
 	const text = info.stdout.toString("utf8");
 	const pages = Number(/^Pages:\s+(\d+)/m.exec(text)?.[1] ?? 0);
@@ -158,11 +159,10 @@ async function checkPdf(file: string, limits: Limits): Promise<Omit<CheckedFile,
 	if (check.code === 3 && /file is damaged|xref|attempting to reconstruct|unexpected EOF/i.test(check.stderr + check.stdout.toString())) {
 		throw new IntakeCheckError(400, "corrupt", `the PDF is corrupt or truncated${firstLine(check.stderr || check.stdout.toString())}`);
 	}
-	// every page's size (one more pdfinfo call, bounded by the page limit): rasterising is sized from the largest
-	const sizes = await run("pdfinfo", ["-f", "1", "-l", String(pages), file], opts);
+	// rasterising is sized from the largest page
 	let w = 0;
 	let h = 0;
-	for (const m of sizes.stdout.toString("utf8").matchAll(/^Page\s+\d+\s+size:\s+([\d.]+)\s+x\s+([\d.]+)/gm)) {
+	for (const m of text.matchAll(/^Page\s+\d+\s+size:\s+([\d.]+)\s+x\s+([\d.]+)/gm)) {
 		w = Math.max(w, Number(m[1]));
 		h = Math.max(h, Number(m[2]));
 	}
