@@ -250,9 +250,7 @@ const intake: QueueServiceSchema<Own> = {
 				mails,
 				received: async (id) => void (await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` })),
 				clients: async (fresh) => {
-					// "fresh" still reuses a list read within the last second (a burst of mail for nobody reads once)
-					const age = this.clientsCache ? Date.now() - this.clientsCache.at : Infinity;
-					if (this.clientsCache && age < (fresh ? 1000 : CLIENTS_TTL_MS)) return this.clientsCache.clients;
+					if (!fresh && this.clientsCache && Date.now() - this.clientsCache.at < CLIENTS_TTL_MS) return this.clientsCache.clients;
 					const clients: MailClient[] = [];
 					for (let offset = 0; ; offset += 500) {
 						const page = (await this.broker.call("clients.list", { limit: 500, offset })) as { items: { id: string; intake?: MailClient["intake"] }[] };
