@@ -22,7 +22,11 @@ const DEFINITIONS = [
 	{ name: "paperwork_thread_cpu_seconds_total", type: "counter", labelNames: ["pool"], description: "CPU time used by a pool of worker threads (parse: the etl's, register: the registry's write thread)" },
 	{ name: "paperwork_chunk_stage_seconds", type: "histogram", labelNames: ["stage"], description: "Time one chunk spends in a stage (split, etl, registry)", buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] },
 	{ name: "paperwork_documents_total", type: "counter", labelNames: ["template", "result"], description: "Documents rendered or reused" },
-	{ name: "paperwork_render_seconds", type: "histogram", labelNames: ["engine"], description: "Time to render one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] }
+	{ name: "paperwork_render_seconds", type: "histogram", labelNames: ["engine"], description: "Time to render one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] },
+	{ name: "paperwork_intake_received_total", type: "counter", labelNames: ["source", "kind"], description: "Documents intake accepted, by source (upload, link, email, inbox) and kind (pdf, png, jpeg, tiff)" },
+	{ name: "paperwork_intake_finished_total", type: "counter", labelNames: ["status"], description: "Documents read, by status (COMPLETED, NEEDS_REVIEW, FAILED)" },
+	{ name: "paperwork_intake_pages_total", type: "counter", labelNames: ["source"], description: "Pages read, by source (layer, ocr, none)" },
+	{ name: "paperwork_intake_read_seconds", type: "histogram", labelNames: ["kind"], description: "Time the reader spends on one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120] }
 ] as const;
 
 export class Metrics {

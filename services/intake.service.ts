@@ -22,6 +22,7 @@ import { checkFields } from "../lib/fields/extract.ts";
 import { normaliseText } from "../lib/search/store.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
+import { Metrics } from "../lib/metrics.ts";
 import { takeMail, type MailClient, type MailDeps } from "../lib/intake/mail.ts";
 import { startSmtpListener, ImapMailbox } from "../lib/intake/mail-sources.ts";
 
@@ -30,6 +31,9 @@ interface Own {
 	smtp?: { port: number; close(): Promise<void> };
 	mailboxes?: ImapMailbox[];
 	clientsCache?: { at: number; clients: MailClient[] };
+	metrics: Metrics;
+	/** puts a stored document on intake.received and counts it */
+	received(id: string, source: string): Promise<void>;
 }
 type Self = QueueService<Own>;
 
@@ -79,7 +83,7 @@ const intake: QueueServiceSchema<Own> = {
 				}
 				const doc = await acceptDocument(
 					{ clientId, body: source.body, filename: source.filename, source: source.source, type, reference, url: source.url },
-					{ platform, store, received: async (id) => void (await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` })) }
+					{ platform, store, received: (id) => this.received(id, source.source) }
 				);
 				this.logger.info({ intakeId: doc._id, clientId, source: doc.source, kind: doc.file.kind, pages: doc.file.pages, size: doc.file.size }, "document received");
 				return { id: doc._id, status: doc.status };
@@ -96,7 +100,7 @@ const intake: QueueServiceSchema<Own> = {
 				if (await store.get(ctx.params.id)) return { id: ctx.params.id, status: "TAKEN" };
 				const doc = await acceptDocument(
 					{ id: ctx.params.id, clientId: ctx.params.clientId, body: await platform.objects.get(ctx.params.key), filename: ctx.params.name, source: "inbox" },
-					{ platform, store, received: async (id) => void (await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` })) }
+					{ platform, store, received: (id) => this.received(id, "inbox") }
 				);
 				return { id: doc._id, status: doc.status };
 			}
@@ -238,7 +242,16 @@ const intake: QueueServiceSchema<Own> = {
 		}
 	},
 
+	created(this: Self) {
+		this.metrics = new Metrics(this.broker);
+	},
+
 	methods: {
+		async received(this: Self, id: string, source: string): Promise<void> {
+			await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` });
+			this.metrics.inc("paperwork_intake_received_total", { source, kind: (await (await intakeStore()).get(id))?.file.kind ?? "unknown" });
+		},
+
 		/** What takeMail needs: the ports, the mails record, and the clients' intake addresses (cached 30 s). */
 		async mailDeps(this: Self): Promise<MailDeps> {
 			const platform = getPlatform();
@@ -248,7 +261,7 @@ const intake: QueueServiceSchema<Own> = {
 				platform,
 				store: await intakeStore(),
 				mails,
-				received: async (id) => void (await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` })),
+				received: (id) => this.received(id, "email"),
 				clients: async (fresh) => {
 					if (!fresh && this.clientsCache && Date.now() - this.clientsCache.at < CLIENTS_TTL_MS) return this.clientsCache.clients;
 					const clients: MailClient[] = [];

@@ -5,6 +5,7 @@
  */
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import { recoveryMixin } from "../mixins/recovery.mixin.ts";
+import { Metrics } from "../lib/metrics.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { intakeStore, ocrPool, indexDocument, TEMPLATES_DIR } from "../lib/intake/context.ts";
@@ -15,6 +16,7 @@ import { clientSettings } from "../lib/ingest/context.ts";
 interface Own {
 	resume(): Promise<number>;
 	sweepTimer?: NodeJS.Timeout;
+	metrics: Metrics;
 }
 type Self = QueueService<Own>;
 
@@ -38,6 +40,10 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 			if (stalled.length) this.logger.info({ documents: stalled.length }, "stalled documents put back on intake.received");
 			return stalled.length;
 		}
+	},
+
+	created(this: Self) {
+		this.metrics = new Metrics(this.broker);
 	},
 
 	started(this: Self) {
@@ -72,6 +78,12 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 					const out = await processDocument(id, { platform, store, pool: ocrPool(), templatesDir: TEMPLATES_DIR, langs: client?.intake?.languages });
 					if (!out.done) throw new Error(`document ${id} is being read by another reader; retry later`);
 					await indexDocument(store, id);
+					const read = await store.get(id);
+					if (read && out.status === read.status) {
+						this.metrics.inc("paperwork_intake_finished_total", { status: out.status });
+						for (const p of read.pages ?? []) this.metrics.inc("paperwork_intake_pages_total", { source: p.source });
+						this.metrics.observe("paperwork_intake_read_seconds", (Date.now() - started) / 1000, { kind: read.file.kind });
+					}
 					const event = eventOf(out.status);
 					if (event) await this.enqueue(QUEUES.intakeNotify, { id, status: out.status }, { key: `${id}:${out.status}` });
 					this.logger.info({ intakeId: id, clientId: doc.clientId, status: out.status, ms: Date.now() - started }, "document read");

@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:http";
 import { createHmac } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import { startTestNode, http, bearer, apiKey, freePort, tempDir, type TestNode } from "../helpers/node.ts";
+import { startTestNode, http, bearer, apiKey, freePort, tempDir, metricSamples, type TestNode } from "../helpers/node.ts";
 import { buildCorpus, INVOICES, IDS, type Corpus } from "../helpers/intake-corpus.ts";
 import { getPlatform } from "../../lib/platform.ts";
 
@@ -39,6 +39,7 @@ let files: Server;
 let filesPort = 0;
 const hooks: { event: string; signature: string; body: string }[] = [];
 let failNextHooks = 0;
+let metricsPort = 0;
 const SECRET = "intake-webhook-secret-0123456789";
 
 before(async () => {
@@ -75,7 +76,8 @@ before(async () => {
 		res.writeHead(404).end();
 	});
 	await new Promise<void>((r) => files.listen(filesPort, "127.0.0.1", r));
-	node = await startTestNode({ INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "50", INTAKE_ALLOW_PRIVATE_URLS: "true", INTAKE_OCR_CONCURRENCY: "2" });
+	metricsPort = await freePort();
+	node = await startTestNode({ METRICS_PORT: String(metricsPort), INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "50", INTAKE_ALLOW_PRIVATE_URLS: "true", INTAKE_OCR_CONCURRENCY: "2" });
 });
 
 after(async () => {
@@ -160,6 +162,12 @@ test("born-digital invoices (English with an issuer template, Hindi, Portuguese)
 		if (inv.template) assert.equal(d.fields.invoice_number.source, "template");
 		else assert.equal(d.fields.invoice_number.source, "generic");
 	}
+	// metrics: documents received and read, pages by source
+	const sum = async (name: string, label: string) => (await metricSamples(metricsPort, name)).filter((m) => m.labels.includes(label)).reduce((a, m) => a + m.value, 0);
+	assert.ok((await sum("paperwork_intake_received_total", 'source="upload"')) >= 4);
+	assert.ok((await sum("paperwork_intake_finished_total", 'status="NEEDS_REVIEW"')) >= 1);
+	assert.ok((await sum("paperwork_intake_pages_total", 'source="layer"')) >= 4);
+
 	// the original as stored, and the text
 	const file = await fetch(`${node.url}/intake/${ids["saffron-en"]}/file`, { headers: apiKey(c.key) });
 	assert.equal(file.status, 200);
