@@ -18,7 +18,11 @@ export const QUEUES = {
 	/** batches -> billing: a repayment batch completed; check the loans it touched for suspected duplicates */
 	billingRepayments: "billing.repayments",
 	/** billing -> billing: tell a client about one refund request (signed webhook, retried) */
-	billingRefundNotices: "billing.refund-notices"
+	billingRefundNotices: "billing.refund-notices",
+	/** intake -> reader: a document's original is stored; read its pages and fields */
+	intakeReceived: "intake.received",
+	/** reader / intake -> intake: a document finished (or was corrected); tell the client's webhook */
+	intakeNotify: "intake.notify"
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
