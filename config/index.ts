@@ -120,7 +120,22 @@ export const SPEC: VarSpec[] = [
 	// Alerts
 	{ name: "ALERT_EMAILS", kind: "string", description: "Comma list of operator email addresses that get alerts and the daily digest (needs SMTP_URL). Unset: alerts only go to the log and metrics." },
 	{ name: "ALERT_INTERVAL_S", kind: "int", default: "900", min: 1, description: "At most one alert mail per kind per interval; later alerts are counted and summarised in one mail at the interval's end." },
-	{ name: "ALERT_DIGEST_AT", kind: "string", default: "18:00", description: "Time of day (HH:MM, UTC) of the daily digest mail; `off` sends none." }
+	{ name: "ALERT_DIGEST_AT", kind: "string", default: "18:00", description: "Time of day (HH:MM, UTC) of the daily digest mail; `off` sends none." },
+	// Intake
+	{ name: "INTAKE_MAX_MB", kind: "int", default: "10", min: 1, max: 1024, description: "Largest document intake accepts (upload, link, mail attachment), in MiB (bigger: 413)." },
+	{ name: "INTAKE_MAX_PAGES", kind: "int", default: "200", min: 1, description: "Most pages an intake PDF may have (more: 400)." },
+	{ name: "INTAKE_MAX_MEGAPIXELS", kind: "int", default: "60", min: 1, description: "Largest image (or rasterised page) intake reads, in megapixels; bigger images are refused (400)." },
+	{ name: "INTAKE_MAX_SIDE_PX", kind: "int", default: "20000", min: 100, description: "Longest side of an image intake reads, in pixels; longer is refused (400)." },
+	{ name: "INTAKE_OCR_CONCURRENCY", kind: "int", default: "0", min: 0, max: 64, description: "Single-threaded Tesseract processes per reader node; 0 means one per core." },
+	{ name: "INTAKE_OCR_LANGS", kind: "string", default: "eng+hin", description: "Tesseract languages when the client sets none (Latin script first: `eng+hin`, `eng+por`)." },
+	{ name: "INTAKE_OCR_TIMEOUT_MS", kind: "int", default: "120000", min: 1000, description: "Longest one page's rasterisation or OCR may take before it is killed and the page marked failed." },
+	{ name: "INTAKE_FETCH_TIMEOUT_MS", kind: "int", default: "30000", min: 100, description: "Longest a document link (`POST /intake {url}`) may take to download." },
+	{ name: "INTAKE_ALLOW_PRIVATE_URLS", kind: "bool", default: "false", description: "Lets document links reach loopback, private and link-local addresses (tests, closed networks only)." },
+	{ name: "INTAKE_SMTP_PORT", kind: "int", min: 0, max: 65535, description: "Port of the intake SMTP listener (mail to a client's intake address becomes documents). Unset: no listener." },
+	{ name: "INTAKE_SMTP_HOST", kind: "string", default: "0.0.0.0", description: "Address the intake SMTP listener binds to." },
+	{ name: "INTAKE_MAIL_MAX_MB", kind: "int", default: "25", min: 1, max: 200, description: "Largest mail the SMTP listener accepts (bigger: 552) or an IMAP mailbox's message intake reads, in MiB." },
+	{ name: "INTAKE_IMAP_URLS", kind: "secret", description: "Comma list of IMAP mailboxes to read, `imaps://user:pass@host:993/INBOX`; polled and watched with IDLE. Unset: none." },
+	{ name: "INTAKE_IMAP_POLL_MS", kind: "int", default: "60000", min: 1000, description: "How often each IMAP mailbox is searched for new mail (IDLE announces new mail in between)." }
 ];
 
 export interface Config {
@@ -151,6 +166,22 @@ export interface Config {
 	providers: ProvidersConfig;
 	/** operator alerts (mail only when emails and SMTP are set; always logged and counted) */
 	alerts: { emails: string[]; intervalSeconds: number; digestAt?: string };
+	/** document intake: limits, OCR pool, link fetching */
+	intake: {
+		maxBytes: number;
+		maxPages: number;
+		maxPixels: number;
+		maxSidePx: number;
+		ocrConcurrency: number;
+		ocrLangs: string;
+		ocrTimeoutMs: number;
+		fetchTimeoutMs: number;
+		allowPrivateUrls: boolean;
+		smtp?: { port: number; host: string };
+		mailMaxBytes: number;
+		imapUrls: string[];
+		imapPollMs: number;
+	};
 }
 
 /** Retries, rate limit and circuit breaker of the HTTP provider clients. */
@@ -291,7 +322,22 @@ export function loadConfig(env: Env = process.env): Config {
 		},
 		billing: { duplicateWindowSeconds: num("BILLING_DUPLICATE_WINDOW_S"), refundTimeoutHours: num("BILLING_REFUND_TIMEOUT_H") },
 		providers,
-		alerts: { emails: alertEmails, intervalSeconds: num("ALERT_INTERVAL_S"), digestAt: digestAt === "off" ? undefined : digestAt }
+		alerts: { emails: alertEmails, intervalSeconds: num("ALERT_INTERVAL_S"), digestAt: digestAt === "off" ? undefined : digestAt },
+		intake: {
+			maxBytes: num("INTAKE_MAX_MB") * 1024 * 1024,
+			maxPages: num("INTAKE_MAX_PAGES"),
+			maxPixels: num("INTAKE_MAX_MEGAPIXELS") * 1_000_000,
+			maxSidePx: num("INTAKE_MAX_SIDE_PX"),
+			ocrConcurrency: num("INTAKE_OCR_CONCURRENCY") || os.availableParallelism(),
+			ocrLangs: v.INTAKE_OCR_LANGS ?? "eng+hin",
+			ocrTimeoutMs: num("INTAKE_OCR_TIMEOUT_MS"),
+			fetchTimeoutMs: num("INTAKE_FETCH_TIMEOUT_MS"),
+			allowPrivateUrls: v.INTAKE_ALLOW_PRIVATE_URLS === "true",
+			smtp: v.INTAKE_SMTP_PORT !== undefined ? { port: num("INTAKE_SMTP_PORT"), host: v.INTAKE_SMTP_HOST ?? "0.0.0.0" } : undefined,
+			mailMaxBytes: num("INTAKE_MAIL_MAX_MB") * 1024 * 1024,
+			imapUrls: imapUrls(v.INTAKE_IMAP_URLS),
+			imapPollMs: num("INTAKE_IMAP_POLL_MS")
+		}
 	};
 }
 
@@ -353,6 +399,22 @@ function providersConfig(v: Record<string, string | undefined>): ProvidersConfig
 		};
 	}
 	return out;
+}
+
+/** INTAKE_IMAP_URLS split and checked (imap:// or imaps://, with a user); the message never shows a password. */
+function imapUrls(raw: string | undefined): string[] {
+	const list = (raw ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+	for (const [i, u] of list.entries()) {
+		let url: URL;
+		try {
+			url = new URL(u);
+		} catch {
+			throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} is not a URL (imaps://user:pass@host:993/INBOX)`);
+		}
+		if (url.protocol !== "imap:" && url.protocol !== "imaps:") throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} must start with imap:// or imaps://`);
+		if (!url.hostname || !url.username) throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} needs a user and a host (imaps://user:pass@host:993/INBOX)`);
+	}
+	return list;
 }
 
 /** A node ID that is unique per process on a host. */

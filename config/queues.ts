@@ -25,7 +25,11 @@ export const QUEUES = {
 	billingStepStatement: "billing.step.statement",
 	billingStepValidate: "billing.step.validate",
 	billingStepRender: "billing.step.render",
-	billingStepDeliver: "billing.step.deliver"
+	billingStepDeliver: "billing.step.deliver",
+	/** intake -> reader: a document's original is stored; read its pages and fields */
+	intakeReceived: "intake.received",
+	/** reader / intake -> intake: a document finished (or was corrected); tell the client's webhook */
+	intakeNotify: "intake.notify"
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

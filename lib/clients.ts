@@ -15,8 +15,20 @@ export interface ClientDoc extends Record<string, unknown> {
 	email?: string;
 	/** the schedule of charges printed on loan letters (templates' default when absent) */
 	charges?: ChargesConfig;
+	/** document intake: OCR languages, the mail addresses that route to this client, allowed senders */
+	intake?: IntakeSettings;
 	createdAt: Date;
 	updatedAt: Date;
+}
+
+/** A client's intake settings. */
+export interface IntakeSettings {
+	/** Tesseract languages, Latin script first ("eng+hin", "eng+por") */
+	languages?: string;
+	/** recipient addresses of mail for this client (plus-addressing: a+anything@x routes as a@x) */
+	addresses?: string[];
+	/** when set, only mail from these addresses or @domains is taken */
+	senders?: string[];
 }
 
 export interface ClientView {
@@ -26,6 +38,7 @@ export interface ClientView {
 	webhook?: { url: string; secretSet: true };
 	email?: string;
 	charges?: ChargesConfig;
+	intake?: IntakeSettings;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -38,14 +51,16 @@ export function toClientView(doc: ClientDoc): ClientView {
 		...(doc.webhook ? { webhook: { url: doc.webhook.url, secretSet: true as const } } : {}),
 		...(doc.email ? { email: doc.email } : {}),
 		...(doc.charges ? { charges: doc.charges } : {}),
+		...(doc.intake ? { intake: doc.intake } : {}),
 		createdAt: doc.createdAt,
 		updatedAt: doc.updatedAt
 	};
 }
 
 /** Validates the optional settings; returns only the ones given. Throws 400 naming the bad property. */
-export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges">> {
-	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges">> = {};
+export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake">> {
+	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake">> = {};
+	if (input.intake !== undefined) out.intake = { ...input.intake, ...(input.intake.addresses ? { addresses: input.intake.addresses.map((a) => a.trim().toLowerCase()) } : {}) };
 	if (input.charges !== undefined) {
 		try {
 			checkChargesConfig(input.charges as ChargesConfig);

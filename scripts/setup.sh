@@ -11,11 +11,15 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(chromium fonts-noto-core weasyprint poppler-utils)
+# intake: OCR (Tesseract with English, Hindi, Marathi, Gujarati, Portuguese) and PDF checks (qpdf)
+APT_PACKAGES+=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin tesseract-ocr-mar tesseract-ocr-guj tesseract-ocr-por qpdf)
 if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(rabbitmq-server); fi
 # test/deploy/k8s.test.ts renders deploy/k8s with `kubectl kustomize`: Debian's kubectl (1.20, kustomize v2, which the
 # manifests are written for) only where no kubectl is installed
 if [ "${1:-}" = "--test" ] && ! command -v kubectl >/dev/null 2>&1; then APT_PACKAGES+=(kubernetes-client); fi
 if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(postgresql); fi
+# intake tests run a private IMAP server
+if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(dovecot-imapd); fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -8,7 +8,7 @@ import { dbMixin } from "../mixins/db.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { issueApiKey, apiKeyMatches, parseApiKey, type Caller } from "../lib/api/auth.ts";
 import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
-import { API_KEY_INDEXES, CLIENT_INDEXES, checkClientSettings, toClientView, type ClientDoc } from "../lib/clients.ts";
+import { API_KEY_INDEXES, CLIENT_INDEXES, checkClientSettings, toClientView, type ClientDoc, type IntakeSettings } from "../lib/clients.ts";
 import type { StoreAdapter } from "../lib/store/types.ts";
 import { audit } from "../lib/audit/index.ts";
 
@@ -35,7 +35,8 @@ const settingsParams = {
 	format: { type: "object", optional: true },
 	webhook: { type: "object", optional: true, props: { url: { type: "url" }, secret: { type: "string", min: 16 } } },
 	email: { type: "email", optional: true },
-	charges: { type: "object", optional: true }
+	charges: { type: "object", optional: true },
+	intake: { type: "object", optional: true, strict: "remove", props: { languages: { type: "string", optional: true, pattern: /^[a-z_]{3,8}(\+[a-z_]{3,8}){0,5}$/ }, addresses: { type: "array", optional: true, max: 50, items: { type: "email" } }, senders: { type: "array", optional: true, max: 500, items: { type: "string", min: 3, max: 254 } } } }
 };
 
 const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
@@ -44,7 +45,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 	actions: {
 		create: {
 			params: { name: { type: "string", min: 1, max: 200, trim: true }, ...settingsParams },
-			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown }>) {
+			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings }>) {
 				const settings = checkClientSettings(ctx.params);
 				if (await this.adapter.findOne({ name: ctx.params.name })) throw conflict(`a client named '${ctx.params.name}' already exists`);
 				const now = new Date();
@@ -71,7 +72,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 		},
 		update: {
 			params: { id: { type: "string" }, name: { type: "string", min: 1, max: 200, trim: true, optional: true }, ...settingsParams },
-			async handler(this: Self, ctx: Context<{ id: string; name?: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown }>) {
+			async handler(this: Self, ctx: Context<{ id: string; name?: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings }>) {
 				await this.findClient(ctx.params.id);
 				const settings = checkClientSettings(ctx.params);
 				const set: Record<string, unknown> = { ...settings, updatedAt: new Date() };
@@ -80,7 +81,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 					if (other && other._id !== ctx.params.id) throw conflict(`a client named '${ctx.params.name}' already exists`);
 					set.name = ctx.params.name;
 				}
-				if (Object.keys(set).length === 1) throw badRequest("nothing to change: send name, format, webhook, email or charges");
+				if (Object.keys(set).length === 1) throw badRequest("nothing to change: send name, format, webhook, email, charges or intake");
 				const doc = await this.adapter.updateById(ctx.params.id, { $set: set });
 				await audit(ctx, { action: "client.update", target: `client:${ctx.params.id}`, items: [ctx.params.id], clientId: ctx.params.id, details: { changed: Object.keys(set).filter((k) => k !== "updatedAt") } });
 				return toClientView(doc as ClientDoc);

@@ -170,7 +170,18 @@ const ingest: QueueServiceSchema<Own> = {
 							await this.enqueue(QUEUES.filesArrived, { batchId: batch._id }, { key: `${batch._id}:arrived` });
 						},
 						log: (level, obj, msg) => this.logger[level](obj, msg),
-						maxBytes: getPlatform().config.http.uploadLimitBytes
+						maxBytes: getPlatform().config.http.uploadLimitBytes,
+						document: async (clientId, key, id, name) => {
+							try {
+								await this.broker.call("intake.takeObject", { clientId, key, id, name });
+								return { taken: true };
+							} catch (err) {
+								const e = err as { code?: number; message?: string };
+								// a refusal (4xx) is final; anything else (intake not running...) is tried again on the next scan
+								if (typeof e.code === "number" && e.code >= 400 && e.code < 500) return { taken: false, reason: e.message ?? "refused" };
+								throw err;
+							}
+						}
 					});
 				} while (this.rescan);
 				return total;

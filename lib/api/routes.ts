@@ -71,5 +71,13 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "GET", path: "/operators", action: "operators.list", access: "admin", summary: "Lists operator accounts", tag: "operators" },
 	{ method: "POST", path: "/operators", action: "operators.create", access: "admin", summary: "Creates an operator account {email, name, role, password} (audited)", tag: "operators", status: 201 },
 	{ method: "PATCH", path: "/operators/:id", action: "operators.update", access: "admin", summary: "Changes an operator's name, role or password, or disables the account (audited)", tag: "operators" },
-	{ method: "GET", path: "/audit", action: "audit.list", access: "operator", summary: "The audit log of operator actions, newest first (?actor=&action=&clientId=&from=&to=&limit=&offset=)", tag: "operators" }
+	{ method: "GET", path: "/audit", action: "audit.list", access: "operator", summary: "The audit log of operator actions, newest first (?actor=&action=&clientId=&from=&to=&limit=&offset=)", tag: "operators" },
+
+	{ method: "POST", path: "/intake", action: "intake.submit", access: "client", summary: "Sends a document to read: a PDF, PNG, JPEG or TIFF as the raw body or multipart field \"file\", or JSON {url}; ?type=&reference=", tag: "intake", body: "stream", status: 202 },
+	{ method: "GET", path: "/intake", action: "intake.list", access: "client", summary: "Searches your documents, newest first (?q=&type=&status=&seller=&taxId=&from=&to=&minTotal=&maxTotal=&envelope=&limit=&offset=)", tag: "intake" },
+	{ method: "GET", path: "/intake/stats", action: "intake.stats", access: "client", summary: "Your documents per status and type, pages per source, mean OCR confidence", tag: "intake" },
+	{ method: "GET", path: "/intake/:id", action: "intake.get", access: "client", summary: "A document: status, type, pages (source, OCR confidence), fields, checks, envelope, error", tag: "intake" },
+	{ method: "GET", path: "/intake/:id/file", action: "intake.file", access: "client", summary: "The original file as received", tag: "intake" },
+	{ method: "GET", path: "/intake/:id/text", action: "intake.text", access: "client", summary: "The text read from every page (form feed between pages)", tag: "intake" },
+	{ method: "PATCH", path: "/intake/:id", action: "intake.correct", access: "client", summary: "Corrects fields {fields: {name: value}} (old values kept) and completes the document", tag: "intake" }
 ];

@@ -101,6 +101,28 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		},
 		["id", "clientId", "cycle", "pdf", "status", "counts", "createdAt"]
 	),
+	IntakeDocument: obj(
+		{
+			id: str,
+			status: { enum: ["PENDING", "PROCESSING", "COMPLETED", "NEEDS_REVIEW", "FAILED"] },
+			type: nullable(str),
+			reference: nullable(str),
+			source: { enum: ["upload", "link", "email", "inbox"] },
+			url: str,
+			file: obj({ name: str, size: int, sha256: str, mime: str, pages: int, encryption: str }, ["name", "size", "sha256", "mime"]),
+			pages: { type: "array", items: obj({ n: int, source: { enum: ["layer", "ocr", "none"] }, confidence: { type: "number" } }, ["n", "source"]) },
+			fields: { type: "object", additionalProperties: obj({ value: {}, source: str, confidence: { type: "number" } }, ["value"]) },
+			template: nullable(str),
+			checks: { type: "array", items: { type: "object" } },
+			envelope: nullable({ type: "object" }),
+			error: nullable({ type: "object" }),
+			corrections: { type: "array", items: { type: "object" } },
+			createdAt: date,
+			updatedAt: date,
+			finishedAt: nullable(date)
+		},
+		["id", "status", "source", "file", "pages", "fields", "createdAt", "updatedAt"]
+	),
 	Health: obj({
 		status: { enum: ["ok", "degraded"] },
 		node: str,
@@ -153,6 +175,13 @@ export const RESPONSES: Record<string, { schema: Schema; type?: string }> = {
 	"operators.create": { schema: ref("Operator") },
 	"operators.update": { schema: ref("Operator") },
 	"audit.list": { schema: page(ref("AuditEntry")) },
+	"intake.submit": { schema: obj({ id: str, status: { const: "PENDING" } }) },
+	"intake.list": { schema: page(ref("IntakeDocument")) },
+	"intake.stats": { schema: obj({ total: int, byStatus: { type: "object", additionalProperties: int }, byType: { type: "object", additionalProperties: int }, pages: obj({ layer: int, ocr: int, none: int }), meanOcrConfidence: nullable({ type: "number" }) }) },
+	"intake.get": { schema: ref("IntakeDocument") },
+	"intake.file": { schema: { type: "string", format: "binary" }, type: "application/octet-stream" },
+	"intake.text": { schema: { type: "string" }, type: "text/plain" },
+	"intake.correct": { schema: ref("IntakeDocument") },
 	"billing.passbook": { schema: ref("Passbook") },
 	"billing.refunds": { schema: page(ref("Refund")) },
 	"billing.refund": { schema: ref("Refund") },

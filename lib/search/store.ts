@@ -101,6 +101,12 @@ export class StoreSearch implements SearchIndex {
 		for (const [field, value] of Object.entries(q.filter ?? {})) {
 			query[l.path(field)] = Array.isArray(value) ? { $in: value } : value;
 		}
+		for (const [field, b] of Object.entries(q.range ?? {})) {
+			const cond: Record<string, string | number> = {};
+			if (b.gte !== undefined) cond.$gte = b.gte;
+			if (b.lte !== undefined) cond.$lte = b.lte;
+			if (Object.keys(cond).length) query[l.path(field)] = { ...((query[l.path(field)] as object | undefined) ?? {}), ...cond };
+		}
 		const sort = q.sort ? [q.sort.startsWith("-") ? `-${l.path(q.sort.slice(1))}` : l.path(q.sort), "_id"] : ["_id"];
 		const limit = q.limit ?? 20;
 		const offset = q.offset ?? 0;

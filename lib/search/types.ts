@@ -16,6 +16,8 @@ export interface SearchDoc {
 export interface SearchQuery {
 	/** every field must equal its value (arrays: any of the values) */
 	filter?: Record<string, string | number | boolean | (string | number)[]>;
+	/** every field must lie within its bounds (inclusive; numbers, or ISO date strings compared as strings) */
+	range?: Record<string, { gte?: string | number; lte?: string | number }>;
 	/** words that must all occur in the document text (case- and accent-insensitive, prefix match on the last word) */
 	text?: string;
 	/** a field name, "-field" for descending; default: relevance then id */

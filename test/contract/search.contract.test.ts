@@ -63,6 +63,14 @@ export function searchContract(label: string, make: () => Promise<Harness>, skip
 			assert.equal((await h.search.search(idx, { filter: { client: "none" } })).total, 0);
 		});
 
+		it("ranges: inclusive bounds on numbers and ISO dates, with filters and text", async () => {
+			assert.deepEqual(idsOf(await h.search.search(idx, { range: { amount: { gte: 100, lte: 200 } }, sort: "amount" })), ["p2", "p3"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { range: { amount: { gte: 200 } }, filter: { client: "acme" } })), ["p1"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { range: { due: { gte: "2026-01-15", lte: "2026-02-15" } } })), ["p4"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { range: { amount: { lte: 300 } }, text: "smith", sort: "id" })), ["p1", "p2"]);
+			assert.equal((await h.search.search(idx, { range: { amount: { gte: 301 } } })).total, 0);
+		});
+
 		it("returns the fields as indexed (dates stay ISO strings)", async () => {
 			const r = await h.search.search(idx, { filter: { client: "beta" } });
 			assert.deepEqual(r.hits, [{ id: "p3", fields: people[2].fields }]);

@@ -1,0 +1,153 @@
+/**
+ * Billing runs on the embedded default (one process): N loans with a year of monthly repayments each and 1 % suspected
+ * duplicates, billed for one cycle without PDFs (duplicates, passbook, statement, validate, the SMS with the amount due
+ * sent to a local server that speaks Twilio's API), then M loans with PDFs beside the renderer's own documents/s on
+ * the same statements in the same run.
+ *
+ *   npm run bench:billing -- [--loans 100000] [--pdf-loans 200]
+ *
+ * Prints loans/s to a final status, SMS sent per loan, peak RSS, and the PDF run against the renderer alone.
+ */
+import { parseArgs } from "node:util";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { startNode } from "../lib/node.ts";
+import { signOperatorToken } from "../lib/api/auth.ts";
+import { startTwilioServer } from "../test/fixtures/providers/twilio.ts";
+import { ChromiumEngine } from "../lib/render/chromium.ts";
+import { toHtml } from "../lib/render/templates.ts";
+import { buildPassbook } from "../lib/billing/passbook.ts";
+import { computeStatement, statementDocumentData } from "../lib/billing/statement.ts";
+
+const { values } = parseArgs({ options: { loans: { type: "string", default: "100000" }, "pdf-loans": { type: "string", default: "200" } } });
+const LOANS = Number(values.loans);
+const PDF_LOANS = Number(values["pdf-loans"]);
+const SECRET = "bench-secret-bench-secret-bench-secret";
+const CYCLE_TO = "2026-11-10";
+const LANGS = ["en", "hi", "mr", "gu"];
+
+let peakRss = 0;
+const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+
+function loanCsv(prefix: string, n: number): string {
+	const head = "loan_id,applicant_name,language,phone,email,address_line1,address_line2,city,state,postal_code,loan_amount,annual_interest_rate,tenure_months,disbursement_date,first_emi_date,processing_fee";
+	const rows: string[] = [head];
+	for (let i = 0; i < n; i++) rows.push(`${prefix}${i},Borrower ${i},${LANGS[i % 4]},98${String(76500000 + i).padStart(8, "0")},,${i} MG Road,,Pune,Maharashtra,411001,${100000 + (i % 50) * 1000},12,24,2025-11-01,2025-12-05,0`);
+	return rows.join("\n");
+}
+
+/** 12 monthly payments per loan (Dec 2025 .. Nov 2026), the amount of its EMI rounded up; 1 % pay one twice. */
+function repaymentCsv(prefix: string, n: number): string {
+	const rows: string[] = ["payment_ref,loan_id,amount,paid_at,method,payer_ref"];
+	for (let i = 0; i < n; i++) {
+		const pay = 5000 + (i % 50) * 50;
+		for (let m = 0; m < 12; m++) {
+			const month = ((11 + m) % 12) + 1;
+			const year = m === 0 ? 2025 : 2026;
+			const day = `${year}-${String(month).padStart(2, "0")}-05 10:00`;
+			rows.push(`UPI-${prefix}${i}-${m},${prefix}${i},${pay}.00,${day},upi,`);
+			if (m === 3 && i % 100 === 0) rows.push(`UPI-${prefix}${i}-${m}-dup,${prefix}${i},${pay}.00,${year}-${String(month).padStart(2, "0")}-05 10:04,upi,`);
+		}
+	}
+	return rows.join("\n");
+}
+
+async function main(): Promise<void> {
+	const twilio = await startTwilioServer({ accountSid: "ACbench", authToken: "bench-token", record: false, statuses: ["delivered"] });
+	const dataDir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-billing-"));
+	const node = await startNode({
+		env: {
+			PATH: process.env.PATH,
+			DATA_DIR: dataDir,
+			PORT: "0",
+			METRICS_PORT: "0",
+			LOG_LEVEL: "warn",
+			LOG_FORMAT: "json",
+			JWT_SECRET: SECRET,
+			INBOX_POLL_MS: "0",
+			TWILIO_API_URL: twilio.url,
+			TWILIO_ACCOUNT_SID: "ACbench",
+			TWILIO_AUTH_TOKEN: "bench-token",
+			TWILIO_FROM: "+15550001111",
+			TWILIO_RATE_PER_S: "0",
+			SANDBOX_CALLBACK_DELAY_MS: "0"
+		},
+		logger: pino({ level: "silent" })
+	});
+	const api = `http://127.0.0.1:${node.httpPort}/api/v1`;
+	const admin = { Authorization: `Bearer ${signOperatorToken(SECRET, "bench", "admin")}` };
+	const call = async <T>(method: string, url: string, body?: unknown, headers: Record<string, string> = admin, type = "application/json"): Promise<T> => {
+		const res = await fetch(`${api}${url}`, { method, headers: { ...headers, ...(body !== undefined ? { "Content-Type": type } : {}) }, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+		const text = await res.text();
+		if (res.status >= 400) throw new Error(`${method} ${url}: ${res.status} ${text.slice(0, 300)}`);
+		return JSON.parse(text) as T;
+	};
+	const client = async (name: string) => call<{ id: string; apiKey: string }>("POST", "/clients", { name, delivery: { plan: ["sms"] } });
+	const upload = async (key: string, kind: string, csv: string) => {
+		const { batchId } = await call<{ batchId: string }>("POST", `/uploads?kind=${kind}`, csv, { "X-API-Key": key }, "text/csv");
+		for (;;) {
+			const b = await call<{ status: string; counts: { valid: number; rejected: number } }>("GET", `/batches/${batchId}`, undefined, { "X-API-Key": key });
+			if (b.status === "COMPLETED" || b.status === "FAILED") return b;
+			await new Promise((r) => setTimeout(r, 250));
+		}
+	};
+	/** SMS attempts the notifier made for a client (delivery's attempts collection) */
+	const smsSent = (clientId: string): Promise<number> => node.platform.store.adapter("delivery_attempts").count({ query: { clientId, channel: "sms" } });
+	const runToEnd = async (clientId: string, pdf: boolean): Promise<{ seconds: number; run: { status: string; counts: { loans: number; done: number; halted: number } } }> => {
+		const t0 = performance.now();
+		const run = await call<{ id: string }>("POST", "/billing/runs", { clientId, cycleTo: CYCLE_TO, pdf });
+		for (;;) {
+			const r = await call<{ status: string; counts: { loans: number; done: number; halted: number } }>("GET", `/billing/runs/${run.id}`);
+			if (r.status !== "running") return { seconds: (performance.now() - t0) / 1000, run: r };
+			await new Promise((res) => setTimeout(res, 200));
+		}
+	};
+
+	try {
+		console.log(`billing bench: ${LOANS.toLocaleString("en")} loans, 12 repayments each (1 % with a duplicate), cycle ending ${CYCLE_TO}; ${os.availableParallelism()} cores`);
+		const a = await client("bench-billing");
+		let t = performance.now();
+		await upload(a.apiKey, "loan", loanCsv("L", LOANS));
+		const rep = await upload(a.apiKey, "repayment", repaymentCsv("L", LOANS));
+		console.log(`  data in: ${rep.counts.valid.toLocaleString("en")} repayments registered in ${((performance.now() - t) / 1000).toFixed(1)} s (with the loans)`);
+		const noPdf = await runToEnd(a.id, false);
+		await twilio.settled();
+		const sms = await smsSent(a.id);
+		console.log(`  run without PDFs: ${noPdf.run.counts.done.toLocaleString("en")} done, ${noPdf.run.counts.halted} halted in ${noPdf.seconds.toFixed(1)} s = ${Math.round(noPdf.run.counts.loans / noPdf.seconds).toLocaleString("en")} loans/s; SMS sent: ${sms} (${(Number(sms) / noPdf.run.counts.loans).toFixed(2)} a loan)`);
+
+		// with PDFs: a small client, beside the renderer alone on the same statements
+		const b = await client("bench-billing-pdf");
+		await upload(b.apiKey, "loan", loanCsv("P", PDF_LOANS));
+		await upload(b.apiKey, "repayment", repaymentCsv("P", PDF_LOANS));
+		const withPdf = await runToEnd(b.id, true);
+		const pipelineRate = withPdf.run.counts.loans / withPdf.seconds;
+		const engine = new ChromiumEngine({ tabs: node.config.render.concurrency, timeoutMs: 30_000 });
+		await engine.warmUp();
+		const htmls: string[] = [];
+		for (let i = 0; i < PDF_LOANS; i++) {
+			const loan = { loan_id: `P${i}`, loan_amount: String(100000 + (i % 50) * 1000), annual_interest_rate: "12", tenure_months: 24, first_emi_date: "2025-12-05" };
+			const pays = Array.from({ length: 12 }, (_, m) => ({ payment_ref: `U${m}`, amount: `${5000 + (i % 50) * 50}.00`, paid_at: `${m === 0 ? 2025 : 2026}-${String(((11 + m) % 12) + 1).padStart(2, "0")}-05T04:30:00Z` }));
+			const pb = buildPassbook(loan, pays, CYCLE_TO, { ratePercentPerMonth: "2" });
+			const st = computeStatement(pb, { from: "2026-10-11", to: CYCLE_TO });
+			htmls.push(toHtml("loan-statement", LANGS[i % 4], statementDocumentData(st, pb, { loan_id: loan.loan_id, applicant_name: `Borrower ${i}`, address_line1: `${i} MG Road`, city: "Pune", state: "Maharashtra", postal_code: "411001" })));
+		}
+		t = performance.now();
+		let next = 0;
+		await Promise.all(Array.from({ length: node.config.render.concurrency }, async () => {
+			while (next < htmls.length) await engine.render(htmls[next++]);
+		}));
+		const engineRate = PDF_LOANS / ((performance.now() - t) / 1000);
+		await engine.close();
+		console.log(`  run with PDFs: ${withPdf.run.counts.done} done, ${withPdf.run.counts.halted} halted in ${withPdf.seconds.toFixed(1)} s = ${pipelineRate.toFixed(1)} loans/s; the renderer alone: ${engineRate.toFixed(1)} documents/s; ratio ${((pipelineRate / engineRate) * 100).toFixed(0)} %`);
+		console.log(`  peak RSS (one process, everything): ${Math.round(peakRss / 1048576)} MB`);
+	} finally {
+		clearInterval(rssTimer);
+		await node.stop();
+		await twilio.close();
+		rmSync(dataDir, { recursive: true, force: true });
+	}
+}
+
+await main();
