@@ -11,6 +11,7 @@ interface Registry {
 	getMetric(name: string): unknown;
 	increment(name: string, labels?: Labels, value?: number): void;
 	observe(name: string, value: number, labels?: Labels): void;
+	set(name: string, value: number, labels?: Labels): void;
 }
 
 const DEFINITIONS = [
@@ -22,7 +23,14 @@ const DEFINITIONS = [
 	{ name: "paperwork_thread_cpu_seconds_total", type: "counter", labelNames: ["pool"], description: "CPU time used by a pool of worker threads (parse: the etl's, register: the registry's write thread)" },
 	{ name: "paperwork_chunk_stage_seconds", type: "histogram", labelNames: ["stage"], description: "Time one chunk spends in a stage (split, etl, registry)", buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] },
 	{ name: "paperwork_documents_total", type: "counter", labelNames: ["template", "result"], description: "Documents rendered or reused" },
-	{ name: "paperwork_render_seconds", type: "histogram", labelNames: ["engine"], description: "Time to render one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] }
+	{ name: "paperwork_render_seconds", type: "histogram", labelNames: ["engine"], description: "Time to render one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] },
+	{ name: "paperwork_cases", type: "gauge", labelNames: ["status"], description: "Delivery cases by status (counted in the store by the scheduler)" },
+	{ name: "paperwork_cases_finished_total", type: "counter", labelNames: ["status", "channel"], description: "Cases that reached a final status (delivered, sent, dispatched, failed), by the channel of their last attempt" },
+	{ name: "paperwork_delivery_attempts_total", type: "counter", labelNames: ["channel", "provider", "outcome"], description: "Delivery attempts by channel, provider and outcome (accepted, refused, failed, timeout)" },
+	{ name: "paperwork_delivery_callbacks_total", type: "counter", labelNames: ["provider", "result"], description: "Provider status events: applied, duplicate (did not move the status), unknown message, rejected" },
+	{ name: "paperwork_delivery_seconds", type: "histogram", labelNames: ["channel"], description: "Time from an attempt's send to its delivered status", buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600] },
+	{ name: "paperwork_dispatch_runs_total", type: "counter", labelNames: ["kind", "status"], description: "Dispatch runs started (status running) and ended (completed, failed)" },
+	{ name: "paperwork_provider_circuit_open", type: "gauge", labelNames: ["channel", "provider"], description: "1 while a provider's circuit breaker is open" }
 ] as const;
 
 export class Metrics {
@@ -38,5 +46,9 @@ export class Metrics {
 	}
 	observe(name: (typeof DEFINITIONS)[number]["name"], value: number, labels: Labels): void {
 		this.registry?.observe(name, value, labels);
+	}
+	/** sets a gauge */
+	set(name: (typeof DEFINITIONS)[number]["name"], value: number, labels: Labels): void {
+		this.registry?.set(name, value, labels);
 	}
 }

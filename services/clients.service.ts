@@ -34,7 +34,8 @@ const settingsParams = {
 	format: { type: "object", optional: true },
 	webhook: { type: "object", optional: true, props: { url: { type: "url" }, secret: { type: "string", min: 16 } } },
 	email: { type: "email", optional: true },
-	charges: { type: "object", optional: true }
+	charges: { type: "object", optional: true },
+	delivery: { type: "object", optional: true }
 };
 
 const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
@@ -43,7 +44,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 	actions: {
 		create: {
 			params: { name: { type: "string", min: 1, max: 200, trim: true }, ...settingsParams },
-			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown }>) {
+			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; delivery?: unknown }>) {
 				const settings = checkClientSettings(ctx.params);
 				if (await this.adapter.findOne({ name: ctx.params.name })) throw conflict(`a client named '${ctx.params.name}' already exists`);
 				const now = new Date();
@@ -69,7 +70,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 		},
 		update: {
 			params: { id: { type: "string" }, name: { type: "string", min: 1, max: 200, trim: true, optional: true }, ...settingsParams },
-			async handler(this: Self, ctx: Context<{ id: string; name?: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown }>) {
+			async handler(this: Self, ctx: Context<{ id: string; name?: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; delivery?: unknown }>) {
 				await this.findClient(ctx.params.id);
 				const settings = checkClientSettings(ctx.params);
 				const set: Record<string, unknown> = { ...settings, updatedAt: new Date() };
@@ -78,7 +79,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 					if (other && other._id !== ctx.params.id) throw conflict(`a client named '${ctx.params.name}' already exists`);
 					set.name = ctx.params.name;
 				}
-				if (Object.keys(set).length === 1) throw badRequest("nothing to change: send name, format, webhook, email or charges");
+				if (Object.keys(set).length === 1) throw badRequest("nothing to change: send name, format, webhook, email, charges or delivery");
 				const doc = await this.adapter.updateById(ctx.params.id, { $set: set });
 				return toClientView(doc as ClientDoc);
 			}

@@ -49,5 +49,15 @@ export const ROUTES: RouteSpec[] = [
 
 	{ method: "POST", path: "/documents", action: "renderer.render", access: "client", summary: "Renders a document (template + language + data, or template + recordId) to PDF, once: the same request returns the stored document", tag: "documents", status: 201 },
 	{ method: "GET", path: "/documents/:id", action: "renderer.document", access: "client", summary: "Reads a document's metadata and a signed, time-limited link to its PDF", tag: "documents" },
-	{ method: "GET", path: "/documents/:id/pdf", action: "renderer.pdf", access: "client", summary: "Streams a document's PDF", tag: "documents" }
+	{ method: "GET", path: "/documents/:id/pdf", action: "renderer.pdf", access: "client", summary: "Streams a document's PDF", tag: "documents" },
+
+	{ method: "POST", path: "/dispatch/runs", action: "scheduler.createRun", access: "operator", summary: "Starts a dispatch run for loans disbursed in a date window: {from, to, includePending, clientId?} (202)", tag: "delivery", status: 202 },
+	{ method: "GET", path: "/dispatch/runs", action: "scheduler.listRuns", access: "operator", summary: "Dispatch runs, newest first, with live counts by case status and channel", tag: "delivery" },
+	{ method: "GET", path: "/dispatch/runs/:id", action: "scheduler.getRun", access: "operator", summary: "One dispatch run: status and live counts by case status and channel", tag: "delivery" },
+	{ method: "GET", path: "/cases", action: "notifier.listCases", access: "client", summary: "Your delivery cases (?status=&channel=&loan_id=&runId=&from=&to=&limit=&offset=; from/to are creation dates)", tag: "delivery" },
+	{ method: "GET", path: "/cases/:id", action: "notifier.getCase", access: "client", summary: "One case with every attempt (channel, provider, message ID, status history, failure) and status event", tag: "delivery" },
+	{ method: "POST", path: "/courier/uploads", action: "notifier.courierUpload", access: "client", summary: "Records courier dispatches from an XLSX sheet (loan_id or case_id, courier, tracking_number, dispatched_on, delivered_on?): all rows or none", tag: "delivery", body: "stream" },
+	{ method: "GET", path: "/webhooks/:provider", action: "notifier.webhook", access: "public", summary: "A provider's webhook verification (WhatsApp hub.challenge)", tag: "delivery", body: "stream" },
+	{ method: "POST", path: "/webhooks/:provider", action: "notifier.webhook", access: "public", summary: "A provider's signed status callback (whatsapp, rcs, twilio); a bad signature is refused and changes nothing", tag: "delivery", body: "stream" },
+	{ method: "GET", path: "/sandbox/outbox", action: "notifier.outbox", access: "operator", summary: "What the sandbox provider would have sent (?caseId=&attemptId=&channel=&limit=&offset=)", tag: "delivery" }
 ];
