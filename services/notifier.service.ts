@@ -49,9 +49,38 @@ export interface CaseView {
 	finishedAt?: Date;
 }
 
+/** An attempt as a caller sees it: `outcomeKnown` false while its provider's answer was never written. */
+export type AttemptView = Pick<AttemptDoc, "runId" | "try" | "channel" | "provider" | "providerMessageId" | "status" | "history" | "failure" | "sentAt" | "deliveredAt" | "timedOutAt" | "courier" | "createdAt"> & {
+	id: string;
+	outcomeKnown: boolean;
+	/** while open: when the case moves on without a delivery */
+	deadline?: Date;
+};
+
 export interface CaseDetail extends CaseView {
-	attempts: (Omit<AttemptDoc, "_id" | "v" | "open" | "call" | "deadline"> & { id: string; outcomeKnown: boolean; deadline?: Date })[];
-	events: Omit<EventDoc, "_id">[];
+	attempts: AttemptView[];
+	events: Pick<EventDoc, "attemptId" | "provider" | "status" | "at" | "receivedAt" | "applied" | "code" | "reason">[];
+}
+
+function attemptView(a: AttemptDoc): AttemptView {
+	return {
+		id: a._id,
+		runId: a.runId,
+		try: a.try,
+		channel: a.channel,
+		provider: a.provider,
+		...(a.providerMessageId ? { providerMessageId: a.providerMessageId } : {}),
+		status: a.status,
+		history: a.history,
+		...(a.failure ? { failure: a.failure } : {}),
+		...(a.sentAt ? { sentAt: a.sentAt } : {}),
+		...(a.deliveredAt ? { deliveredAt: a.deliveredAt } : {}),
+		...(a.timedOutAt ? { timedOutAt: a.timedOutAt } : {}),
+		...(a.courier ? { courier: a.courier } : {}),
+		createdAt: a.createdAt,
+		outcomeKnown: a.call === "answered",
+		...(a.open ? { deadline: a.deadline } : {})
+	};
 }
 
 interface Own {
@@ -155,8 +184,8 @@ const notifierService: Schema = {
 				const events = (await this.ds.events.find({ query: { caseId: c._id }, sort: "receivedAt" })) as EventDoc[];
 				return {
 					...caseView(c),
-					attempts: attempts.map(({ _id, v: _v, open, call, deadline, ...a }) => ({ id: _id, ...a, outcomeKnown: call === "answered", ...(open ? { deadline } : {}) })),
-					events: events.map(({ _id, ...e }) => e)
+					attempts: attempts.map(attemptView),
+					events: events.map((e) => ({ attemptId: e.attemptId, provider: e.provider, status: e.status, at: e.at, receivedAt: e.receivedAt, applied: e.applied, ...(e.code ? { code: e.code } : {}), ...(e.reason ? { reason: e.reason } : {}) }))
 				};
 			}
 		},
