@@ -53,15 +53,16 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 				from: { type: "string", max: 10 },
 				to: { type: "string", max: 10 },
 				includePending: { type: "boolean", optional: true, convert: true },
-				clientId: { type: "string", optional: true, max: 100 }
+				clientId: { type: "string", optional: true, max: 100 },
+				retryOnly: { type: "boolean", optional: true, convert: true }
 			},
-			async handler(this: Self, ctx: Context<{ from: string; to: string; includePending?: boolean; clientId?: string }>): Promise<RunView> {
+			async handler(this: Self, ctx: Context<{ from: string; to: string; includePending?: boolean; clientId?: string; retryOnly?: boolean }>): Promise<RunView> {
 				const p = ctx.params;
 				const bad = [["from", p.from], ["to", p.to]].filter(([, v]) => !isDate(v)).map(([f]) => ({ field: f as string, message: "must be a date (YYYY-MM-DD)" }));
 				if (bad.length) throw badRequest(`${bad.map((b) => b.field).join(" and ")} must be dates (YYYY-MM-DD)`, bad);
 				if (p.from > p.to) throw badRequest(`from ${p.from} is after to ${p.to}`, [{ field: "from", message: "must not be after to" }]);
 				const auth = (ctx.meta as { auth?: Caller }).auth;
-				const req: RunRequest = { from: p.from, to: p.to, includePending: p.includePending ?? true, ...(p.clientId ? { clientId: p.clientId } : {}), ...(auth?.kind === "operator" ? { requestedBy: auth.sub } : {}) };
+				const req: RunRequest = { from: p.from, to: p.to, includePending: p.includePending ?? true, ...(p.clientId ? { clientId: p.clientId } : {}), ...(p.retryOnly ? { retryOnly: true } : {}), ...(auth?.kind === "operator" ? { requestedBy: auth.sub } : {}) };
 				const run = await this.runs.create(req);
 				this.metrics.inc("paperwork_dispatch_runs_total", { kind: run.kind, status: "running" });
 				this.logger.info({ runId: run._id, from: run.from, to: run.to, includePending: run.includePending, clientId: run.clientId }, "operator started a dispatch run");

@@ -49,6 +49,8 @@ export interface RunRequest {
 	includePending: boolean;
 	clientId?: string;
 	requestedBy?: string;
+	/** only retry the window's pending and failed cases: no new cases (an operator's replay) */
+	retryOnly?: boolean;
 }
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -122,6 +124,7 @@ export class Runs {
 			includePending: req.includePending,
 			...(req.clientId ? { clientId: req.clientId } : {}),
 			...(req.requestedBy ? { requestedBy: req.requestedBy } : {}),
+			...(req.retryOnly ? { retryOnly: true } : {}),
 			status: "running",
 			picked: { created: 0, retried: 0, existing: 0 },
 			startedAt: this.#now()
@@ -132,8 +135,8 @@ export class Runs {
 	async execute(run: RunDoc): Promise<RunDoc> {
 		const { store, logger } = this.#p;
 		try {
-			const created = await this.#newCases(run);
-			const retried = run.includePending ? await this.#retry(run) : 0;
+			const created = run.retryOnly ? { created: 0, existing: 0 } : await this.#newCases(run);
+			const retried = run.includePending || run.retryOnly ? await this.#retry(run) : 0;
 			const picked = { created: created.created, existing: created.existing, retried };
 			const now = this.#now();
 			const done = created.created + retried === 0;
@@ -213,7 +216,8 @@ export class Runs {
 	async #retry(run: RunDoc): Promise<number> {
 		const { store } = this.#p;
 		const size = this.#p.pageSize ?? 1000;
-		const query: Record<string, unknown> = { status: { $in: ["pending", "failed"] }, dueDate: { $gte: run.from, $lte: run.to }, runId: { $ne: run._id } };
+		// cases left as they were before this run started: not those another run is creating or moving right now
+		const query: Record<string, unknown> = { status: { $in: ["pending", "failed"] }, dueDate: { $gte: run.from, $lte: run.to }, runId: { $ne: run._id }, updatedAt: { $lt: run.startedAt } };
 		if (run.clientId) query.clientId = run.clientId;
 		let retried = 0;
 		let after = "";

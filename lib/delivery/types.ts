@@ -124,6 +124,8 @@ export interface RunDoc extends Record<string, unknown> {
 	includePending: boolean;
 	clientId?: string;
 	requestedBy?: string;
+	/** an operator's replay: retries only, no new cases */
+	retryOnly?: boolean;
 	status: RunStatus;
 	/** what the run did when it started: new cases, cases retried, loans that already had a case */
 	picked: { created: number; retried: number; existing: number };

@@ -194,3 +194,31 @@ test("courier: one bad row applies nothing and lists every bad row; a good sheet
 	assert.equal(courier[0].courier?.trackingNumber, "BD100");
 	assert.equal((await postSheet(a.apiKey, Buffer.from("not a workbook"))).status, 422);
 });
+
+test("operators: REPL commands for runs, a case's history, the sandbox outbox and a replay; a client's plan is checked", async () => {
+	const { replCommands } = await import("../../lib/repl-commands.ts");
+	const run = async (command: string, args: Record<string, string | undefined> = {}) => {
+		const lines: string[] = [];
+		const cmd = replCommands((l) => lines.push(l)).find((c) => c.command.split(" ")[0] === command);
+		assert.ok(cmd, command);
+		await cmd.action(node.broker, args);
+		return lines.join("\n");
+	};
+	assert.match(await run("runs"), /completed +2026-11-01\.\.2026-11-30/);
+	const c = (await listCases(a.apiKey, "?loan_id=L-RCS-FAIL")).items[0];
+	const history = await run("case", { id: c.id });
+	assert.match(history, /loan L-RCS-FAIL\): delivered/);
+	assert.match(history, /whatsapp +sandbox +failed/);
+	assert.match(history, /sms +sandbox +delivered/);
+	assert.match(await run("outbox", { caseId: c.id }), /sms +delivered/);
+	assert.match(await run("replay"), /replay run run_\w+ started/);
+	const replay = (await http<{ items: RunView[] }>(`${node.url}/dispatch/runs`, { headers: bearer(node.operatorToken) })).body.items[0];
+	const done = await waitRun(replay.id);
+	assert.deepEqual(done.picked, { created: 0, existing: 0, retried: 0 }, "nothing failed, nothing new is created by a replay");
+	const bad = await http<{ error: { message: string } }>(`${node.url}/clients/${a.id}`, { method: "PATCH", headers: bearer(node.adminToken), json: { delivery: { plan: ["whatsapp", "pigeon"] } } });
+	assert.equal(bad.status, 400);
+	assert.match(bad.body.error.message, /pigeon/);
+	const good = await http<{ delivery?: { plan: string[] } }>(`${node.url}/clients/${a.id}`, { method: "PATCH", headers: bearer(node.adminToken), json: { delivery: { plan: ["sms", "email"] } } });
+	assert.equal(good.status, 200, JSON.stringify(good.body));
+	assert.deepEqual(good.body.delivery?.plan, ["sms", "email"]);
+});
