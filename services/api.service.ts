@@ -84,7 +84,7 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 				contentType: req.headers["content-type"],
 				filename: typeof xName === "string" ? xName : disposition ? safeDecode(disposition[1]) : undefined,
 				// provider callbacks (public raw-body routes) are verified over their headers and the URL they called
-				...(spec?.access === "public" && spec.body === "stream" ? { headers: callbackHeaders(req), url: req.originalUrl ?? req.url } : {})
+				...(spec?.access === "public" && spec.body === "stream" ? { headers: callbackHeaders(req), url: req.originalUrl ?? req.url, method: req.method } : {})
 			};
 			if (Array.isArray(req.body) && req.$params) {
 				for (const k of Object.keys(req.$params)) if (/^\d+$/.test(k)) delete req.$params[k];

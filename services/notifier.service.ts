@@ -229,12 +229,12 @@ const notifierService: Schema = {
 			params: { provider: { type: "string", min: 1, max: 40 } },
 			async handler(this: Self, ctx: Context<Record<string, string>>) {
 				const { provider, ...query } = ctx.params;
-				const request = ((ctx.meta as { $request?: { headers?: Record<string, string>; url?: string } }).$request ?? {}) as { headers?: Record<string, string>; url?: string };
+				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as { headers?: Record<string, string>; url?: string; method?: string };
 				const rawBody = await readBody((ctx as unknown as { stream?: Readable }).stream, WEBHOOK_BODY_LIMIT);
 				const { config } = getPlatform();
 				const path = request.url ?? `/api/v1/webhooks/${provider}`;
 				const req: CallbackRequest = {
-					method: rawBody.length === 0 && !request.headers?.["content-type"] ? "GET" : "POST",
+					method: request.method === "GET" ? "GET" : "POST",
 					url: `${config.http.publicUrl}${path}`,
 					headers: request.headers ?? {},
 					query: Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)])),

@@ -11,7 +11,7 @@ import { Cron } from "croner";
 import { getPlatform } from "../lib/platform.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
 import { queuesMixin, type QueueService } from "../mixins/queues.mixin.ts";
-import { QUEUES } from "../config/queues.ts";
+import { QUEUE_NAMES, QUEUES } from "../config/queues.ts";
 import { badRequest, notFound } from "../lib/api/errors.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { Metrics } from "../lib/metrics.ts";
@@ -135,6 +135,12 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 			const completed = await this.runs.settle();
 			if (completed) this.metrics.inc("paperwork_dispatch_runs_total", { kind: "any", status: "completed" }, completed);
 			for (const s of CASE_STATUSES) this.metrics.set("paperwork_cases", await this.ds.cases.count({ query: { status: s } }), { status: s });
+			// dead letters waiting for an operator (the alert sink sends at most one mail per kind per interval)
+			const { queues } = getPlatform();
+			for (const q of QUEUE_NAMES) {
+				const st = await queues.stats(q).catch(() => null);
+				if (st && st.dead > 0) this.alerts.raise("dlq_not_empty", `${st.dead} dead letter(s) in ${q}.dlq`, { queue: q, dead: st.dead });
+			}
 		}
 	},
 

@@ -199,19 +199,15 @@ export class Deliverer {
 		const at = this.#now();
 		if (result.ok) {
 			this.#p.metrics?.attempt(channel, attempt.provider, "accepted");
-			logger.info({ caseId: c._id, attemptId, channel, provider: attempt.provider, status: result.status }, "attempt accepted by its provider");
+			logger.debug({ caseId: c._id, attemptId, channel, provider: attempt.provider, status: result.status }, "attempt accepted by its provider");
 			// email reports no delivery: an accepted email ends the plan
 			const final = channel === "email" && result.status === "sent";
-			await this.#update(attemptId, () => ({
-				$set: { call: "answered", providerMessageId: result.providerMessageId, ...(final ? { open: false } : {}) }
-			}));
-			await this.#applyStatus(attemptId, { status: result.status, at, source: "send" }, { final });
+			await this.#applyStatus(attemptId, { status: result.status, at, source: "send" }, { final, set: { call: "answered", providerMessageId: result.providerMessageId }, known: attempt });
 			return;
 		}
 		this.#p.metrics?.attempt(channel, attempt.provider, result.permanent ? "refused" : "failed");
 		logger.warn({ caseId: c._id, attemptId, channel, provider: attempt.provider, code: result.code, reason: result.reason }, "attempt refused by its provider; next channel");
-		await this.#update(attemptId, () => ({ $set: { call: "answered" } }));
-		await this.#applyStatus(attemptId, { status: "failed", at, source: "send", code: result.code, reason: result.reason });
+		await this.#applyStatus(attemptId, { status: "failed", at, source: "send", code: result.code, reason: result.reason }, { set: { call: "answered" }, known: attempt });
 	}
 
 	async #message(c: CaseDoc, attemptId: string, channel: Channel, settings: ClientChannelSettings | undefined): Promise<OutgoingMessage> {
@@ -233,10 +229,10 @@ export class Deliverer {
 	}
 
 	/** Read-modify-write of an attempt under its version (retried when another writer changed it meanwhile). */
-	async #update(attemptId: string, change: (a: AttemptDoc) => { $set: Record<string, unknown> } | null): Promise<{ before: AttemptDoc; after: AttemptDoc } | null> {
+	async #update(attemptId: string, change: (a: AttemptDoc) => { $set: Record<string, unknown> } | null, known?: AttemptDoc): Promise<{ before: AttemptDoc; after: AttemptDoc } | null> {
 		const { store } = this.#p;
 		for (let i = 0; i < 20; i++) {
-			const a = (await store.attempts.findById(attemptId)) as AttemptDoc | null;
+			const a = i === 0 && known ? known : ((await store.attempts.findById(attemptId)) as AttemptDoc | null);
 			if (!a) return null;
 			const u = change(a);
 			if (!u) return { before: a, after: a };
@@ -248,22 +244,29 @@ export class Deliverer {
 	}
 
 	/** Moves an attempt's status forward (never back) and applies its consequence to the case. */
-	async #applyStatus(attemptId: string, e: AttemptEventEntry, opts: { final?: boolean } = {}): Promise<boolean> {
-		const r = await this.#update(attemptId, (a) => {
-			if (!moves(a.status, e.status)) return null;
-			const closing = e.status === "delivered" || e.status === "read" || e.status === "failed" || opts.final;
-			return {
-				$set: {
-					status: e.status,
-					history: [...a.history, e],
-					...(closing ? { open: false } : {}),
-					...(e.status === "sent" && !a.sentAt ? { sentAt: e.at } : {}),
-					...((e.status === "delivered" || e.status === "read") && !a.deliveredAt ? { deliveredAt: e.at } : {}),
-					...(e.status === "failed" ? { failure: { code: e.code ?? "FAILED", reason: e.reason ?? "the provider reported a failure" } } : {})
-				}
-			};
-		});
-		if (!r || r.before === r.after) return false;
+	async #applyStatus(attemptId: string, e: AttemptEventEntry, opts: { final?: boolean; set?: Record<string, unknown>; known?: AttemptDoc } = {}): Promise<boolean> {
+		let moved = false;
+		const r = await this.#update(
+			attemptId,
+			(a) => {
+				moved = moves(a.status, e.status);
+				if (!moved) return opts.set ? { $set: opts.set } : null;
+				const closing = e.status === "delivered" || e.status === "read" || e.status === "failed" || opts.final;
+				return {
+					$set: {
+						...opts.set,
+						status: e.status,
+						history: [...a.history, e],
+						...(closing ? { open: false } : {}),
+						...(e.status === "sent" && !a.sentAt ? { sentAt: e.at } : {}),
+						...((e.status === "delivered" || e.status === "read") && !a.deliveredAt ? { deliveredAt: e.at } : {}),
+						...(e.status === "failed" ? { failure: { code: e.code ?? "FAILED", reason: e.reason ?? "the provider reported a failure" } } : {})
+					}
+				};
+			},
+			opts.known
+		);
+		if (!moved || !r || r.before === r.after) return false;
 		const a = r.after;
 		if (e.status === "delivered" || e.status === "read") {
 			if (!r.before.deliveredAt) this.#p.metrics?.delivered(a.channel, Math.max(0, (e.at.getTime() - (a.sentAt ?? a.createdAt).getTime()) / 1000));
@@ -285,10 +288,8 @@ export class Deliverer {
 		const now = this.#now();
 		const from: CaseStatus[] = status === "delivered" ? NOT_DELIVERED : status === "dispatched" ? ["pending", "sending", "sent", "failed"] : ["sending"];
 		const expect = status === "sent" ? { status: "sending", attemptId: a._id } : { status: { $in: from } };
-		const c = await store.getCase<CaseDoc>(a.caseId);
-		if (!c) return;
 		if (await store.cas(store.cases, a.caseId, expect, { $set: { status, channel: a.channel, finishedAt: now, updatedAt: now }, $unset: { failure: "" } })) {
-			this.#finished(c, status, a.channel);
+			this.#finished({ _id: a.caseId, clientId: a.clientId, runId: a.runId }, status, a.channel);
 		}
 	}
 
@@ -313,12 +314,12 @@ export class Deliverer {
 		}
 	}
 
-	#finished(c: CaseDoc, status: CaseStatus, channel?: Channel, failure?: { code: string; reason: string }): void {
+	#finished(c: Pick<CaseDoc, "_id" | "clientId" | "runId"> & { loanKey?: string }, status: CaseStatus, channel?: Channel, failure?: { code: string; reason: string }): void {
 		this.#p.metrics?.caseFinished(status, channel);
 		if (status === "failed") {
 			this.#p.logger.warn({ caseId: c._id, clientId: c.clientId, runId: c.runId, code: failure?.code }, "case failed on every channel of its plan; a later run retries it");
-			this.#p.alerts.raise("cases_failed", `case ${c._id} (loan ${c.loanKey}) failed on every channel: ${failure?.reason ?? "unknown"}`, { caseId: c._id, clientId: c.clientId, runId: c.runId, code: failure?.code });
-		} else this.#p.logger.info({ caseId: c._id, status, channel }, "case finished");
+			this.#p.alerts.raise("cases_failed", `case ${c._id}${c.loanKey ? ` (loan ${c.loanKey})` : ""} failed on every channel: ${failure?.reason ?? "unknown"}`, { caseId: c._id, clientId: c.clientId, runId: c.runId, code: failure?.code });
+		} else this.#p.logger.debug({ caseId: c._id, status, channel }, "case finished");
 	}
 
 	/** Status events from a provider's callback (or the sandbox): each kept as it came, applied when it moves its attempt. */
@@ -338,7 +339,7 @@ export class Deliverer {
 			return "unknown";
 		}
 		const at = e.at instanceof Date && !Number.isNaN(e.at.getTime()) ? e.at : this.#now();
-		const applied = await this.#applyStatus(a._id, { status: e.status, at, source: "callback", ...(e.code ? { code: e.code } : {}), ...(e.reason ? { reason: e.reason } : {}) });
+		const applied = await this.#applyStatus(a._id, { status: e.status, at, source: "callback", ...(e.code ? { code: e.code } : {}), ...(e.reason ? { reason: e.reason } : {}) }, { known: a });
 		await store.events.insert({
 			attemptId: a._id,
 			caseId: a.caseId,
