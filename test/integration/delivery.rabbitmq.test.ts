@@ -12,7 +12,7 @@ import { AMQP_URL, spawnNode, startTestNode, tempDir, deleteNamespaceQueues, typ
 import { QUEUES } from "../../config/queues.ts";
 import { caseIdOf } from "../../lib/delivery/notifier.ts";
 import { deliveryStore, type DeliveryStore } from "../../lib/delivery/store.ts";
-import type { CaseDoc } from "../../lib/delivery/types.ts";
+import type { CaseDoc, RunDoc } from "../../lib/delivery/types.ts";
 
 const namespace = `dl-${randomUUID().slice(0, 8)}`;
 const N = 60;
@@ -112,4 +112,20 @@ test("a notifier killed with SIGKILL mid-run loses no case and sends no message 
 	assert.equal(perAttempt.size, await ds.attempts.count({ query: { caseId: { $in: ids } } }), "every attempt called its provider once");
 	assert.ok(cases.some((c) => c.channel === "rcs"), "attempts whose callbacks died with the notifier timed out to RCS");
 	await second.stop();
+});
+
+test("two scheduler nodes firing on the same cron make one run per slot", async () => {
+	// a cron every 2 seconds: both nodes fire within each minute's slot, again and again; one run per slot
+	const env = { ...common, SCHEDULER_CRON: "*/2 * * * * *", SCHEDULER_TZ: "UTC" };
+	const s1 = await spawnNode({ ...env, SERVICES: "scheduler", NODE_ID: `sched1-${namespace}` });
+	children.push(s1);
+	const s2 = await spawnNode({ ...env, SERVICES: "scheduler", NODE_ID: `sched2-${namespace}` });
+	children.push(s2);
+	await new Promise((r) => setTimeout(r, 6000));
+	await Promise.all([s1.stop(), s2.stop()]);
+	const runs = (await ds.runs.find({ query: { kind: "scheduled" } })) as RunDoc[];
+	assert.ok(runs.length >= 1, "the cron fired");
+	const slots = runs.map((r) => String(r.slot));
+	assert.equal(new Set(slots).size, slots.length, `one run per slot: ${slots.join(", ")}`);
+	assert.ok(runs.length <= 2, "at most the minutes the test spanned");
 });
