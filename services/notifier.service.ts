@@ -237,7 +237,8 @@ const notifierService: Schema = {
 					method: request.method === "GET" ? "GET" : "POST",
 					url: `${config.http.publicUrl}${path}`,
 					headers: request.headers ?? {},
-					query: Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)])),
+					// from the URL as sent: the gateway's parsed params nest dotted names (hub.challenge)
+					query: request.url ? Object.fromEntries(new URL(request.url, "http://callback.invalid").searchParams) : Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)])),
 					rawBody
 				};
 				const out = await this.handleCallback(provider, req);

@@ -70,6 +70,11 @@ export class Sandbox {
 		this.handler = {
 			provider: "sandbox",
 			handle(req: CallbackRequest): CallbackOutcome {
+				// a verification handshake in WhatsApp's form (GET hub.mode, hub.verify_token, hub.challenge), token "sandbox"
+				if (req.method === "GET") {
+					if (req.query["hub.mode"] === "subscribe" && req.query["hub.verify_token"] === "sandbox" && req.query["hub.challenge"]) return { kind: "challenge", body: req.query["hub.challenge"] };
+					return { kind: "rejected", status: 403, reason: "verification token mismatch" };
+				}
 				const sig = req.headers[SIGNATURE];
 				const want = crypto.createHmac("sha256", secret).update(req.rawBody).digest("hex");
 				if (typeof sig !== "string" || sig.length !== want.length || !crypto.timingSafeEqual(Buffer.from(sig), Buffer.from(want))) {

@@ -155,6 +155,12 @@ test("webhooks: a callback with a bad signature is refused and changes nothing; 
 	assert.equal((await caseOf(a.apiKey, c.id)).body.status, "delivered");
 	assert.equal((await caseOf(a.apiKey, c.id)).body.events.length, detail.events.length);
 	assert.equal((await http(`${node.url}/webhooks/nowhere`, { method: "POST", body: "{}" })).status, 404);
+	// the GET form (a verification handshake) reaches the handler with the query as sent
+	const challenge = await http(`${node.url}/webhooks/sandbox?hub.mode=subscribe&hub.verify_token=sandbox&hub.challenge=4242`);
+	assert.equal(challenge.status, 200);
+	assert.equal(challenge.body, "4242");
+	assert.equal((await http(`${node.url}/webhooks/sandbox?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=42`)).status, 403);
+	assert.equal((await http(`${node.url}/webhooks/nowhere?hub.challenge=42`)).status, 404);
 });
 
 async function sheet(rows: (string | Date)[][]): Promise<Buffer> {
