@@ -294,11 +294,25 @@ export class Runs {
 		return out;
 	}
 
-	/** Completes the running runs whose cases are all final (the scheduler calls it now and then). */
-	async settle(): Promise<number> {
-		const running = (await this.#p.store.runs.find({ query: { status: "running", pickedAt: { $exists: true } }, limit: 100 })) as RunDoc[];
+	/**
+	 * Completes the running runs whose cases are all final, and fails the runs whose scheduler stopped before it
+	 * picked their cases (older than `staleMs`): nothing is lost, the next run picks those loans and cases up.
+	 */
+	async settle(staleMs = 3_600_000): Promise<number> {
+		const { store } = this.#p;
+		const now = this.#now();
+		const running = (await store.runs.find({ query: { status: "running" }, limit: 200 })) as RunDoc[];
 		let n = 0;
-		for (const r of running) if ((await this.view(r._id))?.status === "completed") n++;
+		for (const r of running) {
+			if (r.pickedAt) {
+				if ((await this.view(r._id))?.status === "completed") n++;
+			} else if (now.getTime() - r.startedAt.getTime() > staleMs) {
+				const error = "interrupted: its scheduler stopped before it had picked its cases; the next run picks them up";
+				if (await store.cas(store.runs, r._id, { status: "running", pickedAt: { $exists: false } }, { $set: { status: "failed", error, finishedAt: now } })) {
+					this.#p.alerts.raise("run_failed", `dispatch run ${r._id} (${r.from}..${r.to}) ${error}`, { runId: r._id });
+				}
+			}
+		}
 		return n;
 	}
 

@@ -14,7 +14,7 @@ import { SqliteStore } from "../../../lib/store/sqlite.ts";
 import { DeliveryStore } from "../../../lib/delivery/store.ts";
 import { Runs, lookbackWindow, isDate, type DispatchCase } from "../../../lib/delivery/runs.ts";
 import { caseIdOf, type RenderedCase } from "../../../lib/delivery/notifier.ts";
-import type { CaseDoc } from "../../../lib/delivery/types.ts";
+import type { CaseDoc, RunDoc } from "../../../lib/delivery/types.ts";
 import type { StoreAdapter } from "../../../lib/store/types.ts";
 
 const logger = pino({ level: "silent" });
@@ -144,4 +144,23 @@ test("a run that cannot read its loans is failed, with an alert", async () => {
 	assert.equal(run.status, "failed");
 	assert.match(alerts.at(-1) ?? "", /disk on fire/);
 	assert.equal((await n1.runs.view(run._id))?.status, "failed");
+});
+
+test("settling: a run whose cases are all final completes; a run interrupted before picking fails with an alert", async () => {
+	const run = await n1.runs.create({ from: "2026-11-01", to: "2026-11-30", includePending: false, clientId: "c2" });
+	await n1.store.runs.updateById(run._id, { $set: { startedAt: new Date(Date.now() - 7_200_000) } });
+	const before_ = alerts.length;
+	await n1.runs.settle();
+	const v = await n1.runs.view(run._id);
+	assert.equal(v?.status, "failed");
+	assert.match(v?.error ?? "", /interrupted/);
+	assert.equal(alerts.length, before_ + 1);
+	await n2.runs.settle();
+	assert.equal(alerts.length, before_ + 1, "one alert, whichever node settles");
+	// the retried run of the earlier test: its two cases delivered, it completes
+	const pending = (await n1.store.cases.find({ query: { status: "pending" } })) as CaseDoc[];
+	for (const c of pending) await n1.store.cases.updateById(c._id, { $set: { status: "delivered", channel: "whatsapp" } });
+	await n1.runs.settle();
+	const still = (await n1.store.runs.find({ query: { status: "running" } })) as RunDoc[];
+	assert.deepEqual(still.map((r) => r.kind), ["scheduled"], "only the slot claimed (never executed) in the first test, too recent to call interrupted");
 });
