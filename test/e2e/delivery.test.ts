@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import ExcelJS from "exceljs";
-import { startTestNode, http, bearer, apiKey, type TestNode } from "../helpers/node.ts";
+import { startTestNode, http, bearer, apiKey, freePort, metricSamples, type TestNode } from "../helpers/node.ts";
 import { csvLine } from "../helpers/ingest.ts";
 import { waitForBatch } from "../helpers/ingest.ts";
 import type { RunView } from "../../lib/delivery/types.ts";
@@ -18,6 +18,7 @@ import type { RendererStats } from "../../services/renderer.service.ts";
 let node: TestNode;
 let a: { id: string; apiKey: string };
 let b: { id: string; apiKey: string };
+let metricsPort = 0;
 
 const LOAN_HEADER = "loan_id,applicant_name,language,phone,email,address_line1,address_line2,city,state,postal_code,loan_amount,annual_interest_rate,tenure_months,disbursement_date,first_emi_date,processing_fee";
 
@@ -26,7 +27,8 @@ function loanRow(id: string, phone: string, email = "", language = "en"): string
 }
 
 before(async () => {
-	node = await startTestNode({ SANDBOX_CALLBACK_DELAY_MS: "10", DELIVERY_SWEEP_MS: "200", DELIVERY_TIMEOUT_S: "60", RENDER_CONCURRENCY: "2", SCHEDULER_CRON: "0 0 1 1 *" });
+	metricsPort = await freePort();
+	node = await startTestNode({ METRICS_PORT: String(metricsPort), SANDBOX_CALLBACK_DELAY_MS: "10", DELIVERY_SWEEP_MS: "200", DELIVERY_TIMEOUT_S: "60", RENDER_CONCURRENCY: "2", SCHEDULER_CRON: "0 0 1 1 *" });
 	a = await createClient("delivery-a");
 	b = await createClient("delivery-b");
 });
@@ -120,6 +122,19 @@ test("loans uploaded as CSV become delivered cases: WhatsApp, RCS after a WhatsA
 	const all = await http<{ items: { attemptId: string }[] }>(`${node.url}/sandbox/outbox?limit=1000`, { headers: bearer(node.operatorToken) });
 	const ids = all.body.items.map((i) => i.attemptId);
 	assert.equal(new Set(ids).size, ids.length);
+});
+
+test("metrics: attempts by channel, provider and outcome, finished cases, callbacks, send-to-delivered latency, runs", async () => {
+	const attempts = await metricSamples(metricsPort, "paperwork_delivery_attempts_total");
+	// Moleculer adds namespace and nodeID labels first
+	const value = (labels: string) => attempts.find((m) => m.labels.endsWith(labels))?.value ?? 0;
+	assert.ok(value('channel="whatsapp",provider="sandbox",outcome="accepted"') >= 3);
+	assert.ok(value('channel="rcs",provider="sandbox",outcome="refused"') >= 1);
+	const finished = await metricSamples(metricsPort, "paperwork_cases_finished_total");
+	assert.ok(finished.some((m) => m.labels.endsWith('status="delivered",channel="sms"') && m.value >= 1));
+	assert.ok((await metricSamples(metricsPort, "paperwork_delivery_callbacks_total")).some((m) => m.labels.includes('result="applied"')));
+	assert.ok((await metricSamples(metricsPort, "paperwork_delivery_seconds_bucket")).some((m) => m.labels.endsWith('channel="whatsapp",le="+Inf"') && m.value >= 1));
+	assert.ok((await metricSamples(metricsPort, "paperwork_dispatch_runs_total")).some((m) => m.labels.includes('kind="manual"')));
 });
 
 test("a second run over the same window renders nothing and creates no second case", async () => {
