@@ -61,6 +61,7 @@ try {
 	}
 	for (let i = 0; i < docs.length; i += 1000) await ds.cases.insertMany(docs.slice(i, i + 1000));
 	const t0 = performance.now();
+	const cpu0 = process.cpuUsage();
 	const msgs = docs.map((c) => ({ payload: { caseId: c._id, clientId, documentId: "doc-bench", key, pages: 4, bytes: 60_000, template: "welcome-letter", language: "en" }, options: { key: `${c._id}:rendered` } }));
 	for (let i = 0; i < msgs.length; i += 1000) await node.platform.queues.publishMany(QUEUES.casesRendered, msgs.slice(i, i + 1000));
 	let done = 0;
@@ -69,6 +70,8 @@ try {
 		done = await ds.cases.count({ query: { status: { $in: ["delivered", "sent", "failed"] } } });
 	}
 	const seconds = (performance.now() - t0) / 1000;
+	const cpu = process.cpuUsage(cpu0);
+	const cpuMsPerCase = (cpu.user + cpu.system) / 1000 / N;
 	const calls = await ds.outbox.count({});
 	const byChannel: Record<string, number> = {};
 	for (const ch of ["whatsapp", "rcs", "sms", "email"]) byChannel[ch] = await ds.cases.count({ query: { channel: ch, status: "delivered" } });
@@ -76,6 +79,7 @@ try {
 	console.log(`to a final status: ${seconds.toFixed(2)} s = ${(N / seconds).toFixed(0)} cases/s`);
 	console.log(`delivered by channel: ${JSON.stringify(byChannel)}`);
 	console.log(`provider calls: ${calls} = ${(calls / N).toFixed(2)} per case`);
+	console.log(`CPU of this process: ${cpuMsPerCase.toFixed(2)} ms per case, i.e. at most ${(1000 / cpuMsPerCase).toFixed(0)} cases/s per free core (the figure a busy machine does not skew as much)`);
 	console.log(`peak RSS: ${(peak / 1024 / 1024).toFixed(0)} MiB`);
 } finally {
 	clearInterval(sampler);
