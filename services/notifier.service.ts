@@ -7,7 +7,7 @@
  * The logic lives in lib/delivery/ (notifier.ts: the fallback state machine and "never twice"; sandbox.ts;
  * courier.ts); this file wires it to the ports, the providers (lib/delivery/wiring.ts), logs and metrics.
  */
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { getPlatform } from "../lib/platform.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
@@ -264,8 +264,7 @@ const notifierService: Schema = {
 				if (body.length === 0) throw badRequest("send the XLSX sheet as the request body");
 				let sheet: Awaited<ReturnType<typeof readCourierSheet>>;
 				try {
-					const { Readable: R } = await import("node:stream");
-					sheet = await readCourierSheet(R.from([body]), { maxRows: 100_000, maxUncompressedBytes: config.ingest.xlsxMaxInflatedBytes });
+					sheet = await readCourierSheet(Readable.from([body]), { maxRows: 100_000, maxUncompressedBytes: config.ingest.xlsxMaxInflatedBytes });
 				} catch (err) {
 					if (err instanceof XlsxError) throw httpError(422, "INVALID_SHEET", err.message);
 					throw err;
