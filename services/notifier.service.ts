@@ -296,8 +296,10 @@ const notifierService: Schema = {
 				if (p.caseId) query.caseId = p.caseId;
 				if (p.attemptId) query.attemptId = p.attemptId;
 				if (p.channel) query.channel = p.channel;
-				const items = (await this.ds.outbox.find({ query, sort: "-at", limit: p.limit ?? 100, offset: p.offset ?? 0 })) as unknown as OutboxEntry[];
-				return { items: items.map(({ _id, ...e }) => ({ id: _id, ...e })), total: await this.ds.outbox.count({ query }) };
+				const limit = p.limit ?? 100;
+				const offset = p.offset ?? 0;
+				const items = (await this.ds.outbox.find({ query, sort: "-at", limit, offset })) as unknown as OutboxEntry[];
+				return { items: items.map(({ _id, ...e }) => ({ id: _id, ...e })), total: await this.ds.outbox.count({ query }), limit, offset };
 			}
 		},
 
