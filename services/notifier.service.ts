@@ -200,12 +200,14 @@ const notifierService: Schema = {
 				from: { type: "string", optional: true, max: 10 },
 				to: { type: "string", optional: true, max: 10 },
 				limit: { type: "number", optional: true, convert: true, integer: true, min: 1, max: 1000 },
-				offset: { type: "number", optional: true, convert: true, integer: true, min: 0 }
+				offset: { type: "number", optional: true, convert: true, integer: true, min: 0 },
+				clientId: { type: "string", optional: true, max: 100 }
 			},
-			async handler(this: Self, ctx: Context<{ status?: string; channel?: string; loan_id?: string; runId?: string; from?: string; to?: string; limit?: number; offset?: number }>) {
+			async handler(this: Self, ctx: Context<{ status?: string; channel?: string; loan_id?: string; runId?: string; from?: string; to?: string; limit?: number; offset?: number; clientId?: string }>) {
 				const p = ctx.params;
 				const query: Record<string, unknown> = {};
-				const clientId = scopeOf(ctx);
+				// a client sees its own cases (a clientId it sends is ignored); operators every client's, or one
+				const clientId = scopeOf(ctx) ?? p.clientId;
 				if (clientId) query.clientId = clientId;
 				if (p.status) query.status = p.status;
 				if (p.channel) query.channel = p.channel;
