@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-	{ ignores: ["node_modules/**", "data/**", ".tmp/**", "docker/**"] },
+	{ ignores: ["node_modules/**", "data/**", ".tmp/**", "docker/**", "console/dist/**", "test-output/**"] },
 	js.configs.recommended,
 	...tseslint.configs.recommended,
 	{

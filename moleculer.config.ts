@@ -4,13 +4,15 @@
  * - TRANSPORTER=amqp://...: the AMQP transporter on RabbitMQ with prefetch 100 and TCP noDelay (with the defaults,
  *   prefetch 1 and Nagle on, remote calls crawl at ~23/s; see docs/architecture.md), and the JSONExt serializer so
  *   Dates and Buffers survive the trip.
+ * METRICS_PORT serves /metrics, and the liveness and readiness probes /healthz and /readyz (lib/probes.ts).
  * Logs go through our pino root (lib/log.ts), so every line carries the request/batch/case IDs of the work at hand.
  */
-import type { BrokerOptions, Context, Middleware } from "moleculer";
+import type { BrokerOptions, Context, MetricRegistry, Middleware } from "moleculer";
 import type { Logger } from "pino";
 import type { Config } from "./config/index.ts";
 import { defaultNodeID } from "./config/index.ts";
 import { withLogContext } from "./lib/log.ts";
+import { ProbingPrometheusReporter } from "./lib/probes.ts";
 
 interface IdParams {
 	batchId?: unknown;
@@ -37,6 +39,8 @@ export const LogContextMiddleware: Middleware = {
 		};
 	}
 } as Middleware;
+
+type MetricsReporter = MetricRegistry.MetricsReporter;
 
 /** socketOptions is passed to amqplib's connect (the typings omit it). */
 type AmqpOptions = NonNullable<Extract<NonNullable<BrokerOptions["transporter"]>, { type: "AMQP" }>["options"]>;
@@ -75,7 +79,9 @@ export function brokerOptions(config: Config, logger: Logger, hooks: { stopped?:
 		},
 		metrics: {
 			enabled: config.metricsPort > 0,
-			reporter: config.metricsPort > 0 ? [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics", defaultLabels: (registry: { broker: { namespace: string; nodeID: string } }) => ({ namespace: registry.broker.namespace, nodeID: registry.broker.nodeID }) } }] : []
+			// Moleculer's Prometheus reporter plus GET /healthz and /readyz (lib/probes.ts): every node answers probes
+			// (Moleculer accepts a reporter instance; its typings list only the built-in names, hence the cast)
+			reporter: config.metricsPort > 0 ? [new ProbingPrometheusReporter({ port: config.metricsPort, path: "/metrics", defaultLabels: (registry) => ({ namespace: registry.broker.namespace, nodeID: registry.broker.nodeID }) }) as unknown as MetricsReporter] : []
 		},
 		validator: true,
 		middlewares: [LogContextMiddleware],

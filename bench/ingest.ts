@@ -6,9 +6,12 @@
  * where the CPU went: each process's CPU time split by thread (the registry's write thread and the etl's parse
  * threads from the paperwork_thread_cpu_seconds_total metric, the main thread from /proc) and the throughput the
  * machine's cores allow at that much CPU a row.
- *   node bench/ingest.ts [--rows 1000000] [--only embedded|rabbitmq] [--keep]
+ * (3) On RabbitMQ with the store on PostgreSQL (a database created for the run on the server behind --pg, dropped
+ * after), with one and with two registry nodes, and in the same run the floor: PostgreSQL's own COPY of the rows
+ * those runs stored into a table with the same indexes (`LIKE records INCLUDING ALL`), through psql's \copy.
+ *   node bench/ingest.ts [--rows 1000000] [--only embedded|rabbitmq|postgres] [--keep] [--pg postgres://...]
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import os from "node:os";
@@ -19,8 +22,10 @@ import { parse } from "csv-parse";
 import { generateDebtCsv } from "./fixtures/debts.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
 import { deleteNamespaceQueues, freePort, metricSamples } from "../test/helpers/node.ts";
+import { createTestDatabase } from "../test/helpers/postgres.ts";
 
-const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, only: { type: "string" }, keep: { type: "boolean", default: false }, amqp: { type: "string", default: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672" } } });
+const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" }, only: { type: "string" }, keep: { type: "boolean", default: false }, amqp: { type: "string", default: process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672" }, pg: { type: "string" } } });
+if (values.pg) process.env.TEST_DATABASE_URL = values.pg;
 const ROWS = Number(values.rows);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SECRET = "bench-secret-bench-secret-bench-secret";
@@ -176,13 +181,13 @@ console.log(`file: ${file} (${(statSync(file).size / 1e6).toFixed(1)} MB, ${ROWS
 const parseObjects = await csvParseAlone(file, true);
 await csvParseAlone(file, false);
 const results: Record<string, number> = {};
-if (values.only !== "rabbitmq") {
+if (values.only === undefined || values.only === "embedded") {
 	const dir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-"));
 	const port = await freePort();
 	results.embedded = await run("embedded (1 process)", [{ name: "all services", env: { DATA_DIR: dir, PORT: String(port) } }], port, file);
 	if (!values.keep) rmSync(dir, { recursive: true, force: true });
 }
-if (values.only !== "embedded") {
+if (values.only === undefined || values.only === "rabbitmq") {
 	const dir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-"));
 	const port = await freePort();
 	const common = { DATA_DIR: dir, TRANSPORTER: values.amqp, NAMESPACE: `bench-${randomUUID().slice(0, 6)}` };
@@ -198,5 +203,50 @@ if (values.only !== "embedded") {
 	);
 	await deleteNamespaceQueues(common.NAMESPACE, values.amqp);
 	if (!values.keep) rmSync(dir, { recursive: true, force: true });
+}
+if (values.only === undefined || values.only === "postgres") {
+	const psql = (url: string, command: string): string => execFileSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-Atqc", command], { encoding: "utf8" });
+	let lastUrl = "";
+	const dbs: { drop(): Promise<void> }[] = [];
+	try {
+		for (const registries of [1, 2]) {
+			const db = await createTestDatabase();
+			dbs.push(db);
+			lastUrl = db.url;
+			const dir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-"));
+			const port = await freePort();
+			const common = { DATA_DIR: dir, TRANSPORTER: values.amqp, NAMESPACE: `bench-${randomUUID().slice(0, 6)}`, DATABASE_URL: db.url };
+			results[`postgres, ${registries} registry node${registries > 1 ? "s" : ""}`] = await run(
+				`RabbitMQ + PostgreSQL, ${registries} registry`,
+				[
+					{ name: "gateway (api,ingest,picker,...)", env: { ...common, SERVICES: "api,clients,ingest,file-picker,batches", PORT: String(port), NODE_ID: "bench-gw" } },
+					{ name: "worker 1 (etl,registry)", env: { ...common, SERVICES: "etl,registry", NODE_ID: "bench-w1" } },
+					{ name: `worker 2 (etl${registries > 1 ? ",registry" : ""})`, env: { ...common, SERVICES: registries > 1 ? "etl,registry" : "etl", NODE_ID: "bench-w2" } }
+				],
+				port,
+				file
+			);
+			await deleteNamespaceQueues(common.NAMESPACE, values.amqp);
+			if (!values.keep) rmSync(dir, { recursive: true, force: true });
+		}
+		// the floor: the stored rows, copied by PostgreSQL itself into a table with the records' indexes
+		const dump = path.join(os.tmpdir(), `paperwork-bench-records-${process.pid}.copy`);
+		psql(lastUrl, `\\copy (SELECT _id, doc FROM records) TO '${dump}'`);
+		psql(lastUrl, "CREATE TABLE pw_copy_floor (LIKE records INCLUDING ALL)");
+		const indexes = psql(lastUrl, "SELECT count(*) FROM pg_indexes WHERE tablename = 'pw_copy_floor'").trim();
+		const started = performance.now();
+		psql(lastUrl, `\\copy pw_copy_floor FROM '${dump}'`);
+		const s = (performance.now() - started) / 1000;
+		const n = Number(psql(lastUrl, "SELECT count(*) FROM pw_copy_floor").trim());
+		rmSync(dump, { force: true });
+		const floor = n / s;
+		console.log(`PostgreSQL COPY floor                ${Math.round(floor).toLocaleString("en").padStart(9)} rows/s  (${n.toLocaleString("en")} stored records into a table with the same ${indexes} indexes in ${s.toFixed(1)} s)`);
+		for (const [k, v] of Object.entries(results)) {
+			// the end-to-end rate counts every input row; COPY writes only the valid ones (the records)
+			if (k.startsWith("postgres")) console.log(`${k}: ${((v / floor) * 100).toFixed(0)} % of the COPY floor (${((((v * n) / ROWS) / floor) * 100).toFixed(0)} % counting stored records only)`);
+		}
+	} finally {
+		if (!values.keep) for (const db of dbs) await db.drop();
+	}
 }
 for (const [k, v] of Object.entries(results)) console.log(`${k}: ${((v / parseObjects) * 100).toFixed(0)} % of csv-parse alone (objects)`);

@@ -47,15 +47,19 @@ export const SPEC: VarSpec[] = [
 	// HTTP
 	{ name: "PORT", kind: "int", default: "3000", min: 0, max: 65535, description: "HTTP port of the api gateway (0 picks a free port)." },
 	{ name: "PUBLIC_URL", kind: "url", protocols: ["http", "https"], description: "Base URL clients reach the api at, used in links (default http://localhost:PORT)." },
-	{ name: "METRICS_PORT", kind: "int", default: "3030", min: 0, max: 65535, description: "Port of the Prometheus /metrics endpoint; 0 disables it." },
+	{ name: "METRICS_PORT", kind: "int", default: "3030", min: 0, max: 65535, description: "Port of the Prometheus /metrics endpoint and the /healthz, /readyz probes; 0 disables them." },
 	{ name: "BODY_LIMIT", kind: "string", default: "5mb", description: "Largest JSON request body the api accepts." },
 	{ name: "UPLOAD_LIMIT_MB", kind: "int", default: "1024", min: 1, description: "Largest uploaded file, in MiB (bigger: 413)." },
 	// Auth
 	{ name: "JWT_SECRET", kind: "secret", description: "HS256 secret for operator tokens. Unset: generated once into DATA_DIR/jwt-secret (embedded use only)." },
 	{ name: "DEMO_API_KEY", kind: "secret", description: "API key of the `demo` client created on first start with an empty store. Unset: generated and printed once." },
+	{ name: "OPERATOR_TOKEN_TTL_S", kind: "int", default: "900", min: 60, max: 86400, description: "Lifetime of the access token an operator gets at sign-in (a refresh token renews it)." },
+	{ name: "OPERATOR_REFRESH_TTL_S", kind: "int", default: "604800", min: 300, description: "Lifetime of an operator's refresh token; each use replaces it." },
 	// Store
 	{ name: "MONGO_URL", kind: "url", protocols: ["mongodb", "mongodb+srv"], description: "MongoDB URL. Unset: the embedded SQLite store under DATA_DIR." },
 	{ name: "MONGO_DB", kind: "string", default: "paperwork", description: "MongoDB database name." },
+	{ name: "DATABASE_URL", kind: "url", protocols: ["postgres", "postgresql"], description: "PostgreSQL URL, e.g. `postgres://user:pass@db:5432/paperwork`: the store (and, without OPENSEARCH_URL, search) on PostgreSQL. Not together with MONGO_URL." },
+	{ name: "DATABASE_POOL_SIZE", kind: "int", default: "10", min: 1, max: 200, description: "PostgreSQL connections per process." },
 	// Objects
 	{ name: "S3_ENDPOINT", kind: "url", protocols: ["http", "https"], description: "S3/MinIO endpoint, e.g. `http://minio:9000`. Unset: objects in DATA_DIR/objects." },
 	{ name: "S3_ACCESS_KEY", kind: "string", default: "", description: "S3 access key." },
@@ -92,7 +96,55 @@ export const SPEC: VarSpec[] = [
 	{ name: "DISPATCH_RETRY_PENDING", kind: "bool", default: "true", description: "Scheduled runs also retry the window's cases still pending or failed on every channel." },
 	{ name: "DELIVERY_TIMEOUT_S", kind: "int", default: "900", min: 1, description: "How long an attempt may wait for its delivered status before the case moves to the next channel of its plan." },
 	{ name: "DELIVERY_SWEEP_MS", kind: "int", default: "10000", min: 100, description: "How often each notifier looks for attempts past their delivery timeout." },
-	{ name: "SANDBOX_CALLBACK_DELAY_MS", kind: "int", default: "200", min: 0, description: "Delay before each status callback the sandbox provider simulates." }
+	{ name: "SANDBOX_CALLBACK_DELAY_MS", kind: "int", default: "200", min: 0, description: "Delay before each status callback the sandbox provider simulates." },
+	// Billing
+	{ name: "BILLING_DUPLICATE_WINDOW_S", kind: "int", default: "600", min: 0, max: 86400, description: "Two repayments of the same loan and amount under different references this close together: the later is a suspected duplicate (a refund is requested)." },
+	{ name: "BILLING_REFUND_TIMEOUT_H", kind: "int", default: "72", min: 1, description: "Hours a refund request waits for the client's answer before operators are alerted." },
+	// Delivery providers (a provider is used when all its required settings are set; a partial set stops start-up)
+	{ name: "WHATSAPP_API_URL", kind: "url", protocols: ["http", "https"], default: "https://graph.facebook.com", description: "WhatsApp Cloud API (Graph API) base URL." },
+	{ name: "WHATSAPP_API_VERSION", kind: "string", default: "v21.0", description: "Graph API version in the WhatsApp request path." },
+	{ name: "WHATSAPP_PHONE_NUMBER_ID", kind: "string", description: "WhatsApp business phone number ID that sends (required for WhatsApp)." },
+	{ name: "WHATSAPP_TOKEN", kind: "secret", description: "WhatsApp Cloud API access token (Bearer; required for WhatsApp)." },
+	{ name: "WHATSAPP_APP_SECRET", kind: "secret", description: "Meta app secret that signs WhatsApp callbacks (X-Hub-Signature-256; required for WhatsApp)." },
+	{ name: "WHATSAPP_VERIFY_TOKEN", kind: "secret", description: "Token Meta echoes in the webhook's GET verification (hub.verify_token; required for WhatsApp)." },
+	{ name: "WHATSAPP_RATE_PER_S", kind: "int", default: "80", min: 0, description: "Most WhatsApp API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "RCS_API_URL", kind: "url", protocols: ["http", "https"], default: "https://rcsbusinessmessaging.googleapis.com", description: "Google RBM API base URL." },
+	{ name: "RCS_AGENT_ID", kind: "string", description: "RBM agent ID (required for RCS)." },
+	{ name: "RCS_CLIENT_TOKEN", kind: "secret", description: "RBM webhook client token: checks the verification handshake and X-Goog-Signature (required for RCS)." },
+	{ name: "RCS_SERVICE_ACCOUNT_FILE", kind: "string", description: "Google service account key (JSON) whose OAuth token calls RBM; RCS needs this or RCS_TOKEN." },
+	{ name: "RCS_TOKEN_URL", kind: "url", protocols: ["http", "https"], description: "OAuth token endpoint for the service account (default: the key file's token_uri, else https://oauth2.googleapis.com/token)." },
+	{ name: "RCS_TOKEN", kind: "secret", description: "A static RBM Bearer token, instead of RCS_SERVICE_ACCOUNT_FILE." },
+	{ name: "RCS_RATE_PER_S", kind: "int", default: "100", min: 0, description: "Most RBM API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "TWILIO_API_URL", kind: "url", protocols: ["http", "https"], default: "https://api.twilio.com", description: "Twilio REST API base URL." },
+	{ name: "TWILIO_ACCOUNT_SID", kind: "string", description: "Twilio account SID (required for SMS)." },
+	{ name: "TWILIO_AUTH_TOKEN", kind: "secret", description: "Twilio auth token: Basic auth and X-Twilio-Signature of callbacks (required for SMS)." },
+	{ name: "TWILIO_FROM", kind: "string", description: "Sender: an E.164 number, or a Messaging Service SID (MG...) (required for SMS)." },
+	{ name: "TWILIO_RATE_PER_S", kind: "int", default: "100", min: 0, description: "Most Twilio API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "PROVIDER_TIMEOUT_MS", kind: "int", default: "10000", min: 100, description: "Longest one provider HTTP request may take." },
+	{ name: "PROVIDER_RETRIES", kind: "int", default: "3", min: 0, max: 10, description: "Retries of a provider call after a 429, 5xx or network error (exponential backoff, full jitter, Retry-After honoured)." },
+	{ name: "PROVIDER_RETRY_BASE_MS", kind: "int", default: "250", min: 1, description: "Backoff before the first retry of a provider call; doubles each retry (the wait is random up to it)." },
+	{ name: "PROVIDER_RETRY_BUDGET_MS", kind: "int", default: "30000", min: 0, description: "Longest time one send may spend retrying; a Retry-After beyond it ends the send as a transient failure." },
+	{ name: "PROVIDER_CIRCUIT_FAILURES", kind: "int", default: "5", min: 1, description: "Consecutive failed sends (after retries) that open a provider's circuit." },
+	{ name: "PROVIDER_CIRCUIT_COOLDOWN_S", kind: "int", default: "30", min: 1, description: "How long an open circuit refuses sends before one probe is let through." },
+	// Alerts
+	{ name: "ALERT_EMAILS", kind: "string", description: "Comma list of operator email addresses that get alerts and the daily digest (needs SMTP_URL). Unset: alerts only go to the log and metrics." },
+	{ name: "ALERT_INTERVAL_S", kind: "int", default: "900", min: 1, description: "At most one alert mail per kind per interval; later alerts are counted and summarised in one mail at the interval's end." },
+	{ name: "ALERT_DIGEST_AT", kind: "string", default: "18:00", description: "Time of day (HH:MM, UTC) of the daily digest mail; `off` sends none." },
+	// Intake
+	{ name: "INTAKE_MAX_MB", kind: "int", default: "10", min: 1, max: 1024, description: "Largest document intake accepts (upload, link, mail attachment), in MiB (bigger: 413)." },
+	{ name: "INTAKE_MAX_PAGES", kind: "int", default: "200", min: 1, description: "Most pages an intake PDF may have (more: 400)." },
+	{ name: "INTAKE_MAX_MEGAPIXELS", kind: "int", default: "60", min: 1, description: "Largest image (or rasterised page) intake reads, in megapixels; bigger images are refused (400)." },
+	{ name: "INTAKE_MAX_SIDE_PX", kind: "int", default: "20000", min: 100, description: "Longest side of an image intake reads, in pixels; longer is refused (400)." },
+	{ name: "INTAKE_OCR_CONCURRENCY", kind: "int", default: "0", min: 0, max: 64, description: "Single-threaded Tesseract processes per reader node; 0 means one per core." },
+	{ name: "INTAKE_OCR_LANGS", kind: "string", default: "eng+hin", description: "Tesseract languages when the client sets none (Latin script first: `eng+hin`, `eng+por`)." },
+	{ name: "INTAKE_OCR_TIMEOUT_MS", kind: "int", default: "120000", min: 1000, description: "Longest one page's rasterisation or OCR may take before it is killed and the page marked failed." },
+	{ name: "INTAKE_FETCH_TIMEOUT_MS", kind: "int", default: "30000", min: 100, description: "Longest a document link (`POST /intake {url}`) may take to download." },
+	{ name: "INTAKE_ALLOW_PRIVATE_URLS", kind: "bool", default: "false", description: "Lets document links reach loopback, private and link-local addresses (tests, closed networks only)." },
+	{ name: "INTAKE_SMTP_PORT", kind: "int", min: 0, max: 65535, description: "Port of the intake SMTP listener (mail to a client's intake address becomes documents). Unset: no listener." },
+	{ name: "INTAKE_SMTP_HOST", kind: "string", default: "0.0.0.0", description: "Address the intake SMTP listener binds to." },
+	{ name: "INTAKE_MAIL_MAX_MB", kind: "int", default: "25", min: 1, max: 200, description: "Largest mail the SMTP listener accepts (bigger: 552) or an IMAP mailbox's message intake reads, in MiB." },
+	{ name: "INTAKE_IMAP_URLS", kind: "secret", description: "Comma list of IMAP mailboxes to read, `imaps://user:pass@host:993/INBOX`; polled and watched with IDLE. Unset: none." },
+	{ name: "INTAKE_IMAP_POLL_MS", kind: "int", default: "60000", min: 1000, description: "How often each IMAP mailbox is searched for new mail (IDLE announces new mail in between)." }
 ];
 
 export interface Config {
@@ -106,8 +158,10 @@ export interface Config {
 	shutdownTimeoutMs: number;
 	http: { port: number; publicUrl: string; bodyLimit: string; uploadLimitBytes: number };
 	metricsPort: number;
-	auth: { jwtSecret?: string; demoApiKey?: string };
+	auth: { jwtSecret?: string; demoApiKey?: string; operatorTokenTtlS: number; operatorRefreshTtlS: number };
 	mongo?: { url: string; db: string };
+	/** PostgreSQL store (DATABASE_URL) */
+	postgres?: { url: string; poolSize: number };
 	s3?: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
 	objects: { dir: string; bucket: string };
 	opensearch?: { url: string; indexPrefix: string };
@@ -118,9 +172,50 @@ export interface Config {
 	render: { engine: "chromium" | "weasyprint"; concurrency: number; timeoutMs: number; recycleAfter: number; chromiumPath: string; linkTtlSeconds: number };
 	/** the scheduler and the notifier */
 	delivery: { cron: string; timeZone: string; lookbackDays: number; retryPending: boolean; timeoutMs: number; sweepMs: number; sandboxDelayMs: number };
+	billing: { duplicateWindowSeconds: number; refundTimeoutHours: number };
+	/** messaging providers: each present only when all its required settings are set */
+	providers: ProvidersConfig;
+	/** operator alerts (mail only when emails and SMTP are set; always logged and counted) */
+	alerts: { emails: string[]; intervalSeconds: number; digestAt?: string };
+	/** document intake: limits, OCR pool, link fetching */
+	intake: {
+		maxBytes: number;
+		maxPages: number;
+		maxPixels: number;
+		maxSidePx: number;
+		ocrConcurrency: number;
+		ocrLangs: string;
+		ocrTimeoutMs: number;
+		fetchTimeoutMs: number;
+		allowPrivateUrls: boolean;
+		smtp?: { port: number; host: string };
+		mailMaxBytes: number;
+		imapUrls: string[];
+		imapPollMs: number;
+	};
+}
+
+/** Retries, rate limit and circuit breaker of the HTTP provider clients. */
+export interface ResilienceConfig {
+	timeoutMs: number;
+	retries: number;
+	retryBaseMs: number;
+	retryBudgetMs: number;
+	circuitFailures: number;
+	circuitCooldownMs: number;
+}
+
+export interface ProvidersConfig {
+	whatsapp?: { apiUrl: string; apiVersion: string; phoneNumberId: string; token: string; appSecret: string; verifyToken: string; ratePerSecond: number };
+	rcs?: { apiUrl: string; agentId: string; clientToken: string; serviceAccountFile?: string; tokenUrl?: string; token?: string; ratePerSecond: number };
+	twilio?: { apiUrl: string; accountSid: string; authToken: string; from: string; ratePerSecond: number };
+	resilience: ResilienceConfig;
 }
 
 type Env = Record<string, string | undefined>;
+
+/** The shape of an API key (lib/api/auth.ts issues them). */
+const DEMO_KEY_PATTERN = /^pk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$/;
 
 function shown(v: string): string {
 	return v.length > 60 ? `${v.slice(0, 57)}...` : v;
@@ -179,6 +274,16 @@ export function loadConfig(env: Env = process.env): Config {
 	if (v.S3_ENDPOINT && (!v.S3_ACCESS_KEY || !v.S3_SECRET_KEY)) {
 		throw new ConfigError(v.S3_ACCESS_KEY ? "S3_SECRET_KEY" : "S3_ACCESS_KEY", `${v.S3_ACCESS_KEY ? "S3_SECRET_KEY" : "S3_ACCESS_KEY"} must be set when S3_ENDPOINT is set`);
 	}
+	const providers = providersConfig(v);
+	const alertEmails = (v.ALERT_EMAILS ?? "").split(",").map((e) => e.trim()).filter(Boolean);
+	for (const e of alertEmails) if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e)) throw new ConfigError("ALERT_EMAILS", `ALERT_EMAILS must be a comma list of email addresses, got '${shown(e)}'`);
+	const digestAt = v.ALERT_DIGEST_AT ?? "18:00";
+	if (digestAt !== "off" && !/^([01]\d|2[0-3]):[0-5]\d$/.test(digestAt)) throw new ConfigError("ALERT_DIGEST_AT", `ALERT_DIGEST_AT must be a time of day HH:MM (UTC) or off, got '${shown(digestAt)}'`);
+	if (v.DATABASE_URL && v.MONGO_URL) throw new ConfigError("DATABASE_URL", "DATABASE_URL (PostgreSQL) and MONGO_URL (MongoDB) are both set: set only the one whose server stores Paperwork's data");
+	// a malformed demo key must stop the start before anything is created (clients.ensureDemo would fail half-way)
+	if (v.DEMO_API_KEY && !DEMO_KEY_PATTERN.test(v.DEMO_API_KEY)) {
+		throw new ConfigError("DEMO_API_KEY", "DEMO_API_KEY must look like pk_<12 lower-case letters/digits>_<43 base64url chars>; run `npm run token -- --api-key` to make one");
+	}
 	const bodyLimit = v.BODY_LIMIT ?? "5mb";
 	if (!/^\d+(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError("BODY_LIMIT", `BODY_LIMIT must be a size like 512kb or 5mb, got '${shown(bodyLimit)}'`);
 	return {
@@ -200,8 +305,9 @@ export function loadConfig(env: Env = process.env): Config {
 			uploadLimitBytes: num("UPLOAD_LIMIT_MB") * 1024 * 1024
 		},
 		metricsPort: num("METRICS_PORT"),
-		auth: { jwtSecret: v.JWT_SECRET, demoApiKey: v.DEMO_API_KEY },
+		auth: { jwtSecret: v.JWT_SECRET, demoApiKey: v.DEMO_API_KEY, operatorTokenTtlS: num("OPERATOR_TOKEN_TTL_S"), operatorRefreshTtlS: num("OPERATOR_REFRESH_TTL_S") },
 		mongo: v.MONGO_URL ? { url: v.MONGO_URL, db: v.MONGO_DB ?? "paperwork" } : undefined,
+		postgres: v.DATABASE_URL ? { url: v.DATABASE_URL, poolSize: num("DATABASE_POOL_SIZE") } : undefined,
 		s3: v.S3_ENDPOINT
 			? { endpoint: v.S3_ENDPOINT, accessKey: v.S3_ACCESS_KEY ?? "", secretKey: v.S3_SECRET_KEY ?? "", bucket: v.S3_BUCKET ?? "paperwork", region: v.S3_REGION ?? "us-east-1" }
 			: undefined,
@@ -233,6 +339,24 @@ export function loadConfig(env: Env = process.env): Config {
 			timeoutMs: num("DELIVERY_TIMEOUT_S") * 1000,
 			sweepMs: num("DELIVERY_SWEEP_MS"),
 			sandboxDelayMs: num("SANDBOX_CALLBACK_DELAY_MS")
+		},
+		billing: { duplicateWindowSeconds: num("BILLING_DUPLICATE_WINDOW_S"), refundTimeoutHours: num("BILLING_REFUND_TIMEOUT_H") },
+		providers,
+		alerts: { emails: alertEmails, intervalSeconds: num("ALERT_INTERVAL_S"), digestAt: digestAt === "off" ? undefined : digestAt },
+		intake: {
+			maxBytes: num("INTAKE_MAX_MB") * 1024 * 1024,
+			maxPages: num("INTAKE_MAX_PAGES"),
+			maxPixels: num("INTAKE_MAX_MEGAPIXELS") * 1_000_000,
+			maxSidePx: num("INTAKE_MAX_SIDE_PX"),
+			ocrConcurrency: num("INTAKE_OCR_CONCURRENCY") || os.availableParallelism(),
+			ocrLangs: v.INTAKE_OCR_LANGS ?? "eng+hin",
+			ocrTimeoutMs: num("INTAKE_OCR_TIMEOUT_MS"),
+			fetchTimeoutMs: num("INTAKE_FETCH_TIMEOUT_MS"),
+			allowPrivateUrls: v.INTAKE_ALLOW_PRIVATE_URLS === "true",
+			smtp: v.INTAKE_SMTP_PORT !== undefined ? { port: num("INTAKE_SMTP_PORT"), host: v.INTAKE_SMTP_HOST ?? "0.0.0.0" } : undefined,
+			mailMaxBytes: num("INTAKE_MAIL_MAX_MB") * 1024 * 1024,
+			imapUrls: imapUrls(v.INTAKE_IMAP_URLS),
+			imapPollMs: num("INTAKE_IMAP_POLL_MS")
 		}
 	};
 }
@@ -255,6 +379,82 @@ function checkTimeZone(tz: string): string {
 		throw new ConfigError("SCHEDULER_TZ", `SCHEDULER_TZ must be an IANA time zone like Asia/Kolkata, got '${shown(tz)}'`);
 	}
 	return tz;
+}
+
+/**
+ * A provider's settings when every required one is set; undefined when none is; a ConfigError naming the first
+ * missing variable when only some are (a half-configured provider is a mistake, not a reason to use the sandbox).
+ */
+function group(v: Record<string, string | undefined>, required: string[]): boolean {
+	const set = required.filter((n) => v[n]);
+	if (set.length === 0) return false;
+	const missing = required.find((n) => !v[n]);
+	if (missing) throw new ConfigError(missing, `${missing} must be set when ${set.join(", ")} ${set.length > 1 ? "are" : "is"} set`);
+	return true;
+}
+
+function providersConfig(v: Record<string, string | undefined>): ProvidersConfig {
+	const num = (name: string): number => Number(v[name]);
+	const out: ProvidersConfig = {
+		resilience: {
+			timeoutMs: num("PROVIDER_TIMEOUT_MS"),
+			retries: num("PROVIDER_RETRIES"),
+			retryBaseMs: num("PROVIDER_RETRY_BASE_MS"),
+			retryBudgetMs: num("PROVIDER_RETRY_BUDGET_MS"),
+			circuitFailures: num("PROVIDER_CIRCUIT_FAILURES"),
+			circuitCooldownMs: num("PROVIDER_CIRCUIT_COOLDOWN_S") * 1000
+		}
+	};
+	const str = (name: string): string => v[name] ?? "";
+	if (group(v, ["WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"])) {
+		out.whatsapp = {
+			apiUrl: str("WHATSAPP_API_URL").replace(/\/+$/, ""),
+			apiVersion: str("WHATSAPP_API_VERSION"),
+			phoneNumberId: str("WHATSAPP_PHONE_NUMBER_ID"),
+			token: str("WHATSAPP_TOKEN"),
+			appSecret: str("WHATSAPP_APP_SECRET"),
+			verifyToken: str("WHATSAPP_VERIFY_TOKEN"),
+			ratePerSecond: num("WHATSAPP_RATE_PER_S")
+		};
+	}
+	const rcsAuth = v.RCS_TOKEN ? "RCS_TOKEN" : "RCS_SERVICE_ACCOUNT_FILE";
+	if (group(v, ["RCS_AGENT_ID", "RCS_CLIENT_TOKEN", rcsAuth])) {
+		out.rcs = {
+			apiUrl: str("RCS_API_URL").replace(/\/+$/, ""),
+			agentId: str("RCS_AGENT_ID"),
+			clientToken: str("RCS_CLIENT_TOKEN"),
+			serviceAccountFile: v.RCS_SERVICE_ACCOUNT_FILE,
+			tokenUrl: v.RCS_TOKEN_URL,
+			token: v.RCS_TOKEN,
+			ratePerSecond: num("RCS_RATE_PER_S")
+		};
+	}
+	if (group(v, ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"])) {
+		out.twilio = {
+			apiUrl: str("TWILIO_API_URL").replace(/\/+$/, ""),
+			accountSid: str("TWILIO_ACCOUNT_SID"),
+			authToken: str("TWILIO_AUTH_TOKEN"),
+			from: str("TWILIO_FROM"),
+			ratePerSecond: num("TWILIO_RATE_PER_S")
+		};
+	}
+	return out;
+}
+
+/** INTAKE_IMAP_URLS split and checked (imap:// or imaps://, with a user); the message never shows a password. */
+function imapUrls(raw: string | undefined): string[] {
+	const list = (raw ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+	for (const [i, u] of list.entries()) {
+		let url: URL;
+		try {
+			url = new URL(u);
+		} catch {
+			throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} is not a URL (imaps://user:pass@host:993/INBOX)`);
+		}
+		if (url.protocol !== "imap:" && url.protocol !== "imaps:") throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} must start with imap:// or imaps://`);
+		if (!url.hostname || !url.username) throw new ConfigError("INTAKE_IMAP_URLS", `INTAKE_IMAP_URLS entry ${i + 1} needs a user and a host (imaps://user:pass@host:993/INBOX)`);
+	}
+	return list;
 }
 
 /** A node ID that is unique per process on a host. */

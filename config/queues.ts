@@ -14,7 +14,15 @@ export const QUEUES = {
 	/** scheduler -> renderer: one document for one recipient */
 	casesDispatch: "cases.dispatch",
 	/** renderer -> notifier: a case's PDF is stored */
-	casesRendered: "cases.rendered"
+	casesRendered: "cases.rendered",
+	/** batches -> billing: a repayment batch completed; check the loans it touched for suspected duplicates */
+	billingRepayments: "billing.repayments",
+	/** billing -> billing: tell a client about one refund request (signed webhook, retried) */
+	billingRefundNotices: "billing.refund-notices",
+	/** intake -> reader: a document's original is stored; read its pages and fields */
+	intakeReceived: "intake.received",
+	/** reader / intake -> intake: a document finished (or was corrected); tell the client's webhook */
+	intakeNotify: "intake.notify"
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -6,6 +6,7 @@ import { badRequest } from "./api/errors.ts";
 import { validateFormat } from "./etl/format.ts";
 import { checkChargesConfig, ChargesConfigError, type ChargesConfig } from "./render/charges.ts";
 import { CHANNELS, type Channel, type ClientChannelSettings } from "./delivery/provider.ts";
+import type { IndexSpec } from "./store/types.ts";
 
 export interface ClientDoc extends Record<string, unknown> {
 	_id: string;
@@ -17,8 +18,20 @@ export interface ClientDoc extends Record<string, unknown> {
 	charges?: ChargesConfig;
 	/** delivery: the channel plan and per-channel settings (default plan whatsapp, rcs, sms, email) */
 	delivery?: ClientChannelSettings;
+	/** document intake: OCR languages, the mail addresses that route to this client, allowed senders */
+	intake?: IntakeSettings;
 	createdAt: Date;
 	updatedAt: Date;
+}
+
+/** A client's intake settings. */
+export interface IntakeSettings {
+	/** Tesseract languages, Latin script first ("eng+hin", "eng+por") */
+	languages?: string;
+	/** recipient addresses of mail for this client (plus-addressing: a+anything@x routes as a@x) */
+	addresses?: string[];
+	/** when set, only mail from these addresses or @domains is taken */
+	senders?: string[];
 }
 
 export interface ClientView {
@@ -29,6 +42,7 @@ export interface ClientView {
 	email?: string;
 	charges?: ChargesConfig;
 	delivery?: ClientChannelSettings;
+	intake?: IntakeSettings;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -42,14 +56,16 @@ export function toClientView(doc: ClientDoc): ClientView {
 		...(doc.email ? { email: doc.email } : {}),
 		...(doc.charges ? { charges: doc.charges } : {}),
 		...(doc.delivery ? { delivery: doc.delivery } : {}),
+		...(doc.intake ? { intake: doc.intake } : {}),
 		createdAt: doc.createdAt,
 		updatedAt: doc.updatedAt
 	};
 }
 
 /** Validates the optional settings; returns only the ones given. Throws 400 naming the bad property. */
-export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; delivery?: unknown }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "delivery">> {
-	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "delivery">> = {};
+export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake" | "delivery">> {
+	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake" | "delivery">> = {};
+	if (input.intake !== undefined) out.intake = { ...input.intake, ...(input.intake.addresses ? { addresses: input.intake.addresses.map((a) => a.trim().toLowerCase()) } : {}) };
 	if (input.delivery !== undefined) out.delivery = checkDeliverySettings(input.delivery);
 	if (input.charges !== undefined) {
 		try {
@@ -75,6 +91,12 @@ export function checkClientSettings(input: { format?: unknown; webhook?: { url: 
 	if (input.email !== undefined) out.email = input.email.trim();
 	return out;
 }
+
+/** Indexes of the `clients` collection (ensured by the clients service at start and by scripts/init.ts). */
+export const CLIENT_INDEXES: IndexSpec[] = [{ fields: ["name"], unique: true }];
+
+/** Indexes of the `api_keys` collection. */
+export const API_KEY_INDEXES: IndexSpec[] = [{ fields: ["clientId"] }];
 
 /** A client's delivery settings: a plan of known channels, each once, and per-channel settings as objects. */
 export function checkDeliverySettings(input: unknown): ClientChannelSettings {

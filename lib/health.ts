@@ -49,3 +49,51 @@ export async function checkHealth(platform: Platform, node: string, transporter:
 		}
 	};
 }
+
+/** Readiness of a node: may Kubernetes send it work (HTTP requests, queue messages count as taken)? */
+export interface Readiness {
+	ready: boolean;
+	node: string;
+	/** why the node is not ready; empty when it is */
+	reasons: string[];
+	/** the queues this node's services bind, and whether each is consumed now */
+	queues: { queue: string; consuming: boolean }[];
+}
+
+/** The queues a set of running services bind: the keys of each schema's `queues` (see mixins/queues.mixin.ts). */
+export function boundQueues(services: readonly { schema: unknown }[]): string[] {
+	const names = services.flatMap((s) => {
+		const queues = (s.schema as { queues?: unknown } | undefined)?.queues;
+		return queues && typeof queues === "object" ? Object.keys(queues) : [];
+	});
+	return [...new Set(names)].sort();
+}
+
+/**
+ * Ready when the broker is started and not stopping, the store answers, the queue backend and the transporter are
+ * connected, and every queue the node's services bind has a consumer that is consuming now. Objects and search are
+ * left to /health: a node whose search is down still does useful work, and failing readiness for it would take
+ * every pod out of service at once.
+ */
+export async function checkReadiness(input: {
+	platform: Platform;
+	node: string;
+	broker: { started: boolean; stopping: boolean };
+	transporter: { connected: boolean } | null;
+	expectedQueues: readonly string[];
+	timeoutMs?: number;
+}): Promise<Readiness> {
+	const { platform, broker, transporter, expectedQueues } = input;
+	const timeoutMs = input.timeoutMs ?? 2000;
+	const reasons: string[] = [];
+	if (!broker.started) reasons.push("broker not started");
+	if (broker.stopping) reasons.push("node stopping");
+	const [store, queues] = await Promise.all([check(() => platform.store.ping(), timeoutMs), check(() => platform.queues.ping(), timeoutMs)]);
+	if (store === "down") reasons.push(`store (${platform.store.kind}) unreachable`);
+	if (queues === "down") reasons.push(`queue backend (${platform.queues.kind}) disconnected`);
+	if (transporter !== null && !transporter.connected) reasons.push("transporter disconnected");
+	const consumers = platform.queues.consumers();
+	const states = expectedQueues.map((queue) => ({ queue, consuming: consumers.some((c) => c.queue === queue && c.consuming) }));
+	for (const s of states) if (!s.consuming) reasons.push(`queue ${s.queue} not consumed`);
+	return { ready: reasons.length === 0, node: input.node, reasons, queues: states };
+}

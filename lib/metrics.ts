@@ -30,7 +30,14 @@ const DEFINITIONS = [
 	{ name: "paperwork_delivery_callbacks_total", type: "counter", labelNames: ["provider", "result"], description: "Provider status events: applied, duplicate (did not move the status), unknown message, rejected" },
 	{ name: "paperwork_delivery_seconds", type: "histogram", labelNames: ["channel"], description: "Time from an attempt's send to its delivered status", buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600] },
 	{ name: "paperwork_dispatch_runs_total", type: "counter", labelNames: ["kind", "status"], description: "Dispatch runs started (status running) and ended (completed, failed)" },
-	{ name: "paperwork_provider_circuit_open", type: "gauge", labelNames: ["channel", "provider"], description: "1 while a provider's circuit breaker is open" }
+	{ name: "paperwork_provider_circuit_open", type: "gauge", labelNames: ["channel", "provider"], description: "1 while a provider's circuit breaker is open" },
+	{ name: "paperwork_provider_calls_total", type: "counter", labelNames: ["provider", "outcome"], description: "Sends to a messaging provider, by outcome (sent, rejected, failed, circuit_open)" },
+	{ name: "paperwork_provider_circuit_state", type: "gauge", labelNames: ["provider"], description: "A provider's circuit breaker: 0 closed, 1 half-open, 2 open" },
+	{ name: "paperwork_alerts_total", type: "counter", labelNames: ["kind", "outcome"], description: "Operator alerts raised, by kind and outcome (mailed, held, logged, mail_failed)" },
+	{ name: "paperwork_intake_received_total", type: "counter", labelNames: ["source", "kind"], description: "Documents intake accepted, by source (upload, link, email, inbox) and kind (pdf, png, jpeg, tiff)" },
+	{ name: "paperwork_intake_finished_total", type: "counter", labelNames: ["status"], description: "Documents read, by status (COMPLETED, NEEDS_REVIEW, FAILED)" },
+	{ name: "paperwork_intake_pages_total", type: "counter", labelNames: ["source"], description: "Pages read, by source (layer, ocr, none)" },
+	{ name: "paperwork_intake_read_seconds", type: "histogram", labelNames: ["kind"], description: "Time the reader spends on one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120] }
 ] as const;
 
 export class Metrics {

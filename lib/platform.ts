@@ -42,6 +42,8 @@ export function initPlatform(config: Config, logger: Logger): Promise<Platform> 
 	if (current) return Promise.resolve(current);
 	starting ??= (async () => {
 		const { store, objects, search } = createDataPorts(config, logger);
+		// a server store connects (retrying while the server starts) and migrates before any service uses it
+		await store.open?.();
 		const queues = createQueueBackend(config, logger.child({ port: "queues" }));
 		await queues.connect();
 		current = { config, logger, store, objects, queues, search };

@@ -2,7 +2,8 @@
 # Installs what a fresh Debian machine with Node and npm lacks, then returns quickly on later runs.
 #   scripts/setup.sh          for `npm start`: npm dependencies (Node 22 comes with them) and the Debian packages
 #                             the renderer needs (Chromium, Noto fonts for Indic scripts, WeasyPrint, poppler-utils)
-#   scripts/setup.sh --test   the same, plus a running RabbitMQ for the tests that use the real broker
+#   scripts/setup.sh --test   the same, plus a running RabbitMQ for the tests that use the real broker, and a running
+#                             PostgreSQL whose postgres role logs in on 127.0.0.1 with the password the tests use
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,15 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(chromium fonts-noto-core weasyprint poppler-utils)
+# intake: OCR (Tesseract with English, Hindi, Marathi, Gujarati, Portuguese) and PDF checks (qpdf)
+APT_PACKAGES+=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin tesseract-ocr-mar tesseract-ocr-guj tesseract-ocr-por qpdf)
 if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(rabbitmq-server); fi
+# test/deploy/k8s.test.ts renders deploy/k8s with `kubectl kustomize`: Debian's kubectl (1.20, kustomize v2, which the
+# manifests are written for) only where no kubectl is installed
+if [ "${1:-}" = "--test" ] && ! command -v kubectl >/dev/null 2>&1; then APT_PACKAGES+=(kubernetes-client); fi
+if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(postgresql); fi
+# intake tests run a private IMAP server
+if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(dovecot-imapd); fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -26,6 +35,12 @@ fi
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
 	echo "setup: installing npm dependencies (npm ci)"
 	npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# the operator console (console/dist, served at /console): built when missing or older than its sources
+if [ ! -f console/dist/index.html ] || [ -n "$(find console/src console/index.html console/vite.config.ts package-lock.json -newer console/dist/index.html -print -quit)" ]; then
+	echo "setup: building the operator console"
+	PATH="$PWD/node_modules/.bin:$PATH" vite build --config console/vite.config.ts
 fi
 
 start_rabbitmq() {
@@ -49,4 +64,30 @@ if [ "${1:-}" = "--test" ]; then
 		for _ in $(seq 1 30); do pgrep -f 'beam.smp.*rabbit' >/dev/null || break; sleep 1; done
 		start_rabbitmq
 	fi
+fi
+
+if [ "${1:-}" = "--test" ]; then
+	# the tests create a database per run on 127.0.0.1:5432 as postgres/postgres (TEST_DATABASE_URL overrides it):
+	# a running cluster, and that login working (a fresh Debian cluster has no password for the postgres role)
+	PG_TEST_URL="${TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+	if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+		echo "setup: starting PostgreSQL"
+		cluster=$(pg_lsclusters --no-header 2>/dev/null | awk 'NR==1 {print $1" "$2}')
+		if [ -z "$cluster" ]; then
+			$SUDO pg_createcluster "$(ls /usr/lib/postgresql | sort -n | tail -1)" main >/dev/null
+			cluster=$(pg_lsclusters --no-header | awk 'NR==1 {print $1" "$2}')
+		fi
+		# shellcheck disable=SC2086
+		$SUDO pg_ctlcluster $cluster start
+		for _ in $(seq 1 60); do
+			(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break
+			sleep 1
+		done
+	fi
+	if ! psql "$PG_TEST_URL" -Atqc "SELECT 1" >/dev/null 2>&1 && [ -z "${TEST_DATABASE_URL:-}" ]; then
+		echo "setup: giving the postgres role the password the tests use"
+		if [ "$(id -u)" -eq 0 ]; then as_postgres=(runuser -u postgres --); else as_postgres=(sudo -u postgres); fi
+		(cd / && "${as_postgres[@]}" psql -Atqc "ALTER ROLE postgres PASSWORD 'postgres'" >/dev/null)
+	fi
+	psql "$PG_TEST_URL" -Atqc "SELECT 1" >/dev/null || { echo "setup: cannot log in to PostgreSQL as $PG_TEST_URL" >&2; exit 1; }
 fi

@@ -1,10 +1,12 @@
 /**
  * `npm start`: runs a Paperwork node. With no TRANSPORTER set, every service runs in this one process on the
  * embedded store, objects and queues under DATA_DIR (no server needed). Prints a banner with the API URL, the docs
- * URL and a ready-to-paste curl line. SIGINT/SIGTERM stop it gracefully (in-flight work finishes first).
+ * URL and a ready-to-paste curl line. SIGINT/SIGTERM stop it gracefully (in-flight work finishes first), within
+ * SHUTDOWN_TIMEOUT_MS plus a margin (lib/shutdown.ts).
  */
 import { ConfigError } from "../config/index.ts";
 import { startNode } from "../lib/node.ts";
+import { armShutdownDeadline } from "../lib/shutdown.ts";
 
 async function main(): Promise<void> {
 	let node;
@@ -18,6 +20,7 @@ async function main(): Promise<void> {
 		throw err;
 	}
 	const { broker, config, services, httpPort } = node;
+	armShutdownDeadline(config.shutdownTimeoutMs, node.logger);
 	let demo: { created: boolean; apiKey?: string } = { created: false };
 	if (services.includes("clients")) demo = (await broker.call("clients.ensureDemo")) as typeof demo;
 	const mode = config.transporter ? `distributed (AMQP transporter, namespace '${config.namespace}')` : "embedded (one process, no servers)";
@@ -29,9 +32,12 @@ async function main(): Promise<void> {
 	];
 	if (httpPort !== undefined) {
 		const base = config.http.publicUrl.replace(`:${config.http.port}`, `:${httpPort}`);
-		const key = demo.apiKey ?? config.auth.demoApiKey ?? "<your API key>";
-		lines.push(`  API:      ${base}/api/v1`, `  docs:     ${base}/api/docs`, `  health:   curl -s ${base}/api/v1/health`);
+		// DEMO_API_KEY is shown only when this store knows it (the demo client may have been made with another key)
+		const known = !demo.apiKey && config.auth.demoApiKey && services.includes("clients") ? await broker.call("clients.resolveKey", { apiKey: config.auth.demoApiKey }) : null;
+		const key = demo.apiKey ?? (known ? config.auth.demoApiKey : undefined) ?? "<your API key>";
+		lines.push(`  API:      ${base}/api/v1`, `  docs:     ${base}/api/docs`, `  console:  ${base}/console (sign in with an account from \`npm run operator -- add\`)`, `  health:   curl -s ${base}/api/v1/health`);
 		if (demo.created) lines.push(`  demo client created; its API key (shown once): ${demo.apiKey}`);
+		else if (config.auth.demoApiKey && services.includes("clients") && !known) lines.push("  DEMO_API_KEY is not a key of this store (the demo client was created earlier with another key); it is not used");
 		lines.push(`  try:      curl -s -H 'X-API-Key: ${key}' ${base}/api/v1/batches`);
 	}
 	if (config.metricsPort > 0) lines.push(`  metrics:  http://localhost:${config.metricsPort}/metrics`);

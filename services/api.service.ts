@@ -8,8 +8,12 @@ import ApiGateway, { type ApiSettingsSchema, type ApiRouteSchema } from "molecul
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { ROUTES, type RouteSpec } from "../lib/api/routes.ts";
 import { allowed, parseApiKey, verifyOperatorToken, TokenError, type Caller } from "../lib/api/auth.ts";
-import { toHttpError, unauthorized, forbidden, notFound } from "../lib/api/errors.ts";
-import { buildOpenApi, renderDocsPage } from "../lib/api/openapi.ts";
+import { toHttpError, unauthorized, forbidden, notFound, httpError } from "../lib/api/errors.ts";
+import { consoleFile } from "../lib/console/static.ts";
+import { buildOpenApi, renderDocsPage, DOCS_INIT_JS } from "../lib/api/openapi.ts";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { createRequire } from "node:module";
 import { verifyLink } from "../lib/objects/links.ts";
 import { loadLinkSecret, loadJwtSecret } from "../lib/secrets.ts";
 import { getPlatform } from "../lib/platform.ts";
@@ -18,6 +22,10 @@ import { ObjectNotFoundError } from "../lib/objects/types.ts";
 type Req = IncomingMessage & { originalUrl?: string; $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown> };
 
 const API_PREFIX = "/api/v1";
+
+/** Swagger UI, served from its npm package for /api/docs (only these files). */
+const SWAGGER_UI_DIR = path.dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
+const DOCS_ASSETS: Record<string, string> = { "swagger-ui.css": "text/css; charset=utf-8", "swagger-ui-bundle.js": "text/javascript; charset=utf-8" };
 
 function routeKey(method: string, path: string): string {
 	// moleculer-web keeps alias paths without their leading/trailing slashes
@@ -55,8 +63,17 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 				callOptions: { timeout: 0 }
 			},
 			{
+				// the operator console (console/dist): assets, and index.html for every screen's URL
+				path: "/console",
+				aliases: { "GET /": "api.console", "GET /*path": "api.console" },
+				mappingPolicy: "restrict",
+				authentication: false,
+				authorization: false,
+				bodyParsers: false
+			},
+			{
 				path: "/api/docs",
-				aliases: { "GET /": "api.docs" },
+				aliases: { "GET /": "api.docs", "GET /assets/:file": "api.docsAsset" },
 				mappingPolicy: "restrict",
 				authentication: false,
 				authorization: false,
@@ -81,6 +98,7 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 			const xName = req.headers["x-filename"];
 			const spec = req.$alias ? byAlias.get(routeKey(req.$alias.method, req.$alias.path)) : undefined;
 			(ctx.meta as Record<string, unknown>).$request = {
+				ip: req.socket?.remoteAddress,
 				contentType: req.headers["content-type"],
 				filename: typeof xName === "string" ? xName : disposition ? safeDecode(disposition[1]) : undefined,
 				// provider callbacks (public raw-body routes) are verified over their headers and the URL they called
@@ -113,7 +131,39 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 		docs: {
 			handler(ctx: Context) {
 				(ctx.meta as Record<string, unknown>).$responseType = "text/html; charset=utf-8";
+				// Swagger UI sets inline styles; scripts only from this origin
+				(ctx.meta as Record<string, unknown>).$responseHeaders = { "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'" };
 				return renderDocsPage(buildOpenApi(ROUTES, ctx.broker, { prefix: API_PREFIX, publicUrl: getPlatform().config.http.publicUrl }));
+			}
+		},
+		/** Swagger UI's files (from node_modules/swagger-ui-dist) and the page's start-up script. */
+		docsAsset: {
+			params: { file: { type: "string" } },
+			async handler(ctx: Context<{ file: string }>) {
+				const meta = ctx.meta as Record<string, unknown>;
+				const file = ctx.params.file;
+				meta.$responseHeaders = { "Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff" };
+				if (file === "init.js") {
+					meta.$responseType = "text/javascript; charset=utf-8";
+					return DOCS_INIT_JS;
+				}
+				const type = DOCS_ASSETS[file];
+				if (!type) throw notFound("docs file", file);
+				meta.$responseType = type;
+				return readFile(path.join(SWAGGER_UI_DIR, file));
+			}
+		},
+		/** The operator console: a file of its build, or index.html for a screen (lib/console/static.ts). */
+		console: {
+			params: { path: { type: "any", optional: true } },
+			async handler(ctx: Context<{ path?: string | string[] }>) {
+				const rel = Array.isArray(ctx.params.path) ? ctx.params.path.join("/") : (ctx.params.path ?? "");
+				const answer = await consoleFile(rel);
+				if (answer.status !== 200) throw answer.status === 404 ? notFound("console file", rel) : httpError(503, "CONSOLE_NOT_BUILT", answer.message);
+				const meta = ctx.meta as Record<string, unknown>;
+				meta.$responseType = answer.headers["Content-Type"];
+				meta.$responseHeaders = answer.headers;
+				return answer.body;
 			}
 		},
 		/** Serves an object through a link made by the folder object store (S3 links go to S3 directly). */
@@ -197,6 +247,8 @@ function sendJsonError(req: Req, res: ServerResponse, err: unknown): void {
 	}
 	if (requestId) res.setHeader("X-Request-Id", requestId);
 	if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="paperwork", ApiKey header="X-API-Key"');
+	const retryAfter = (body.error.details as { retryAfter?: unknown } | undefined)?.retryAfter;
+	if (status === 429 && typeof retryAfter === "number") res.setHeader("Retry-After", String(retryAfter));
 	// a refused upload may leave its body unread: do not reuse the connection for another request
 	if (status === 413 || status === 415) res.setHeader("Connection", "close");
 	res.setHeader("Content-Type", "application/json; charset=utf-8");

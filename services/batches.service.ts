@@ -10,21 +10,28 @@ import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixi
 import { recoveryMixin } from "../mixins/recovery.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
-import { batchStore, clientOf, clientSettings, ownBatch } from "../lib/ingest/context.ts";
+import { batchStore, clientSettings, readableBatch } from "../lib/ingest/context.ts";
+import { readScope } from "../lib/api/scope.ts";
+import { dateRange } from "../lib/api/query.ts";
+import { KIND_NAMES, type Kind } from "../lib/records/index.ts";
 import type { BatchDoc, BatchStatus, ChunkDoc, RejectionDoc } from "../lib/ingest/batches.ts";
 import { CLAIM_LEASE_MS } from "../lib/ingest/register.ts";
 import { postWebhook, sendEmail, summary } from "../lib/ingest/report.ts";
 import { csvField } from "../lib/etl/xlsx.ts";
 import { withLogContext } from "../lib/log.ts";
+import { startSweep, type Sweep } from "../lib/sweep.ts";
 
 const STATUSES: BatchStatus[] = ["OPEN", "RECEIVED", "SPLITTING", "PROCESSING", "COMPLETED", "FAILED"];
+const SORTS = ["createdAt", "-createdAt", "updatedAt", "-updatedAt", "status", "-status", "kind", "-kind"];
+/** for operators: whose data (all clients when absent); a client's own is used whatever it sends */
+const clientIdParam = { type: "string", optional: true, max: 64, description: "operators: one client's data (all clients when absent)" };
 const SWEEP_MS = 30_000;
 /** a file still SPLITTING after this long lost its file-picker */
 const SPLIT_LEASE_MS = 5 * 60_000;
 
 interface Own {
 	resume(atStartup: boolean): Promise<Record<string, number>>;
-	sweepTimer?: NodeJS.Timeout;
+	sweep?: Sweep;
 }
 type Self = QueueService<Own>;
 
@@ -35,26 +42,40 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 	actions: {
 		/** GET /batches/:id */
 		get: {
-			params: { id: { type: "string" } },
-			async handler(this: Self, ctx: Context<{ id: string }>) {
-				return (await batchStore()).view(await ownBatch(ctx, ctx.params.id));
+			params: { id: { type: "string" }, clientId: clientIdParam },
+			async handler(this: Self, ctx: Context<{ id: string; clientId?: string }>) {
+				return (await batchStore()).view(await readableBatch(ctx, ctx.params.id, ctx.params.clientId));
 			}
 		},
 
-		/** GET /batches?status=&limit=&offset= (newest first) */
+		/** GET /batches?status=&kind=&source=&from=&to=&sort=&limit=&offset= (newest first by default); operators: &clientId= */
 		list: {
 			params: {
+				clientId: clientIdParam,
 				status: { type: "enum", values: STATUSES, optional: true },
+				kind: { type: "enum", values: KIND_NAMES, optional: true },
+				source: { type: "enum", values: ["upload", "rest", "inbox"], optional: true },
+				from: { type: "string", optional: true, max: 40, description: "created at or after (ISO 8601)" },
+				to: { type: "string", optional: true, max: 40, description: "created before (ISO 8601)" },
+				sort: { type: "enum", values: SORTS, optional: true },
 				limit: { type: "number", convert: true, optional: true, min: 1, max: 200 },
 				offset: { type: "number", convert: true, optional: true, min: 0 }
 			},
-			async handler(this: Self, ctx: Context<{ status?: BatchStatus; limit?: number; offset?: number }>) {
-				const clientId = clientOf(ctx);
+			async handler(this: Self, ctx: Context<{ clientId?: string; status?: BatchStatus; kind?: Kind; source?: string; from?: string; to?: string; sort?: string; limit?: number; offset?: number }>) {
+				const p = ctx.params;
+				const clientId = readScope(ctx, p.clientId);
 				const store = await batchStore();
-				const query: Record<string, unknown> = { clientId, ...(ctx.params.status ? { status: ctx.params.status } : {}) };
-				const limit = ctx.params.limit ?? 20;
-				const offset = ctx.params.offset ?? 0;
-				const [rows, total] = await Promise.all([store.batches.find({ query, sort: "-createdAt", limit, offset }), store.batches.count({ query })]);
+				const query: Record<string, unknown> = {};
+				if (clientId) query.clientId = clientId;
+				if (p.status) query.status = p.status;
+				if (p.kind) query.kind = p.kind;
+				if (p.source) query.source = p.source;
+				const created = dateRange(p.from, p.to);
+				if (created) query.createdAt = created;
+				const limit = p.limit ?? 20;
+				const offset = p.offset ?? 0;
+				const sort = p.sort ?? "-createdAt";
+				const [rows, total] = await Promise.all([store.batches.find({ query, sort: [sort, "-createdAt"], limit, offset }), store.batches.count({ query })]);
 				return { total, limit, offset, items: await Promise.all((rows as BatchDoc[]).map((b) => store.view(b))) };
 			}
 		},
@@ -63,12 +84,15 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 		rejections: {
 			params: {
 				id: { type: "string" },
+				clientId: clientIdParam,
 				format: { type: "enum", values: ["json", "csv"], optional: true },
+				code: { type: "string", optional: true, max: 100, description: "only rejections with this code (JSON)" },
+				codes: { type: "boolean", convert: true, optional: true, description: "JSON: also count every rejection of the batch by code" },
 				limit: { type: "number", convert: true, optional: true, min: 1, max: 10000 },
 				offset: { type: "number", convert: true, optional: true, min: 0 }
 			},
-			async handler(this: Self, ctx: Context<{ id: string; format?: "json" | "csv"; limit?: number; offset?: number }>) {
-				const batch = await ownBatch(ctx, ctx.params.id);
+			async handler(this: Self, ctx: Context<{ id: string; clientId?: string; format?: "json" | "csv"; code?: string; codes?: boolean; limit?: number; offset?: number }>) {
+				const batch = await readableBatch(ctx, ctx.params.id, ctx.params.clientId);
 				const store = await batchStore();
 				const query = { batchId: batch._id };
 				const row = (r: RejectionDoc) => ({ line: r.line, field: r.field, code: r.code, message: r.message });
@@ -90,8 +114,18 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 				}
 				const limit = ctx.params.limit ?? 1000;
 				const offset = ctx.params.offset ?? 0;
-				const [rows, total] = await Promise.all([store.rejections.find({ query, sort: ["line", "field"], limit, offset }), store.rejections.count({ query })]);
-				return { batchId: batch._id, total, limit, offset, items: (rows as RejectionDoc[]).map(row) };
+				const filtered = ctx.params.code ? { ...query, code: ctx.params.code } : query;
+				const [rows, total] = await Promise.all([store.rejections.find({ query: filtered, sort: ["line", "field"], limit, offset }), store.rejections.count({ query: filtered })]);
+				const out = { batchId: batch._id, total, limit, offset, items: (rows as RejectionDoc[]).map(row) };
+				if (!ctx.params.codes) return out;
+				// counts by code: one pass over the batch's rejections, a page at a time
+				const counts = new Map<string, number>();
+				for (let at = 0; ; at += 5000) {
+					const page = (await store.rejections.find({ query, sort: ["line", "field"], limit: 5000, offset: at })) as RejectionDoc[];
+					for (const r of page) counts.set(r.code, (counts.get(r.code) ?? 0) + 1);
+					if (page.length < 5000) break;
+				}
+				return { ...out, codes: [...counts].map(([code, count]) => ({ code, count })).sort((a, b) => b.count - a.count || a.code.localeCompare(b.code)) };
 			}
 		}
 	},
@@ -122,6 +156,8 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 							this.logger.info("batch report emailed to the client");
 						} else this.logger.warn("the client has a report email but SMTP_URL is not set; no email sent");
 					}
+					// repayments go on to billing, which checks the loans they touched for suspected duplicates
+					if (batch.kind === "repayment" && batch.status === "COMPLETED") await this.enqueue(QUEUES.billingRepayments, { batchId, clientId: batch.clientId }, { key: `${batchId}:billing` });
 					await store.touch(batchId, { reportedAt: new Date() });
 				});
 			}
@@ -171,22 +207,18 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 	},
 
 	started(this: Self) {
-		const sweep = () => {
-			this.resume(false)
-				.then((r) => {
-					if (Object.values(r).some((n) => n > 0)) this.logger.warn({ resumed: r }, "stalled batches resumed");
-				})
-				.catch((err: Error) => this.logger.warn({ err: err.message }, "batch sweep failed"))
-				.finally(() => {
-					if (this.sweepTimer) this.sweepTimer = setTimeout(sweep, SWEEP_MS).unref();
-				});
-		};
-		this.sweepTimer = setTimeout(sweep, SWEEP_MS).unref();
+		this.sweep = startSweep(
+			SWEEP_MS,
+			async () => {
+				const r = await this.resume(false);
+				if (Object.values(r).some((n) => n > 0)) this.logger.warn({ resumed: r }, "stalled batches resumed");
+			},
+			(err) => this.logger.warn({ err: err.message }, "batch sweep failed")
+		);
 	},
 
 	stopped(this: Self) {
-		if (this.sweepTimer) clearTimeout(this.sweepTimer);
-		this.sweepTimer = undefined;
+		this.sweep?.stop();
 	}
 };
 

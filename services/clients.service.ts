@@ -8,8 +8,9 @@ import { dbMixin } from "../mixins/db.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { issueApiKey, apiKeyMatches, parseApiKey, type Caller } from "../lib/api/auth.ts";
 import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
-import { checkClientSettings, toClientView, type ClientDoc } from "../lib/clients.ts";
+import { API_KEY_INDEXES, CLIENT_INDEXES, checkClientSettings, toClientView, type ClientDoc, type IntakeSettings } from "../lib/clients.ts";
 import type { StoreAdapter } from "../lib/store/types.ts";
+import { audit } from "../lib/audit/index.ts";
 
 interface KeyDoc extends Record<string, unknown> {
 	_id: string;
@@ -35,21 +36,23 @@ const settingsParams = {
 	webhook: { type: "object", optional: true, props: { url: { type: "url" }, secret: { type: "string", min: 16 } } },
 	email: { type: "email", optional: true },
 	charges: { type: "object", optional: true },
-	delivery: { type: "object", optional: true }
+	delivery: { type: "object", optional: true },
+	intake: { type: "object", optional: true, strict: "remove", props: { languages: { type: "string", optional: true, pattern: /^[a-z_]{3,8}(\+[a-z_]{3,8}){0,5}$/ }, addresses: { type: "array", optional: true, max: 50, items: { type: "email" } }, senders: { type: "array", optional: true, max: 500, items: { type: "string", min: 3, max: 254 } } } }
 };
 
 const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 	name: "clients",
-	mixins: [dbMixin("clients", { indexes: [{ fields: ["name"], unique: true }] })],
+	mixins: [dbMixin("clients", { indexes: CLIENT_INDEXES })],
 	actions: {
 		create: {
 			params: { name: { type: "string", min: 1, max: 200, trim: true }, ...settingsParams },
-			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; delivery?: unknown }>) {
+			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown }>) {
 				const settings = checkClientSettings(ctx.params);
 				if (await this.adapter.findOne({ name: ctx.params.name })) throw conflict(`a client named '${ctx.params.name}' already exists`);
 				const now = new Date();
 				const doc = (await this.adapter.insert({ name: ctx.params.name, ...settings, createdAt: now, updatedAt: now })) as ClientDoc;
 				const key = await this.newKey(doc._id);
+				await audit(ctx, { action: "client.create", target: `client:${doc._id}`, items: [doc._id], clientId: doc._id, details: { keyId: key.keyId } });
 				return { ...toClientView(doc), apiKey: key.apiKey, keyId: key.keyId };
 			}
 		},
@@ -70,7 +73,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 		},
 		update: {
 			params: { id: { type: "string" }, name: { type: "string", min: 1, max: 200, trim: true, optional: true }, ...settingsParams },
-			async handler(this: Self, ctx: Context<{ id: string; name?: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; delivery?: unknown }>) {
+			async handler(this: Self, ctx: Context<{ id: string; name?: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown }>) {
 				await this.findClient(ctx.params.id);
 				const settings = checkClientSettings(ctx.params);
 				const set: Record<string, unknown> = { ...settings, updatedAt: new Date() };
@@ -79,8 +82,9 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 					if (other && other._id !== ctx.params.id) throw conflict(`a client named '${ctx.params.name}' already exists`);
 					set.name = ctx.params.name;
 				}
-				if (Object.keys(set).length === 1) throw badRequest("nothing to change: send name, format, webhook, email, charges or delivery");
+				if (Object.keys(set).length === 1) throw badRequest("nothing to change: send name, format, webhook, email, charges, intake or delivery");
 				const doc = await this.adapter.updateById(ctx.params.id, { $set: set });
+				await audit(ctx, { action: "client.update", target: `client:${ctx.params.id}`, items: [ctx.params.id], clientId: ctx.params.id, details: { changed: Object.keys(set).filter((k) => k !== "updatedAt") } });
 				return toClientView(doc as ClientDoc);
 			}
 		},
@@ -88,7 +92,9 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 			params: { id: { type: "string" } },
 			async handler(this: Self, ctx: Context<{ id: string }>) {
 				await this.findClient(ctx.params.id);
-				return this.newKey(ctx.params.id);
+				const key = await this.newKey(ctx.params.id);
+				await audit(ctx, { action: "key.issue", target: `client:${ctx.params.id}`, items: [key.keyId], clientId: ctx.params.id });
+				return key;
 			}
 		},
 		revokeKey: {
@@ -96,7 +102,10 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 			async handler(this: Self, ctx: Context<{ id: string; keyId: string }>) {
 				const key = (await this.keys().findById(ctx.params.keyId)) as KeyDoc | null;
 				if (!key || key.clientId !== ctx.params.id) throw notFound("API key", ctx.params.keyId);
-				if (!key.revokedAt) await this.keys().updateById(key._id, { $set: { revokedAt: new Date() } });
+				if (!key.revokedAt) {
+					await this.keys().updateById(key._id, { $set: { revokedAt: new Date() } });
+					await audit(ctx, { action: "key.revoke", target: `client:${ctx.params.id}`, items: [key._id], clientId: ctx.params.id });
+				}
 				return { id: key._id, revoked: true };
 			}
 		},
@@ -124,7 +133,20 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 		ensureDemo: {
 			visibility: "public",
 			async handler(this: Self): Promise<{ created: boolean; clientId?: string; apiKey?: string }> {
-				if ((await this.adapter.count({})) > 0) return { created: false };
+				// the key is made (and a DEMO_API_KEY checked) before anything is stored: a bad key creates nothing
+				const issued = issueApiKey(getPlatform().config.auth.demoApiKey);
+				const storeKey = (clientId: string) => this.keys().insert({ _id: issued.keyId, clientId, hash: issued.hash, createdAt: new Date() });
+				if ((await this.adapter.count({})) > 0) {
+					// a demo client an earlier start left without a key (it stopped half-way): give it its key now
+					const demo = (await this.adapter.findOne({ name: "demo" })) as ClientDoc | null;
+					if (!demo || (await this.keys().count({ query: { clientId: demo._id } })) > 0) return { created: false };
+					try {
+						await storeKey(demo._id);
+					} catch {
+						return { created: false }; // another node completed it at the same moment
+					}
+					return { created: true, clientId: demo._id, apiKey: issued.apiKey };
+				}
 				const now = new Date();
 				let doc: ClientDoc;
 				try {
@@ -132,8 +154,23 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 				} catch {
 					return { created: false }; // another node created it at the same moment (unique name)
 				}
-				const key = await this.newKey(doc._id, getPlatform().config.auth.demoApiKey);
-				return { created: true, clientId: doc._id, apiKey: key.apiKey };
+				try {
+					await storeKey(doc._id);
+				} catch (err) {
+					await this.adapter.removeById(doc._id); // all or nothing: no client without its key
+					throw err;
+				}
+				return { created: true, clientId: doc._id, apiKey: issued.apiKey };
+			}
+		},
+
+		/** GET /clients/:id/keys: the client's keys (IDs and dates; a key itself is never shown again). */
+		listKeys: {
+			params: { id: { type: "string" } },
+			async handler(this: Self, ctx: Context<{ id: string }>) {
+				await this.findClient(ctx.params.id);
+				const rows = (await this.keys().find({ query: { clientId: ctx.params.id }, sort: "-createdAt" })) as KeyDoc[];
+				return { items: rows.map((k) => ({ id: k._id, createdAt: k.createdAt, revokedAt: k.revokedAt ?? null })) };
 			}
 		}
 	},
@@ -158,7 +195,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 	async started(this: Self) {
 		const keys = this.keys();
 		await keys.connect();
-		await keys.ensureIndexes([{ fields: ["clientId"] }]);
+		await keys.ensureIndexes(API_KEY_INDEXES);
 	}
 };
 

@@ -10,7 +10,9 @@ import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { KIND_NAMES, isKind, type Kind } from "../lib/records/index.ts";
 import { newId } from "../lib/store/ids.ts";
-import { badRequest, conflict } from "../lib/api/errors.ts";
+import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
+import { writeScope } from "../lib/api/scope.ts";
+import { audit } from "../lib/audit/index.ts";
 import { batchStore, clientOf, clientSettings, ownBatch } from "../lib/ingest/context.ts";
 import { chunkId, type BatchDoc } from "../lib/ingest/batches.ts";
 import { receiveFile, type RequestInfo } from "../lib/ingest/receive.ts";
@@ -36,10 +38,15 @@ const ingest: QueueServiceSchema<Own> = {
 	actions: {
 		/** POST /uploads?kind=debt: the file as the raw body or as the multipart field "file". */
 		upload: {
-			params: { kind: { type: "enum", values: KIND_NAMES, optional: true }, filename: { type: "string", optional: true, max: 200 } },
-			async handler(this: Self, ctx: Context<{ kind?: Kind; filename?: string }>) {
-				const clientId = clientOf(ctx);
+			params: {
+				kind: { type: "enum", values: KIND_NAMES, optional: true },
+				filename: { type: "string", optional: true, max: 200 },
+				clientId: { type: "string", optional: true, max: 64, description: "operators: the client this file is uploaded for (required for them)" }
+			},
+			async handler(this: Self, ctx: Context<{ kind?: Kind; filename?: string; clientId?: string }>) {
+				const clientId = writeScope(ctx, ctx.params.clientId);
 				const client = await clientSettings(this.broker, clientId);
+				if (!client) throw notFound("client", clientId);
 				const formatKind = (client?.format as { kind?: unknown } | undefined)?.kind;
 				const kind = ctx.params.kind ?? (isKind(formatKind) ? formatKind : undefined);
 				if (!kind) throw badRequest(`kind is required: ?kind=${KIND_NAMES.join(" or ?kind=")}`);
@@ -63,6 +70,7 @@ const ingest: QueueServiceSchema<Own> = {
 				await store.create({ _id: batchId, clientId, kind, source: "upload", status: "RECEIVED", file });
 				await this.enqueue(QUEUES.filesArrived, { batchId }, { key: `${batchId}:arrived` });
 				this.logger.info({ batchId, clientId, kind, size: file.size, type: file.type }, "upload received");
+				await audit(ctx, { action: "upload", target: `batch:${batchId}`, items: [batchId], clientId, details: { kind, size: file.size } });
 				return { batchId, status: "RECEIVED" };
 			}
 		},
@@ -162,7 +170,18 @@ const ingest: QueueServiceSchema<Own> = {
 							await this.enqueue(QUEUES.filesArrived, { batchId: batch._id }, { key: `${batch._id}:arrived` });
 						},
 						log: (level, obj, msg) => this.logger[level](obj, msg),
-						maxBytes: getPlatform().config.http.uploadLimitBytes
+						maxBytes: getPlatform().config.http.uploadLimitBytes,
+						document: async (clientId, key, id, name) => {
+							try {
+								await this.broker.call("intake.takeObject", { clientId, key, id, name });
+								return { taken: true };
+							} catch (err) {
+								const e = err as { code?: number; message?: string };
+								// a refusal (4xx) is final; anything else (intake not running...) is tried again on the next scan
+								if (typeof e.code === "number" && e.code >= 400 && e.code < 500) return { taken: false, reason: e.message ?? "refused" };
+								throw err;
+							}
+						}
 					});
 				} while (this.rescan);
 				return total;

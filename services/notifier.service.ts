@@ -353,7 +353,7 @@ const notifierService: Schema = {
 				const open = p.circuit().state === "open";
 				const key = `${ch}:${p.name}`;
 				this.metrics.set("paperwork_provider_circuit_open", open ? 1 : 0, { channel: ch, provider: p.name });
-				if (open && !this.openCircuits.has(key)) this.alerts.raise("circuit_open", `provider ${p.name} (${ch}) stopped answering: its circuit is open`, { channel: ch, provider: p.name });
+				// the provider clients raise "circuit_open" when a circuit opens (lib/delivery/providers); this tracks the gauge
 				if (open) this.openCircuits.add(key);
 				else this.openCircuits.delete(key);
 			}
@@ -370,7 +370,7 @@ const notifierService: Schema = {
 		const { config, objects, store, logger } = getPlatform();
 		this.metrics = new Metrics(this.broker);
 		this.ds = await deliveryStore(store);
-		this.alerts = createAlertSink(config, logger);
+		this.alerts = createAlertSink(config, logger, this.metrics);
 		this.sandbox = new Sandbox({
 			outbox: this.ds.outbox,
 			delayMs: config.delivery.sandboxDelayMs,
@@ -379,7 +379,7 @@ const notifierService: Schema = {
 				await this.handleCallback("sandbox", req);
 			}
 		});
-		this.providers = composeProviders(config, logger, this.sandbox);
+		this.providers = composeProviders(config, logger, this.sandbox, { metrics: this.metrics, alerts: this.alerts });
 		const metrics = this.metrics;
 		this.deliverer = new Deliverer({
 			store: this.ds,

@@ -7,6 +7,17 @@ import { getPlatform } from "../lib/platform.ts";
 import { checkHealth } from "../lib/health.ts";
 import { QUEUE_NAMES } from "../config/queues.ts";
 import { badRequest } from "../lib/api/errors.ts";
+import { audit } from "../lib/audit/index.ts";
+import type { DeadLetter } from "../lib/queues/types.ts";
+
+/** the most dead letters one listing or one "replay all matching" looks at */
+const SCAN_LIMIT = 10_000;
+
+function matching(items: DeadLetter[], error: string | undefined): DeadLetter[] {
+	if (!error) return items;
+	const needle = error.toLowerCase();
+	return items.filter((d) => d.error.toLowerCase().includes(needle));
+}
 
 function knownQueue(queue: string): string {
 	if (!(QUEUE_NAMES as string[]).includes(queue)) throw badRequest(`unknown queue '${queue}'; known queues: ${QUEUE_NAMES.join(", ")}`);
@@ -31,10 +42,18 @@ const opsService: ServiceSchema = {
 			}
 		},
 		dlqList: {
-			params: { queue: { type: "string" }, limit: { type: "number", convert: true, optional: true, min: 1, max: 1000 } },
-			async handler(ctx: Context<{ queue: string; limit?: number }>) {
-				const items = await getPlatform().queues.deadLetters.list(knownQueue(ctx.params.queue), { limit: ctx.params.limit ?? 50 });
-				return { queue: ctx.params.queue, items };
+			params: {
+				queue: { type: "string" },
+				error: { type: "string", optional: true, max: 200, description: "only dead letters whose error contains this text (case-insensitive)" },
+				limit: { type: "number", convert: true, optional: true, min: 1, max: 1000 }
+			},
+			async handler(ctx: Context<{ queue: string; error?: string; limit?: number }>) {
+				const limit = ctx.params.limit ?? 50;
+				const dl = getPlatform().queues.deadLetters;
+				const queue = knownQueue(ctx.params.queue);
+				if (!ctx.params.error) return { queue, items: await dl.list(queue, { limit }) };
+				const all = matching(await dl.list(queue, { limit: SCAN_LIMIT }), ctx.params.error);
+				return { queue, matching: all.length, items: all.slice(0, limit) };
 			}
 		},
 		dlqShow: {
@@ -43,20 +62,38 @@ const opsService: ServiceSchema = {
 				return getPlatform().queues.deadLetters.get(knownQueue(ctx.params.queue), ctx.params.id);
 			}
 		},
+		/** Replays the given ids, or those whose error contains `error`, or the `first` N (of those matching), or all. */
 		dlqReplay: {
-			params: { queue: { type: "string" }, ids: { type: "array", items: "string", optional: true } },
-			async handler(ctx: Context<{ queue: string; ids?: string[] }>) {
-				const replayed = await getPlatform().queues.deadLetters.replay(knownQueue(ctx.params.queue), ctx.params.ids);
-				ctx.broker.logger.info({ queue: ctx.params.queue, replayed }, "dead letters replayed");
-				return { queue: ctx.params.queue, replayed };
+			params: {
+				queue: { type: "string" },
+				ids: { type: "array", items: "string", optional: true, max: SCAN_LIMIT },
+				error: { type: "string", optional: true, max: 200 },
+				first: { type: "number", integer: true, optional: true, min: 1, max: SCAN_LIMIT }
+			},
+			async handler(ctx: Context<{ queue: string; ids?: string[]; error?: string; first?: number }>) {
+				const queue = knownQueue(ctx.params.queue);
+				const dl = getPlatform().queues.deadLetters;
+				let ids = ctx.params.ids;
+				if (ids && (ctx.params.error || ctx.params.first)) throw badRequest("send ids, or error and/or first, not both");
+				if (!ids && (ctx.params.error || ctx.params.first)) {
+					const chosen = matching(await dl.list(queue, { limit: SCAN_LIMIT }), ctx.params.error);
+					ids = chosen.slice(0, ctx.params.first ?? chosen.length).map((d) => d.id);
+					if (ids.length === 0) return { queue, replayed: 0 };
+				}
+				const replayed = await dl.replay(queue, ids);
+				ctx.broker.logger.info({ queue, replayed }, "dead letters replayed");
+				await audit(ctx, { action: "dlq.replay", target: `queue:${queue}`, items: ids ?? [], count: replayed, details: { ...(ctx.params.error ? { error: ctx.params.error } : {}), ...(ctx.params.first ? { first: ctx.params.first } : {}), ...(ids ? {} : { all: true }) } });
+				return { queue, replayed };
 			}
 		},
 		dlqPurge: {
 			params: { queue: { type: "string" } },
 			async handler(ctx: Context<{ queue: string }>) {
-				const purged = await getPlatform().queues.deadLetters.purge(knownQueue(ctx.params.queue));
-				ctx.broker.logger.warn({ queue: ctx.params.queue, purged }, "dead letters purged");
-				return { queue: ctx.params.queue, purged };
+				const queue = knownQueue(ctx.params.queue);
+				const purged = await getPlatform().queues.deadLetters.purge(queue);
+				ctx.broker.logger.warn({ queue, purged }, "dead letters purged");
+				await audit(ctx, { action: "dlq.purge", target: `queue:${queue}`, count: purged });
+				return { queue, purged };
 			}
 		}
 	}

@@ -9,14 +9,18 @@ import type { Context } from "moleculer";
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
-import { batchStore, clientFor, recordsStore } from "../lib/ingest/context.ts";
+import { batchStore, recordsStore } from "../lib/ingest/context.ts";
+import { inScope, readScope } from "../lib/api/scope.ts";
 import { drainBatch, SEARCH_INDEX, type RecordDoc } from "../lib/ingest/register.ts";
 import { createRegisterThread, type RegisterThread } from "../lib/ingest/register-thread.ts";
 import type { BatchDoc, ChunkDoc } from "../lib/ingest/batches.ts";
 import { KIND_NAMES, type Kind } from "../lib/records/index.ts";
+import type { SearchQuery } from "../lib/search/types.ts";
 import { notFound } from "../lib/api/errors.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { withLogContext } from "../lib/log.ts";
+import { normalizeBrPhone } from "../lib/validate/phone.ts";
+import { normalizeEmail } from "../lib/validate/email.ts";
 
 interface Own {
 	metrics: Metrics;
@@ -27,6 +31,7 @@ type Self = QueueService<Own>;
 
 export interface RecordView {
 	id: string;
+	clientId: string;
 	kind: Kind;
 	key: string;
 	data: Record<string, unknown>;
@@ -37,10 +42,17 @@ export interface RecordView {
 	previous?: Record<string, unknown>;
 }
 
+/** A phone as the records store it (lib/validate/phone.ts), or the digits as typed when it does not validate. */
+function normalisePhone(v: string): string {
+	const checked = normalizeBrPhone(v.trim());
+	return checked.ok ? checked.value : v.replace(/[^\d+]/g, "");
+}
+
 function toView(r: RecordDoc, withPrevious = false): RecordView {
 	const prev = r.previous as { data?: Record<string, unknown> } | undefined;
 	return {
 		id: r._id,
+		clientId: r.client,
 		kind: r.kind,
 		key: r.key,
 		data: r.data,
@@ -86,47 +98,65 @@ const registry: QueueServiceSchema<Own> = {
 	},
 
 	actions: {
-		/** GET /records/:id, and the renderer's look-up ({clientId, id}). */
+		/** GET /records/:id (operators: any client's), and the renderer's look-up ({clientId, id}). */
 		getRecord: {
-			params: { id: { type: "string" }, clientId: { type: "string", optional: true, internal: true } },
+			params: { id: { type: "string" }, clientId: { type: "string", optional: true, max: 64, description: "operators: the record's client (any when absent)" } },
 			async handler(this: Self, ctx: Context<{ id: string; clientId?: string }>): Promise<RecordView> {
-				const clientId = clientFor(ctx, ctx.params.clientId);
+				const scope = readScope(ctx, ctx.params.clientId);
 				const rec = (await (await recordsStore()).findById(ctx.params.id)) as RecordDoc | null;
-				if (!rec || rec.client !== clientId) throw notFound("record", ctx.params.id);
+				if (!rec || !inScope(scope, rec.client)) throw notFound("record", ctx.params.id);
 				return toView(rec, true);
 			}
 		},
 
-		/** GET /records?kind=&contract_id=&loan_id=&cpf=&q=&limit=&offset= */
+		/** GET /records?kind=&contract_id=&loan_id=&cpf=&phone=&email=&batchId=&q=&limit=&offset= (operators: &clientId=, all clients when absent) */
 		search: {
 			params: {
 				kind: { type: "enum", values: KIND_NAMES, optional: true },
 				contract_id: { type: "string", optional: true, max: 200 },
 				loan_id: { type: "string", optional: true, max: 200 },
 				cpf: { type: "string", optional: true, max: 20 },
+				phone: { type: "string", optional: true, max: 40 },
+				email: { type: "string", optional: true, max: 200 },
 				batchId: { type: "string", optional: true, max: 64 },
 				q: { type: "string", optional: true, max: 200 },
 				limit: { type: "number", convert: true, optional: true, min: 1, max: 500 },
 				offset: { type: "number", convert: true, optional: true, min: 0 },
-				clientId: { type: "string", optional: true, internal: true }
+				clientId: { type: "string", optional: true, max: 64, description: "operators: one client's records (all clients when absent)" }
 			},
-			async handler(this: Self, ctx: Context<{ kind?: Kind; contract_id?: string; loan_id?: string; cpf?: string; batchId?: string; q?: string; limit?: number; offset?: number; clientId?: string }>) {
-				const clientId = clientFor(ctx, ctx.params.clientId);
+			async handler(this: Self, ctx: Context<{ kind?: Kind; contract_id?: string; loan_id?: string; cpf?: string; phone?: string; email?: string; batchId?: string; q?: string; limit?: number; offset?: number; clientId?: string }>) {
+				const clientId = readScope(ctx, ctx.params.clientId);
 				const p = ctx.params;
-				const filter: Record<string, string> = { client: clientId };
+				const filter: Record<string, string> = clientId ? { client: clientId } : {};
 				if (p.kind) filter.kind = p.kind;
-				if (p.contract_id) filter.contract_id = p.contract_id.trim();
-				if (p.loan_id) filter.loan_id = p.loan_id.trim();
+				// contract_id and loan_id are the business keys of their kinds: filtering on `key` too lets the store use the
+				// unique (client, kind, key) index (the field filter keeps a record of the other kind with that key out)
+				if (p.contract_id) filter.contract_id = filter.key = p.contract_id.trim();
+				if (p.loan_id) filter.loan_id = filter.key = p.loan_id.trim();
 				if (p.cpf) filter.cpf = p.cpf.replace(/\D/g, "");
+				if (p.phone) filter.phone = normalisePhone(p.phone);
+				if (p.email) {
+					const e = normalizeEmail(p.email);
+					filter.email = e.ok ? e.value : p.email.trim();
+				}
 				if (p.batchId) filter.batchId = p.batchId;
 				const limit = p.limit ?? 50;
 				const offset = p.offset ?? 0;
+				const query: SearchQuery["filter"] = { ...filter };
+				if (filter.key) {
+					// a look-up by key: every (client, kind) pair is one probe of the unique (client, kind, key) index
+					if (!filter.kind) query.kind = [...KIND_NAMES];
+					if (!clientId) {
+						const clients = (await ctx.call("clients.list", { limit: 500 })) as { total: number; items: { id: string }[] };
+						if (clients.total <= clients.items.length) query.client = clients.items.map((c) => c.id);
+					}
+				}
 				// opening the records collection also declares the search index (a view of it on the store)
 				const records = await recordsStore();
-				const res = await getPlatform().search.search(SEARCH_INDEX, { filter, text: p.q?.trim() || undefined, limit, offset });
+				const res = await getPlatform().search.search(SEARCH_INDEX, { filter: query, text: p.q?.trim() || undefined, limit, offset });
 				const docs = (await records.findByIds(res.hits.map((h) => h.id))) as RecordDoc[];
 				const byId = new Map(docs.map((d) => [d._id, d]));
-				const items = res.hits.map((h) => byId.get(h.id)).filter((d): d is RecordDoc => d !== undefined && d.client === clientId);
+				const items = res.hits.map((h) => byId.get(h.id)).filter((d): d is RecordDoc => d !== undefined && inScope(clientId, d.client));
 				return { total: res.total, limit, offset, items: items.map((r) => toView(r)) };
 			}
 		}

@@ -16,6 +16,7 @@ import { queuesMixin, type QueueBinding, type QueueService } from "../mixins/que
 import { QUEUES } from "../config/queues.ts";
 import { badRequest, notFound, unauthorized } from "../lib/api/errors.ts";
 import type { Caller } from "../lib/api/auth.ts";
+import { readScope } from "../lib/api/scope.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
 import { templates } from "../lib/render/templates.ts";
 import type { EngineName } from "../lib/render/engine.ts";
@@ -59,6 +60,7 @@ export interface CaseRendered {
 /** What a client sees of a document. */
 export interface DocumentView {
 	id: string;
+	clientId: string;
 	template: string;
 	language: string;
 	pages: number;
@@ -179,19 +181,42 @@ const rendererService: Schema = {
 			}
 		},
 
+		/** GET /documents?recordId=&template=&limit=&offset= (newest first; operators: &clientId=, all clients when absent). */
+		list: {
+			params: {
+				recordId: { type: "string", optional: true, max: 200 },
+				template: { type: "string", optional: true, max: 64 },
+				clientId: { type: "string", optional: true, max: 64, description: "operators: one client's documents (all clients when absent)" },
+				limit: { type: "number", convert: true, optional: true, min: 1, max: 200 },
+				offset: { type: "number", convert: true, optional: true, min: 0 }
+			},
+			async handler(this: Self, ctx: Context<{ recordId?: string; template?: string; clientId?: string; limit?: number; offset?: number }>) {
+				const p = ctx.params;
+				const scope = readScope(ctx, p.clientId);
+				const query: Record<string, unknown> = {};
+				if (scope) query.clientId = scope;
+				if (p.recordId) query.recordId = p.recordId;
+				if (p.template) query.template = p.template;
+				const limit = p.limit ?? 50;
+				const offset = p.offset ?? 0;
+				const [rows, total] = await Promise.all([this.adapter.find({ query, sort: "-createdAt", limit, offset }), this.adapter.count({ query })]);
+				return { total, limit, offset, items: await Promise.all((rows as DocumentDoc[]).map((d) => this.view(d))) };
+			}
+		},
+
 		/** GET /documents/:id: a document's metadata and a fresh link. */
 		document: {
-			params: { id: { type: "string", min: 1, max: 100 } },
-			async handler(this: Self, ctx: Context<{ id: string }>): Promise<DocumentView> {
-				return this.view(await this.maker.find(this.clientOf(ctx), ctx.params.id));
+			params: { id: { type: "string", min: 1, max: 100 }, clientId: { type: "string", optional: true, max: 64, description: "operators: the document's client (any when absent)" } },
+			async handler(this: Self, ctx: Context<{ id: string; clientId?: string }>): Promise<DocumentView> {
+				return this.view(await this.maker.find(readScope(ctx, ctx.params.clientId), ctx.params.id));
 			}
 		},
 
 		/** GET /documents/:id/pdf: the PDF, streamed from the object store. */
 		pdf: {
-			params: { id: { type: "string", min: 1, max: 100 } },
-			async handler(this: Self, ctx: Context<{ id: string }>) {
-				const doc = await this.maker.find(this.clientOf(ctx), ctx.params.id);
+			params: { id: { type: "string", min: 1, max: 100 }, clientId: { type: "string", optional: true, max: 64, description: "operators: the document's client (any when absent)" } },
+			async handler(this: Self, ctx: Context<{ id: string; clientId?: string }>) {
+				const doc = await this.maker.find(readScope(ctx, ctx.params.clientId), ctx.params.id);
 				const { objects } = getPlatform();
 				const info = await objects.stat(doc.key);
 				if (!info) throw notFound("document PDF", doc._id);
@@ -267,6 +292,7 @@ const rendererService: Schema = {
 			const { objects, config } = getPlatform();
 			return {
 				id: doc._id,
+				clientId: doc.clientId,
 				template: doc.template,
 				language: doc.language,
 				pages: doc.pages,

@@ -11,8 +11,12 @@ export type Role = "operator" | "admin";
 /** Who is calling, as put in ctx.meta.auth by the api gateway. */
 export type Caller = { kind: "client"; clientId: string; keyId: string } | { kind: "operator"; sub: string; role: Role };
 
-/** What a route requires. "self-or-admin": a client reading its own record (`:id`), or an admin. */
-export type Access = "public" | "client" | "operator" | "admin" | "self-or-admin";
+/**
+ * What a route requires. "self-or-admin": a client reading its own record (`:id`), or an admin.
+ * "self-or-operator": the same, or any operator. "client-or-operator": a client (its own data) or any operator (every client's data, or one client's with
+ * `clientId`; see lib/api/scope.ts).
+ */
+export type Access = "public" | "client" | "operator" | "admin" | "self-or-admin" | "self-or-operator" | "client-or-operator";
 
 const KEY_PATTERN = /^pk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
@@ -86,6 +90,11 @@ export function allowed(access: Access, caller: Caller | undefined, resourceClie
 			return caller.kind === "client" ? "ok" : "forbidden";
 		case "operator":
 			return caller.kind === "operator" ? "ok" : "forbidden";
+		case "client-or-operator":
+			return "ok";
+		case "self-or-operator":
+			if (caller.kind === "operator") return "ok";
+			return caller.clientId === resourceClientId ? "ok" : "not-found";
 		case "admin":
 			return caller.kind === "operator" && caller.role === "admin" ? "ok" : "forbidden";
 		case "self-or-admin":

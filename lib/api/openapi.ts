@@ -1,10 +1,11 @@
 /**
  * The OpenAPI 3.1 document, generated from the route table and the actions' parameter schemas (fastest-validator
- * shorthand converted to JSON Schema), so it cannot drift from the code. Also a small self-contained docs page
- * (no CDN: the page must work offline).
+ * shorthand converted to JSON Schema) with the response schemas of lib/api/schemas.ts, so it cannot drift from the
+ * code. Also the docs page: Swagger UI bundled from npm (no CDN: the page must work offline).
  */
 import type { ServiceBroker } from "moleculer";
 import type { RouteSpec } from "./routes.ts";
+import { COMPONENT_SCHEMAS, RESPONSES } from "./schemas.ts";
 
 type JsonSchema = Record<string, unknown>;
 /** A fastest-validator rule; `internal: true` marks a parameter for service-to-service calls, left out of the docs. */
@@ -76,10 +77,21 @@ const SECURITY: Record<RouteSpec["access"], JsonSchema[]> = {
 	client: [{ apiKey: [] }],
 	operator: [{ bearer: [] }],
 	admin: [{ bearer: [] }],
-	"self-or-admin": [{ apiKey: [] }, { bearer: [] }]
+	"self-or-admin": [{ apiKey: [] }, { bearer: [] }],
+	"self-or-operator": [{ apiKey: [] }, { bearer: [] }],
+	"client-or-operator": [{ apiKey: [] }, { bearer: [] }]
 };
 
 const errorRef = { $ref: "#/components/schemas/Error" };
+
+/** The success response of an action: its schema from lib/api/schemas.ts (rejections also answer CSV). */
+function okResponse(action: string): JsonSchema {
+	const r = RESPONSES[action];
+	if (!r) return { description: "OK" };
+	const content: Record<string, JsonSchema> = { [r.type ?? "application/json"]: { schema: r.schema } };
+	if (action === "batches.rejections") content["text/csv"] = { schema: { type: "string" } };
+	return { description: "OK", content };
+}
 
 /** The OpenAPI document for the given routes. */
 export function buildOpenApi(routes: RouteSpec[], broker: ServiceBroker, opts: { prefix: string; publicUrl: string }): JsonSchema {
@@ -107,7 +119,7 @@ export function buildOpenApi(routes: RouteSpec[], broker: ServiceBroker, opts: {
 			security: SECURITY[r.access],
 			parameters,
 			responses: {
-				[String(r.status ?? 200)]: { description: "OK" },
+				[String(r.status ?? 200)]: okResponse(r.action),
 				...(r.access !== "public" ? { "401": { description: "missing or bad credentials", content: { "application/json": { schema: errorRef } } }, "403": { description: "wrong role", content: { "application/json": { schema: errorRef } } } } : {}),
 				"400": { description: "bad request", content: { "application/json": { schema: errorRef } } }
 			}
@@ -131,6 +143,7 @@ export function buildOpenApi(routes: RouteSpec[], broker: ServiceBroker, opts: {
 				bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" }
 			},
 			schemas: {
+				...COMPONENT_SCHEMAS,
 				Error: {
 					type: "object",
 					required: ["error"],
@@ -145,8 +158,25 @@ function esc(s: string): string {
 	return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
 }
 
-/** A readable, dependency-free HTML page of the API, from its OpenAPI document. */
+/** The docs page's start-up script (a file, not inline: pages may forbid inline scripts). */
+export const DOCS_INIT_JS = `window.addEventListener("load", function () {
+	window.ui = SwaggerUIBundle({ url: "/api/v1/openapi.json", dom_id: "#swagger", deepLinking: true, tryItOutEnabled: false });
+});
+`;
+
+/**
+ * The API reference page: Swagger UI from the swagger-ui-dist npm package (served by the gateway from
+ * node_modules, no CDN), reading /api/v1/openapi.json; a plain table of the routes for readers without scripts.
+ */
 export function renderDocsPage(doc: JsonSchema): string {
+	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Paperwork API</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/api/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger"></div><noscript>${routesTable(doc)}</noscript>
+<script src="/api/docs/assets/swagger-ui-bundle.js"></script><script src="/api/docs/assets/init.js"></script></body></html>`;
+}
+
+/** A readable, dependency-free HTML table of the API, from its OpenAPI document. */
+function routesTable(doc: JsonSchema): string {
 	const servers = doc.servers as { url: string }[];
 	const paths = doc.paths as Record<string, Record<string, { summary: string; security: JsonSchema[]; parameters: { name: string; in: string; required: boolean }[]; requestBody?: { content: Record<string, { schema: JsonSchema }> } }>>;
 	const rows: string[] = [];
@@ -158,11 +188,8 @@ export function renderDocsPage(doc: JsonSchema): string {
 			rows.push(`<tr><td class="m ${method}">${method.toUpperCase()}</td><td><code>${esc(p)}</code></td><td>${esc(op.summary)}</td><td>${esc(auth)}</td><td>${params}${body ? `<br>body: ${body}` : ""}</td></tr>`);
 		}
 	}
-	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Paperwork API</title>
-<style>body{font:14px system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}
-.m{font-weight:bold}.get{color:#0a7}.post{color:#06c}.patch,.put{color:#a60}.delete{color:#c33}code{background:#f4f4f4;padding:0 .2rem}</style></head>
-<body><h1>Paperwork API</h1><p>Base URL: <code>${esc(servers[0]?.url ?? "")}</code>. Machine-readable: <a href="/api/v1/openapi.json">openapi.json</a>.
+	return `<h1>Paperwork API</h1><p>Base URL: <code>${esc(servers[0]?.url ?? "")}</code>. Machine-readable: <a href="/api/v1/openapi.json">openapi.json</a>.
 Clients send <code>X-API-Key</code>; operators send <code>Authorization: Bearer &lt;JWT&gt;</code> (<code>npm run token -- --role admin</code>).
 Errors are <code>{"error": {"code", "message", "details"}}</code>.</p>
-<table><thead><tr><th>Method</th><th>Path</th><th>What it does</th><th>Auth</th><th>Parameters</th></tr></thead><tbody>${rows.join("\n")}</tbody></table></body></html>`;
+<table><thead><tr><th>Method</th><th>Path</th><th>What it does</th><th>Auth</th><th>Parameters</th></tr></thead><tbody>${rows.join("\n")}</tbody></table>`;
 }

@@ -59,7 +59,8 @@ export interface ClientChannelSettings {
 		/** approved template per letter language: { en: { name: "welcome_letter", language: "en" }, hi: { name: "welcome_letter", language: "hi" } } */
 		templates?: Record<string, { name: string; language: string }>;
 	};
-	rcs?: { agentId?: string };
+	/** content: "card" (default) a rich card with a button opening the PDF; "file" the PDF itself as a file message */
+	rcs?: { agentId?: string; content?: "card" | "file" };
 	sms?: { from?: string };
 	email?: { from?: string; replyTo?: string };
 }
@@ -124,7 +125,15 @@ export type CallbackOutcome =
 	/** a verification handshake (WhatsApp's GET hub.challenge, RBM's clientToken/secret echo): answer 200 with body */
 	| { kind: "challenge"; body: string; contentType?: string }
 	/** a verified callback: apply these events (none is fine: e.g. an inbound message we do not handle) */
-	| { kind: "events"; events: StatusEvent[] }
+	| {
+			kind: "events";
+			events: StatusEvent[];
+			/**
+			 * inbound messages from recipients seen in this callback (WhatsApp: they open the 24 h customer-service
+			 * window); optional, for a gateway that keeps the window in a shared store
+			 */
+			inbound?: { channel: Channel; phone: string; at: Date }[];
+	  }
 	/** bad or missing signature, or a failed handshake: answer with this status; nothing changes */
 	| { kind: "rejected"; status: 400 | 401 | 403; reason: string };
 

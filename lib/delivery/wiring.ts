@@ -1,11 +1,12 @@
 /**
  * Where delivery meets the configuration: the providers a notifier uses (the configured real clients from
- * lib/delivery/providers, the sandbox for every other channel) and the operator alert sink (log-only here; the
- * SMTP sink of lib/alerts plugs in at this one place).
+ * lib/delivery/providers, the sandbox for every other channel) and the operator alert sink (lib/alerts).
  */
 import type { Logger } from "pino";
 import type { Config } from "../../config/index.ts";
 import { createProviders } from "./providers/index.ts";
+import { createAlerts } from "../alerts/index.ts";
+import type { Metrics } from "../metrics.ts";
 import { CHANNELS, type CallbackHandler, type Channel, type Provider } from "./provider.ts";
 import type { Sandbox } from "./sandbox.ts";
 import { logAlerts, type AlertSink } from "./types.ts";
@@ -20,8 +21,9 @@ export interface ComposedProviders {
 }
 
 /** The configured providers, with the sandbox serving every channel that has none. */
-export function composeProviders(config: Config, logger: Logger, sandbox: Sandbox): ComposedProviders {
-	const real = createProviders(config, { logger });
+export function composeProviders(config: Config, logger: Logger, sandbox: Sandbox, deps: { metrics?: Metrics; alerts?: AlertSink } = {}): ComposedProviders {
+	// the clients raise "circuit_open" themselves through the alert sink, and count their calls
+	const real = createProviders(config, { logger, ...(deps.metrics ? { metrics: deps.metrics } : {}), ...(deps.alerts ? { alerts: deps.alerts } : {}) });
 	const byChannel = {} as Record<Channel, Provider>;
 	const sandboxed: Channel[] = [];
 	for (const ch of CHANNELS) {
@@ -42,7 +44,10 @@ export function composeProviders(config: Config, logger: Logger, sandbox: Sandbo
 	};
 }
 
-/** The operator alert sink: the log, until lib/alerts' SMTP sink is wired here. */
-export function createAlertSink(_config: Config, logger: Logger): AlertSink {
-	return logAlerts(logger.child({ component: "alerts" }));
+/** The operator alert sink: lib/alerts (logged and counted always; mailed when ALERT_EMAILS and SMTP_URL are set). */
+export function createAlertSink(config: Config, logger: Logger, metrics?: Metrics): AlertSink {
+	return createAlerts(config, { logger: logger.child({ component: "alerts" }), ...(metrics ? { metrics } : {}) });
 }
+
+/** The log-only sink (tools and tests that want no mail). */
+export { logAlerts };

@@ -101,6 +101,7 @@ export interface RejectionDoc extends Doc {
 /** The public shape of a batch (GET /batches/:id). */
 export interface BatchView {
 	id: string;
+	clientId: string;
 	kind: Kind;
 	source: BatchSource;
 	status: BatchStatus;
@@ -156,7 +157,7 @@ export class BatchStore {
 	static async open(adapter: (collection: string) => StoreAdapter): Promise<BatchStore> {
 		const s = new BatchStore({ batches: adapter("batches"), chunks: adapter("chunks"), rejections: adapter("rejections"), fileHashes: adapter("file_hashes") });
 		await Promise.all([s.batches.connect(), s.chunks.connect(), s.rejections.connect(), s.fileHashes.connect()]);
-		await s.batches.ensureIndexes([{ fields: ["clientId", "-createdAt"] }, { fields: ["status"] }]);
+		await s.batches.ensureIndexes([{ fields: ["clientId", "-createdAt"] }, { fields: ["status"] }, { fields: ["-createdAt"] }]);
 		await s.chunks.ensureIndexes([{ fields: ["batchId", "index"], unique: true }, { fields: ["batchId", "status"] }]);
 		await s.rejections.ensureIndexes([{ fields: ["batchId", "line"] }, { fields: ["batchId", "chunk", "stage"] }]);
 		return s;
@@ -232,6 +233,7 @@ export class BatchStore {
 		}
 		return {
 			id: batch._id,
+			clientId: batch.clientId,
 			kind: batch.kind,
 			source: batch.source,
 			status: batch.status,

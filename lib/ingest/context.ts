@@ -10,6 +10,7 @@ import { openRecords } from "./register.ts";
 import type { StoreAdapter } from "../store/types.ts";
 import type { Caller } from "../api/auth.ts";
 import { notFound, unauthorized } from "../api/errors.ts";
+import { inScope, readScope } from "../api/scope.ts";
 
 interface Opened {
 	platform: Platform;
@@ -45,6 +46,16 @@ export async function ownBatch(ctx: Context, id: string): Promise<BatchDoc> {
 	const clientId = clientOf(ctx);
 	const batch = await (await batchStore()).get(id);
 	if (!batch || batch.clientId !== clientId) throw notFound("batch", id);
+	return batch;
+}
+
+/**
+ * A batch the caller may read: a client's own, or for an operator any batch (of `clientId` when given); 404 otherwise.
+ */
+export async function readableBatch(ctx: Context, id: string, clientId?: string): Promise<BatchDoc> {
+	const scope = readScope(ctx, clientId);
+	const batch = await (await batchStore()).get(id);
+	if (!batch || !inScope(scope, batch.clientId)) throw notFound("batch", id);
 	return batch;
 }
 

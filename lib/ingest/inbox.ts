@@ -13,6 +13,7 @@ import type { Kind } from "../records/index.ts";
 import { safeFileName } from "./receive.ts";
 import type { BatchDoc, BatchStore } from "./batches.ts";
 import { sniff, peek } from "../etl/sniff.ts";
+import { sniffKind } from "../intake/checks.ts";
 
 export const INBOX_PREFIX = "inbox/";
 
@@ -26,6 +27,12 @@ export interface InboxDeps {
 	/** largest file taken, in bytes (as for uploads); a bigger one is moved to rejected/ */
 	maxBytes: number;
 	log(level: "info" | "warn", obj: Record<string, unknown>, msg: string): void;
+	/**
+	 * PDFs and images go to document intake instead of becoming batches: resolves once intake holds the document
+	 * (the ID is derived from the object, so a second scan finds it taken), or rejects with `reason` when intake
+	 * refuses the file (the file then goes to rejected/). Unset: such files are left in the inbox.
+	 */
+	document?(clientId: string, key: string, id: string, name: string): Promise<{ taken: true } | { taken: false; reason: string }>;
 }
 
 /** A stable batch ID for an inbox object (24 hex, like other IDs). */
@@ -71,6 +78,20 @@ async function takeFile(deps: InboxDeps, info: ObjectInfo): Promise<boolean> {
 	const name = safeFileName(parts.slice(1).join("_"));
 	const rawKey = `raw/${clientId}/${batchId}/${name}`;
 	const { head, stream } = await peek(await deps.objects.get(info.key));
+	if (sniffKind(head)) {
+		// a PDF or an image: a document for intake, not records
+		stream.destroy();
+		if (!deps.document) return false;
+		const out = await deps.document(clientId, info.key, batchId, name);
+		if (!out.taken) {
+			await moveObject(deps.objects, info.key, `rejected/${info.key}`, { reason: out.reason });
+			deps.log("warn", { key: info.key, reason: out.reason }, "inbox document refused by intake; moved to rejected/");
+			return false;
+		}
+		await deps.objects.delete(info.key);
+		deps.log("info", { intakeId: batchId, clientId }, "inbox document handed to intake");
+		return true;
+	}
 	const sniffed = sniff(head);
 	const stored = await deps.objects.put(rawKey, stream, { contentType: info.contentType });
 	const file = { key: rawKey, name, size: stored.size, sha256: stored.sha256, type: sniffed.type === "xlsx" ? ("xlsx" as const) : ("csv" as const) };

@@ -76,7 +76,9 @@ export async function openRecords(store: StoreFactory, search: SearchIndex): Pro
 	// The CPF index leaves the client out (checked on the few records of one CPF): its entries are then less than
 	// half the size, which matters because CPFs arrive in random order and every transaction rewrites the index
 	// pages it touches (measured: 17.0 -> 13.2 us a record at 1M records).
-	await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["data.debtor_cpf"] }]);
+	// Loans' repayments by loan (a passbook, a billing run): debts have no loan_id, so their entries are all NULL and
+	// cost next to nothing to add.
+	await a.ensureIndexes([{ fields: RECORD_KEY, unique: true }, { fields: ["data.debtor_cpf"] }, { fields: ["data.loan_id"] }]);
 	await search.ensureIndex(SEARCH_INDEX, SEARCH_FIELDS, SEARCH_VIEW);
 	return a;
 }
@@ -173,8 +175,8 @@ export async function registerChunks(deps: RegistryDeps, batch: BatchDoc, chunks
 			if (o.outcome === "skipped") continue;
 			const outcome = replayed.get(i) ?? o.outcome;
 			counts[c][outcome]++;
-			// on the store the records are searched in place (a view); only a separate engine needs the documents
-			if (deps.search.kind !== "store" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...(docs[i] as RecordDoc), _id: o._id }));
+			// on the store (SQLite, MongoDB, PostgreSQL) the records are searched in place (a view); only a separate engine needs the documents
+			if (deps.search.kind === "opensearch" && (outcome === "inserted" || outcome === "updated") && o._id) toIndex.push(searchDoc({ ...(docs[i] as RecordDoc), _id: o._id }));
 		}
 	}
 	if (toIndex.length > 0) await deps.search.index(SEARCH_INDEX, toIndex);

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import type { Consumer, DeadLetter, DeliveryInfo, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
+import type { Consumer, ConsumerState, DeadLetter, DeliveryInfo, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
 import { isPermanent } from "./types.ts";
 import { errorMessage, resolveOptions, retryDelay, type QueueDefaults, type ResolvedQueueOptions } from "./common.ts";
 
@@ -164,6 +164,10 @@ export class MemoryQueueBackend implements QueueBackend {
 
 	async ping(): Promise<boolean> {
 		return !this.closed;
+	}
+
+	consumers(): ConsumerState[] {
+		return [...this.queues.values()].flatMap((q) => q.consumers.map((c) => ({ queue: c.queue, consuming: !c.closed && !this.closed })));
 	}
 
 	async close(): Promise<void> {

@@ -3,7 +3,7 @@
  * transporter queues do, so two deployments (or test runs) on one broker never take each other's work. Services
  * keep using the plain names of config/queues.ts; this wrapper adds and strips the prefix.
  */
-import type { Consumer, DeadLetter, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
+import type { Consumer, ConsumerState, DeadLetter, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
 
 export function namespaced(inner: QueueBackend, namespace: string): QueueBackend {
 	const prefix = `${namespace}.`;
@@ -31,6 +31,7 @@ export function namespaced(inner: QueueBackend, namespace: string): QueueBackend
 			purge: (queue) => inner.deadLetters.purge(to(queue))
 		},
 		ping: () => inner.ping(),
+		consumers: (): ConsumerState[] => inner.consumers().map((c) => ({ ...c, queue: from(c.queue) })),
 		close: () => inner.close()
 	};
 }

@@ -29,7 +29,7 @@ import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { Connection, type AsyncMessage, type Consumer as RmqConsumer, type Publisher, type SyncMessage } from "rabbitmq-client";
-import type { Consumer, DeadLetter, DeliveryInfo, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
+import type { Consumer, ConsumerState, DeadLetter, DeliveryInfo, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
 import { isPermanent } from "./types.ts";
 import {
 	H,
@@ -162,7 +162,7 @@ export class RabbitQueueBackend implements QueueBackend {
 	private readonly connectTimeoutMs: number;
 	private readonly conn: Connection;
 	private readonly pub: Publisher;
-	private readonly consumers = new Set<RabbitConsumer>();
+	private readonly running = new Set<RabbitConsumer>();
 	/** queues whose Q and Q.dlq this process declared */
 	private readonly mainDeclared = new Map<string, Promise<void>>();
 	/** retry levels declared per queue, with their base delay */
@@ -271,7 +271,7 @@ export class RabbitQueueBackend implements QueueBackend {
 		const resolved = resolveOptions(this.defaults, options);
 		await this.declare(queue, options);
 		const consumer = new RabbitConsumer(this, queue, handler as QueueHandler<unknown>, resolved);
-		this.consumers.add(consumer);
+		this.running.add(consumer);
 		// resolves once the broker has registered the subscription (QoS set, basic.consume-ok)
 		await consumer.start();
 		return consumer;
@@ -333,10 +333,14 @@ export class RabbitQueueBackend implements QueueBackend {
 		return !this.closed && this.conn.ready;
 	}
 
+	consumers(): ConsumerState[] {
+		return [...this.running].map((c) => ({ queue: c.queue, consuming: !this.closed && c.consuming }));
+	}
+
 	async close(): Promise<void> {
 		if (this.closed) return;
 		this.closed = true;
-		await Promise.allSettled([...this.consumers].map((c) => c.close()));
+		await Promise.allSettled([...this.running].map((c) => c.close()));
 		await this.pub.close().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, "closing RabbitMQ publisher"));
 		await this.conn.close();
 	}
@@ -360,7 +364,7 @@ export class RabbitQueueBackend implements QueueBackend {
 
 	/** @internal */
 	forget(consumer: RabbitConsumer): void {
-		this.consumers.delete(consumer);
+		this.running.delete(consumer);
 	}
 
 	/**
@@ -522,6 +526,11 @@ class RabbitConsumer implements Consumer {
 			this.watchdog.unref();
 		}
 		return new Promise((resolve) => sub.once("ready", () => resolve()));
+	}
+
+	/** connected and subscribed: the broker delivers to this consumer now */
+	get consuming(): boolean {
+		return !this.closing && this.sub !== undefined && this.backend.connection.ready && this.sub.consumerTag !== "";
 	}
 
 	close(): Promise<void> {

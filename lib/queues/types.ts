@@ -86,6 +86,13 @@ export interface Consumer {
 	close(): Promise<void>;
 }
 
+/** One consumer of this process, as the readiness probe sees it. */
+export interface ConsumerState {
+	queue: string;
+	/** true while the broker delivers to it (RabbitMQ: connected and holding a consumer tag; memory: not closed) */
+	consuming: boolean;
+}
+
 export interface QueueBackend {
 	readonly kind: "memory" | "rabbitmq";
 	connect(): Promise<void>;
@@ -106,6 +113,8 @@ export interface QueueBackend {
 	};
 	/** true when connected and able to publish */
 	ping(): Promise<boolean>;
+	/** the consumers this process runs and whether each is consuming now (for the readiness probe) */
+	consumers(): ConsumerState[];
 	/** stops every consumer (waiting for handlers in flight) and closes the connection */
 	close(): Promise<void>;
 }

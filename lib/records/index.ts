@@ -5,21 +5,24 @@
 import type { KindSpec, RawRow, ValidateContext, ValidateOptions, ValidationResult } from "./kind.ts";
 import { debt, type DebtRecord } from "./debt.ts";
 import { loan, type LoanRecord } from "./loan.ts";
+import { repayment, type RepaymentRecord } from "./repayment.ts";
 import { DEFAULT_DATE_FORMAT, isoDateIn } from "../validate/dates.ts";
 import { DEFAULT_NUMBER_STYLE } from "../validate/decimal.ts";
 
 export type { DebtRecord } from "./debt.ts";
 export type { LoanRecord } from "./loan.ts";
+export type { RepaymentRecord } from "./repayment.ts";
 export type { FieldError, FieldSpec, KindSpec, RawRow, ValidateContext, ValidateOptions, ValidationResult } from "./kind.ts";
 
 export interface RecordsByKind {
 	debt: DebtRecord;
 	loan: LoanRecord;
+	repayment: RepaymentRecord;
 }
 export type Kind = keyof RecordsByKind;
 export type CanonicalRecord = RecordsByKind[Kind];
 
-export const KINDS: { [K in Kind]: KindSpec<RecordsByKind[K]> } = { debt, loan };
+export const KINDS: { [K in Kind]: KindSpec<RecordsByKind[K]> } = { debt, loan, repayment };
 export const KIND_NAMES = Object.keys(KINDS) as Kind[];
 
 export function isKind(value: unknown): value is Kind {

@@ -116,7 +116,8 @@ export interface Produced {
 /** The unique index of the documents collection. */
 export const DOCUMENT_INDEXES = [
 	{ fields: ["clientId", "scope", "hash"], unique: true, name: "documents_client_scope_hash" },
-	{ fields: ["clientId", "caseId"], name: "documents_client_case" }
+	{ fields: ["clientId", "caseId"], name: "documents_client_case" },
+	{ fields: ["recordId", "-createdAt"], name: "documents_record" }
 ];
 
 /** `documents/<clientId>/<caseId|adhoc>/<hash>.pdf` */
@@ -179,10 +180,13 @@ export class DocumentMaker {
 		this.#ports = ports;
 	}
 
-	/** The document a client may read, or a 404 (another client's document is answered as absent). */
-	async find(clientId: string, id: string): Promise<DocumentDoc> {
+	/**
+	 * The document a client may read, or a 404 (another client's document is answered as absent); `clientId`
+	 * undefined: any client's (operators).
+	 */
+	async find(clientId: string | undefined, id: string): Promise<DocumentDoc> {
 		const doc = (await this.#ports.store.findById(id)) as DocumentDoc | null;
-		if (!doc || doc.clientId !== clientId) throw notFound("document", id);
+		if (!doc || (clientId !== undefined && doc.clientId !== clientId)) throw notFound("document", id);
 		return doc;
 	}
 

@@ -17,11 +17,11 @@ import type { Decimal as DecimalClass } from "decimal.js";
 const DecimalBase = decimalDefault as unknown as typeof DecimalClass;
 
 /**
- * A private Decimal with ample precision: 40 significant digits keep (1+r)^1200 and amounts up to 10^20
- * exact far below the paisa.
+ * The project's Decimal for money, with ample precision: 40 significant digits keep (1+r)^1200 and amounts up to
+ * 10^20 exact far below the paisa (also used by the billing passbook, lib/billing/).
  */
-const Dec = DecimalBase.clone({ precision: 40, rounding: DecimalBase.ROUND_HALF_UP });
-type Dec = InstanceType<typeof Dec>;
+export const Dec = DecimalBase.clone({ precision: 40, rounding: DecimalBase.ROUND_HALF_UP });
+export type Dec = InstanceType<typeof Dec>;
 
 /** Longest tenure accepted (100 years of monthly instalments). */
 export const MAX_MONTHS = 1200;

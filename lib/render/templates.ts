@@ -335,6 +335,7 @@ function registerHelpers(hb: typeof Handlebars): void {
 	hb.registerHelper("percent", formatting((fmt, v) => fmt.percent(asDecimal(v))));
 	hb.registerHelper("date", formatting((fmt, v) => fmt.date(String(v))));
 	hb.registerHelper("dateShort", formatting((fmt, v) => fmt.dateShort(String(v))));
+	hb.registerHelper("concat", (...args: unknown[]) => optionsOf(args)[0].map(plain).join(""));
 	hb.registerHelper("default", (...args: unknown[]) => {
 		const [[a, b]] = optionsOf(args);
 		return isEmpty(a) ? b : a;

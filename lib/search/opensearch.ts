@@ -93,7 +93,8 @@ export class OpenSearchIndex implements SearchIndex {
 	}
 
 	async search(index: string, q: SearchQuery): Promise<SearchResult> {
-		const filter = Object.entries(q.filter ?? {}).map(([f, v]) => (Array.isArray(v) ? { terms: { [`fields.${f}`]: v } } : { term: { [`fields.${f}`]: v } }));
+		const filter: Record<string, unknown>[] = Object.entries(q.filter ?? {}).map(([f, v]) => (Array.isArray(v) ? { terms: { [`fields.${f}`]: v } } : { term: { [`fields.${f}`]: v } }));
+		for (const [f, b] of Object.entries(q.range ?? {})) filter.push({ range: { [`fields.${f}`]: { ...(b.gte !== undefined ? { gte: b.gte } : {}), ...(b.lte !== undefined ? { lte: b.lte } : {}) } } });
 		const text = q.text?.trim();
 		const must = text ? [{ match_bool_prefix: { text: { query: text, operator: "and" } } }] : [{ match_all: {} }];
 		const sort = q.sort

@@ -49,22 +49,37 @@ function plainFields(f: unknown): SearchDoc["fields"] {
 }
 
 export class StoreSearch implements SearchIndex {
-	readonly kind = "store" as const;
-	private readonly store: StoreFactory;
-	private readonly views = new Map<string, StoreView>();
+	readonly kind: SearchIndex["kind"] = "store";
+	protected readonly store: StoreFactory;
+	protected readonly views = new Map<string, StoreView>();
 
 	constructor(store: StoreFactory) {
 		this.store = store;
 	}
 
-	private coll(index: string): StoreAdapter {
+	protected coll(index: string): StoreAdapter {
 		if (!INDEX_NAME.test(index)) throw new Error(`invalid search index name '${index}'`);
 		const view = this.views.get(index);
 		return this.store.adapter(view ? view.collection : `search_${index}`);
 	}
 
 	/** Where a search field lives in the index's documents, and where the text is. */
-	private layout(index: string): { path(field: string): string; text: string; fields(d: Doc): SearchDoc["fields"] } {
+	/** The store query of a search's filters and ranges (inclusive bounds) on the index's layout. */
+	protected storeQuery(l: { path(field: string): string }, q: SearchQuery): Query {
+		const query: Query = {};
+		for (const [field, value] of Object.entries(q.filter ?? {})) {
+			query[l.path(field)] = Array.isArray(value) ? { $in: value } : value;
+		}
+		for (const [field, b] of Object.entries(q.range ?? {})) {
+			const cond: Record<string, string | number> = {};
+			if (b.gte !== undefined) cond.$gte = b.gte;
+			if (b.lte !== undefined) cond.$lte = b.lte;
+			if (Object.keys(cond).length) query[l.path(field)] = { ...((query[l.path(field)] as object | undefined) ?? {}), ...cond };
+		}
+		return query;
+	}
+
+	protected layout(index: string): { path(field: string): string; text: string; fields(d: Doc): SearchDoc["fields"] } {
 		const view = this.views.get(index);
 		if (!view) return { path: (f) => `f.${f}`, text: "t", fields: (d) => plainFields(d.f) };
 		const get = (d: Doc, path: string): unknown => path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), d);
@@ -97,10 +112,7 @@ export class StoreSearch implements SearchIndex {
 	async search(index: string, q: SearchQuery): Promise<SearchResult> {
 		const a = this.coll(index);
 		const l = this.layout(index);
-		const query: Query = {};
-		for (const [field, value] of Object.entries(q.filter ?? {})) {
-			query[l.path(field)] = Array.isArray(value) ? { $in: value } : value;
-		}
+		const query = this.storeQuery(l, q);
 		const sort = q.sort ? [q.sort.startsWith("-") ? `-${l.path(q.sort.slice(1))}` : l.path(q.sort), "_id"] : ["_id"];
 		const limit = q.limit ?? 20;
 		const offset = q.offset ?? 0;

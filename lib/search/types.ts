@@ -1,6 +1,7 @@
 /**
  * The search port: index documents by fields and text, and query them.
- * On the store by default (a collection per index); OpenSearch when OPENSEARCH_URL is set.
+ * On the store by default (a collection per index; on PostgreSQL with full-text and trigram indexes); OpenSearch
+ * when OPENSEARCH_URL is set.
  */
 
 export interface SearchDoc {
@@ -15,6 +16,8 @@ export interface SearchDoc {
 export interface SearchQuery {
 	/** every field must equal its value (arrays: any of the values) */
 	filter?: Record<string, string | number | boolean | (string | number)[]>;
+	/** every field must lie within its bounds (inclusive; numbers, or ISO date strings compared as strings) */
+	range?: Record<string, { gte?: string | number; lte?: string | number }>;
 	/** words that must all occur in the document text (case- and accent-insensitive, prefix match on the last word) */
 	text?: string;
 	/** a field name, "-field" for descending; default: relevance then id */
@@ -29,7 +32,7 @@ export interface SearchResult {
 }
 
 export interface SearchIndex {
-	readonly kind: "store" | "opensearch";
+	readonly kind: "store" | "postgres" | "opensearch";
 	/**
 	 * Creates the index if missing, with the given exact-match field names. With `view`, the store implementation
 	 * searches that store collection directly instead of keeping a copy (index()/remove() then do nothing: the

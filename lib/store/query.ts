@@ -25,11 +25,19 @@ export interface Sql {
 const SEGMENT = /^[A-Za-z0-9_$-]+$/;
 const PLAIN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The segments of a dotted field ("a.b.0" -> ["a", "b", "0"]); throws on characters we do not accept in names. */
+export function fieldSegments(field: string): string[] {
+	const segs = field.split(".");
+	for (const seg of segs) {
+		if (!SEGMENT.test(seg)) throw new Error(`invalid field name '${field}' (letters, digits, _ $ - and dots only)`);
+	}
+	return segs;
+}
+
 /** The JSON path of a dotted field ("a.b.0" -> "$.a.b[0]"); throws on characters we do not accept in names. */
 export function jsonPath(field: string): string {
 	let out = "$";
-	for (const seg of field.split(".")) {
-		if (!SEGMENT.test(seg)) throw new Error(`invalid field name '${field}' (letters, digits, _ $ - and dots only)`);
+	for (const seg of fieldSegments(field)) {
 		if (/^\d+$/.test(seg)) out += `[${seg}]`;
 		else if (PLAIN.test(seg)) out += `.${seg}`;
 		else out += `."${seg}"`;
@@ -58,13 +66,15 @@ export function bindValue(v: unknown): SqlValue {
 	}
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+/** True for a plain object (not an array, Date or class instance). */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
 	if (v === null || typeof v !== "object" || Array.isArray(v) || v instanceof Date) return false;
 	const proto = Object.getPrototypeOf(v);
 	return proto === Object.prototype || proto === null;
 }
 
-function isOperatorObject(v: unknown): v is Record<string, unknown> {
+/** True for an object whose keys are all query operators (`{ $gt: 1 }`). */
+export function isOperatorObject(v: unknown): v is Record<string, unknown> {
 	if (!isPlainObject(v)) return false;
 	const keys = Object.keys(v);
 	return keys.length > 0 && keys.every((k) => k.startsWith("$"));

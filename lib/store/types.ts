@@ -1,5 +1,5 @@
 /**
- * The store port: the contract both store adapters (embedded SQLite, MongoDB) implement.
+ * The store port: the contract the store adapters (embedded SQLite, MongoDB, PostgreSQL) implement.
  * It is moleculer-db's adapter contract plus what high-volume services need: an atomic counter
  * increment, a bulk upsert by business key, and indexes declared per collection.
  */
@@ -64,7 +64,8 @@ export interface BulkUpsertOptions {
 	skip?: (stored: Doc, incoming: NewDoc, index: number) => boolean;
 	/**
 	 * SQLite: documents per transaction (default 5,000). Larger transactions write each page of a randomly keyed
-	 * index once per transaction; the store is locked for writers meanwhile. MongoDB ignores it.
+	 * index once per transaction; the store is locked for writers meanwhile. MongoDB ignores it; PostgreSQL writes
+	 * at most this many (and at most 2,000) documents per statement.
 	 */
 	rowsPerTransaction?: number;
 }
@@ -115,8 +116,13 @@ export interface StoreAdapter {
 
 /** Creates one adapter per collection (one connection/file is shared per process). */
 export interface StoreFactory {
-	readonly kind: "sqlite" | "mongo";
+	readonly kind: "sqlite" | "mongo" | "postgres";
 	adapter(collection: string): StoreAdapter;
 	ping(): Promise<boolean>;
 	close(): Promise<void>;
+	/**
+	 * Server stores: connects (retrying while the server is not up yet) and migrates the schema; the platform
+	 * awaits it at start-up so a node fails early. Adapters also wait for it on first use.
+	 */
+	open?(): Promise<void>;
 }

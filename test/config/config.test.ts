@@ -69,3 +69,12 @@ test("the README documents every configuration variable", () => {
 	const missing = SPEC.filter((s) => !readme.includes(`\`${s.name}\``)).map((s) => s.name);
 	assert.deepEqual(missing, []);
 });
+
+test("DATABASE_URL selects PostgreSQL: a postgres:// or postgresql:// URL, not together with MONGO_URL", () => {
+	assert.deepEqual(loadConfig({ DATABASE_URL: "postgres://u:p@db:5432/paperwork" }).postgres, { url: "postgres://u:p@db:5432/paperwork", poolSize: 10 });
+	assert.equal(loadConfig({ DATABASE_URL: "postgresql://db/paperwork", DATABASE_POOL_SIZE: "3" }).postgres?.poolSize, 3);
+	assert.equal(loadConfig({}).postgres, undefined);
+	assert.equal(configError({ DATABASE_URL: "mysql://db/x" }).variable, "DATABASE_URL");
+	assert.match(configError({ DATABASE_URL: "not a url" }).message, /DATABASE_URL must be a URL \(postgres:\/\/ or postgresql:\/\/\.\.\.\)/);
+	assert.match(configError({ DATABASE_URL: "postgres://db/x", MONGO_URL: "mongodb://m/x" }).message, /DATABASE_URL .* MONGO_URL .* both set/);
+});

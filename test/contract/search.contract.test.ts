@@ -1,5 +1,5 @@
 /**
- * The search contract: one suite run against the store search (on SQLite) always, and OpenSearch when
+ * The search contract: one suite run against the store search (on SQLite) and the PostgreSQL search always, and OpenSearch when
  * OPENSEARCH_URL is set. Plus the text normalisation of the store search and the search mixin.
  */
 import { after, before, describe, it } from "node:test";
@@ -12,6 +12,9 @@ import type { SearchDoc, SearchIndex } from "../../lib/search/types.ts";
 import { SqliteStore } from "../../lib/store/sqlite.ts";
 import { StoreSearch, normaliseText } from "../../lib/search/store.ts";
 import { OpenSearchIndex } from "../../lib/search/opensearch.ts";
+import { PostgresSearch } from "../../lib/search/postgres.ts";
+import { PostgresStore } from "../../lib/store/postgres.ts";
+import { createTestDatabase } from "../helpers/postgres.ts";
 import { searchMixin, type SearchService } from "../../mixins/search.mixin.ts";
 
 interface Harness {
@@ -58,6 +61,14 @@ export function searchContract(label: string, make: () => Promise<Harness>, skip
 			assert.deepEqual(idsOf(await h.search.search(idx, { filter: { client: "acme", status: "open" }, sort: "id" })), ["p1", "p4"]);
 			assert.deepEqual(idsOf(await h.search.search(idx, { filter: { vip: true } })), ["p1"]);
 			assert.equal((await h.search.search(idx, { filter: { client: "none" } })).total, 0);
+		});
+
+		it("ranges: inclusive bounds on numbers and ISO dates, with filters and text", async () => {
+			assert.deepEqual(idsOf(await h.search.search(idx, { range: { amount: { gte: 100, lte: 200 } }, sort: "amount" })), ["p2", "p3"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { range: { amount: { gte: 200 } }, filter: { client: "acme" } })), ["p1"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { range: { due: { gte: "2026-01-15", lte: "2026-02-15" } } })), ["p4"]);
+			assert.deepEqual(idsOf(await h.search.search(idx, { range: { amount: { lte: 300 } }, text: "smith", sort: "id" })), ["p1", "p2"]);
+			assert.equal((await h.search.search(idx, { range: { amount: { gte: 301 } } })).total, 0);
 		});
 
 		it("returns the fields as indexed (dates stay ISO strings)", async () => {
@@ -122,6 +133,20 @@ searchContract("store (SQLite)", async () => {
 			await search.close();
 			await store.close();
 			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	};
+});
+
+searchContract("postgres (full text and trigram indexes)", async () => {
+	const db = await createTestDatabase();
+	const store = new PostgresStore({ url: db.url });
+	const search = new PostgresSearch(store);
+	return {
+		search,
+		async cleanup() {
+			await search.close();
+			await store.close();
+			await db.drop();
 		}
 	};
 });
@@ -200,6 +225,34 @@ describe("store search over a view of a collection (no copy)", () => {
 		} finally {
 			await store.close();
 			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	});
+});
+
+describe("postgres search over a view of a collection, ranked by trigram similarity", () => {
+	it("finds through the GIN full-text index on the view's text field; without a sort, the closest spelling first", async () => {
+		const db = await createTestDatabase();
+		const store = new PostgresStore({ url: db.url });
+		try {
+			const coll = store.adapter("people");
+			await coll.connect();
+			await coll.insertMany([
+				{ _id: "p1", client: "c1", data: { cpf: "111" }, words: normaliseText("Smithsonian Avenue") },
+				{ _id: "p2", client: "c1", data: { cpf: "222" }, words: normaliseText("Smith") },
+				{ _id: "p3", client: "c2", data: { cpf: "111" }, words: normaliseText("Smith") }
+			]);
+			const search = new PostgresSearch(store);
+			await search.ensureIndex("people", ["client", "cpf"], { collection: "people", paths: { client: "client", cpf: "data.cpf" }, textField: "words" });
+			const ranked = await search.search("people", { filter: { client: "c1" }, text: "smith" });
+			assert.deepEqual(ranked.hits.map((h) => h.id), ["p2", "p1"], "the exact name ranks before the longer one");
+			assert.deepEqual(ranked.hits[0].fields, { client: "c1", cpf: "222" });
+			const indexes = await store.pool.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'people' ORDER BY indexname");
+			assert.deepEqual(indexes.rows.map((r) => r.indexname), ["people__fts", "people_pkey"]);
+			await search.remove("people", ["p1"]);
+			assert.equal(await coll.count(), 3, "the view's collection is its owner's");
+		} finally {
+			await store.close();
+			await db.drop();
 		}
 	});
 });

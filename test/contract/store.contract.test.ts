@@ -1,6 +1,6 @@
 /**
- * The store contract: one suite run against every StoreFactory — SQLite always, MongoDB when MONGO_URL is
- * set — plus a service-level check that moleculer-db's DbService works on our adapter through dbMixin.
+ * The store contract: one suite run against every StoreFactory — SQLite and PostgreSQL (a database of its own on
+ * the server behind TEST_DATABASE_URL) always, MongoDB when MONGO_URL is set — plus a service-level check that moleculer-db's DbService works on our adapter through dbMixin.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +11,8 @@ import { ServiceBroker } from "moleculer";
 import type { Doc, StoreAdapter, StoreFactory } from "../../lib/store/types.ts";
 import { SqliteStore } from "../../lib/store/sqlite.ts";
 import { MongoStore } from "../../lib/store/mongo.ts";
+import { MIGRATIONS, PostgresStore } from "../../lib/store/postgres.ts";
+import { createTestDatabase } from "../helpers/postgres.ts";
 import { DuplicateKeyError, isDuplicateKeyError } from "../../lib/store/errors.ts";
 import { pino } from "pino";
 import { dbMixin, type DbMixinService } from "../../mixins/db.mixin.ts";
@@ -153,6 +155,7 @@ export function storeContract(label: string, make: () => Promise<Harness>, skip?
 				assert.deepEqual(names(await a.find({ sort: "n", limit: 2, offset: 1 })), ["b", "c"]);
 				assert.deepEqual(names(await a.find({ sort: "n", offset: 3 })), ["d"]);
 				assert.deepEqual(names(await a.find({ sort: "-at", query: { at: { $exists: true } } })), ["c", "b", "a"]);
+				assert.deepEqual(names(await a.find({ sort: "-_id" })), ["d", "c", "b", "a"], "ids sort by creation");
 			});
 
 			it("counts with a query and with a search", async () => {
@@ -389,6 +392,70 @@ storeContract("sqlite", async () => {
 			fs.rmSync(dir, { recursive: true, force: true });
 		}
 	};
+});
+
+storeContract("postgres", async () => {
+	const db = await createTestDatabase();
+	const factory = new PostgresStore({ url: db.url });
+	return {
+		factory,
+		async cleanup() {
+			await factory.close();
+			await db.drop();
+		}
+	};
+});
+
+describe("postgres store: start-up", () => {
+	it("migrates once when several nodes start at once, records the versions, and is idempotent", async () => {
+		const db = await createTestDatabase();
+		const stores = Array.from({ length: 4 }, () => new PostgresStore({ url: db.url, poolSize: 2 }));
+		try {
+			await Promise.all(stores.map((s) => s.open()));
+			// every node creates the same table and indexes at once
+			await Promise.all(stores.map((s) => s.adapter("same").ensureIndexes([{ fields: ["k"], unique: true }])));
+			assert.deepEqual(await stores[0].appliedVersions(), MIGRATIONS.map((m) => m.version));
+			const again = new PostgresStore({ url: db.url });
+			await again.open();
+			assert.deepEqual(await again.appliedVersions(), MIGRATIONS.map((m) => m.version));
+			await again.close();
+		} finally {
+			await Promise.all(stores.map((s) => s.close()));
+			await db.drop();
+		}
+	});
+
+	it("retries while the server is not reachable, then fails with the connection error", async () => {
+		const store = new PostgresStore({ url: "postgres://postgres@127.0.0.1:1/none", connectTimeoutMs: 1200 });
+		const started = Date.now();
+		await assert.rejects(store.open(), (err: unknown) => (err as { code?: string }).code === "ECONNREFUSED");
+		assert.ok(Date.now() - started >= 500, "it retried before giving up");
+		await store.close();
+	});
+
+	it("two stores upserting overlapping keys at once end with one document per key and counts that add up", async () => {
+		const db = await createTestDatabase();
+		const a = new PostgresStore({ url: db.url, poolSize: 2 });
+		const b = new PostgresStore({ url: db.url, poolSize: 2 });
+		try {
+			const key = ["client", "ref"];
+			const [ca, cb] = [a.adapter("race"), b.adapter("race")];
+			await ca.ensureIndexes([{ fields: key, unique: true }]);
+			await cb.ensureIndexes([{ fields: key, unique: true }]);
+			const docs = (from: number, n: number, amount: number) => Array.from({ length: n }, (_, i) => ({ client: "c", ref: `R${from + i}`, amount }));
+			// 0..2999 from A, 1500..4499 from B: 1,500 keys written by both, with different amounts
+			const [ra, rb] = await Promise.all([ca.bulkUpsert(docs(0, 3000, 1), { key, rowsPerTransaction: 500 }), cb.bulkUpsert(docs(1500, 3000, 2), { key, rowsPerTransaction: 500 })]);
+			assert.equal(await ca.count(), 4500);
+			assert.equal(ra.inserted + rb.inserted, 4500, "each key inserted exactly once");
+			assert.equal(ra.updated + rb.updated, 1500, "each shared key replaced exactly once by the later writer");
+			assert.equal(ra.unchanged + rb.unchanged + ra.skipped + rb.skipped, 0);
+			assert.equal((await ca.find({ query: { version: 2 } })).length, 1500);
+		} finally {
+			await a.close();
+			await b.close();
+			await db.drop();
+		}
+	});
 });
 
 const mongoUrl = process.env.MONGO_URL;

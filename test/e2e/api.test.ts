@@ -201,6 +201,6 @@ test("the OpenAPI document shows each route's own parameters only (no generic or
 	const names = (p: string, m: string) => res.body.paths[p][m].parameters.map((x) => x.name).sort();
 	assert.deepEqual(names("/clients", "get"), ["limit", "offset"]);
 	assert.deepEqual(names("/clients/{id}", "get"), ["id"]);
-	assert.ok(!names("/records", "get").includes("clientId"), "clientId is for service-to-service calls");
-	assert.deepEqual(names("/records/{id}", "get"), ["id"]);
+	assert.ok(names("/records", "get").includes("clientId"), "operators choose a client with clientId");
+	assert.deepEqual(names("/records/{id}", "get"), ["clientId", "id"]);
 });

@@ -208,7 +208,7 @@ test("markup in the data is printed as text, never run", async () => {
 	assert.ok(text.includes(name), "the name, tags included, is printed literally");
 });
 
-test("a client reads only its own documents; documents need a client key", async () => {
+test("a client reads only its own documents; an operator reads any client's", async () => {
 	const mine = await post(a.apiKey, { template: "welcome-letter", language: "en", data: loan("en", { loan_id: "LN-PRIVATE" }) });
 	assert.equal(mine.status, 201);
 	const meta = await http<ErrorBody>(`${node.url}/documents/${mine.body.id}`, { headers: apiKey(b.apiKey) });
@@ -217,7 +217,11 @@ test("a client reads only its own documents; documents need a client key", async
 	assert.equal((await getPdf(b.apiKey, mine.body.id)).res.status, 404);
 	assert.equal((await http(`${node.url}/documents/doc_nope`, { headers: apiKey(a.apiKey) })).status, 404);
 	assert.equal((await http(`${node.url}/documents/${mine.body.id}`)).status, 401);
-	assert.equal((await http(`${node.url}/documents/${mine.body.id}`, { headers: bearer(node.operatorToken) })).status, 403);
+	const asOperator = await http<{ id: string; clientId: string }>(`${node.url}/documents/${mine.body.id}`, { headers: bearer(node.operatorToken) });
+	assert.equal(asOperator.status, 200);
+	assert.equal(asOperator.body.clientId, a.id);
+	assert.equal((await http(`${node.url}/documents/${mine.body.id}?clientId=${b.id}`, { headers: bearer(node.operatorToken) })).status, 404, "scoped to another client");
+	assert.equal((await http(`${node.url}/documents/${mine.body.id}/pdf`, { headers: bearer(node.operatorToken) })).status, 200);
 	// the same data sent by another client is that client's own document
 	const theirs = await post(b.apiKey, { template: "welcome-letter", language: "en", data: loan("en", { loan_id: "LN-PRIVATE" }) });
 	assert.equal(theirs.status, 201);

@@ -1,9 +1,10 @@
 /**
  * Ingestion across processes on RabbitMQ: the api/ingest/file-picker/batches node, an etl node and a registry node
- * share the store and objects folder (embedded SQLite is safe across processes) and talk over the AMQP transporter
- * and the RabbitMQ work queues. A batch completes with the same counts as in one process; an etl node killed with
- * SIGKILL in the middle of a batch and started again leaves the batch complete with exact counts, no record lost
- * or doubled.
+ * share the store (PostgreSQL: a database of its own for this file, several nodes writing to one server, as in
+ * production) and the objects folder, and talk over the AMQP transporter and the RabbitMQ work queues. A batch
+ * completes with the same counts as in one process; an etl node killed with SIGKILL in the middle of a batch and
+ * started again leaves the batch complete with exact counts, no record lost or doubled; two registry nodes
+ * registering overlapping keys at once end with one record per key and counts that add up.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import { AMQP_URL, apiKey, bearer, freePort, http, spawnNode, tempDir, deleteNamespaceQueues } from "../helpers/node.ts";
 import { debtCsv, debtRow, waitForBatch, type BatchBody } from "../helpers/ingest.ts";
 import { signOperatorToken } from "../../lib/api/auth.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/postgres.ts";
 
 const SECRET = "ingest-it-secret-ingest-it-secret";
 const namespace = `it-${randomUUID().slice(0, 8)}`;
@@ -20,6 +22,8 @@ let common: Record<string, string>;
 let api: Node;
 let etl: Node;
 let registry: Node;
+let registry2: Node | undefined;
+let db: TestDatabase;
 let base = "";
 let key = "";
 
@@ -30,7 +34,8 @@ function rows(from: number, n: number) {
 
 before(async () => {
 	port = await freePort();
-	common = { TRANSPORTER: AMQP_URL, NAMESPACE: namespace, JWT_SECRET: SECRET, DATA_DIR: tempDir(), CHUNK_ROWS: "500", INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "200" };
+	db = await createTestDatabase();
+	common = { TRANSPORTER: AMQP_URL, NAMESPACE: namespace, JWT_SECRET: SECRET, DATA_DIR: tempDir(), DATABASE_URL: db.url, CHUNK_ROWS: "500", INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "200" };
 	api = await spawnNode({ ...common, SERVICES: "api,clients,ingest,file-picker,batches", PORT: String(port), NODE_ID: `api-${namespace}` });
 	etl = await spawnNode({ ...common, SERVICES: "etl", ETL_CONCURRENCY: "1", NODE_ID: `etl-${namespace}` });
 	registry = await spawnNode({ ...common, SERVICES: "registry", NODE_ID: `registry-${namespace}` });
@@ -42,8 +47,9 @@ before(async () => {
 });
 
 after(async () => {
-	await Promise.all([api?.stop(), etl?.stop(), registry?.stop()]);
+	await Promise.all([api?.stop(), etl?.stop(), registry?.stop(), registry2?.stop()]);
 	await deleteNamespaceQueues(namespace);
+	await db?.drop();
 });
 
 async function upload(csv: string): Promise<string> {
@@ -51,6 +57,14 @@ async function upload(csv: string): Promise<string> {
 	assert.equal(res.status, 202, JSON.stringify(res.body));
 	return res.body.batchId;
 }
+
+test("every node stores on PostgreSQL, and health says so", async () => {
+	const res = await http<{ dependencies: { store: string }; implementations: { store: string; search: string } }>(`${base}/health`);
+	assert.equal(res.status, 200, JSON.stringify(res.body));
+	assert.equal(res.body.implementations.store, "postgres");
+	assert.equal(res.body.implementations.search, "postgres");
+	assert.equal(res.body.dependencies.store, "up");
+});
 
 test("a batch completes with exact counts when etl and registry run in their own processes", async () => {
 	const id = await upload(debtCsv(rows(1, 3000)));
@@ -88,4 +102,23 @@ test("an etl process killed with SIGKILL mid-batch and started again: the batch 
 	assert.equal(all.body.total, 2700 + n * 0.9);
 	const mine = await http<{ total: number }>(`${base}/records?batchId=${id}&limit=1`, { headers: apiKey(key) });
 	assert.equal(mine.body.total, n * 0.9);
+});
+
+test("two registry nodes registering overlapping keys at once: one record per key, counts that add up", async () => {
+	registry2 = await spawnNode({ ...common, SERVICES: "registry", NODE_ID: `registry2-${namespace}` });
+	// A: keys 300000..303999; B: keys 302000..305999 with other amounts, uploaded together: 2,000 keys in both
+	const a = Array.from({ length: 4000 }, (_, i) => debtRow(300_000 + i));
+	const b = Array.from({ length: 4000 }, (_, i) => debtRow(302_000 + i, { amount: "9.99" }));
+	const [idA, idB] = await Promise.all([upload(debtCsv(a)), upload(debtCsv(b))]);
+	const [ba, bb] = await Promise.all([waitForBatch(base, key, idA, 120_000), waitForBatch(base, key, idB, 120_000)]);
+	assert.equal(ba.status, "COMPLETED", JSON.stringify(ba));
+	assert.equal(bb.status, "COMPLETED", JSON.stringify(bb));
+	assert.equal(ba.counts.valid + bb.counts.valid, 8000);
+	assert.equal(ba.counts.inserted + bb.counts.inserted, 6000, "each key inserted once");
+	assert.equal(ba.counts.updated + bb.counts.updated, 2000, "each shared key updated once, by the batch that came second");
+	assert.equal(ba.counts.unchanged + bb.counts.unchanged + ba.counts.skipped + bb.counts.skipped, 0);
+	const [ra, rb] = await Promise.all([idA, idB].map((id) => http<{ total: number }>(`${base}/records?batchId=${id}&limit=1`, { headers: apiKey(key) })));
+	assert.equal(ra.body.total + rb.body.total, 6000, "one record per key, each last written by one of the batches");
+	const all = await http<{ total: number }>(`${base}/records?kind=debt&limit=1`, { headers: apiKey(key) });
+	assert.equal(all.body.total, 2700 + 54_000 + 6000);
 });

@@ -49,4 +49,7 @@ test("access rules: public, client, operator, admin, self-or-admin", () => {
 	assert.equal(allowed("self-or-admin", client, "c2"), "not-found");
 	assert.equal(allowed("self-or-admin", admin, "c2"), "ok");
 	assert.equal(allowed("self-or-admin", op, "c2"), "forbidden");
+	assert.equal(allowed("client-or-operator", undefined), "unauthenticated");
+	assert.equal(allowed("client-or-operator", client), "ok");
+	assert.equal(allowed("client-or-operator", op), "ok");
 });

@@ -17,7 +17,7 @@ const goodDebt = {
 const codes = (errors: FieldError[]): string[] => errors.map((e) => `${e.field}:${e.code}`);
 
 test("the kinds table", () => {
-	assert.deepEqual(Object.keys(KINDS), ["debt", "loan"]);
+	assert.deepEqual(Object.keys(KINDS), ["debt", "loan", "repayment"]);
 	assert.equal(isKind("debt"), true);
 	assert.equal(isKind("invoice"), false);
 	assert.equal(isKind("toString"), false);

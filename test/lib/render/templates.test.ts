@@ -20,9 +20,10 @@ import {
 import { LANGS, loan, AMOUNTS, NAMES } from "./fixtures.ts";
 
 const debt = { contract_id: "C-77", debtor_name: "Maria Silva", amount: "1234.5", due_date: "2026-03-31" };
+const statement = { loan_id: "L-9", applicant_name: "Asha Rao", statement_date: "2026-03-10", cycle_from: "2026-02-11", amount_due: "520", due_date: "2026-03-17", entries: [{ date: "2026-03-05", kind: "instalment", ref: "3", debit: "1000.00", credit: "0.00", balance: "2020.00" }] };
 
 test("the repository's templates are folders with a manifest", () => {
-	assert.deepEqual(templates.list(), ["debt-notice", "welcome-letter"]);
+	assert.deepEqual(templates.list(), ["debt-notice", "loan-statement", "welcome-letter"]);
 	const m = templates.manifest("welcome-letter");
 	assert.equal(m.kind, "loan");
 	assert.deepEqual(m.languages, ["en", "hi", "mr", "gu"]);
@@ -142,7 +143,7 @@ test("every template renders in every language it declares, and each language ha
 		};
 		for (const lang of m.languages) {
 			assert.deepEqual(keys(lang), keys(m.languages[0]), `${id}/${lang} has the same message keys as ${m.languages[0]}`);
-			const data = id === "welcome-letter" ? loan("en") : debt;
+			const data = id === "welcome-letter" ? loan("en") : id === "loan-statement" ? statement : debt;
 			assert.match(toHtml(id, lang, data), /<\/html>\s*$/);
 		}
 	}
@@ -166,7 +167,7 @@ test("a template is added with a folder, no code change", () => {
 		fs.writeFileSync(path.join(dir, "style.css"), ".stamp { color: green; }");
 		fs.writeFileSync(path.join(dir, "messages", "en.json"), JSON.stringify({ title: "Receipt", thanks: "Thank you {payer}, we received {paid}." }));
 		const reg = new TemplateRegistry(root);
-		assert.deepEqual(reg.list(), ["debt-notice", "receipt", "welcome-letter"]);
+		assert.deepEqual(reg.list(), ["debt-notice", "loan-statement", "receipt", "welcome-letter"]);
 		assert.deepEqual(reg.validate("receipt", "en", { paid: "x" }), { ok: false, missing: ["payer"], invalid: [{ field: "paid", expected: "an amount of 0 or more with at most 2 decimals", message: "must be an amount of 0 or more with at most 2 decimals" }] });
 		const html = reg.toHtml("receipt", "en", { payer: "Asha", paid: 150000 });
 		assert.ok(html.includes("Thank you Asha, we received ₹1,50,000.00."));

@@ -1,0 +1,97 @@
+/**
+ * Billing's reads and writes on the store: a loan with its repayments (registered records of kinds loan and
+ * repayment), the refunds of suspected duplicates (collection `refunds`, unique on client and payment reference, so
+ * one excess never yields two refund requests whichever node or retry sees it), and the passbook built from them.
+ */
+import type { StoreAdapter } from "../store/types.ts";
+import type { RecordDoc } from "../ingest/register.ts";
+import { isDuplicateKeyError } from "../store/errors.ts";
+import type { ChargesConfig } from "../render/charges.ts";
+import { DEFAULT_CHARGES } from "../render/charges.ts";
+import type { LoanRecord, RepaymentRecord } from "../records/index.ts";
+import { buildPassbook, type Passbook, type PassbookPayment, type PenaltyRule } from "./passbook.ts";
+import { findSuspectedDuplicates, type SuspectedDuplicate } from "./duplicates.ts";
+import { repaymentStateOf, requestRefund, type RefundState } from "./refunds.ts";
+
+export const REFUNDS = "refunds";
+export const REFUND_INDEXES = [
+	{ fields: ["client", "payment_ref"], unique: true },
+	{ fields: ["client", "status", "requestedAt"] },
+	{ fields: ["client", "loan_id"] }
+];
+
+/** A stored refund request of one suspected duplicate. */
+export interface RefundDoc extends RefundState {
+	_id: string;
+	client: string;
+	loan_id: string;
+	payment_ref: string;
+	/** the earlier payment it repeats */
+	of: string;
+	amount: string;
+	paid_at: string;
+	/** delivery of the refund.requested webhook */
+	notice?: { deliveredAt?: string; lastError?: string };
+	[key: string]: unknown;
+}
+
+/** A registered record whose data is of one kind. */
+type RecordRow<T> = Omit<RecordDoc, "data"> & { data: T };
+
+/** The loan's registered record, or null. */
+export async function findLoan(records: StoreAdapter, clientId: string, loanId: string): Promise<RecordRow<LoanRecord> | null> {
+	const row = (await records.findOne({ client: clientId, kind: "loan", key: loanId })) as RecordDoc | null;
+	return row ? { ...row, data: row.data as LoanRecord } : null;
+}
+
+/** Every registered repayment of a loan. */
+export async function findRepayments(records: StoreAdapter, clientId: string, loanId: string): Promise<RepaymentRecord[]> {
+	const rows = (await records.find({ query: { client: clientId, kind: "repayment", "data.loan_id": loanId } })) as RecordDoc[];
+	return rows.map((r) => r.data as RepaymentRecord);
+}
+
+/**
+ * The late-payment rule from a client's schedule of charges: its `late_payment` item when that is a percentage
+ * (per month on the overdue amount); the default schedule's 2 % when the client has none; no penalty when the
+ * client's schedule has no such item or a non-percent one.
+ */
+export function penaltyRuleOf(charges: ChargesConfig | undefined): PenaltyRule | null {
+	const item = (charges ?? DEFAULT_CHARGES).items.find((i) => i.key === "late_payment");
+	if (!item || item.kind !== "percent" || item.rate === undefined) return null;
+	return { ratePercentPerMonth: String(item.rate) };
+}
+
+/** The passbook of a loan as of a date: its repayments with what their refunds decided. */
+export async function loanPassbook(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loan: LoanRecord, asOf: string, rule: PenaltyRule | null): Promise<Passbook> {
+	const payments = await findRepayments(records, clientId, loan.loan_id);
+	const decided = (await refunds.find({ query: { client: clientId, loan_id: loan.loan_id } })) as RefundDoc[];
+	const stateOf = new Map(decided.map((r) => [r.payment_ref, repaymentStateOf(r.status)]));
+	const list: PassbookPayment[] = payments.map((p) => ({ payment_ref: p.payment_ref, amount: p.amount, paid_at: p.paid_at, state: stateOf.get(p.payment_ref) ?? "applied" }));
+	return buildPassbook(loan, list, asOf, rule);
+}
+
+/**
+ * Checks a loan's repayments for suspected duplicates and records a refund request for each new one (insert on the
+ * unique key: a request that exists already is left as it is). Returns the refunds created now.
+ */
+export async function openRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanId: string, windowSeconds: number, now = new Date()): Promise<RefundDoc[]> {
+	const all = await findRepayments(records, clientId, loanId);
+	const suspects: SuspectedDuplicate[] = findSuspectedDuplicates(all, windowSeconds);
+	const payments = new Map(all.map((p) => [p.payment_ref, p]));
+	const created: RefundDoc[] = [];
+	for (const s of suspects) {
+		const paid = payments.get(s.payment_ref);
+		const doc = { client: clientId, loan_id: loanId, payment_ref: s.payment_ref, of: s.of, amount: s.amount, paid_at: paid?.paid_at ?? "", ...requestRefund(now) };
+		try {
+			created.push((await refunds.insert(doc)) as RefundDoc);
+		} catch (err) {
+			if (!isDuplicateKeyError(err)) throw err;
+		}
+	}
+	return created;
+}
+
+/** The loans a set of repayment records touches (for the check after a repayment batch). */
+export function loansOf(rows: { data: { loan_id?: unknown } }[]): string[] {
+	return [...new Set(rows.map((r) => r.data.loan_id).filter((v): v is string => typeof v === "string"))].sort();
+}

@@ -1,0 +1,312 @@
+/**
+ * Resilience shared by the HTTP provider clients (WhatsApp, RBM, Twilio): one `ResilientHttp` per provider holds
+ * - a token bucket (the provider's rate limit: every HTTP try, retries included, takes a token; callers wait FIFO);
+ * - retries with exponential backoff and full jitter on 429, 5xx and network errors (and whatever else the client's
+ *   `retryable` says, e.g. WhatsApp's throttling code 130429 answered with HTTP 400), honouring Retry-After (seconds
+ *   or an HTTP date), bounded by a number of tries and by a time budget: a Retry-After beyond the budget ends the
+ *   call at once with the provider's answer, which the client reports as a transient failure;
+ * - a circuit breaker: `failureThreshold` consecutive failed calls (after their retries) open it; while open, calls
+ *   are refused without touching the network; after `coolDownMs` one probe call goes through (half-open) and its
+ *   outcome closes or re-opens the circuit. Its state is read by `circuit()` (health, metrics).
+ *
+ * Nothing here logs a request's headers or body: tokens and secrets stay out of the logs by construction.
+ */
+import type { Logger } from "pino";
+
+/** A counter and a gauge; lib/metrics.ts's Metrics fits (calls are no-ops when metrics are off). */
+export interface ProviderMetrics {
+	inc(name: "paperwork_provider_calls_total", labels: Record<string, string>, value?: number): void;
+	set(name: "paperwork_provider_circuit_state", value: number, labels: Record<string, string>): void;
+}
+
+export type CircuitState = "closed" | "open" | "half-open";
+
+export interface CircuitInfo {
+	state: CircuitState;
+	failures: number;
+	openedAt?: Date;
+}
+
+/** The circuit state as a gauge value: 0 closed, 1 half-open, 2 open. */
+export const CIRCUIT_GAUGE: Record<CircuitState, number> = { closed: 0, "half-open": 1, open: 2 };
+
+export interface Clock {
+	now(): number;
+	sleep(ms: number): Promise<void>;
+	random(): number;
+}
+
+export const realClock: Clock = {
+	now: () => Date.now(),
+	sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+	random: () => Math.random()
+};
+
+/** A token bucket: `ratePerSecond` tokens a second, at most `burst` saved up; 0 rate means no limit. */
+export class TokenBucket {
+	private tokens: number;
+	private last: number;
+	private readonly rate: number;
+	private readonly burst: number;
+	private readonly clock: Clock;
+	private queue: Promise<void> = Promise.resolve();
+
+	constructor(ratePerSecond: number, burst: number, clock: Clock = realClock) {
+		this.rate = ratePerSecond;
+		this.burst = Math.max(1, burst);
+		this.tokens = this.burst;
+		this.clock = clock;
+		this.last = clock.now();
+	}
+
+	/** Resolves when a token is taken (callers are served in order). */
+	take(): Promise<void> {
+		if (this.rate <= 0) return Promise.resolve();
+		const turn = this.queue.then(() => this.takeNow());
+		this.queue = turn;
+		return turn;
+	}
+
+	private refill(): void {
+		const now = this.clock.now();
+		this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+		this.last = now;
+	}
+
+	private async takeNow(): Promise<void> {
+		this.refill();
+		while (this.tokens < 1) {
+			await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.rate) * 1000));
+			this.refill();
+		}
+		this.tokens -= 1;
+	}
+}
+
+export interface BreakerOptions {
+	failureThreshold: number;
+	coolDownMs: number;
+	clock?: Clock;
+	/** called on every change of state (metrics, alerts) */
+	onChange?: (info: CircuitInfo) => void;
+}
+
+/** Consecutive-failure circuit breaker with a single half-open probe. */
+export class CircuitBreaker {
+	private state: CircuitState = "closed";
+	private failures = 0;
+	private openedAt?: number;
+	private probing = false;
+	private readonly options: BreakerOptions;
+	private readonly clock: Clock;
+
+	constructor(options: BreakerOptions) {
+		this.options = options;
+		this.clock = options.clock ?? realClock;
+	}
+
+	info(): CircuitInfo {
+		this.tick();
+		return { state: this.state, failures: this.failures, ...(this.openedAt !== undefined ? { openedAt: new Date(this.openedAt) } : {}) };
+	}
+
+	/** Whether a call may go now; in half-open only one probe at a time is let through. */
+	tryPass(): boolean {
+		this.tick();
+		if (this.state === "closed") return true;
+		if (this.state === "open" || this.probing) return false;
+		this.probing = true;
+		return true;
+	}
+
+	success(): void {
+		this.probing = false;
+		this.failures = 0;
+		if (this.state !== "closed") {
+			this.state = "closed";
+			this.openedAt = undefined;
+			this.changed();
+		}
+	}
+
+	failure(): void {
+		this.probing = false;
+		this.failures += 1;
+		if (this.state === "half-open" || (this.state === "closed" && this.failures >= this.options.failureThreshold)) {
+			this.state = "open";
+			this.openedAt = this.clock.now();
+			this.changed();
+		}
+	}
+
+	/** A call that was let through ended without telling anything about the provider's health. */
+	neutral(): void {
+		this.probing = false;
+	}
+
+	private tick(): void {
+		if (this.state === "open" && this.openedAt !== undefined && this.clock.now() - this.openedAt >= this.options.coolDownMs) {
+			this.state = "half-open";
+			this.probing = false;
+			this.changed();
+		}
+	}
+
+	private changed(): void {
+		this.options.onChange?.({ state: this.state, failures: this.failures, ...(this.openedAt !== undefined ? { openedAt: new Date(this.openedAt) } : {}) });
+	}
+}
+
+/** Seconds ("120") or an HTTP date; the wait in ms from now, or undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+	if (!value) return undefined;
+	const v = value.trim();
+	if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+	const at = Date.parse(v);
+	if (Number.isNaN(at)) return undefined;
+	return Math.max(0, at - now);
+}
+
+export interface HttpRequest {
+	method: "GET" | "POST";
+	url: string;
+	headers?: Record<string, string>;
+	body?: string;
+}
+
+export interface HttpAnswer {
+	status: number;
+	headers: Headers;
+	text: string;
+}
+
+/** What a call ended with after its retries. */
+export type CallOutcome =
+	| { kind: "answer"; answer: HttpAnswer; tries: number }
+	| { kind: "network"; error: string; tries: number }
+	/** refused by an open circuit: nothing was sent */
+	| { kind: "circuit-open" };
+
+export interface ResilienceOptions {
+	/** provider name for logs and metrics, e.g. "whatsapp-cloud" */
+	provider: string;
+	timeoutMs: number;
+	/** retries after the first try */
+	retries: number;
+	retryBaseMs: number;
+	/** longest time a call may spend waiting between tries */
+	retryBudgetMs: number;
+	/** longest single backoff wait (Retry-After may ask for more, within the budget) */
+	retryMaxMs?: number;
+	ratePerSecond: number;
+	/** bucket size; default: one second of the rate */
+	burst?: number;
+	circuitFailures: number;
+	circuitCooldownMs: number;
+	logger: Logger;
+	metrics?: ProviderMetrics;
+	clock?: Clock;
+	/** called when the circuit opens (operator alert) */
+	onCircuitOpen?: (provider: string, info: CircuitInfo) => void;
+	/** extra retryable answers beyond 429 and 5xx (e.g. WhatsApp's 400 with code 130429) */
+	retryable?: (answer: HttpAnswer) => boolean;
+	/**
+	 * retry a request that timed out (default true). A timed-out request may have been processed: false for a
+	 * provider without an idempotency key (WhatsApp, Twilio), so that an attempt is never sent twice
+	 */
+	retryTimeouts?: boolean;
+	/** answers that count as the provider failing (circuit); default: 429, 5xx, 401, 403 */
+	unhealthy?: (answer: HttpAnswer) => boolean;
+}
+
+function defaultUnhealthy(a: HttpAnswer): boolean {
+	return a.status === 429 || a.status >= 500 || a.status === 401 || a.status === 403;
+}
+
+/** Rate-limited, retrying, circuit-broken HTTP calls to one provider. */
+export class ResilientHttp {
+	readonly breaker: CircuitBreaker;
+	private readonly bucket: TokenBucket;
+	private readonly options: ResilienceOptions;
+	private readonly clock: Clock;
+
+	constructor(options: ResilienceOptions) {
+		this.options = options;
+		this.clock = options.clock ?? realClock;
+		this.bucket = new TokenBucket(options.ratePerSecond, options.burst ?? Math.max(1, options.ratePerSecond), this.clock);
+		const provider = options.provider;
+		this.breaker = new CircuitBreaker({
+			failureThreshold: options.circuitFailures,
+			coolDownMs: options.circuitCooldownMs,
+			clock: this.clock,
+			onChange: (info) => {
+				options.metrics?.set("paperwork_provider_circuit_state", CIRCUIT_GAUGE[info.state], { provider });
+				const log = { provider, circuit: info.state, failures: info.failures };
+				if (info.state === "open") {
+					options.logger.warn(log, "provider circuit opened: sends are refused until a probe succeeds");
+					options.onCircuitOpen?.(provider, info);
+				} else options.logger.info(log, `provider circuit ${info.state}`);
+			}
+		});
+		options.metrics?.set("paperwork_provider_circuit_state", 0, { provider });
+	}
+
+	circuit(): CircuitInfo {
+		return this.breaker.info();
+	}
+
+	/** Counts one send's outcome (sent, rejected, failed, circuit_open) in paperwork_provider_calls_total. */
+	count(outcome: string): void {
+		this.options.metrics?.inc("paperwork_provider_calls_total", { provider: this.options.provider, outcome });
+	}
+
+	/**
+	 * One call with the rate limit, retries and the circuit breaker. `ok(answer)` tells whether the provider's
+	 * answer counts as a success for the breaker (default: 2xx); recipient-specific refusals (4xx other than
+	 * 401/403/429) count neither way.
+	 */
+	async call(request: HttpRequest): Promise<CallOutcome> {
+		if (!this.breaker.tryPass()) return { kind: "circuit-open" };
+		const o = this.options;
+		const retryable = (a: HttpAnswer): boolean => a.status === 429 || a.status >= 500 || (o.retryable?.(a) ?? false);
+		const unhealthy = o.unhealthy ?? defaultUnhealthy;
+		const started = this.clock.now();
+		const maxWait = o.retryMaxMs ?? Math.max(o.retryBudgetMs, o.retryBaseMs);
+		let tries = 0;
+		for (;;) {
+			tries += 1;
+			await this.bucket.take();
+			let outcome: CallOutcome;
+			let retryAfterMs: number | undefined;
+			try {
+				const res = await fetch(request.url, { method: request.method, headers: request.headers, body: request.body, signal: AbortSignal.timeout(o.timeoutMs) });
+				const answer: HttpAnswer = { status: res.status, headers: res.headers, text: await res.text() };
+				outcome = { kind: "answer", answer, tries };
+				if (!retryable(answer)) {
+					if (answer.status < 300) this.breaker.success();
+					else if (unhealthy(answer)) this.breaker.failure();
+					else this.breaker.neutral();
+					return outcome;
+				}
+				retryAfterMs = parseRetryAfter(res.headers.get("retry-after"), this.clock.now());
+			} catch (err) {
+				const e = err as Error & { cause?: { code?: string } };
+				const timedOut = e.name === "TimeoutError";
+				outcome = { kind: "network", error: timedOut ? `timeout after ${o.timeoutMs} ms` : (e.cause?.code ?? e.message), tries };
+				if (timedOut && o.retryTimeouts === false) {
+					this.breaker.failure();
+					return outcome;
+				}
+			}
+			const backoff = Math.floor(this.clock.random() * Math.min(maxWait, o.retryBaseMs * 2 ** (tries - 1)));
+			const wait = retryAfterMs !== undefined ? Math.max(retryAfterMs, backoff) : backoff;
+			const spent = this.clock.now() - started;
+			if (tries > o.retries || spent + wait > o.retryBudgetMs) {
+				this.breaker.failure();
+				return outcome;
+			}
+			o.logger.debug({ provider: o.provider, try: tries, waitMs: wait, status: outcome.kind === "answer" ? outcome.answer.status : outcome.error }, "provider call retried");
+			await this.clock.sleep(wait);
+		}
+	}
+}

@@ -1,0 +1,179 @@
+/**
+ * What intake checks before it answers: the type by the bytes (PDF, PNG, JPEG, TIFF), an image's size from its
+ * header (a 50,000-pixel-wide image is refused before any decoder sees it), and a PDF's soundness with qpdf and
+ * pdfinfo: corrupt or truncated, encrypted with a user password (unreadable), owner-only encryption (readable as is),
+ * the number of pages and the largest page size (so rasterising it stays bounded).
+ */
+import { open } from "node:fs/promises";
+import { run } from "./run.ts";
+
+export type DocKind = "pdf" | "png" | "jpeg" | "tiff";
+
+export const MIME: Record<DocKind, string> = { pdf: "application/pdf", png: "image/png", jpeg: "image/jpeg", tiff: "image/tiff" };
+
+/** The type of a file by its first bytes, or null for anything else. */
+export function sniffKind(head: Uint8Array): DocKind | null {
+	const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+	// PDF readers accept the header anywhere in the first 1 KB
+	if (b.subarray(0, 1024).includes("%PDF-")) return "pdf";
+	if (b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a) return "png";
+	if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
+	if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a))) return "tiff";
+	return null;
+}
+
+/** Width and height from an image's header (PNG IHDR, JPEG SOFn, TIFF first IFD), or null when not found. */
+export function imageSize(kind: Exclude<DocKind, "pdf">, b: Buffer): { width: number; height: number } | null {
+	if (kind === "png") return b.length >= 24 ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) } : null;
+	if (kind === "jpeg") {
+		let i = 2;
+		while (i + 9 < b.length) {
+			if (b[i] !== 0xff) {
+				i++;
+				continue;
+			}
+			const marker = b[i + 1];
+			if (marker === 0xff) {
+				i++;
+				continue;
+			}
+			// SOF0..SOF15 except DHT (C4), JPG (C8), DAC (CC)
+			if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+				return { height: b.readUInt16BE(i + 5), width: b.readUInt16BE(i + 7) };
+			}
+			if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+				i += 2;
+				continue;
+			}
+			i += 2 + b.readUInt16BE(i + 2);
+		}
+		return null;
+	}
+	// TIFF
+	const le = b[0] === 0x49;
+	const u16 = (o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+	const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+	if (b.length < 8) return null;
+	const ifd = u32(4);
+	if (ifd + 2 > b.length) return null;
+	const n = u16(ifd);
+	let width = 0;
+	let height = 0;
+	for (let k = 0; k < n; k++) {
+		const e = ifd + 2 + k * 12;
+		if (e + 12 > b.length) break;
+		const tag = u16(e);
+		const type = u16(e + 2);
+		const value = type === 3 ? u16(e + 8) : u32(e + 8);
+		if (tag === 256) width = value;
+		if (tag === 257) height = value;
+	}
+	return width && height ? { width, height } : null;
+}
+
+/** Why a file is refused: the HTTP status and a stable code for the client. */
+export class IntakeCheckError extends Error {
+	readonly status: number;
+	readonly code: string;
+	constructor(status: number, code: string, message: string) {
+		super(message);
+		this.name = "IntakeCheckError";
+		this.status = status;
+		this.code = code;
+	}
+}
+
+export interface Limits {
+	maxPages: number;
+	maxPixels: number;
+	maxSidePx: number;
+	/** for the check tools */
+	timeoutMs: number;
+}
+
+export interface CheckedFile {
+	kind: DocKind;
+	mime: string;
+	pages: number;
+	/** PDFs: "owner" when encrypted without a user password (read normally) */
+	encryption?: "owner";
+	/** images: pixel size */
+	width?: number;
+	height?: number;
+	/** PDFs: the largest page, in points */
+	maxPagePt?: { width: number; height: number };
+}
+
+/** Reads the first `n` bytes of a file. */
+export async function readHead(file: string, n: number): Promise<Buffer> {
+	const fh = await open(file, "r");
+	try {
+		const buf = Buffer.alloc(n);
+		const { bytesRead } = await fh.read(buf, 0, n, 0);
+		return buf.subarray(0, bytesRead);
+	} finally {
+		await fh.close();
+	}
+}
+
+/** Checks a stored file on disk; throws IntakeCheckError (400 / 415) with the reason. */
+export async function checkFile(file: string, size: number, limits: Limits): Promise<CheckedFile> {
+	if (size === 0) throw new IntakeCheckError(400, "empty", "the file is empty");
+	const head = await readHead(file, 256 * 1024);
+	const kind = sniffKind(head);
+	if (!kind) throw new IntakeCheckError(415, "unsupported_type", "the file is not a PDF, PNG, JPEG or TIFF (its content says so, whatever its name)");
+	if (kind !== "pdf") {
+		const dim = imageSize(kind, head);
+		if (!dim || dim.width === 0 || dim.height === 0) throw new IntakeCheckError(400, "corrupt", `the ${kind.toUpperCase()} image is corrupt: its size cannot be read`);
+		checkPixels(dim.width, dim.height, limits);
+		return { kind, mime: MIME[kind], pages: 1, width: dim.width, height: dim.height };
+	}
+	return { kind, mime: MIME.pdf, ...(await checkPdf(file, limits)) };
+}
+
+/** Refuses an image too large to decode safely. */
+export function checkPixels(width: number, height: number, limits: Pick<Limits, "maxPixels" | "maxSidePx">): void {
+	if (width > limits.maxSidePx || height > limits.maxSidePx || width * height > limits.maxPixels) {
+		throw new IntakeCheckError(400, "image_too_large", `the image is ${width} x ${height} pixels; the limit is ${limits.maxSidePx} pixels a side and ${Math.round(limits.maxPixels / 1e6)} megapixels`);
+	}
+}
+
+async function checkPdf(file: string, limits: Limits): Promise<Omit<CheckedFile, "kind" | "mime">> {
+	const opts = { timeoutMs: limits.timeoutMs, maxOutput: 1024 * 1024 };
+	// qpdf --requires-password: 0 a user password, 3 owner-only encryption, 2 none (or not readable at all)
+	const pw = await run("qpdf", ["--requires-password", file], opts);
+	if (pw.killed) throw new IntakeCheckError(400, "corrupt", "the PDF could not be checked in time");
+	if (pw.code === 0) throw new IntakeCheckError(400, "password-protected", "the PDF is password-protected; send it without a password");
+	const encryption = pw.code === 3 ? ("owner" as const) : undefined;
+	// one pdfinfo call: the page count and the size of every page up to the limit
+	const info = await run("pdfinfo", ["-f", "1", "-l", String(limits.maxPages), file], opts);
+	if (info.code !== 0) throw new IntakeCheckError(400, "corrupt", `the PDF cannot be read${firstLine(info.stderr)}`);
+	const text = info.stdout.toString("utf8");
+	const pages = Number(/^Pages:\s+(\d+)/m.exec(text)?.[1] ?? 0);
+	if (!pages) throw new IntakeCheckError(400, "corrupt", "the PDF has no pages");
+	if (pages > limits.maxPages) throw new IntakeCheckError(400, "too_many_pages", `the PDF has ${pages} pages; the limit is ${limits.maxPages}`);
+	// qpdf --check reads every object (seconds for thousands of pages): only once the page count is within the limit
+	const check = await run("qpdf", ["--check", file], opts);
+	// exit 2: errors (a truncated file, a broken cross-reference table qpdf cannot rebuild); 3: warnings only
+	if (check.code !== 0 && check.code !== 3) throw new IntakeCheckError(400, "corrupt", `the PDF is corrupt or truncated${firstLine(check.stderr || check.stdout.toString())}`);
+	if (check.code === 3 && /file is damaged|xref|attempting to reconstruct|unexpected EOF/i.test(check.stderr + check.stdout.toString())) {
+		throw new IntakeCheckError(400, "corrupt", `the PDF is corrupt or truncated${firstLine(check.stderr || check.stdout.toString())}`);
+	}
+	// rasterising is sized from the largest page
+	let w = 0;
+	let h = 0;
+	for (const m of text.matchAll(/^Page\s+\d+\s+size:\s+([\d.]+)\s+x\s+([\d.]+)/gm)) {
+		w = Math.max(w, Number(m[1]));
+		h = Math.max(h, Number(m[2]));
+	}
+	if (!w) {
+		const m = /^Page size:\s+([\d.]+)\s+x\s+([\d.]+)/m.exec(text);
+		if (m) [w, h] = [Number(m[1]), Number(m[2])];
+	}
+	return { pages, ...(encryption ? { encryption } : {}), ...(w ? { maxPagePt: { width: w, height: h } } : {}) };
+}
+
+function firstLine(s: string): string {
+	const line = s.split("\n").map((l) => l.trim().replace(/\S*paperwork-intake-[^\s:]*:?\s*/g, "")).find(Boolean);
+	return line ? `: ${line.replace(/^.*?: /, "").slice(0, 160)}` : "";
+}

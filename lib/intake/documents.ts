@@ -1,0 +1,174 @@
+/**
+ * Intake documents in the store. One document per file received (an upload, a link, a mail attachment, an inbox
+ * file); a mail's attachments share an envelope. Status moves by compare-and-set, so a queue message handled twice
+ * moves nothing twice:
+ *
+ *   PENDING (stored, on intake.received) -> PROCESSING (a reader claimed it) -> COMPLETED | NEEDS_REVIEW | FAILED
+ *   NEEDS_REVIEW -> COMPLETED (a person corrected the fields: PATCH /intake/:id)
+ *
+ * A reader that died leaves PROCESSING behind; the message comes back (at-least-once) and a claim older than the
+ * lease is taken over.
+ */
+import type { StoreAdapter, Doc, Query } from "../store/types.ts";
+import type { DocKind } from "./checks.ts";
+
+export type IntakeStatus = "PENDING" | "PROCESSING" | "COMPLETED" | "NEEDS_REVIEW" | "FAILED";
+export const INTAKE_STATUSES: IntakeStatus[] = ["PENDING", "PROCESSING", "COMPLETED", "NEEDS_REVIEW", "FAILED"];
+export type IntakeSource = "upload" | "link" | "email" | "inbox";
+
+/**
+ * How long a reader's claim holds before another reader may take the document over. A reader renews its claim
+ * every READ_HEARTBEAT_MS while it works, so only a dead reader's claim runs out.
+ */
+export const READ_LEASE_MS = 60_000;
+export const READ_HEARTBEAT_MS = 15_000;
+
+export interface PageInfo {
+	n: number;
+	source: "layer" | "ocr" | "none";
+	/** Tesseract's mean word confidence (0-100) for OCRed pages */
+	confidence?: number;
+	chars: number;
+	error?: string;
+}
+
+export interface FieldValue {
+	value: string | number | null;
+	source: "template" | "generic" | "manual";
+	confidence: number;
+	/** a corrected OCR reading, e.g. "O" read for "0" in a tax ID */
+	corrected?: string;
+}
+
+export interface Correction {
+	field: string;
+	old: FieldValue | null;
+	value: string | number | null;
+	by: string;
+	at: Date;
+}
+
+export interface Envelope {
+	id: string;
+	from?: string;
+	to?: string[];
+	subject?: string;
+	date?: string;
+	messageId?: string;
+	emlKey?: string;
+}
+
+export interface IntakeDoc extends Doc {
+	clientId: string;
+	status: IntakeStatus;
+	type?: string;
+	reference?: string;
+	source: IntakeSource;
+	url?: string;
+	file: { key: string; name: string; size: number; sha256: string; kind: DocKind; mime: string; pages: number; encryption?: "owner"; width?: number; height?: number; maxPagePt?: { width: number; height: number } };
+	envelope?: Envelope;
+	pages?: PageInfo[];
+	textKey?: string;
+	fields?: Record<string, FieldValue>;
+	template?: string | null;
+	checks?: { code: string; message: string; field?: string }[];
+	error?: { code: string; message: string } | null;
+	corrections?: Correction[];
+	claimedAt?: Date;
+	attempts?: number;
+	createdAt: Date;
+	updatedAt: Date;
+	finishedAt?: Date;
+}
+
+export class IntakeStore {
+	readonly docs: StoreAdapter;
+	readonly hashes: StoreAdapter;
+
+	private constructor(docs: StoreAdapter, hashes: StoreAdapter) {
+		this.docs = docs;
+		this.hashes = hashes;
+	}
+
+	static async open(adapter: (collection: string) => StoreAdapter): Promise<IntakeStore> {
+		const s = new IntakeStore(adapter("intake_documents"), adapter("intake_hashes"));
+		await Promise.all([s.docs.connect(), s.hashes.connect()]);
+		await s.docs.ensureIndexes([{ fields: ["clientId", "-createdAt"] }, { fields: ["status"] }, { fields: ["envelope.id"] }]);
+		return s;
+	}
+
+	/** Claims a file's SHA-256 for a client: null when new, else the earlier document's ID. */
+	async claimHash(clientId: string, sha256: string, docId: string): Promise<string | null> {
+		const id = `${clientId}:${sha256}`;
+		try {
+			await this.hashes.insert({ _id: id, docId, createdAt: new Date() });
+			return null;
+		} catch (err) {
+			const existing = await this.hashes.findById(id);
+			if (!existing) throw err;
+			return String(existing.docId);
+		}
+	}
+
+	async releaseHash(clientId: string, sha256: string, docId: string): Promise<void> {
+		await this.hashes.removeMany({ _id: `${clientId}:${sha256}`, docId });
+	}
+
+	async create(fields: Omit<IntakeDoc, "createdAt" | "updatedAt">): Promise<IntakeDoc> {
+		const now = new Date();
+		return (await this.docs.insert({ ...fields, createdAt: now, updatedAt: now })) as IntakeDoc;
+	}
+
+	async get(id: string): Promise<IntakeDoc | null> {
+		return (await this.docs.findById(id)) as IntakeDoc | null;
+	}
+
+	/** Moves a document from one of `from` to `to` (plus `set`); false when someone else moved it. */
+	async transition(id: string, from: IntakeStatus[], to: IntakeStatus, set: Record<string, unknown> = {}, extra: Query = {}): Promise<boolean> {
+		const n = await this.docs.updateMany({ _id: id, status: { $in: from }, ...extra }, { $set: { ...set, status: to, updatedAt: new Date() } });
+		return n > 0;
+	}
+
+	/** Renews a reader's claim (false when the document is no longer PROCESSING). */
+	async heartbeat(id: string): Promise<boolean> {
+		return (await this.docs.updateMany({ _id: id, status: "PROCESSING" }, { $set: { claimedAt: new Date() } })) > 0;
+	}
+
+	/** Documents to put back on intake.received: PENDING for over `pendingMs`, or PROCESSING whose claim ran out. */
+	async stalled(now = new Date(), pendingMs = 60_000): Promise<IntakeDoc[]> {
+		return (await this.docs.find({
+			query: { $or: [{ status: "PENDING", createdAt: { $lt: new Date(now.getTime() - pendingMs) } }, { status: "PROCESSING", claimedAt: { $lt: new Date(now.getTime() - READ_LEASE_MS) } }] },
+			sort: "createdAt",
+			limit: 1000
+		})) as IntakeDoc[];
+	}
+
+	/** A reader's claim: PENDING, or PROCESSING whose claim is older than the lease. */
+	async claim(id: string, now = new Date()): Promise<boolean> {
+		if (await this.transition(id, ["PENDING"], "PROCESSING", { claimedAt: now })) return true;
+		return this.transition(id, ["PROCESSING"], "PROCESSING", { claimedAt: now }, { claimedAt: { $lt: new Date(now.getTime() - READ_LEASE_MS) } });
+	}
+}
+
+/** What a client sees of a document. */
+export function intakeView(d: IntakeDoc): Record<string, unknown> {
+	return {
+		id: d._id,
+		status: d.status,
+		type: d.type ?? null,
+		reference: d.reference ?? null,
+		source: d.source,
+		...(d.url ? { url: d.url } : {}),
+		file: { name: d.file.name, size: d.file.size, sha256: d.file.sha256, mime: d.file.mime, pages: d.file.pages, ...(d.file.encryption ? { encryption: d.file.encryption } : {}) },
+		pages: d.pages ?? [],
+		fields: d.fields ?? {},
+		template: d.template ?? null,
+		checks: d.checks ?? [],
+		envelope: d.envelope ?? null,
+		error: d.error ?? null,
+		corrections: d.corrections ?? [],
+		createdAt: d.createdAt,
+		updatedAt: d.updatedAt,
+		finishedAt: d.finishedAt ?? null
+	};
+}

@@ -1,0 +1,142 @@
+/**
+ * Reading a document's pages into text. A PDF's text layer comes from one pdftotext call (pages split on form
+ * feeds, ~3.5 ms a page); only pages without one are rasterised (pdftoppm, grey PGM: PNG encoding would double
+ * the cost) and OCRed by Tesseract, one single-threaded process per page (OMP_THREAD_LIMIT=1; letting Tesseract
+ * thread is slower) in a pool as large as the cores. Images (PNG, JPEG, TIFF) go to Tesseract directly. Each page
+ * records its source and, when OCRed, Tesseract's mean word confidence from its TSV output.
+ *
+ * Bounds: the resolution drops below 300 dpi when a page would exceed the pixel limit (a PDF bomb with a huge
+ * page), every process has a time limit and an output cap, and an OCR failure fails the page, not the process.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { run, type Pool } from "../run.ts";
+import type { CheckedFile } from "../checks.ts";
+import type { PageInfo } from "../documents.ts";
+
+export interface ReadOptions {
+	pool: Pool;
+	/** Tesseract languages, Latin script first ("eng+hin") */
+	langs: string;
+	timeoutMs: number;
+	maxPixels: number;
+}
+
+export interface ReadResult {
+	pages: PageInfo[];
+	/** each page's text, in order */
+	texts: string[];
+}
+
+/** a page with fewer letters and digits than this has no usable text layer */
+const MIN_LAYER_CHARS = 16;
+const DPI = 300;
+
+/** Letters and digits in a text (what decides whether a text layer is usable). */
+export function meaningfulChars(text: string): number {
+	return (text.match(/[\p{L}\p{N}]/gu) ?? []).length;
+}
+
+/** Reads every page of a checked file stored at `file`. */
+export async function readPages(file: string, checked: CheckedFile, opts: ReadOptions): Promise<ReadResult> {
+	if (checked.kind !== "pdf") {
+		const r = await opts.pool.run(() => ocrImage(file, opts));
+		return { pages: [{ n: 1, source: r.error ? "none" : "ocr", confidence: r.confidence, chars: meaningfulChars(r.text), ...(r.error ? { error: r.error } : {}) }], texts: [r.text] };
+	}
+	const layer = await run("pdftotext", ["-layout", "-enc", "UTF-8", file, "-"], { timeoutMs: opts.timeoutMs, maxOutput: 32 * 1024 * 1024 });
+	const layerPages = layer.code === 0 ? layer.stdout.toString("utf8").split("\f") : [];
+	const pages: PageInfo[] = [];
+	const texts: string[] = [];
+	const dpi = dpiFor(checked, opts.maxPixels);
+	const dir = await mkdtemp(path.join(os.tmpdir(), "paperwork-read-"));
+	try {
+		await Promise.all(
+			Array.from({ length: checked.pages }, async (_v, i) => {
+				const n = i + 1;
+				const t = layerPages[i] ?? "";
+				if (meaningfulChars(t) >= MIN_LAYER_CHARS) {
+					pages[i] = { n, source: "layer", chars: meaningfulChars(t) };
+					texts[i] = t;
+					return;
+				}
+				const r = await opts.pool.run(() => ocrPdfPage(file, n, dpi, dir, opts));
+				pages[i] = { n, source: r.error ? "none" : "ocr", ...(r.confidence !== undefined ? { confidence: r.confidence } : {}), chars: meaningfulChars(r.text), ...(r.error ? { error: r.error } : {}) };
+				texts[i] = r.text;
+			})
+		);
+	} finally {
+		await rm(dir, { recursive: true, force: true });
+	}
+	return { pages, texts };
+}
+
+/** 300 dpi, or less when the largest page would pass the pixel limit at 300. */
+export function dpiFor(checked: Pick<CheckedFile, "maxPagePt">, maxPixels: number): number {
+	const pt = checked.maxPagePt;
+	if (!pt) return DPI;
+	const inches2 = (pt.width / 72) * (pt.height / 72);
+	const max = Math.floor(Math.sqrt(maxPixels / Math.max(inches2, 1e-6)));
+	return Math.max(1, Math.min(DPI, max));
+}
+
+interface OcrResult {
+	text: string;
+	confidence?: number;
+	error?: string;
+}
+
+async function ocrPdfPage(file: string, n: number, dpi: number, dir: string, opts: ReadOptions): Promise<OcrResult> {
+	const prefix = path.join(dir, `p${n}`);
+	const r = await run("pdftoppm", ["-f", String(n), "-l", String(n), "-r", String(dpi), "-gray", "-singlefile", file, prefix], { timeoutMs: opts.timeoutMs, maxOutput: 1024 });
+	if (r.code !== 0) return { text: "", error: r.killed === "timeout" ? "rasterising the page took too long" : "the page could not be rasterised" };
+	try {
+		return await tesseract(`${prefix}.pgm`, opts);
+	} finally {
+		await rm(`${prefix}.pgm`, { force: true });
+	}
+}
+
+function ocrImage(file: string, opts: ReadOptions): Promise<OcrResult> {
+	return tesseract(file, opts);
+}
+
+async function tesseract(image: string, opts: ReadOptions): Promise<OcrResult> {
+	const r = await run("tesseract", [image, "stdout", "-l", opts.langs, "--psm", "3", "tsv"], { timeoutMs: opts.timeoutMs, maxOutput: 16 * 1024 * 1024, env: { OMP_THREAD_LIMIT: "1" } });
+	if (r.code !== 0) return { text: "", error: r.killed === "timeout" ? "OCR took too long" : `OCR failed: ${r.stderr.split("\n").find((l) => /error/i.test(l))?.slice(0, 160) ?? `exit ${r.code}`}` };
+	return parseTsv(r.stdout.toString("utf8"));
+}
+
+/** Text (lines in reading order, blank lines between blocks) and mean word confidence from Tesseract's TSV. */
+export function parseTsv(tsv: string): { text: string; confidence?: number } {
+	const lines = new Map<string, string[]>();
+	const blockOf = new Map<string, string>();
+	let sum = 0;
+	let words = 0;
+	for (const row of tsv.split("\n").slice(1)) {
+		const c = row.split("\t");
+		if (c.length < 12 || c[0] !== "5") continue;
+		const conf = Number(c[10]);
+		const word = c.slice(11).join("\t").trim();
+		if (!word || conf < 0) continue;
+		const key = `${c[1]}.${c[2]}.${c[3]}.${c[4]}`;
+		let line = lines.get(key);
+		if (!line) {
+			line = [];
+			lines.set(key, line);
+			blockOf.set(key, `${c[1]}.${c[2]}.${c[3]}`);
+		}
+		line.push(word);
+		sum += conf;
+		words++;
+	}
+	const out: string[] = [];
+	let lastBlock = "";
+	for (const [key, ws] of lines) {
+		const block = blockOf.get(key) ?? "";
+		if (out.length && block !== lastBlock) out.push("");
+		lastBlock = block;
+		out.push(ws.join(" "));
+	}
+	return { text: out.join("\n"), ...(words ? { confidence: Math.round((sum / words) * 10) / 10 } : {}) };
+}

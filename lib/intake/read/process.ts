@@ -1,0 +1,78 @@
+/**
+ * The reader's work on one document: claim it (PENDING -> PROCESSING, compare-and-set), copy the original to a
+ * temporary file, read its pages (text layer, OCR for the rest), store the text, extract and check the fields, and
+ * finish it COMPLETED, NEEDS_REVIEW or FAILED with the reason. A document already finished is left alone, so a
+ * message delivered twice does nothing twice; a reader killed mid-OCR leaves PROCESSING, and the redelivered
+ * message takes it over once the claim's lease has passed.
+ */
+import { createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Platform } from "../../platform.ts";
+import { READ_HEARTBEAT_MS, type IntakeDoc, type IntakeStatus, type IntakeStore } from "../documents.ts";
+import { readPages } from "./pages.ts";
+import type { Pool } from "../run.ts";
+import { extractFields } from "../../fields/extract.ts";
+import { loadTemplates } from "../../fields/templates.ts";
+import { searchFieldsOf } from "../context.ts";
+
+export interface ProcessDeps {
+	platform: Pick<Platform, "config" | "objects">;
+	store: IntakeStore;
+	pool: Pool;
+	templatesDir: string;
+	/** the client's OCR languages, when it set them */
+	langs?: string;
+}
+
+export type ProcessOutcome = { status: IntakeStatus; done: boolean };
+
+/** Reads one document; `done` is false when another reader holds it (the caller leaves the message to it). */
+export async function processDocument(id: string, deps: ProcessDeps): Promise<ProcessOutcome> {
+	const { store } = deps;
+	const doc = await store.get(id);
+	if (!doc) return { status: "FAILED", done: true };
+	if (doc.status !== "PENDING" && doc.status !== "PROCESSING") return { status: doc.status, done: true };
+	if (!(await store.claim(id))) {
+		const now = await store.get(id);
+		return { status: now?.status ?? "FAILED", done: now?.status !== "PROCESSING" };
+	}
+	await store.docs.updateById(id, { $inc: { attempts: 1 } });
+	const dir = await mkdtemp(path.join(os.tmpdir(), "paperwork-reader-"));
+	// keep the claim alive while reading (OCR of a long scan takes minutes); a dead reader's claim runs out
+	const beat = setInterval(() => void store.heartbeat(id).catch(() => undefined), READ_HEARTBEAT_MS);
+	try {
+		const file = path.join(dir, "original");
+		await pipeline(await deps.platform.objects.get(doc.file.key), createWriteStream(file));
+		const cfg = deps.platform.config.intake;
+		const read = await readPages(file, doc.file, { pool: deps.pool, langs: deps.langs ?? cfg.ocrLangs, timeoutMs: cfg.ocrTimeoutMs, maxPixels: cfg.maxPixels });
+		const text = read.texts.join("\n\f\n");
+		const textKey = `intake/${doc.clientId}/${id}/text.txt`;
+		await deps.platform.objects.put(textKey, text, { contentType: "text/plain; charset=utf-8" });
+		const failedPages = read.pages.filter((p) => p.error);
+		if (read.pages.every((p) => p.source === "none" || p.chars === 0)) {
+			return finish(store, doc, "FAILED", { pages: read.pages, textKey, error: { code: "unreadable", message: failedPages[0]?.error ?? "no text could be read on any page" } }, text);
+		}
+		const ex = extractFields(text, loadTemplates(deps.templatesDir), doc.type);
+		const checks = [...ex.checks, ...failedPages.map((p) => ({ code: "page_unread", message: `page ${p.n}: ${p.error}` }))];
+		const status: IntakeStatus = checks.length ? "NEEDS_REVIEW" : "COMPLETED";
+		return finish(store, doc, status, { pages: read.pages, textKey, fields: ex.fields, template: ex.template, type: ex.type, checks, error: null }, text);
+	} catch (err) {
+		const e = err as Error;
+		// an unreadable stored original is final; anything else (the store, objects) is retried by the queue
+		if (/ObjectNotFound/.test(e.name)) return finish(store, doc, "FAILED", { error: { code: "original_missing", message: "the stored original is missing" } }, "");
+		await store.transition(id, ["PROCESSING"], "PENDING");
+		throw err;
+	} finally {
+		clearInterval(beat);
+		await rm(dir, { recursive: true, force: true });
+	}
+}
+
+async function finish(store: IntakeStore, doc: IntakeDoc, status: IntakeStatus, set: Partial<IntakeDoc>, text: string): Promise<ProcessOutcome> {
+	const search = searchFieldsOf({ ...doc, ...set }, text);
+	const moved = await store.transition(doc._id, ["PROCESSING"], status, { ...set, ...search, finishedAt: new Date() });
+	return { status, done: moved };
+}

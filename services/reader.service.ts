@@ -1,0 +1,96 @@
+/**
+ * reader: consumes intake.received and reads each document (lib/intake/read/process.ts): text layer per page, OCR
+ * (a pool of single-threaded Tesseract processes, one per core) for pages without one, fields from the issuer
+ * templates and the generic extractor, checks; then puts the finished document on intake.notify.
+ */
+import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
+import { recoveryMixin } from "../mixins/recovery.mixin.ts";
+import { Metrics } from "../lib/metrics.ts";
+import { getPlatform } from "../lib/platform.ts";
+import { QUEUES } from "../config/queues.ts";
+import { intakeStore, ocrPool, indexDocument, TEMPLATES_DIR } from "../lib/intake/context.ts";
+import { processDocument } from "../lib/intake/read/process.ts";
+import { eventOf } from "../lib/intake/notify.ts";
+import { clientSettings } from "../lib/ingest/context.ts";
+
+interface Own {
+	resume(): Promise<number>;
+	sweepTimer?: NodeJS.Timeout;
+	metrics: Metrics;
+}
+type Self = QueueService<Own>;
+
+/** how often a reader looks for documents whose message or reader was lost */
+const SWEEP_MS = 30_000;
+
+const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> } = {
+	name: "reader",
+	mixins: [queuesMixin, recoveryMixin],
+
+	/** At start-up: documents left PENDING or with a dead reader's claim go back on intake.received. */
+	recover(this: Self) {
+		return this.resume();
+	},
+
+	methods: {
+		async resume(this: Self): Promise<number> {
+			const store = await intakeStore();
+			const stalled = await store.stalled();
+			for (const d of stalled) await this.enqueue(QUEUES.intakeReceived, { id: d._id }, { key: `${d._id}:resume:${Date.now()}` });
+			if (stalled.length) this.logger.info({ documents: stalled.length }, "stalled documents put back on intake.received");
+			return stalled.length;
+		}
+	},
+
+	created(this: Self) {
+		this.metrics = new Metrics(this.broker);
+	},
+
+	started(this: Self) {
+		const tick = () => {
+			this.resume()
+				.catch((err: Error) => this.logger.warn({ err: err.message }, "intake sweep failed"))
+				.finally(() => {
+					if (this.sweepTimer) this.sweepTimer = setTimeout(tick, SWEEP_MS).unref();
+				});
+		};
+		this.sweepTimer = setTimeout(tick, SWEEP_MS).unref();
+	},
+
+	stopped(this: Self) {
+		if (this.sweepTimer) clearTimeout(this.sweepTimer);
+		this.sweepTimer = undefined;
+	},
+
+	queues: {
+		[QUEUES.intakeReceived]: {
+			// pages are pooled per process; two documents at once keep the pool busy between documents
+			concurrency: 2,
+			async handler(this: Self, payload: unknown) {
+				const { id } = payload as { id: string };
+				{
+					const platform = getPlatform();
+					const store = await intakeStore();
+					const doc = await store.get(id);
+					if (!doc) return;
+					const client = await clientSettings(this.broker, doc.clientId);
+					const started = Date.now();
+					const out = await processDocument(id, { platform, store, pool: ocrPool(), templatesDir: TEMPLATES_DIR, langs: client?.intake?.languages });
+					if (!out.done) throw new Error(`document ${id} is being read by another reader; retry later`);
+					await indexDocument(store, id);
+					const read = await store.get(id);
+					if (read && out.status === read.status) {
+						this.metrics.inc("paperwork_intake_finished_total", { status: out.status });
+						for (const p of read.pages ?? []) this.metrics.inc("paperwork_intake_pages_total", { source: p.source });
+						this.metrics.observe("paperwork_intake_read_seconds", (Date.now() - started) / 1000, { kind: read.file.kind });
+					}
+					const event = eventOf(out.status);
+					if (event) await this.enqueue(QUEUES.intakeNotify, { id, status: out.status }, { key: `${id}:${out.status}` });
+					this.logger.info({ intakeId: id, clientId: doc.clientId, status: out.status, ms: Date.now() - started }, "document read");
+				}
+			}
+		}
+	}
+};
+
+export default reader;

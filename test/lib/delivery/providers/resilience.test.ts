@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
+import { test } from "node:test";
+import { createLogger } from "../../../../lib/log.ts";
+import { createProviders } from "../../../../lib/delivery/providers/index.ts";
+import { CircuitBreaker, parseRetryAfter, ResilientHttp, TokenBucket } from "../../../../lib/delivery/providers/resilience.ts";
+import type { Provider } from "../../../../lib/delivery/provider.ts";
+import { startWhatsAppServer } from "../../../fixtures/providers/whatsapp.ts";
+import { startTwilioServer } from "../../../fixtures/providers/twilio.ts";
+import { configWith, fastClock, message, silent } from "./helpers.ts";
+
+test("Retry-After is read as seconds or as an HTTP date", () => {
+	const now = Date.parse("2026-12-01T10:00:00Z");
+	assert.equal(parseRetryAfter("120", now), 120_000);
+	assert.equal(parseRetryAfter("Tue, 01 Dec 2026 10:00:30 GMT", now), 30_000);
+	assert.equal(parseRetryAfter("Tue, 01 Dec 2026 09:00:00 GMT", now), 0);
+	assert.equal(parseRetryAfter("soon", now), undefined);
+	assert.equal(parseRetryAfter(null, now), undefined);
+});
+
+test("token bucket: a burst, then one token per 1/rate; rate 0 never waits", async () => {
+	const clock = fastClock();
+	const bucket = new TokenBucket(10, 2, clock);
+	for (let i = 0; i < 4; i++) await bucket.take();
+	assert.deepEqual(clock.waits, [100, 100]);
+	const free = new TokenBucket(0, 1, clock);
+	for (let i = 0; i < 100; i++) await free.take();
+	assert.equal(clock.waits.length, 2);
+});
+
+test("circuit breaker: opens after N consecutive failures, lets one probe through when half-open, closes on success", () => {
+	const clock = fastClock();
+	const changes: string[] = [];
+	const b = new CircuitBreaker({ failureThreshold: 3, coolDownMs: 1000, clock, onChange: (i) => changes.push(i.state) });
+	b.failure();
+	b.failure();
+	b.success();
+	b.failure();
+	b.failure();
+	assert.equal(b.info().state, "closed", "a success resets the count");
+	b.failure();
+	assert.equal(b.info().state, "open");
+	assert.equal(b.tryPass(), false);
+	clock.advance(1000);
+	assert.equal(b.tryPass(), true, "the probe");
+	assert.equal(b.tryPass(), false, "only one probe at a time");
+	b.failure();
+	assert.equal(b.info().state, "open", "a failed probe re-opens");
+	clock.advance(1000);
+	assert.equal(b.tryPass(), true);
+	b.success();
+	assert.deepEqual(b.info(), { state: "closed", failures: 0 });
+	assert.deepEqual(changes, ["open", "half-open", "open", "half-open", "closed"]);
+});
+
+async function flaky(answers: ((res: http.ServerResponse) => void)[]): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
+	let n = 0;
+	const server = http.createServer((req, res) => {
+		req.resume();
+		req.on("end", () => {
+			const a = answers[Math.min(n, answers.length - 1)];
+			n += 1;
+			a(res);
+		});
+	});
+	await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+	return {
+		url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+		calls: () => n,
+		close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r())))
+	};
+}
+
+const opts = { provider: "p", timeoutMs: 300, retries: 3, retryBaseMs: 100, retryBudgetMs: 10_000, ratePerSecond: 0, circuitFailures: 5, circuitCooldownMs: 1000, logger: silent };
+
+test("retries: network errors are retried; a Retry-After beyond the time budget ends the call at once with the provider's answer", async (t) => {
+	const clock = fastClock();
+	const refused = new ResilientHttp({ ...opts, clock });
+	const out = await refused.call({ method: "POST", url: "http://127.0.0.1:1/" });
+	assert.equal(out.kind, "network");
+	assert.equal(out.kind === "network" && out.tries, 4);
+	assert.deepEqual(clock.waits, [100, 200, 400]);
+
+	const s = await flaky([(res) => res.writeHead(429, { "retry-after": "60" }).end()]);
+	t.after(() => s.close());
+	const budget = new ResilientHttp({ ...opts, clock: fastClock() });
+	const o = await budget.call({ method: "POST", url: s.url });
+	assert.equal(o.kind === "answer" && o.answer.status, 429);
+	assert.equal(s.calls(), 1);
+});
+
+test("a timed-out request is retried only where the provider is idempotent", async (t) => {
+	const s = await flaky([() => undefined, (res) => res.writeHead(200).end("{}")]);
+	t.after(() => s.close());
+	const once = new ResilientHttp({ ...opts, clock: fastClock(), retryTimeouts: false });
+	const o = await once.call({ method: "POST", url: s.url });
+	assert.deepEqual([o.kind, s.calls()], ["network", 1]);
+	const again = new ResilientHttp({ ...opts, clock: fastClock() });
+	const o2 = await again.call({ method: "POST", url: s.url });
+	assert.equal(o2.kind === "answer" && o2.answer.status, 200);
+});
+
+test("metrics count sends by outcome and show the circuit state; secrets and phone numbers never reach the logs", async (t) => {
+	const TOKEN = "EAAG-super-secret-token";
+	const wa = await startWhatsAppServer({ token: "other-token", appSecret: "s" });
+	const tw = await startTwilioServer({ accountSid: "AC1", authToken: "tw-secret-auth" });
+	t.after(async () => {
+		await wa.close();
+		await tw.close();
+	});
+	const lines: string[] = [];
+	const logger = createLogger({
+		level: "trace",
+		format: "json",
+		destination: new Writable({
+			write(chunk, _enc, cb) {
+				lines.push(String(chunk));
+				cb();
+			}
+		})
+	});
+	const counted: string[] = [];
+	const gauges: string[] = [];
+	const metrics = {
+		inc: (_n: string, l: Record<string, string>) => counted.push(`${l.provider}:${l.outcome}`),
+		set: (_n: string, v: number, l: Record<string, string>) => gauges.push(`${l.provider}=${v}`)
+	};
+	const set = createProviders(
+		configWith({
+			WHATSAPP_API_URL: wa.url,
+			WHATSAPP_PHONE_NUMBER_ID: wa.phoneNumberId,
+			WHATSAPP_API_VERSION: wa.version,
+			WHATSAPP_TOKEN: TOKEN,
+			WHATSAPP_APP_SECRET: "app-secret-xyz",
+			WHATSAPP_VERIFY_TOKEN: "verify-xyz",
+			TWILIO_API_URL: tw.url,
+			TWILIO_ACCOUNT_SID: "AC1",
+			TWILIO_AUTH_TOKEN: "tw-secret-auth",
+			TWILIO_FROM: "+15005550006",
+			PROVIDER_CIRCUIT_FAILURES: "1"
+		}),
+		{ logger, metrics, clock: fastClock() }
+	);
+	const r = await (set.byChannel.whatsapp as Provider).send(message({ phone: "+919812345678" }));
+	assert.deepEqual(r.ok ? null : [r.permanent, r.code, r.httpStatus], [true, "190", 401], "a wrong token is Graph error 190");
+	assert.equal((await (set.byChannel.sms as Provider).send(message({ phone: "+919812345678" }))).ok, true);
+	assert.deepEqual(counted, ["whatsapp-cloud:rejected", "twilio:sent"]);
+	assert.deepEqual(gauges, ["whatsapp-cloud=0", "twilio=0", "whatsapp-cloud=2"], "an authentication failure counts against the circuit");
+	const log = lines.join("");
+	assert.ok(log.includes("circuit opened"));
+	for (const secret of [TOKEN, "app-secret-xyz", "verify-xyz", "tw-secret-auth", "9812345678"]) assert.ok(!log.includes(secret), `${secret} is not logged`);
+	assert.ok(log.includes("+91******5678"), "phones appear masked");
+	await set.close();
+});
