@@ -5,6 +5,7 @@
  */
 import os from "node:os";
 import path from "node:path";
+import { Cron } from "croner";
 
 export class ConfigError extends Error {
 	readonly variable: string;
@@ -88,6 +89,14 @@ export const SPEC: VarSpec[] = [
 	{ name: "RENDER_RECYCLE_AFTER", kind: "int", default: "2000", min: 1, description: "Documents a browser (or WeasyPrint worker) renders before it is restarted." },
 	{ name: "CHROMIUM_PATH", kind: "string", default: "/usr/bin/chromium", description: "The Chromium executable." },
 	{ name: "DOCUMENT_LINK_TTL_S", kind: "int", default: "86400", min: 60, max: 604800, description: "Lifetime of the signed link returned with a document." },
+	// Delivery
+	{ name: "SCHEDULER_CRON", kind: "string", default: "0 9 * * *", description: "When the scheduler's daily dispatch run starts (cron: minute hour day month weekday), in SCHEDULER_TZ." },
+	{ name: "SCHEDULER_TZ", kind: "string", default: "Asia/Kolkata", description: "Time zone of SCHEDULER_CRON and of the run's date window (IANA name)." },
+	{ name: "DISPATCH_LOOKBACK_DAYS", kind: "int", default: "7", min: 0, max: 366, description: "A scheduled run takes loans disbursed in the last N days (and, with DISPATCH_RETRY_PENDING, that window's pending or failed cases)." },
+	{ name: "DISPATCH_RETRY_PENDING", kind: "bool", default: "true", description: "Scheduled runs also retry the window's cases still pending or failed on every channel." },
+	{ name: "DELIVERY_TIMEOUT_S", kind: "int", default: "900", min: 1, description: "How long an attempt may wait for its delivered status before the case moves to the next channel of its plan." },
+	{ name: "DELIVERY_SWEEP_MS", kind: "int", default: "10000", min: 100, description: "How often each notifier looks for attempts past their delivery timeout." },
+	{ name: "SANDBOX_CALLBACK_DELAY_MS", kind: "int", default: "200", min: 0, description: "Delay before each status callback the sandbox provider simulates." },
 	// Billing
 	{ name: "BILLING_DUPLICATE_WINDOW_S", kind: "int", default: "600", min: 0, max: 86400, description: "Two repayments of the same loan and amount under different references this close together: the later is a suspected duplicate (a refund is requested)." },
 	{ name: "BILLING_REFUND_TIMEOUT_H", kind: "int", default: "72", min: 1, description: "Hours a refund request waits for the client's answer before operators are alerted." },
@@ -161,6 +170,8 @@ export interface Config {
 	/** SMTP for batch reports and email delivery (unset: no email is sent) */
 	smtp?: { url: string; from: string };
 	render: { engine: "chromium" | "weasyprint"; concurrency: number; timeoutMs: number; recycleAfter: number; chromiumPath: string; linkTtlSeconds: number };
+	/** the scheduler and the notifier */
+	delivery: { cron: string; timeZone: string; lookbackDays: number; retryPending: boolean; timeoutMs: number; sweepMs: number; sandboxDelayMs: number };
 	billing: { duplicateWindowSeconds: number; refundTimeoutHours: number };
 	/** messaging providers: each present only when all its required settings are set */
 	providers: ProvidersConfig;
@@ -320,6 +331,15 @@ export function loadConfig(env: Env = process.env): Config {
 			chromiumPath: v.CHROMIUM_PATH ?? "/usr/bin/chromium",
 			linkTtlSeconds: num("DOCUMENT_LINK_TTL_S")
 		},
+		delivery: {
+			cron: checkCron(v.SCHEDULER_CRON ?? "0 9 * * *"),
+			timeZone: checkTimeZone(v.SCHEDULER_TZ ?? "Asia/Kolkata"),
+			lookbackDays: num("DISPATCH_LOOKBACK_DAYS"),
+			retryPending: v.DISPATCH_RETRY_PENDING !== "false",
+			timeoutMs: num("DELIVERY_TIMEOUT_S") * 1000,
+			sweepMs: num("DELIVERY_SWEEP_MS"),
+			sandboxDelayMs: num("SANDBOX_CALLBACK_DELAY_MS")
+		},
 		billing: { duplicateWindowSeconds: num("BILLING_DUPLICATE_WINDOW_S"), refundTimeoutHours: num("BILLING_REFUND_TIMEOUT_H") },
 		providers,
 		alerts: { emails: alertEmails, intervalSeconds: num("ALERT_INTERVAL_S"), digestAt: digestAt === "off" ? undefined : digestAt },
@@ -339,6 +359,26 @@ export function loadConfig(env: Env = process.env): Config {
 			imapPollMs: num("INTAKE_IMAP_POLL_MS")
 		}
 	};
+}
+
+/** A cron pattern croner accepts (5 or 6 fields), or ConfigError. */
+function checkCron(pattern: string): string {
+	try {
+		new Cron(pattern, { paused: true, timezone: "UTC" }).stop();
+	} catch (err) {
+		throw new ConfigError("SCHEDULER_CRON", `SCHEDULER_CRON must be a cron pattern like "0 9 * * *", got '${shown(pattern)}': ${(err as Error).message}`);
+	}
+	return pattern;
+}
+
+/** An IANA time zone name Intl knows, or ConfigError. */
+function checkTimeZone(tz: string): string {
+	try {
+		new Intl.DateTimeFormat("en", { timeZone: tz });
+	} catch {
+		throw new ConfigError("SCHEDULER_TZ", `SCHEDULER_TZ must be an IANA time zone like Asia/Kolkata, got '${shown(tz)}'`);
+	}
+	return tz;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { badRequest } from "./api/errors.ts";
 import { validateFormat } from "./etl/format.ts";
 import { checkChargesConfig, ChargesConfigError, type ChargesConfig } from "./render/charges.ts";
+import { CHANNELS, type Channel, type ClientChannelSettings } from "./delivery/provider.ts";
 import type { IndexSpec } from "./store/types.ts";
 
 export interface ClientDoc extends Record<string, unknown> {
@@ -15,6 +16,8 @@ export interface ClientDoc extends Record<string, unknown> {
 	email?: string;
 	/** the schedule of charges printed on loan letters (templates' default when absent) */
 	charges?: ChargesConfig;
+	/** delivery: the channel plan and per-channel settings (default plan whatsapp, rcs, sms, email) */
+	delivery?: ClientChannelSettings;
 	/** document intake: OCR languages, the mail addresses that route to this client, allowed senders */
 	intake?: IntakeSettings;
 	createdAt: Date;
@@ -38,6 +41,7 @@ export interface ClientView {
 	webhook?: { url: string; secretSet: true };
 	email?: string;
 	charges?: ChargesConfig;
+	delivery?: ClientChannelSettings;
 	intake?: IntakeSettings;
 	createdAt: Date;
 	updatedAt: Date;
@@ -51,6 +55,7 @@ export function toClientView(doc: ClientDoc): ClientView {
 		...(doc.webhook ? { webhook: { url: doc.webhook.url, secretSet: true as const } } : {}),
 		...(doc.email ? { email: doc.email } : {}),
 		...(doc.charges ? { charges: doc.charges } : {}),
+		...(doc.delivery ? { delivery: doc.delivery } : {}),
 		...(doc.intake ? { intake: doc.intake } : {}),
 		createdAt: doc.createdAt,
 		updatedAt: doc.updatedAt
@@ -58,9 +63,10 @@ export function toClientView(doc: ClientDoc): ClientView {
 }
 
 /** Validates the optional settings; returns only the ones given. Throws 400 naming the bad property. */
-export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake">> {
-	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake">> = {};
+export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake" | "delivery">> {
+	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake" | "delivery">> = {};
 	if (input.intake !== undefined) out.intake = { ...input.intake, ...(input.intake.addresses ? { addresses: input.intake.addresses.map((a) => a.trim().toLowerCase()) } : {}) };
+	if (input.delivery !== undefined) out.delivery = checkDeliverySettings(input.delivery);
 	if (input.charges !== undefined) {
 		try {
 			checkChargesConfig(input.charges as ChargesConfig);
@@ -91,3 +97,23 @@ export const CLIENT_INDEXES: IndexSpec[] = [{ fields: ["name"], unique: true }];
 
 /** Indexes of the `api_keys` collection. */
 export const API_KEY_INDEXES: IndexSpec[] = [{ fields: ["clientId"] }];
+
+/** A client's delivery settings: a plan of known channels, each once, and per-channel settings as objects. */
+export function checkDeliverySettings(input: unknown): ClientChannelSettings {
+	const bad = (field: string, message: string) => badRequest(`delivery.${field} ${message}`, [{ field: `delivery.${field}`, message }]);
+	if (typeof input !== "object" || input === null || Array.isArray(input)) throw bad("", "must be an object");
+	const d = input as Record<string, unknown>;
+	if (d.plan !== undefined) {
+		if (!Array.isArray(d.plan) || d.plan.length === 0) throw bad("plan", `must be a non-empty list of channels (${CHANNELS.join(", ")})`);
+		const seen = new Set<string>();
+		for (const c of d.plan) {
+			if (!CHANNELS.includes(c as Channel)) throw bad("plan", `names an unknown channel '${String(c)}'; use ${CHANNELS.join(", ")}`);
+			if (seen.has(c as string)) throw bad("plan", `names '${String(c)}' twice`);
+			seen.add(c as string);
+		}
+	}
+	for (const k of ["whatsapp", "rcs", "sms", "email"]) {
+		if (d[k] !== undefined && (typeof d[k] !== "object" || d[k] === null || Array.isArray(d[k]))) throw bad(k, "must be an object");
+	}
+	return d as ClientChannelSettings;
+}

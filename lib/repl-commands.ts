@@ -4,12 +4,18 @@
  *   queues                         depth, consumers and dead letters per work queue
  *   dlq list|show|replay|purge <queue> [id]
  *   clients                        the clients and their IDs
+ *   runs                           dispatch runs with their counts by status and channel
+ *   run <from> <to> [clientId]     starts a dispatch run (new loans and the window's pending/failed cases)
+ *   case <id>                      a case's history: every attempt and status event
+ *   outbox [caseId]                what the sandbox provider would have sent
+ *   replay [clientId]              retries every case failed on every channel (and pending ones), reusing their PDFs
  * They call actions, so in distributed mode they reach whichever node runs the service.
  */
 import type { ServiceBroker } from "moleculer";
 import type { HealthReport } from "./health.ts";
 import type { DeadLetter, QueueStats } from "./queues/types.ts";
 import type { ClientView } from "./clients.ts";
+import type { RunView } from "./delivery/types.ts";
 
 export interface ReplCommand {
 	command: string;
@@ -87,6 +93,70 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 				const res = (await broker.call("clients.list", { limit: 500 })) as { items: ClientView[] };
 				table(res.items.map((c) => ({ id: c.id, name: c.name, webhook: c.webhook?.url ?? "", email: c.email ?? "", format: c.format ? "custom" : "default" })));
 			}
+		},
+		{
+			command: "runs",
+			description: "Dispatch runs, newest first: status, window, counts by case status and channel",
+			async action(broker) {
+				const res = (await broker.call("scheduler.listRuns", { limit: 20 })) as { items: RunView[] };
+				table(res.items.map(runRow));
+			}
+		},
+		{
+			command: "run <from> <to> [clientId]",
+			description: "Starts a dispatch run over disbursement dates from..to (YYYY-MM-DD), pending and failed cases included",
+			async action(broker, args) {
+				const v = (await broker.call("scheduler.createRun", { from: args.from, to: args.to, includePending: true, ...(args.clientId ? { clientId: args.clientId } : {}) })) as RunView;
+				print(`run ${v.id} started (${v.from}..${v.to}); follow it with: runs`);
+			}
+		},
+		{
+			command: "case <id>",
+			description: "A case's history: its status, every attempt (channel, provider, status changes) and every status event",
+			async action(broker, args) {
+				const c = (await broker.call("notifier.getCase", { id: args.id })) as {
+					id: string;
+					loanId: string;
+					status: string;
+					try: number;
+					plan?: string[];
+					failure?: { code: string; reason: string };
+					attempts: { id: string; channel: string; provider: string; providerMessageId?: string; status: string; history: { status: string; at: string | Date; source: string; code?: string }[]; failure?: { code: string } }[];
+					events: { attemptId: string; status: string; at: string | Date; applied: boolean }[];
+				};
+				print(`case ${c.id} (loan ${c.loanId}): ${c.status}, try ${c.try}, plan ${(c.plan ?? []).join(" > ") || "-"}${c.failure ? `, failure ${c.failure.code}: ${c.failure.reason}` : ""}`);
+				const rows: Record<string, unknown>[] = [];
+				for (const a of c.attempts) for (const h of a.history) rows.push({ attempt: a.id, channel: a.channel, provider: a.provider, status: h.status, at: new Date(h.at).toISOString(), source: h.source, code: h.code ?? "" });
+				table(rows);
+				print(`${c.events.length} status event(s), ${c.events.filter((e) => !e.applied).length} of them duplicate or late`);
+			}
+		},
+		{
+			command: "outbox [caseId]",
+			description: "What the sandbox provider would have sent (latest first)",
+			async action(broker, args) {
+				const res = (await broker.call("notifier.outbox", { limit: 50, ...(args.caseId ? { caseId: args.caseId } : {}) })) as { items: { at: string | Date; caseId: string; attemptId: string; channel: string; outcome: string; subject: string }[] };
+				table(res.items.map((o) => ({ at: new Date(o.at).toISOString(), case: o.caseId, attempt: o.attemptId, channel: o.channel, outcome: o.outcome, subject: o.subject })));
+			}
+		},
+		{
+			command: "replay [clientId]",
+			description: "Retries every case failed on every channel (and those still pending), reusing their stored PDFs",
+			async action(broker, args) {
+				const v = (await broker.call("scheduler.createRun", { from: "1970-01-01", to: "9999-12-31", includePending: true, retryOnly: true, ...(args.clientId ? { clientId: args.clientId } : {}) })) as RunView;
+				print(`replay run ${v.id} started; follow it with: runs`);
+			}
 		}
 	];
+}
+
+function runRow(r: RunView): Record<string, unknown> {
+	const statuses = Object.entries(r.byStatus)
+		.filter(([, n]) => n)
+		.map(([s, n]) => `${s} ${n}`)
+		.join(", ");
+	const channels = Object.entries(r.byChannel)
+		.map(([c, n]) => `${c} ${n}`)
+		.join(", ");
+	return { id: r.id, kind: r.kind, status: r.status, window: `${r.from}..${r.to}`, cases: r.cases, byStatus: statuses || "-", byChannel: channels || "-", started: new Date(r.startedAt).toISOString() };
 }

@@ -96,10 +96,13 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 		route.onBeforeCall = (ctx: Context, _route: unknown, req: Req & { body?: unknown }) => {
 			const disposition = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(String(req.headers["content-disposition"] ?? ""));
 			const xName = req.headers["x-filename"];
+			const spec = req.$alias ? byAlias.get(routeKey(req.$alias.method, req.$alias.path)) : undefined;
 			(ctx.meta as Record<string, unknown>).$request = {
 				ip: req.socket?.remoteAddress,
 				contentType: req.headers["content-type"],
-				filename: typeof xName === "string" ? xName : disposition ? safeDecode(disposition[1]) : undefined
+				filename: typeof xName === "string" ? xName : disposition ? safeDecode(disposition[1]) : undefined,
+				// provider callbacks (public raw-body routes) are verified over their headers and the URL they called
+				...(spec?.access === "public" && spec.body === "stream" ? { headers: callbackHeaders(req), url: req.originalUrl ?? req.url, method: req.method } : {})
 			};
 			if (Array.isArray(req.body) && req.$params) {
 				for (const k of Object.keys(req.$params)) if (/^\d+$/.test(k)) delete req.$params[k];
@@ -251,6 +254,13 @@ function sendJsonError(req: Req, res: ServerResponse, err: unknown): void {
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.writeHead(status);
 	res.end(JSON.stringify(body));
+}
+
+/** A callback's headers, lower-cased, single-valued (a repeated header's values joined by ", "). */
+function callbackHeaders(req: Req): Record<string, string> {
+	const out: Record<string, string> = {};
+	for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+	return out;
 }
 
 /** A percent-encoded header value, or the value as sent when it is not valid percent-encoding. */

@@ -79,5 +79,15 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "GET", path: "/intake/:id", action: "intake.get", access: "client", summary: "A document: status, type, pages (source, OCR confidence), fields, checks, envelope, error", tag: "intake" },
 	{ method: "GET", path: "/intake/:id/file", action: "intake.file", access: "client", summary: "The original file as received", tag: "intake" },
 	{ method: "GET", path: "/intake/:id/text", action: "intake.text", access: "client", summary: "The text read from every page (form feed between pages)", tag: "intake" },
-	{ method: "PATCH", path: "/intake/:id", action: "intake.correct", access: "client", summary: "Corrects fields {fields: {name: value}} (old values kept) and completes the document", tag: "intake" }
+	{ method: "PATCH", path: "/intake/:id", action: "intake.correct", access: "client", summary: "Corrects fields {fields: {name: value}} (old values kept) and completes the document", tag: "intake" },
+
+	{ method: "POST", path: "/dispatch/runs", action: "scheduler.createRun", access: "operator", summary: "Starts a dispatch run for loans disbursed in a date window: {from, to, includePending, clientId?} (202)", tag: "delivery", status: 202 },
+	{ method: "GET", path: "/dispatch/runs", action: "scheduler.listRuns", access: "operator", summary: "Dispatch runs, newest first, with live counts by case status and channel", tag: "delivery" },
+	{ method: "GET", path: "/dispatch/runs/:id", action: "scheduler.getRun", access: "operator", summary: "One dispatch run: status and live counts by case status and channel", tag: "delivery" },
+	{ method: "GET", path: "/cases", action: "notifier.listCases", access: "client-or-operator", summary: "Delivery cases (?status=&channel=&loan_id=&runId=&from=&to=&limit=&offset=; from/to are creation dates); operators: every client's, or ?clientId=", tag: "delivery" },
+	{ method: "GET", path: "/cases/:id", action: "notifier.getCase", access: "client-or-operator", summary: "One case with every attempt (channel, provider, message ID, status history, failure) and status event", tag: "delivery" },
+	{ method: "POST", path: "/courier/uploads", action: "notifier.courierUpload", access: "client", summary: "Records courier dispatches from an XLSX sheet (loan_id or case_id, courier, tracking_number, dispatched_on, delivered_on?): all rows or none", tag: "delivery", body: "stream" },
+	{ method: "GET", path: "/webhooks/:provider", action: "notifier.webhook", access: "public", summary: "A provider's webhook verification (WhatsApp hub.challenge)", tag: "delivery", body: "stream" },
+	{ method: "POST", path: "/webhooks/:provider", action: "notifier.webhook", access: "public", summary: "A provider's signed status callback (whatsapp, rcs, twilio); a bad signature is refused and changes nothing", tag: "delivery", body: "stream" },
+	{ method: "GET", path: "/sandbox/outbox", action: "notifier.outbox", access: "operator", summary: "What the sandbox provider would have sent (?caseId=&attemptId=&channel=&limit=&offset=)", tag: "delivery" }
 ];

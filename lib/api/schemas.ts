@@ -3,6 +3,8 @@
  * schema of its success answer. lib/api/openapi.ts adds them to each route; a test checks that every route has one
  * and that the document is valid OpenAPI 3.1, so that clients can generate SDKs from it.
  */
+import { DELIVERY_COMPONENT_SCHEMAS, DELIVERY_RESPONSES } from "../delivery/schemas.ts";
+
 type Schema = Record<string, unknown>;
 
 const str = { type: "string" };
@@ -123,6 +125,7 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		},
 		["id", "status", "source", "file", "pages", "fields", "createdAt", "updatedAt"]
 	),
+	...DELIVERY_COMPONENT_SCHEMAS,
 	Health: obj({
 		status: { enum: ["ok", "degraded"] },
 		node: str,
@@ -191,5 +194,6 @@ export const RESPONSES: Record<string, { schema: Schema; type?: string }> = {
 	"billing.listRuns": { schema: page(ref("BillingRun")) },
 	"billing.getRun": { schema: ref("BillingRun") },
 	"billing.halted": { schema: page(obj({ loanId: str, step: str, reason: str, input: { type: "object" }, haltedAt: date, attempts: int }, ["loanId", "step"])) },
-	"billing.resume": { schema: obj({ resumed: int, run: ref("BillingRun") }) }
+	"billing.resume": { schema: obj({ resumed: int, run: ref("BillingRun") }) },
+	...DELIVERY_RESPONSES
 };

@@ -135,23 +135,13 @@ export function documentFileName(doc: Pick<DocumentDoc, "_id" | "template" | "la
 	return `${doc.template}-${doc.language}-${doc._id}.pdf`.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
-function text(v: unknown): string {
-	return v === undefined || v === null ? "" : String(v).trim();
-}
-
 /**
- * A registered record as the templates read it. Loans: the canonical fields plus the names the welcome letter
- * uses (`address` as lines, `interest_rate`, `disbursal_date`). Other kinds: the canonical fields unchanged.
+ * A registered record as the templates read it: its canonical fields, unchanged (a record, a case and a document
+ * speak the same words; the welcome letter reads loan_id, address_line1..postal_code, annual_interest_rate,
+ * disbursement_date... as ingestion registers them).
  */
-export function recordView(kind: string, data: Record<string, unknown>): Record<string, unknown> {
-	if (kind !== "loan") return { ...data };
-	const place = [text(data.city), [text(data.state), text(data.postal_code)].filter(Boolean).join(" ")].filter(Boolean).join(", ");
-	const address = [text(data.address_line1), text(data.address_line2), place].filter(Boolean).join("\n");
-	const view: Record<string, unknown> = { ...data };
-	if (view.address === undefined && address) view.address = address;
-	if (view.interest_rate === undefined && data.annual_interest_rate !== undefined) view.interest_rate = data.annual_interest_rate;
-	if (view.disbursal_date === undefined && data.disbursement_date !== undefined) view.disbursal_date = data.disbursement_date;
-	return view;
+export function recordView(_kind: string, data: Record<string, unknown>): Record<string, unknown> {
+	return { ...data };
 }
 
 /** Template errors as HTTP 400s carrying what is wrong (the template, language or fields). */

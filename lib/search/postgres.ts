@@ -54,8 +54,7 @@ export class PostgresSearch extends StoreSearch {
 	override async search(index: string, q: SearchQuery): Promise<SearchResult> {
 		const { table, text } = this.table(index);
 		const l = this.layout(index);
-		const query: Record<string, unknown> = {};
-		for (const [field, value] of Object.entries(q.filter ?? {})) query[l.path(field)] = Array.isArray(value) ? { $in: value } : value;
+		const query = this.storeQuery(l, q);
 		const params: PgParams = [];
 		let where = pgWhere(query, params);
 		const words = normaliseWords(q.text);

@@ -64,6 +64,21 @@ export class StoreSearch implements SearchIndex {
 	}
 
 	/** Where a search field lives in the index's documents, and where the text is. */
+	/** The store query of a search's filters and ranges (inclusive bounds) on the index's layout. */
+	protected storeQuery(l: { path(field: string): string }, q: SearchQuery): Query {
+		const query: Query = {};
+		for (const [field, value] of Object.entries(q.filter ?? {})) {
+			query[l.path(field)] = Array.isArray(value) ? { $in: value } : value;
+		}
+		for (const [field, b] of Object.entries(q.range ?? {})) {
+			const cond: Record<string, string | number> = {};
+			if (b.gte !== undefined) cond.$gte = b.gte;
+			if (b.lte !== undefined) cond.$lte = b.lte;
+			if (Object.keys(cond).length) query[l.path(field)] = { ...((query[l.path(field)] as object | undefined) ?? {}), ...cond };
+		}
+		return query;
+	}
+
 	protected layout(index: string): { path(field: string): string; text: string; fields(d: Doc): SearchDoc["fields"] } {
 		const view = this.views.get(index);
 		if (!view) return { path: (f) => `f.${f}`, text: "t", fields: (d) => plainFields(d.f) };
@@ -97,16 +112,7 @@ export class StoreSearch implements SearchIndex {
 	async search(index: string, q: SearchQuery): Promise<SearchResult> {
 		const a = this.coll(index);
 		const l = this.layout(index);
-		const query: Query = {};
-		for (const [field, value] of Object.entries(q.filter ?? {})) {
-			query[l.path(field)] = Array.isArray(value) ? { $in: value } : value;
-		}
-		for (const [field, b] of Object.entries(q.range ?? {})) {
-			const cond: Record<string, string | number> = {};
-			if (b.gte !== undefined) cond.$gte = b.gte;
-			if (b.lte !== undefined) cond.$lte = b.lte;
-			if (Object.keys(cond).length) query[l.path(field)] = { ...((query[l.path(field)] as object | undefined) ?? {}), ...cond };
-		}
+		const query = this.storeQuery(l, q);
 		const sort = q.sort ? [q.sort.startsWith("-") ? `-${l.path(q.sort.slice(1))}` : l.path(q.sort), "_id"] : ["_id"];
 		const limit = q.limit ?? 20;
 		const offset = q.offset ?? 0;

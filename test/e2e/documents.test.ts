@@ -152,6 +152,31 @@ test("an unknown template or language is a 400 naming it", async () => {
 	assert.deepEqual(l.body.error.details?.available, ["en", "hi", "mr", "gu"]);
 });
 
+test("a welcome letter from exactly the canonical loan fields ingestion registers", async () => {
+	const data = {
+		loan_id: "LN-CANONICAL-1",
+		applicant_name: "Meera Iyer",
+		language: "en",
+		phone: "+919876543210",
+		email: "meera@example.com",
+		address_line1: "7 Lake View Road",
+		address_line2: "Besant Nagar",
+		city: "Chennai",
+		state: "Tamil Nadu",
+		postal_code: "600090",
+		loan_amount: "250000.00",
+		annual_interest_rate: "11.25",
+		tenure_months: 24,
+		disbursement_date: "2026-03-02",
+		first_emi_date: "2026-04-05",
+		processing_fee: "2500.00"
+	};
+	const res = await post(a.apiKey, { template: "welcome-letter", data });
+	assert.equal(res.status, 201, JSON.stringify(res.body));
+	const text = await pdftotext((await getPdf(a.apiKey, res.body.id)).pdf);
+	for (const s of ["Meera Iyer", "7 Lake View Road", "Besant Nagar", "Chennai, Tamil Nadu 600090", "LN-CANONICAL-1", "11.25"]) assert.ok(text.includes(s), s);
+});
+
 test("data missing fields is a 400 listing them, checked before rendering; bad values are listed too", async () => {
 	const before_ = await stats();
 	const data = loan("en");

@@ -36,25 +36,24 @@ test("a document's key and ID derive from client, scope and hash", () => {
 	assert.equal(documentFileName({ _id: "doc_1", template: "welcome-letter", language: "pt-BR" }), "welcome-letter-pt-BR-doc_1.pdf");
 });
 
-test("a loan record as the welcome letter reads it: address lines, interest rate and disbursal date", () => {
-	const v = recordView("loan", {
+test("a registered loan is what the welcome letter reads: the canonical fields, unchanged", () => {
+	const record = {
 		loan_id: "L1",
+		applicant_name: "A B",
 		address_line1: "12 MG Road",
 		address_line2: null,
 		city: "Pune",
 		state: "Maharashtra",
 		postal_code: "411001",
+		loan_amount: "1000.00",
 		annual_interest_rate: "10.5",
-		disbursement_date: "2026-01-15"
-	});
-	assert.equal(v.address, "12 MG Road\nPune, Maharashtra 411001");
-	assert.equal(v.interest_rate, "10.5");
-	assert.equal(v.disbursal_date, "2026-01-15");
-	assert.equal(v.loan_id, "L1");
-	// the view of a complete canonical loan satisfies the template
-	const full = recordView("loan", { ...v, applicant_name: "A B", loan_amount: "1000.00", tenure_months: "12", first_emi_date: "2026-02-10" });
-	assert.deepEqual(templates.validate("welcome-letter", "en", full), { ok: true, missing: [], invalid: [] });
-	// other kinds pass through
+		tenure_months: 12,
+		disbursement_date: "2026-01-15",
+		first_emi_date: "2026-02-10"
+	};
+	const v = recordView("loan", record);
+	assert.deepEqual(v, record);
+	assert.deepEqual(templates.validate("welcome-letter", "en", v), { ok: true, missing: [], invalid: [] });
 	assert.deepEqual(recordView("debt", { contract_id: "C1" }), { contract_id: "C1" });
 });
 
@@ -63,10 +62,10 @@ test("template errors become 400s with their code and details; engine errors 504
 	assert.deepEqual([t.code, t.type, t.data], [400, "UNKNOWN_TEMPLATE", { template: "x" }]);
 	const l = templateHttpError(new UnknownLanguageError("welcome-letter", "fr", ["en", "hi"]));
 	assert.deepEqual([l.code, l.type, l.data], [400, "UNKNOWN_LANGUAGE", { template: "welcome-letter", language: "fr", available: ["en", "hi"] }]);
-	const d = templateHttpError(new InvalidDataError("welcome-letter", { ok: false, missing: ["address"], invalid: [{ field: "loan_amount", expected: "amount", message: "must be an amount" }] }));
+	const d = templateHttpError(new InvalidDataError("welcome-letter", { ok: false, missing: ["address_line1"], invalid: [{ field: "loan_amount", expected: "amount", message: "must be an amount" }] }));
 	assert.equal(d.type, "INVALID_DATA");
-	assert.deepEqual(d.data, { template: "welcome-letter", missing: ["address"], invalid: [{ field: "loan_amount", expected: "amount", message: "must be an amount" }] });
-	assert.match(d.message, /missing fields: address/);
+	assert.deepEqual(d.data, { template: "welcome-letter", missing: ["address_line1"], invalid: [{ field: "loan_amount", expected: "amount", message: "must be an amount" }] });
+	assert.match(d.message, /missing fields: address_line1/);
 	const timeout = renderHttpError(new RenderTimeoutError("weasyprint", 30000));
 	assert.deepEqual([timeout.code, timeout.type, timeout.retryable], [504, "RENDER_TIMEOUT", true]);
 	assert.match(timeout.message, /within 30000 ms \(weasyprint\)/);

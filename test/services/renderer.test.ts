@@ -207,13 +207,13 @@ test("bad input is a 400 with the typed error's code and details", async () => {
 	assert.deepEqual(e1.data, { template: "nope" });
 	const e2 = await rejectsWith(render({ template: "welcome-letter", language: "ta", data: {} }), 400, "UNKNOWN_LANGUAGE", /no language 'ta'/);
 	assert.deepEqual((e2.data as { available: string[] }).available, ["en", "hi", "mr", "gu"]);
-	const e3 = await rejectsWith(render({ template: "welcome-letter", language: "en", data: { loan_id: "L1", applicant_name: "A B" } }), 400, "INVALID_DATA", /missing fields: address/);
-	assert.deepEqual((e3.data as { missing: string[] }).missing, ["address", "loan_amount", "interest_rate", "tenure_months", "disbursal_date", "first_emi_date"]);
+	const e3 = await rejectsWith(render({ template: "welcome-letter", language: "en", data: { loan_id: "L1", applicant_name: "A B" } }), 400, "INVALID_DATA", /missing fields: address_line1/);
+	assert.deepEqual((e3.data as { missing: string[] }).missing, ["address_line1", "city", "state", "postal_code", "loan_amount", "annual_interest_rate", "tenure_months", "disbursement_date", "first_emi_date"]);
 	await rejectsWith(broker.call("renderer.render", { template: "welcome-letter", language: "en", data: {} }), 401, "UNAUTHORIZED", /X-API-Key/);
 });
 
 test("the client's charges configuration is printed and is part of the document's identity", async () => {
-	const data = { ...RECORDS["rec-loan-1"]?.data, address: "1 Road\nCity", interest_rate: "12.5", disbursal_date: "2026-01-15", loan_id: "LN-CHARGES" };
+	const data = { ...RECORDS["rec-loan-1"]?.data, loan_id: "LN-CHARGES" };
 	const plain = await render({ template: "welcome-letter", language: "en", data }, OTHER);
 	assert.ok((engine.htmls.at(-1) ?? "").includes("Foreclosure charges"), "default charges when the client has none");
 	charges[OTHER] = { currency: "INR", items: [{ key: "cheque_bounce", kind: "fixed", amount: "777", basis: "per_instance" }] };
@@ -234,7 +234,7 @@ test("the client's charges configuration is printed and is part of the document'
 });
 
 test("a timeout is a retryable 504 naming it; the next document renders", async () => {
-	const data = { ...RECORDS["rec-loan-1"]?.data, applicant_name: SLOW, address: "1 Road", interest_rate: "10", disbursal_date: "2026-01-15" };
+	const data = { ...RECORDS["rec-loan-1"]?.data, applicant_name: SLOW };
 	const err = await rejectsWith(render({ template: "welcome-letter", language: "en", data }), 504, "RENDER_TIMEOUT", /did not render within 5000 ms \(chromium\)/);
 	assert.equal((err as Error & { retryable?: boolean }).retryable, true);
 	const ok = await render({ template: "welcome-letter", language: "en", data: { ...data, applicant_name: "After Timeout" } });

@@ -55,7 +55,7 @@ test("tagged PDFs also work (an option), and text stays extractable untagged (th
 });
 
 test("data prints literally: <script> and {{x}} appear as text in the PDF", async () => {
-	const html = toHtml("welcome-letter", "en", loan("en", { applicant_name: "<script>alert(1)</script>", address: "{{x}}\n{{applicant_name}}" }));
+	const html = toHtml("welcome-letter", "en", loan("en", { applicant_name: "<script>alert(1)</script>", address_line1: "{{x}}", address_line2: "{{applicant_name}}" }));
 	const text = await pdftotext((await engine.render(html)).pdf);
 	assert.ok(text.includes("<script>alert(1)</script>"));
 	assert.ok(text.includes("{{x}}"));

@@ -45,22 +45,22 @@ test("unknown template and unknown language are typed 400 errors naming them", (
 test("missing required fields are listed before rendering", () => {
 	const r = validate("welcome-letter", "en", {});
 	assert.equal(r.ok, false);
-	assert.deepEqual(r.missing, ["loan_id", "applicant_name", "address", "loan_amount", "interest_rate", "tenure_months", "disbursal_date", "first_emi_date"]);
-	const partial = loan("en", { applicant_name: "  ", address: null });
+	assert.deepEqual(r.missing, ["loan_id", "applicant_name", "address_line1", "city", "state", "postal_code", "loan_amount", "annual_interest_rate", "tenure_months", "disbursement_date", "first_emi_date"]);
+	const partial = loan("en", { applicant_name: "  ", address_line1: null });
 	delete partial.first_emi_date;
-	assert.deepEqual(validate("welcome-letter", "en", partial).missing, ["applicant_name", "address", "first_emi_date"]);
+	assert.deepEqual(validate("welcome-letter", "en", partial).missing, ["applicant_name", "address_line1", "first_emi_date"]);
 	assert.throws(
 		() => toHtml("welcome-letter", "hi", partial),
-		(e: unknown) => e instanceof InvalidDataError && e.status === 400 && e.code === "INVALID_DATA" && e.missing.join() === "applicant_name,address,first_emi_date" && /applicant_name/.test(e.message)
+		(e: unknown) => e instanceof InvalidDataError && e.status === 400 && e.code === "INVALID_DATA" && e.missing.join() === "applicant_name,address_line1,first_emi_date" && /applicant_name/.test(e.message)
 	);
 	assert.deepEqual(validate("debt-notice", "en", { contract_id: "x" }).missing, ["debtor_name", "amount", "due_date"]);
 	assert.equal(validate("welcome-letter", "en", loan("en")).ok, true);
-	assert.equal(validate("welcome-letter", "gu", "not an object").missing.length, 8);
+	assert.equal(validate("welcome-letter", "gu", "not an object").missing.length, 11);
 });
 
 test("fields of the wrong type, or unusable for the EMI maths, are reported as invalid", () => {
-	const r = validate("welcome-letter", "en", loan("en", { loan_amount: "12,000", first_emi_date: "2026-02-30", interest_rate: -1 }));
-	assert.deepEqual(r.invalid.map((f) => f.field).sort(), ["first_emi_date", "interest_rate", "loan_amount"]);
+	const r = validate("welcome-letter", "en", loan("en", { loan_amount: "12,000", first_emi_date: "2026-02-30", annual_interest_rate: -1 }));
+	assert.deepEqual(r.invalid.map((f) => f.field).sort(), ["annual_interest_rate", "first_emi_date", "loan_amount"]);
 	const months = validate("welcome-letter", "en", loan("en", { tenure_months: 0 }));
 	assert.deepEqual(months.invalid.map((f) => f.field), ["tenure_months"]);
 	assert.match(months.invalid[0].message, /tenure_months/);
@@ -109,7 +109,9 @@ test("a client's charges configuration changes the schedule of charges", () => {
 test("data is escaped, never evaluated: <script>, {{x}} and CSS-breaking values print as text", () => {
 	const evil = loan("en", {
 		applicant_name: "<script>alert(1)</script>",
-		address: "{{x}}\n{{> layout}}\n{lender}",
+		address_line1: "{{x}}",
+		address_line2: "{{> layout}}",
+		city: "{lender}",
 		loan_id: "\"};</style><b>x</b>{{applicant_name}}",
 		lender_name: "ACME \\\" ' <i>"
 	});
@@ -118,7 +120,7 @@ test("data is escaped, never evaluated: <script>, {{x}} and CSS-breaking values 
 	assert.ok(html.includes("&lt;script&gt;alert(1)&lt;/script&gt;"));
 	assert.ok(html.includes("<div>{{x}}</div>"), "{{x}} printed as-is");
 	assert.ok(html.includes("<div>{{&gt; layout}}</div>"));
-	assert.ok(html.includes("<div>{lender}</div>"), "placeholders inside data are not filled");
+	assert.ok(html.includes("<div>{lender}, Maharashtra 411001</div>"), "placeholders inside data are not filled");
 	assert.ok(!html.includes("<b>x</b>") && !html.includes("<i>"));
 	assert.equal(html.split("</style>").length, 2, "the data cannot close the style element");
 	assert.ok(html.includes("Dear &lt;script&gt;alert(1)&lt;/script&gt;,"), "escaped inside translated messages too");

@@ -1,0 +1,431 @@
+/**
+ * The notifier's logic (no broker): a rendered case goes out on the first channel of its plan, and its status
+ * events move it on. Everything is decided from stored state, by compare-and-set, so that any number of notifier
+ * processes, duplicate queue messages, duplicate or late callbacks and crashes at any point give one outcome:
+ *
+ *   pending --start--> sending(channel i, attempt A_i) --delivered/read--> delivered
+ *                        |  refused at once, "failed" event, or no "delivered" by the deadline (the sweep)
+ *                        v
+ *                      sending(channel i+1, attempt A_i+1) ... --after the last channel--> failed (a later run retries)
+ *   email accepted ("sent": SMTP reports no delivery) --> sent (the end of the plan)
+ *
+ * Never twice: the case names its next attempt (CAS) before the attempt exists; the attempt is inserted (its ID is
+ * its primary key) BEFORE its provider is called, in state "calling"; only the process whose insert succeeded calls
+ * the provider, once. A process that dies after the call leaves the attempt "calling": nobody sends it again;
+ * its callbacks still find it by attemptId (providers echo it), and its deadline moves the case on when nothing
+ * comes. A case that names an attempt that was never inserted (a death between the two writes) is found by the
+ * sweep and its attempt is inserted then, never sent before.
+ */
+import crypto from "node:crypto";
+import type { Logger } from "pino";
+import { isDuplicateKeyError } from "../store/errors.ts";
+import type { Channel, ClientChannelSettings, DeliveryStatus, OutgoingMessage, Provider, Recipient, SendResult, StatusEvent } from "./provider.ts";
+import type { DeliveryStore } from "./store.ts";
+import type { AlertSink, AttemptDoc, AttemptEventEntry, CaseDoc, CaseStatus } from "./types.ts";
+import { messageText } from "./texts.ts";
+
+/** The default plan: WhatsApp, then RCS, then SMS with a link, then email with the PDF attached. */
+export const DEFAULT_PLAN: readonly Channel[] = ["whatsapp", "rcs", "sms", "email"];
+
+/** The message the renderer puts on cases.rendered. */
+export interface RenderedCase {
+	caseId: string;
+	clientId: string;
+	documentId: string;
+	key: string;
+	pages: number;
+	bytes: number;
+	template: string;
+	language: string;
+}
+
+/** What a case's recipient can receive: phone channels need a phone, email an email; courier is never automatic. */
+export function usablePlan(plan: readonly Channel[], r: Pick<Recipient, "phone" | "email">): Channel[] {
+	return plan.filter((c) => (c === "email" ? !!r.email : c === "courier" ? false : !!r.phone));
+}
+
+/** The attempt ID of a case's try on a channel: stable, so the same attempt is never two attempts. */
+export function attemptIdOf(caseId: string, tryNo: number, channel: Channel): string {
+	return `${caseId}.t${tryNo}.${channel}`;
+}
+
+/** The case ID of (client, loan key, document type): the same case is always the same ID. */
+export function caseIdOf(clientId: string, loanKey: string, documentType: string): string {
+	return `case_${crypto.createHash("sha256").update(`${clientId}\u0000${loanKey}\u0000${documentType}`).digest("hex").slice(0, 24)}`;
+}
+
+const RANK: Record<DeliveryStatus, number> = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 1.5 };
+
+/** Whether an attempt at `from` moves to `to`: never backwards; failed only from queued/sent; nothing after failed. */
+export function moves(from: DeliveryStatus, to: DeliveryStatus): boolean {
+	if (from === to || from === "failed" || from === "read") return false;
+	if (to === "failed") return from === "queued" || from === "sent";
+	return RANK[to] > RANK[from];
+}
+
+/** Statuses of a case from which a delivery confirmation still moves it to delivered. */
+const NOT_DELIVERED: CaseStatus[] = ["pending", "sending", "sent", "dispatched", "failed"];
+
+export interface DelivererMetrics {
+	attempt(channel: Channel, provider: string, outcome: string): void;
+	delivered(channel: Channel, seconds: number): void;
+	callback(provider: string, result: string): void;
+	caseFinished(status: CaseStatus, channel?: Channel): void;
+}
+
+export interface DelivererPorts {
+	store: DeliveryStore;
+	logger: Logger;
+	/** the provider serving a channel (a configured one, else the sandbox) */
+	provider(channel: Channel): Provider | undefined;
+	/** a time-limited link to a stored object */
+	link(key: string): Promise<string>;
+	/** the bytes of a stored object (email attachments) */
+	read(key: string): Promise<Buffer>;
+	/** the client's delivery settings (plan, per-channel settings) */
+	settings(clientId: string): Promise<ClientChannelSettings | undefined>;
+	alerts: AlertSink;
+	/** how long an attempt may wait for "delivered" before the case moves on */
+	timeoutMs: number;
+	metrics?: DelivererMetrics;
+	now?: () => Date;
+}
+
+export type ApplyResult = "applied" | "duplicate" | "unknown";
+
+/** One per notifier process. */
+export class Deliverer {
+	readonly #p: DelivererPorts;
+	readonly #now: () => Date;
+
+	constructor(ports: DelivererPorts) {
+		this.#p = ports;
+		this.#now = ports.now ?? (() => new Date());
+	}
+
+	get store(): DeliveryStore {
+		return this.#p.store;
+	}
+
+	/** A cases.rendered message: record the document, then start (or resume) the case's plan. Idempotent. */
+	async onRendered(msg: RenderedCase): Promise<"started" | "resumed" | "ignored"> {
+		const { store, logger } = this.#p;
+		let c = await store.getCase<CaseDoc>(msg.caseId);
+		if (!c || c.clientId !== msg.clientId) {
+			// a document rendered for a case the scheduler did not create (an ad-hoc cases.dispatch): nothing to deliver
+			logger.info({ caseId: msg.caseId }, "rendered document for an unknown case: not delivered");
+			return "ignored";
+		}
+		if (c.documentKey !== msg.key) {
+			await store.cases.updateById(c._id, { $set: { documentId: msg.documentId, documentKey: msg.key, pages: msg.pages, bytes: msg.bytes, language: msg.language, updatedAt: this.#now() } });
+			c = { ...c, documentId: msg.documentId, documentKey: msg.key, pages: msg.pages, bytes: msg.bytes, language: msg.language };
+		}
+		if (c.status === "pending") {
+			await this.start(c);
+			return "started";
+		}
+		if (c.status === "sending") {
+			await this.#ensureAttempt(c);
+			return "resumed";
+		}
+		return "ignored";
+	}
+
+	/** Moves a pending case to its first usable channel and sends. */
+	async start(c: CaseDoc): Promise<void> {
+		const { store } = this.#p;
+		const settings = await this.#p.settings(c.clientId);
+		const recipient = c.recipient as Recipient;
+		const plan = usablePlan(settings?.plan?.length ? settings.plan : DEFAULT_PLAN, recipient ?? {});
+		const now = this.#now();
+		if (plan.length === 0) {
+			const failure = { code: "NO_CHANNEL", reason: "the recipient has no phone or email for any channel of the plan" };
+			if (await store.cas(store.cases, c._id, { status: "pending", try: c.try }, { $set: { status: "failed", failure, finishedAt: now, updatedAt: now } })) this.#finished(c, "failed", undefined, failure);
+			return;
+		}
+		const attemptId = attemptIdOf(c._id, c.try, plan[0]);
+		const set = { status: "sending", plan, channelIndex: 0, channel: plan[0], attemptId, updatedAt: now };
+		if (!(await store.cas(store.cases, c._id, { status: "pending", try: c.try }, { $set: set, $unset: { failure: "" } }))) return;
+		await this.#send({ ...c, ...set, status: "sending" }, settings);
+	}
+
+	/** The case names an attempt: insert it and send if it was never inserted (crash between the two writes). */
+	async #ensureAttempt(c: CaseDoc): Promise<void> {
+		if (!c.attemptId) return;
+		if (await this.#p.store.attempts.findById(c.attemptId)) return;
+		await this.#send(c, await this.#p.settings(c.clientId));
+	}
+
+	/** Inserts the case's current attempt, then (only if this insert made it) calls its provider once. */
+	async #send(c: CaseDoc, settings: ClientChannelSettings | undefined): Promise<void> {
+		const { store, logger } = this.#p;
+		const channel = c.channel as Channel;
+		const attemptId = c.attemptId as string;
+		const provider = this.#p.provider(channel);
+		const now = this.#now();
+		const attempt: AttemptDoc = {
+			_id: attemptId,
+			caseId: c._id,
+			clientId: c.clientId,
+			runId: c.runId,
+			try: c.try,
+			channel,
+			provider: provider?.name ?? "none",
+			status: "queued",
+			history: [{ status: "queued", at: now, source: "send" }],
+			call: "calling",
+			open: true,
+			deadline: new Date(now.getTime() + this.#p.timeoutMs),
+			v: 0,
+			createdAt: now,
+			updatedAt: now
+		};
+		try {
+			await store.attempts.insert(attempt);
+		} catch (err) {
+			// the attempt exists: it was sent (or is being sent) by whoever inserted it; never a second time
+			if (isDuplicateKeyError(err)) return;
+			throw err;
+		}
+		let result: SendResult;
+		if (!provider) result = { ok: false, permanent: true, code: "NO_PROVIDER", reason: `no provider serves ${channel}` };
+		else {
+			try {
+				result = await provider.send(await this.#message(c, attemptId, channel, settings));
+			} catch (err) {
+				result = { ok: false, permanent: false, code: "ERROR", reason: (err as Error).message };
+			}
+		}
+		const at = this.#now();
+		if (result.ok) {
+			this.#p.metrics?.attempt(channel, attempt.provider, "accepted");
+			logger.debug({ caseId: c._id, attemptId, channel, provider: attempt.provider, status: result.status }, "attempt accepted by its provider");
+			// email reports no delivery: an accepted email ends the plan
+			const final = channel === "email" && result.status === "sent";
+			await this.#applyStatus(attemptId, { status: result.status, at, source: "send" }, { final, set: { call: "answered", providerMessageId: result.providerMessageId }, known: attempt });
+			return;
+		}
+		this.#p.metrics?.attempt(channel, attempt.provider, result.permanent ? "refused" : "failed");
+		logger.warn({ caseId: c._id, attemptId, channel, provider: attempt.provider, code: result.code, reason: result.reason }, "attempt refused by its provider; next channel");
+		await this.#applyStatus(attemptId, { status: "failed", at, source: "send", code: result.code, reason: result.reason }, { set: { call: "answered" }, known: attempt });
+	}
+
+	async #message(c: CaseDoc, attemptId: string, channel: Channel, settings: ClientChannelSettings | undefined): Promise<OutgoingMessage> {
+		const key = c.documentKey as string;
+		const url = await this.#p.link(key);
+		const recipient = c.recipient as Recipient;
+		const language = c.language ?? recipient.language ?? "en";
+		const read = this.#p.read;
+		return {
+			attemptId,
+			clientId: c.clientId,
+			caseId: c._id,
+			channel,
+			recipient: { ...recipient, language },
+			document: { fileName: `${c.documentType}-${c.loanKey}.pdf`.replace(/[^A-Za-z0-9._-]/g, "_"), url, bytes: c.bytes ?? 0, read: () => read(key) },
+			text: messageText(channel, language, recipient.name, c.loanKey, url),
+			...(settings ? { settings } : {})
+		};
+	}
+
+	/** Read-modify-write of an attempt under its version (retried when another writer changed it meanwhile). */
+	async #update(attemptId: string, change: (a: AttemptDoc) => { $set: Record<string, unknown> } | null, known?: AttemptDoc): Promise<{ before: AttemptDoc; after: AttemptDoc } | null> {
+		const { store } = this.#p;
+		for (let i = 0; i < 20; i++) {
+			const a = i === 0 && known ? known : ((await store.attempts.findById(attemptId)) as AttemptDoc | null);
+			if (!a) return null;
+			const u = change(a);
+			if (!u) return { before: a, after: a };
+			const v = Number(a.v ?? 0);
+			const $set = { ...u.$set, v: v + 1, updatedAt: this.#now() };
+			if (await store.cas(store.attempts, attemptId, { v }, { $set })) return { before: a, after: { ...a, ...$set } };
+		}
+		throw new Error(`attempt ${attemptId} kept changing under 20 tries`);
+	}
+
+	/** Moves an attempt's status forward (never back) and applies its consequence to the case. */
+	async #applyStatus(attemptId: string, e: AttemptEventEntry, opts: { final?: boolean; set?: Record<string, unknown>; known?: AttemptDoc } = {}): Promise<boolean> {
+		let moved = false;
+		const r = await this.#update(
+			attemptId,
+			(a) => {
+				moved = moves(a.status, e.status);
+				if (!moved) return opts.set ? { $set: opts.set } : null;
+				const closing = e.status === "delivered" || e.status === "read" || e.status === "failed" || opts.final;
+				return {
+					$set: {
+						...opts.set,
+						status: e.status,
+						history: [...a.history, e],
+						...(closing ? { open: false } : {}),
+						...(e.status === "sent" && !a.sentAt ? { sentAt: e.at } : {}),
+						...((e.status === "delivered" || e.status === "read") && !a.deliveredAt ? { deliveredAt: e.at } : {}),
+						...(e.status === "failed" ? { failure: { code: e.code ?? "FAILED", reason: e.reason ?? "the provider reported a failure" } } : {})
+					}
+				};
+			},
+			opts.known
+		);
+		if (!moved || !r || r.before === r.after) return false;
+		const a = r.after;
+		if (e.status === "delivered" || e.status === "read") {
+			if (!r.before.deliveredAt) this.#p.metrics?.delivered(a.channel, Math.max(0, (e.at.getTime() - (a.sentAt ?? a.createdAt).getTime()) / 1000));
+			await this.#caseDelivered(a);
+		} else if (e.status === "failed") {
+			await this.#fallback(a.caseId, attemptId, { code: e.code ?? "FAILED", reason: e.reason ?? "the provider reported a failure" });
+		} else if (opts.final) {
+			await this.#caseEnded(a, "sent");
+		}
+		return true;
+	}
+
+	async #caseDelivered(a: AttemptDoc): Promise<void> {
+		await this.#caseEnded(a, "delivered");
+	}
+
+	async #caseEnded(a: AttemptDoc, status: "delivered" | "sent" | "dispatched"): Promise<void> {
+		const { store } = this.#p;
+		const now = this.#now();
+		const from: CaseStatus[] = status === "delivered" ? NOT_DELIVERED : status === "dispatched" ? ["pending", "sending", "sent", "failed"] : ["sending"];
+		const expect = status === "sent" ? { status: "sending", attemptId: a._id } : { status: { $in: from } };
+		if (await store.cas(store.cases, a.caseId, expect, { $set: { status, channel: a.channel, finishedAt: now, updatedAt: now }, $unset: { failure: "" } })) {
+			this.#finished({ _id: a.caseId, clientId: a.clientId, runId: a.runId }, status, a.channel);
+		}
+	}
+
+	/** The case's current attempt failed (or timed out): the next channel of its plan, or failed after the last. */
+	async #fallback(caseId: string, fromAttemptId: string, failure: { code: string; reason: string }): Promise<void> {
+		const { store, logger } = this.#p;
+		const c = await store.getCase<CaseDoc>(caseId);
+		if (!c || c.status !== "sending" || c.attemptId !== fromAttemptId) return;
+		const plan = c.plan ?? [];
+		const next = (c.channelIndex ?? 0) + 1;
+		const now = this.#now();
+		if (next < plan.length) {
+			const channel = plan[next];
+			const set = { channelIndex: next, channel, attemptId: attemptIdOf(c._id, c.try, channel), updatedAt: now };
+			if (!(await store.cas(store.cases, caseId, { status: "sending", attemptId: fromAttemptId }, { $set: set }))) return;
+			logger.info({ caseId, from: c.channel, to: channel, code: failure.code }, "case falls back to its next channel");
+			await this.#send({ ...c, ...set }, await this.#p.settings(c.clientId));
+			return;
+		}
+		if (await store.cas(store.cases, caseId, { status: "sending", attemptId: fromAttemptId }, { $set: { status: "failed", failure, finishedAt: now, updatedAt: now } })) {
+			this.#finished(c, "failed", c.channel, failure);
+		}
+	}
+
+	#finished(c: Pick<CaseDoc, "_id" | "clientId" | "runId"> & { loanKey?: string }, status: CaseStatus, channel?: Channel, failure?: { code: string; reason: string }): void {
+		this.#p.metrics?.caseFinished(status, channel);
+		if (status === "failed") {
+			this.#p.logger.warn({ caseId: c._id, clientId: c.clientId, runId: c.runId, code: failure?.code }, "case failed on every channel of its plan; a later run retries it");
+			this.#p.alerts.raise("cases_failed", `case ${c._id}${c.loanKey ? ` (loan ${c.loanKey})` : ""} failed on every channel: ${failure?.reason ?? "unknown"}`, { caseId: c._id, clientId: c.clientId, runId: c.runId, code: failure?.code });
+		} else this.#p.logger.debug({ caseId: c._id, status, channel }, "case finished");
+	}
+
+	/** Status events from a provider's callback (or the sandbox): each kept as it came, applied when it moves its attempt. */
+	async applyEvents(provider: string, events: StatusEvent[]): Promise<ApplyResult[]> {
+		const out: ApplyResult[] = [];
+		for (const e of events) out.push(await this.applyEvent(provider, e));
+		return out;
+	}
+
+	async applyEvent(provider: string, e: StatusEvent): Promise<ApplyResult> {
+		const { store, logger } = this.#p;
+		let a = e.attemptId ? ((await store.attempts.findById(e.attemptId)) as AttemptDoc | null) : null;
+		if (!a && e.providerMessageId) a = (await store.attempts.findOne({ providerMessageId: e.providerMessageId })) as AttemptDoc | null;
+		if (!a) {
+			this.#p.metrics?.callback(provider, "unknown");
+			logger.warn({ provider, attemptId: e.attemptId, providerMessageId: e.providerMessageId, status: e.status }, "status event for an unknown message: acknowledged, ignored");
+			return "unknown";
+		}
+		const at = e.at instanceof Date && !Number.isNaN(e.at.getTime()) ? e.at : this.#now();
+		const applied = await this.#applyStatus(a._id, { status: e.status, at, source: "callback", ...(e.code ? { code: e.code } : {}), ...(e.reason ? { reason: e.reason } : {}) }, { known: a });
+		await store.events.insert({
+			attemptId: a._id,
+			caseId: a.caseId,
+			provider,
+			status: e.status,
+			at,
+			receivedAt: this.#now(),
+			applied,
+			...(e.providerMessageId ? { providerMessageId: e.providerMessageId } : {}),
+			...(e.code ? { code: e.code } : {}),
+			...(e.reason ? { reason: e.reason } : {})
+		});
+		this.#p.metrics?.callback(provider, applied ? "applied" : "duplicate");
+		return applied ? "applied" : "duplicate";
+	}
+
+	/**
+	 * The timeout sweep (every notifier runs it; CAS makes one of them act): open attempts past their deadline move
+	 * their case on; cases that name an attempt never inserted get it now. Returns what it did.
+	 */
+	async sweep(limit = 500): Promise<{ timedOut: number; resumed: number }> {
+		const { store, logger } = this.#p;
+		const now = this.#now();
+		let timedOut = 0;
+		const due = (await store.attempts.find({ query: { open: true, deadline: { $lt: now } }, sort: "deadline", limit })) as AttemptDoc[];
+		for (const a of due) {
+			const r = await this.#update(a._id, (x) =>
+				x.open && x.deadline.getTime() < now.getTime()
+					? { $set: { open: false, timedOutAt: now, history: [...x.history, { status: x.status, at: now, source: "timeout", code: "DELIVERY_TIMEOUT", reason: `no delivery within ${Math.round(this.#p.timeoutMs / 1000)} s` }] } }
+					: null
+			);
+			if (!r || r.before === r.after) continue;
+			timedOut++;
+			this.#p.metrics?.attempt(a.channel, a.provider, "timeout");
+			logger.info({ caseId: a.caseId, attemptId: a._id, channel: a.channel }, "no delivery in time; next channel");
+			await this.#fallback(a.caseId, a._id, { code: "DELIVERY_TIMEOUT", reason: `no delivery on ${a.channel} within ${Math.round(this.#p.timeoutMs / 1000)} s` });
+		}
+		// a case whose current attempt was named but never inserted (the notifier died between the two writes)
+		let resumed = 0;
+		const stale = new Date(now.getTime() - Math.min(60_000, this.#p.timeoutMs));
+		const sending = (await store.cases.find({ query: { status: "sending", updatedAt: { $lt: stale } }, sort: "updatedAt", limit })) as CaseDoc[];
+		for (const c of sending) {
+			if (c.attemptId && !(await store.attempts.findById(c.attemptId))) {
+				resumed++;
+				await this.#send(c, await this.#p.settings(c.clientId));
+			}
+		}
+		return { timedOut, resumed };
+	}
+
+	/** A courier attempt from a sheet row: dispatched, or delivered when the row has a delivery date. Idempotent. */
+	async courier(c: CaseDoc, row: { courier: string; trackingNumber: string; dispatchedOn: string; deliveredOn?: string; line: number }): Promise<"applied" | "unchanged"> {
+		const { store } = this.#p;
+		const id = `${c._id}.courier.${crypto.createHash("sha256").update(`${row.courier}\u0000${row.trackingNumber}`).digest("hex").slice(0, 12)}`;
+		const now = this.#now();
+		const dispatchedAt = new Date(`${row.dispatchedOn}T00:00:00.000Z`);
+		let changed = false;
+		try {
+			await store.attempts.insert({
+				_id: id,
+				caseId: c._id,
+				clientId: c.clientId,
+				runId: c.runId,
+				try: c.try,
+				channel: "courier",
+				provider: row.courier,
+				providerMessageId: row.trackingNumber,
+				status: "sent",
+				history: [{ status: "sent", at: dispatchedAt, source: "courier" }],
+				call: "answered",
+				open: !row.deliveredOn,
+				deadline: new Date(8.64e15),
+				sentAt: dispatchedAt,
+				courier: { name: row.courier, trackingNumber: row.trackingNumber, dispatchedOn: row.dispatchedOn, ...(row.deliveredOn ? { deliveredOn: row.deliveredOn } : {}), sheetLine: row.line },
+				v: 0,
+				createdAt: now,
+				updatedAt: now
+			} satisfies AttemptDoc);
+			changed = true;
+		} catch (err) {
+			if (!isDuplicateKeyError(err)) throw err;
+		}
+		const attempt = (await store.attempts.findById(id)) as AttemptDoc;
+		if (row.deliveredOn) {
+			if (await this.#applyStatus(id, { status: "delivered", at: new Date(`${row.deliveredOn}T00:00:00.000Z`), source: "courier" })) changed = true;
+		} else if (changed) await this.#caseEnded(attempt, "dispatched");
+		return changed ? "applied" : "unchanged";
+	}
+}

@@ -1,0 +1,330 @@
+/**
+ * Dispatch runs (the scheduler's logic, no broker): a run finds the loans registered with a disbursement date in
+ * its window that have no case yet, creates their cases (insert under the unique (client, loan, document type)
+ * index: a duplicate means another run, node or retry made it first) and sends them to the renderer; with
+ * includePending it also takes the window's cases still pending, or failed on every channel, for another try:
+ * those with a stored document go straight to the notifier (the PDF is never rendered again).
+ *
+ * A scheduled run claims its cron slot by inserting the run under a unique slot key: however many scheduler
+ * nodes are up, one insert wins and only that node runs it.
+ */
+import crypto from "node:crypto";
+import type { Logger } from "pino";
+import { isDuplicateKeyError } from "../store/errors.ts";
+import type { StoreAdapter } from "../store/types.ts";
+import type { DeliveryStore } from "./store.ts";
+import { caseIdOf, type RenderedCase } from "./notifier.ts";
+import { CASE_STATUSES, FINAL_CASE_STATUSES, recipientOf, type AlertSink, type CaseDoc, type CaseStatus, type RunDoc, type RunView } from "./types.ts";
+
+/** The document a loan gets. */
+export const LOAN_DOCUMENT = "welcome-letter";
+
+/** The cases.dispatch message (the renderer's CaseDispatch). */
+export interface DispatchCase {
+	caseId: string;
+	clientId: string;
+	template: string;
+	language?: string;
+	recordId: string;
+}
+
+export interface RunPorts {
+	store: DeliveryStore;
+	/** the registered records (`records` collection: {client, kind, key, data}) */
+	records: StoreAdapter;
+	/** puts cases on cases.dispatch (to render) */
+	dispatch(items: { payload: DispatchCase; key: string }[]): Promise<void>;
+	/** puts cases with a stored document straight on cases.rendered */
+	rendered(items: { payload: RenderedCase; key: string }[]): Promise<void>;
+	alerts: AlertSink;
+	logger: Logger;
+	now?: () => Date;
+	/** records read per page */
+	pageSize?: number;
+}
+
+export interface RunRequest {
+	from: string;
+	to: string;
+	includePending: boolean;
+	clientId?: string;
+	requestedBy?: string;
+	/** only retry the window's pending and failed cases: no new cases (an operator's replay) */
+	retryOnly?: boolean;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** True for a real calendar date written YYYY-MM-DD. */
+export function isDate(s: unknown): s is string {
+	if (typeof s !== "string" || !DATE.test(s)) return false;
+	const d = new Date(`${s}T00:00:00.000Z`);
+	return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
+}
+
+/** The calendar date of `at` in a time zone, YYYY-MM-DD. */
+export function dateIn(at: Date, timeZone: string): string {
+	return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(at);
+}
+
+/** The window of a scheduled run: the last `days` days up to today in the scheduler's time zone. */
+export function lookbackWindow(at: Date, timeZone: string, days: number): { from: string; to: string } {
+	const to = dateIn(at, timeZone);
+	const from = new Date(Date.parse(`${to}T00:00:00.000Z`) - days * 86_400_000).toISOString().slice(0, 10);
+	return { from, to };
+}
+
+export function newRunId(): string {
+	return `run_${Date.now().toString(36)}_${crypto.randomBytes(5).toString("hex")}`;
+}
+
+interface RecordDoc {
+	_id: string;
+	client: string;
+	kind: string;
+	key: string;
+	data: Record<string, unknown>;
+}
+
+export class Runs {
+	readonly #p: RunPorts;
+	readonly #now: () => Date;
+
+	constructor(ports: RunPorts) {
+		this.#p = ports;
+		this.#now = ports.now ?? (() => new Date());
+	}
+
+	/** Claims a scheduled slot: the run, or null when another node claimed it first. */
+	async claim(slot: string, req: RunRequest): Promise<RunDoc | null> {
+		const run = this.#newRun("scheduled", req, slot);
+		try {
+			await this.#p.store.runs.insert(run);
+			return run;
+		} catch (err) {
+			if (isDuplicateKeyError(err)) return null;
+			throw err;
+		}
+	}
+
+	/** An operator's run: stored, to be executed. */
+	async create(req: RunRequest): Promise<RunDoc> {
+		const run = this.#newRun("manual", req);
+		await this.#p.store.runs.insert(run);
+		return run;
+	}
+
+	#newRun(kind: RunDoc["kind"], req: RunRequest, slot?: string): RunDoc {
+		return {
+			_id: newRunId(),
+			kind,
+			...(slot ? { slot } : {}),
+			from: req.from,
+			to: req.to,
+			includePending: req.includePending,
+			...(req.clientId ? { clientId: req.clientId } : {}),
+			...(req.requestedBy ? { requestedBy: req.requestedBy } : {}),
+			...(req.retryOnly ? { retryOnly: true } : {}),
+			status: "running",
+			picked: { created: 0, retried: 0, existing: 0 },
+			startedAt: this.#now()
+		};
+	}
+
+	/** Picks the run's cases and hands them on; a failure marks the run failed and raises an alert. */
+	async execute(run: RunDoc): Promise<RunDoc> {
+		const { store, logger } = this.#p;
+		try {
+			const created = run.retryOnly ? { created: 0, existing: 0 } : await this.#newCases(run);
+			const retried = run.includePending || run.retryOnly ? await this.#retry(run) : 0;
+			const picked = { created: created.created, existing: created.existing, retried };
+			const now = this.#now();
+			const done = created.created + retried === 0;
+			const set = { picked, pickedAt: now, ...(done ? { status: "completed", finishedAt: now } : {}) };
+			await store.runs.updateById(run._id, { $set: set });
+			logger.info({ runId: run._id, kind: run.kind, from: run.from, to: run.to, ...picked }, "dispatch run picked its cases");
+			return { ...run, ...set } as RunDoc;
+		} catch (err) {
+			const error = (err as Error).message;
+			await store.runs.updateById(run._id, { $set: { status: "failed", error, finishedAt: this.#now() } }).catch(() => undefined);
+			logger.error({ runId: run._id, err }, "dispatch run failed");
+			this.#p.alerts.raise("run_failed", `dispatch run ${run._id} (${run.from}..${run.to}) failed: ${error}`, { runId: run._id });
+			return { ...run, status: "failed", error };
+		}
+	}
+
+	/** Loans in the window without a case: their cases, created by insert, sent to the renderer. */
+	async #newCases(run: RunDoc): Promise<{ created: number; existing: number }> {
+		const { store, records } = this.#p;
+		const size = this.#p.pageSize ?? 1000;
+		const query: Record<string, unknown> = { kind: "loan", "data.disbursement_date": { $gte: run.from, $lte: run.to } };
+		if (run.clientId) query.client = run.clientId;
+		let created = 0;
+		let existing = 0;
+		let after = "";
+		for (;;) {
+			const page = (await records.find({ query: { ...query, _id: { $gt: after } }, sort: "_id", limit: size })) as unknown as RecordDoc[];
+			if (page.length === 0) break;
+			after = page[page.length - 1]._id;
+			const ids = page.map((r) => caseIdOf(r.client, r.key, LOAN_DOCUMENT));
+			const known = new Set((await store.cases.findByIds(ids)).map((c) => c._id));
+			const out: { payload: DispatchCase; key: string }[] = [];
+			const now = this.#now();
+			for (let i = 0; i < page.length; i++) {
+				const r = page[i];
+				if (known.has(ids[i])) {
+					existing++;
+					continue;
+				}
+				const c: CaseDoc = {
+					_id: ids[i],
+					clientId: r.client,
+					loanKey: r.key,
+					documentType: LOAN_DOCUMENT,
+					template: LOAN_DOCUMENT,
+					recordId: r._id,
+					dueDate: String(r.data.disbursement_date),
+					language: typeof r.data.language === "string" ? r.data.language : undefined,
+					recipient: recipientOf(r.data),
+					status: "pending",
+					runId: run._id,
+					runIds: [run._id],
+					try: 1,
+					createdAt: now,
+					updatedAt: now
+				};
+				try {
+					await store.cases.insert(c);
+				} catch (err) {
+					// made by another run, node or retry meanwhile: the unique index decides, never a second case
+					if (isDuplicateKeyError(err)) {
+						existing++;
+						continue;
+					}
+					throw err;
+				}
+				created++;
+				out.push({ payload: { caseId: c._id, clientId: c.clientId, template: c.template, recordId: c.recordId, ...(c.language ? { language: c.language } : {}) }, key: `${c._id}:dispatch:${run._id}` });
+			}
+			if (out.length) await this.#p.dispatch(out);
+			if (page.length < size) break;
+		}
+		return { created, existing };
+	}
+
+	/** The window's cases pending or failed on every channel: another try, reusing a stored document. */
+	async #retry(run: RunDoc): Promise<number> {
+		const { store } = this.#p;
+		const size = this.#p.pageSize ?? 1000;
+		// cases left as they were before this run started: not those another run is creating or moving right now
+		const query: Record<string, unknown> = { status: { $in: ["pending", "failed"] }, dueDate: { $gte: run.from, $lte: run.to }, runId: { $ne: run._id }, updatedAt: { $lt: run.startedAt } };
+		if (run.clientId) query.clientId = run.clientId;
+		let retried = 0;
+		let after = "";
+		for (;;) {
+			const page = (await store.cases.find({ query: { ...query, _id: { $gt: after } }, sort: "_id", limit: size })) as CaseDoc[];
+			if (page.length === 0) break;
+			after = page[page.length - 1]._id;
+			const toRender: { payload: DispatchCase; key: string }[] = [];
+			const toSend: { payload: RenderedCase; key: string }[] = [];
+			const now = this.#now();
+			for (const c of page) {
+				const nextTry = c.status === "failed" ? c.try + 1 : c.try;
+				const set = { status: "pending", try: nextTry, runId: run._id, runIds: [...(c.runIds ?? []), run._id], updatedAt: now };
+				if (!(await store.cas(store.cases, c._id, { status: c.status, try: c.try, runId: c.runId }, { $set: set, $unset: { attemptId: "", channelIndex: "", plan: "", failure: "", finishedAt: "" } }))) continue;
+				retried++;
+				const key = `${c._id}:${run._id}`;
+				if (c.documentId && c.documentKey) {
+					toSend.push({ payload: { caseId: c._id, clientId: c.clientId, documentId: c.documentId, key: c.documentKey, pages: c.pages ?? 0, bytes: c.bytes ?? 0, template: c.template, language: c.language ?? "en" }, key: `${key}:rendered` });
+				} else toRender.push({ payload: { caseId: c._id, clientId: c.clientId, template: c.template, recordId: c.recordId, ...(c.language ? { language: c.language } : {}) }, key: `${key}:dispatch` });
+			}
+			if (toRender.length) await this.#p.dispatch(toRender);
+			if (toSend.length) await this.#p.rendered(toSend);
+			if (page.length < size) break;
+		}
+		return retried;
+	}
+
+	/** A run with its live counts by case status and by channel; a run whose cases are all final is completed. */
+	async view(id: string): Promise<RunView | null> {
+		const { store } = this.#p;
+		let run = (await store.runs.findById(id)) as RunDoc | null;
+		if (!run) return null;
+		const byStatus = Object.fromEntries(CASE_STATUSES.map((s) => [s, 0])) as Record<CaseStatus, number>;
+		const byChannel: Record<string, number> = {};
+		for (const s of CASE_STATUSES) byStatus[s] = await store.cases.count({ query: { runId: id, status: s } });
+		for (const ch of ["whatsapp", "rcs", "sms", "email", "courier"]) {
+			const n = await store.cases.count({ query: { runId: id, channel: ch } });
+			if (n) byChannel[ch] = n;
+		}
+		const cases = Object.values(byStatus).reduce((a, b) => a + b, 0);
+		if (run.status === "running" && run.pickedAt) {
+			const open = cases - FINAL_CASE_STATUSES.reduce((a, s) => a + byStatus[s], 0);
+			if (open === 0) {
+				const finishedAt = this.#now();
+				if (await store.cas(store.runs, id, { status: "running" }, { $set: { status: "completed", finishedAt } })) run = { ...run, status: "completed", finishedAt };
+			}
+		}
+		return {
+			id: run._id,
+			kind: run.kind,
+			status: run.status,
+			from: run.from,
+			to: run.to,
+			includePending: run.includePending,
+			...(run.clientId ? { clientId: run.clientId } : {}),
+			picked: run.picked,
+			cases,
+			byStatus,
+			byChannel,
+			...(run.error ? { error: run.error } : {}),
+			startedAt: run.startedAt,
+			...(run.finishedAt ? { finishedAt: run.finishedAt } : {})
+		};
+	}
+
+	/** Runs, newest first. */
+	async list(limit = 20, offset = 0, clientId?: string): Promise<RunView[]> {
+		const runs = (await this.#p.store.runs.find({ query: clientId ? { clientId } : {}, sort: "-startedAt", limit, offset })) as RunDoc[];
+		const out: RunView[] = [];
+		for (const r of runs) {
+			const v = await this.view(r._id);
+			if (v) out.push(v);
+		}
+		return out;
+	}
+
+	/**
+	 * Completes the running runs whose cases are all final, and fails the runs whose scheduler stopped before it
+	 * picked their cases (older than `staleMs`): nothing is lost, the next run picks those loans and cases up.
+	 */
+	async settle(staleMs = 3_600_000): Promise<number> {
+		const { store } = this.#p;
+		const now = this.#now();
+		const running = (await store.runs.find({ query: { status: "running" }, limit: 200 })) as RunDoc[];
+		let n = 0;
+		for (const r of running) {
+			if (r.pickedAt) {
+				if ((await this.view(r._id))?.status === "completed") n++;
+			} else if (now.getTime() - r.startedAt.getTime() > staleMs) {
+				const error = "interrupted: its scheduler stopped before it had picked its cases; the next run picks them up";
+				if (await store.cas(store.runs, r._id, { status: "running", pickedAt: { $exists: false } }, { $set: { status: "failed", error, finishedAt: now } })) {
+					this.#p.alerts.raise("run_failed", `dispatch run ${r._id} (${r.from}..${r.to}) ${error}`, { runId: r._id });
+				}
+			}
+		}
+		return n;
+	}
+
+	/** One line per run started since `since`, for the daily digest. */
+	async digest(since: Date): Promise<string[]> {
+		const runs = (await this.#p.store.runs.find({ query: { startedAt: { $gte: since } }, sort: "startedAt", limit: 500 })) as RunDoc[];
+		const lines: string[] = [];
+		for (const r of runs) {
+			const v = await this.view(r._id);
+			if (!v) continue;
+			lines.push(`${v.id} ${v.kind} ${v.from}..${v.to} ${v.status}: ${v.cases} cases (${CASE_STATUSES.filter((s) => v.byStatus[s]).map((s) => `${s} ${v.byStatus[s]}`).join(", ") || "none"})${v.error ? ` error: ${v.error}` : ""}`);
+		}
+		return lines;
+	}
+}

@@ -1,0 +1,191 @@
+/**
+ * scheduler: dispatch runs. On SCHEDULER_CRON (in SCHEDULER_TZ) every scheduler node tries to claim the slot's run
+ * by inserting it under a unique key; the one that wins picks the loans disbursed in the last
+ * DISPATCH_LOOKBACK_DAYS without a case (and, with DISPATCH_RETRY_PENDING, the window's pending or failed cases) and
+ * puts them on cases.dispatch (new) or cases.rendered (retries with a stored PDF). Operators start runs by hand
+ * (POST /dispatch/runs, the REPL) and read them with their live counts. After each scheduled run the day's runs go
+ * to the operators' digest. The logic lives in lib/delivery/runs.ts.
+ */
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import { Cron } from "croner";
+import { getPlatform } from "../lib/platform.ts";
+import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
+import { queuesMixin, type QueueService } from "../mixins/queues.mixin.ts";
+import { QUEUE_NAMES, QUEUES } from "../config/queues.ts";
+import { badRequest, notFound } from "../lib/api/errors.ts";
+import type { Caller } from "../lib/api/auth.ts";
+import { Metrics } from "../lib/metrics.ts";
+import { recordsStore } from "../lib/ingest/context.ts";
+import { deliveryStore, INDEXES, type DeliveryStore } from "../lib/delivery/store.ts";
+import { isDate, lookbackWindow, Runs, type RunRequest } from "../lib/delivery/runs.ts";
+import { createAlertSink } from "../lib/delivery/wiring.ts";
+import { CASE_STATUSES, type AlertSink, type RunDoc, type RunView } from "../lib/delivery/types.ts";
+
+interface Own {
+	runs: Runs;
+	ds: DeliveryStore;
+	alerts: AlertSink;
+	metrics: Metrics;
+	cron?: Cron;
+	settleTimer?: NodeJS.Timeout;
+	inFlight: Set<Promise<unknown>>;
+}
+interface Methods {
+	tick(at: Date): Promise<RunDoc | null>;
+	launch(run: RunDoc): Promise<RunDoc>;
+	settle(): Promise<void>;
+}
+type Self = QueueService<Own & Methods & DbMixinThis>;
+
+/** The minute a cron tick belongs to: every node that fires for the same slot computes the same key. */
+function slotOf(at: Date): string {
+	return `scheduled:${new Date(Math.floor(at.getTime() / 60_000) * 60_000).toISOString()}`;
+}
+
+const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never>, Record<string, never>, Self> = {
+	name: "scheduler",
+	mixins: [dbMixin("dispatch_runs", { indexes: INDEXES.runs }), queuesMixin],
+
+	actions: {
+		/** POST /dispatch/runs {from, to, includePending, clientId?}: an operator's run over a date window (202). */
+		createRun: {
+			params: {
+				from: { type: "string", max: 10 },
+				to: { type: "string", max: 10 },
+				includePending: { type: "boolean", optional: true, convert: true },
+				clientId: { type: "string", optional: true, max: 100 },
+				retryOnly: { type: "boolean", optional: true, convert: true }
+			},
+			async handler(this: Self, ctx: Context<{ from: string; to: string; includePending?: boolean; clientId?: string; retryOnly?: boolean }>): Promise<RunView> {
+				const p = ctx.params;
+				const bad = [["from", p.from], ["to", p.to]].filter(([, v]) => !isDate(v)).map(([f]) => ({ field: f as string, message: "must be a date (YYYY-MM-DD)" }));
+				if (bad.length) throw badRequest(`${bad.map((b) => b.field).join(" and ")} must be dates (YYYY-MM-DD)`, bad);
+				if (p.from > p.to) throw badRequest(`from ${p.from} is after to ${p.to}`, [{ field: "from", message: "must not be after to" }]);
+				const auth = (ctx.meta as { auth?: Caller }).auth;
+				const req: RunRequest = { from: p.from, to: p.to, includePending: p.includePending ?? true, ...(p.clientId ? { clientId: p.clientId } : {}), ...(p.retryOnly ? { retryOnly: true } : {}), ...(auth?.kind === "operator" ? { requestedBy: auth.sub } : {}) };
+				const run = await this.runs.create(req);
+				this.metrics.inc("paperwork_dispatch_runs_total", { kind: run.kind, status: "running" });
+				this.logger.info({ runId: run._id, from: run.from, to: run.to, includePending: run.includePending, clientId: run.clientId }, "operator started a dispatch run");
+				const work = this.launch(run);
+				this.inFlight.add(work);
+				void work.finally(() => this.inFlight.delete(work));
+				(ctx.meta as Record<string, unknown>).$statusCode = 202;
+				(ctx.meta as Record<string, unknown>).$location = `/api/v1/dispatch/runs/${run._id}`;
+				return (await this.runs.view(run._id)) as RunView;
+			}
+		},
+
+		/** GET /dispatch/runs?limit=&offset=: runs, newest first, with their live counts. */
+		listRuns: {
+			params: {
+				limit: { type: "number", optional: true, convert: true, integer: true, min: 1, max: 200 },
+				offset: { type: "number", optional: true, convert: true, integer: true, min: 0 }
+			},
+			async handler(this: Self, ctx: Context<{ limit?: number; offset?: number }>) {
+				return { items: await this.runs.list(ctx.params.limit ?? 20, ctx.params.offset ?? 0) };
+			}
+		},
+
+		/** GET /dispatch/runs/:id: one run with its live counts by status and channel. */
+		getRun: {
+			params: { id: { type: "string", min: 1, max: 100 } },
+			async handler(this: Self, ctx: Context<{ id: string }>): Promise<RunView> {
+				const v = await this.runs.view(ctx.params.id);
+				if (!v) throw notFound("dispatch run", ctx.params.id);
+				return v;
+			}
+		},
+
+		/** Internal: the scheduled run of a slot now, as the cron would start it (tests, operators); null when another node has it. */
+		tick: {
+			visibility: "public",
+			params: { at: { type: "date", optional: true, convert: true } },
+			async handler(this: Self, ctx: Context<{ at?: Date }>) {
+				const run = await this.tick(ctx.params.at ?? new Date());
+				return run ? this.runs.view(run._id) : null;
+			}
+		}
+	},
+
+	methods: {
+		async tick(this: Self, at: Date): Promise<RunDoc | null> {
+			const { config } = getPlatform();
+			const d = config.delivery;
+			const window = lookbackWindow(at, d.timeZone, d.lookbackDays);
+			const run = await this.runs.claim(slotOf(at), { ...window, includePending: d.retryPending });
+			if (!run) {
+				this.logger.debug({ slot: slotOf(at) }, "scheduled run claimed by another node");
+				return null;
+			}
+			this.metrics.inc("paperwork_dispatch_runs_total", { kind: run.kind, status: "running" });
+			this.logger.info({ runId: run._id, slot: run.slot, ...window }, "scheduled dispatch run");
+			const done = await this.launch(run);
+			// the operators' digest: every run of the last day
+			this.alerts.digest(await this.runs.digest(new Date(at.getTime() - 86_400_000))).catch((err: Error) => this.logger.warn({ err }, "digest failed"));
+			return done;
+		},
+
+		async launch(this: Self, run: RunDoc): Promise<RunDoc> {
+			const done = await this.runs.execute(run);
+			if (done.status !== "running") this.metrics.inc("paperwork_dispatch_runs_total", { kind: run.kind, status: done.status });
+			return done;
+		},
+
+		async settle(this: Self) {
+			const completed = await this.runs.settle();
+			if (completed) this.metrics.inc("paperwork_dispatch_runs_total", { kind: "any", status: "completed" }, completed);
+			for (const s of CASE_STATUSES) this.metrics.set("paperwork_cases", await this.ds.cases.count({ query: { status: s } }), { status: s });
+			// dead letters waiting for an operator (the alert sink sends at most one mail per kind per interval)
+			const { queues } = getPlatform();
+			for (const q of QUEUE_NAMES) {
+				const st = await queues.stats(q).catch(() => null);
+				if (st && st.dead > 0) this.alerts.raise("dlq_not_empty", `${st.dead} dead letter(s) in ${q}.dlq`, { queue: q, dead: st.dead });
+			}
+		}
+	},
+
+	created(this: Self) {
+		this.inFlight = new Set();
+	},
+
+	async started(this: Self) {
+		const { config, store, logger } = getPlatform();
+		this.metrics = new Metrics(this.broker);
+		this.ds = await deliveryStore(store);
+		this.alerts = createAlertSink(config, logger, this.metrics);
+		const records = await recordsStore();
+		this.runs = new Runs({
+			store: this.ds,
+			records,
+			logger: logger.child({ component: "scheduler" }),
+			alerts: this.alerts,
+			dispatch: async (items) => {
+				await this.enqueueMany(QUEUES.casesDispatch, items.map((i) => ({ payload: i.payload, options: { key: i.key } })));
+			},
+			rendered: async (items) => {
+				await this.enqueueMany(QUEUES.casesRendered, items.map((i) => ({ payload: i.payload, options: { key: i.key } })));
+			}
+		});
+		const d = config.delivery;
+		this.cron = new Cron(d.cron, { timezone: d.timeZone, protect: true }, async () => {
+			try {
+				await this.tick(new Date());
+			} catch (err) {
+				this.logger.error({ err }, "scheduled dispatch run could not start");
+				this.alerts.raise("run_failed", `the scheduled dispatch run could not start: ${(err as Error).message}`);
+			}
+		});
+		this.logger.info({ cron: d.cron, timeZone: d.timeZone, next: this.cron.nextRun()?.toISOString(), lookbackDays: d.lookbackDays }, "dispatch scheduled");
+		this.settleTimer = setInterval(() => void this.settle().catch((err: Error) => this.logger.warn({ err }, "run settling failed")), 30_000);
+		this.settleTimer.unref();
+	},
+
+	async stopped(this: Self) {
+		this.cron?.stop();
+		if (this.settleTimer) clearInterval(this.settleTimer);
+		await Promise.allSettled([...this.inFlight]);
+		await this.alerts?.close();
+	}
+};
+
+export default schedulerService as ServiceSchema;
