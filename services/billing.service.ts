@@ -35,6 +35,9 @@ import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus 
 import type { Passbook } from "../lib/billing/passbook.ts";
 import type { ClientDoc } from "../lib/clients.ts";
 import type { RecordDoc } from "../lib/ingest/register.ts";
+import { deliverStatement } from "../lib/billing/deliver.ts";
+import { deliveryStore } from "../lib/delivery/store.ts";
+import type { Channel } from "../lib/delivery/provider.ts";
 import { BILLING_STEPS, CHUNK_ITEMS, STEP_QUEUES, nextStep, HaltError, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemId, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Step } from "../lib/billing/runs.ts";
 import { computeStatement, cycleEndingBy, statementDocumentData, validateStatement, type Cycle, type Statement } from "../lib/billing/statement.ts";
 import { newId } from "../lib/store/ids.ts";
@@ -472,6 +475,21 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				}
 			};
 			return { prepare, apply: apply[step] };
+		},
+
+		async deliverStatement(this: Self, item: BillingItemDoc, run: BillingRunDoc, loan: LoanRecord, statement: Statement, documentId: string | undefined) {
+			const { store } = getPlatform();
+			return deliverStatement(
+				{
+					delivery: await deliveryStore(store),
+					documents: store.adapter("documents"),
+					plan: async (clientId) => ((await clientSettings(this.broker, clientId))?.delivery as { plan?: Channel[] } | undefined)?.plan,
+					rendered: async (items) => {
+						await this.enqueueMany(QUEUES.casesRendered, items.map((i) => ({ payload: i.payload, options: { key: i.key } })));
+					}
+				},
+				{ runId: run._id, clientId: item.clientId, loan, statement, ...(documentId ? { documentId } : {}) }
+			);
 		},
 
 		async runView(this: Self, run: BillingRunDoc): Promise<Record<string, unknown>> {

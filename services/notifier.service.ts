@@ -153,7 +153,9 @@ function caseView(c: CaseDoc): CaseView {
 /** A cases.rendered message, or a permanent failure naming what is wrong. */
 function renderedOf(payload: unknown): RenderedCase {
 	const p = (payload ?? {}) as Record<string, unknown>;
-	for (const f of ["caseId", "clientId", "documentId", "key"]) if (typeof p[f] !== "string" || !p[f]) throw new PermanentError(`cases.rendered message lacks ${f}`);
+	for (const f of ["caseId", "clientId"]) if (typeof p[f] !== "string" || !p[f]) throw new PermanentError(`cases.rendered message lacks ${f}`);
+	// documentId and key are empty only for a case without a document (a statement's SMS when no PDF was made)
+	for (const f of ["documentId", "key"]) if (typeof p[f] !== "string") throw new PermanentError(`cases.rendered message lacks ${f}`);
 	return p as unknown as RenderedCase;
 }
 

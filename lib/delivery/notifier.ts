@@ -22,7 +22,7 @@ import { isDuplicateKeyError } from "../store/errors.ts";
 import type { Channel, ClientChannelSettings, DeliveryStatus, OutgoingMessage, Provider, Recipient, SendResult, StatusEvent } from "./provider.ts";
 import type { DeliveryStore } from "./store.ts";
 import type { AlertSink, AttemptDoc, AttemptEventEntry, CaseDoc, CaseStatus } from "./types.ts";
-import { messageText } from "./texts.ts";
+import { messageText, statementText } from "./texts.ts";
 
 /** The default plan: WhatsApp, then RCS, then SMS with a link, then email with the PDF attached. */
 export const DEFAULT_PLAN: readonly Channel[] = ["whatsapp", "rcs", "sms", "email"];
@@ -136,7 +136,7 @@ export class Deliverer {
 		const { store } = this.#p;
 		const settings = await this.#p.settings(c.clientId);
 		const recipient = c.recipient as Recipient;
-		const plan = usablePlan(settings?.plan?.length ? settings.plan : DEFAULT_PLAN, recipient ?? {});
+		const plan = usablePlan(c.planOverride?.length ? c.planOverride : settings?.plan?.length ? settings.plan : DEFAULT_PLAN, recipient ?? {});
 		const now = this.#now();
 		if (plan.length === 0) {
 			const failure = { code: "NO_CHANNEL", reason: "the recipient has no phone or email for any channel of the plan" };
@@ -211,8 +211,9 @@ export class Deliverer {
 	}
 
 	async #message(c: CaseDoc, attemptId: string, channel: Channel, settings: ClientChannelSettings | undefined): Promise<OutgoingMessage> {
-		const key = c.documentKey as string;
-		const url = await this.#p.link(key);
+		// a case without a document (a statement's SMS when no PDF was made) goes out as text alone
+		const key = c.documentKey ?? "";
+		const url = key ? await this.#p.link(key) : "";
 		const recipient = c.recipient as Recipient;
 		const language = c.language ?? recipient.language ?? "en";
 		const read = this.#p.read;
@@ -223,7 +224,7 @@ export class Deliverer {
 			channel,
 			recipient: { ...recipient, language },
 			document: { fileName: `${c.documentType}-${c.loanKey}.pdf`.replace(/[^A-Za-z0-9._-]/g, "_"), url, bytes: c.bytes ?? 0, read: () => read(key) },
-			text: messageText(channel, language, recipient.name, c.loanKey, url),
+			text: c.message?.kind === "statement" ? statementText(language, c.message.words, channel === "sms" && url ? url : undefined) : messageText(channel, language, recipient.name, c.loanKey, url),
 			...(settings ? { settings } : {})
 		};
 	}

@@ -217,7 +217,8 @@ export class Runs {
 		const { store } = this.#p;
 		const size = this.#p.pageSize ?? 1000;
 		// cases left as they were before this run started: not those another run is creating or moving right now
-		const query: Record<string, unknown> = { status: { $in: ["pending", "failed"] }, dueDate: { $gte: run.from, $lte: run.to }, runId: { $ne: run._id }, updatedAt: { $lt: run.startedAt } };
+		// a dispatch run retries welcome letters; billing's statements belong to their billing run
+		const query: Record<string, unknown> = { documentType: LOAN_DOCUMENT, status: { $in: ["pending", "failed"] }, dueDate: { $gte: run.from, $lte: run.to }, runId: { $ne: run._id }, updatedAt: { $lt: run.startedAt } };
 		if (run.clientId) query.clientId = run.clientId;
 		let retried = 0;
 		let after = "";

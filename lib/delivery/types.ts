@@ -7,6 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { Channel, DeliveryStatus, Recipient } from "./provider.ts";
+import type { StatementWords } from "./texts.ts";
 
 /**
  * A case's status: pending (created, waiting for its document or its next try), sending (an attempt is out),
@@ -27,6 +28,10 @@ export interface CaseDoc extends Record<string, unknown> {
 	documentType: string;
 	template: string;
 	recordId: string;
+	/** channels this case goes out on, instead of the client's plan (a statement's SMS: ["sms"]) */
+	planOverride?: Channel[];
+	/** the words of a document that is not a welcome letter (lib/delivery/texts.ts) */
+	message?: { kind: "statement"; words: StatementWords };
 	/** the record's date that made it due (disbursement_date, YYYY-MM-DD) */
 	dueDate: string;
 	language?: string;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { statementText } from "../../../lib/billing/texts.ts";
+import { statementText } from "../../../lib/delivery/texts.ts";
 
 const w = { name: "Asha Rao", loanId: "L-100", amountDue: "12345.5", dueDate: "2026-03-17", statementDate: "2026-03-10" };
 
