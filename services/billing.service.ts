@@ -179,8 +179,8 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				try {
 					if (p.cycleTo) parseIsoDate(p.cycleTo, "cycleTo");
 					if (p.cycleFrom) parseIsoDate(p.cycleFrom, "cycleFrom");
-					cycle = cycleEndingBy(p.cycleTo ?? today, day);
-					if (p.cycleTo) cycle = { from: cycle.from, to: p.cycleTo };
+					// a statement date given: the cycle is the month up to it; else the one ending on the client's statement day
+					cycle = p.cycleTo ? cycleEndingBy(p.cycleTo, Number(p.cycleTo.slice(8, 10))) : cycleEndingBy(today, day);
 					if (p.cycleFrom) cycle = { from: p.cycleFrom, to: cycle.to };
 				} catch (err) {
 					throw badRequest((err as Error).message);

@@ -1,0 +1,146 @@
+/**
+ * Billing runs end to end on the embedded default: loans and a year of repayments uploaded as CSV, a run for one
+ * cycle through every step to the SMS with the amount due (sandbox provider), a run with the statement PDF sent on
+ * the client's plan, a second start of the same cycle that bills nobody twice, and a loan that halts and is resumed.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startTestNode, http, bearer, apiKey, type TestNode } from "../helpers/node.ts";
+import { waitForBatch } from "../helpers/ingest.ts";
+
+let node: TestNode;
+before(async () => {
+	node = await startTestNode({ INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "50", QUEUE_RETRIES: "1", SANDBOX_CALLBACK_DELAY_MS: "0" });
+});
+after(async () => {
+	await node.close();
+});
+
+const HEAD = "loan_id,applicant_name,language,phone,email,address_line1,address_line2,city,state,postal_code,loan_amount,annual_interest_rate,tenure_months,disbursement_date,first_emi_date,processing_fee";
+const loans = (prefix: string, n: number): string =>
+	[HEAD, ...Array.from({ length: n }, (_, i) => `${prefix}${i},Borrower ${i},${["en", "hi", "mr", "gu"][i % 4]},98765${String(43000 + i).padStart(5, "0")},b${i}@example.com,${i} MG Road,,Pune,Maharashtra,411001,12000,0,12,2025-11-20,2025-12-05,0`)].join("\n");
+/** every loan pays 1,000 on the 5th from December to October; loan 0 pays nothing in October */
+const repayments = (prefix: string, n: number): string => {
+	const rows = ["payment_ref,loan_id,amount,paid_at,method,payer_ref"];
+	for (let i = 0; i < n; i++) {
+		for (let m = 0; m < 11; m++) {
+			if (i === 0 && m === 10) continue;
+			const month = ((11 + m) % 12) + 1;
+			rows.push(`UPI-${prefix}${i}-${m},${prefix}${i},1000.00,${m === 0 ? 2025 : 2026}-${String(month).padStart(2, "0")}-05 10:00,upi,`);
+		}
+	}
+	return rows.join("\n");
+};
+
+async function client(name: string, settings: Record<string, unknown> = {}): Promise<{ id: string; key: string }> {
+	const res = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name, ...settings } });
+	assert.equal(res.status, 201, JSON.stringify(res.body));
+	return { id: res.body.id, key: res.body.apiKey };
+}
+async function upload(key: string, kind: string, csv: string): Promise<void> {
+	const res = await http<{ batchId: string }>(`${node.url}/uploads?kind=${kind}`, { method: "POST", headers: { ...apiKey(key), "Content-Type": "text/csv" }, body: csv });
+	assert.equal(res.status, 202, JSON.stringify(res.body));
+	const b = await waitForBatch(node.url, key, res.body.batchId);
+	assert.deepEqual([b.status, b.counts.rejected], ["COMPLETED", 0], JSON.stringify(b));
+}
+interface RunView {
+	id: string;
+	status: string;
+	cycle: { from: string; to: string };
+	counts: { loans: number; done: number; active: number; halted: number; steps: Record<string, { active: number; halted: number; passed: number }> };
+}
+async function runToEnd(clientId: string, body: Record<string, unknown>): Promise<RunView> {
+	const start = await http<RunView>(`${node.url}/billing/runs`, { method: "POST", headers: bearer(node.operatorToken), json: { clientId, ...body } });
+	assert.equal(start.status, 202, JSON.stringify(start.body));
+	const end = Date.now() + 60_000;
+	for (;;) {
+		const r = await http<RunView>(`${node.url}/billing/runs/${start.body.id}`, { headers: bearer(node.operatorToken) });
+		if (r.body.status !== "running") return r.body;
+		assert.ok(Date.now() < end, `run did not finish: ${JSON.stringify(r.body)}`);
+		await new Promise((res) => setTimeout(res, 100));
+	}
+}
+async function outbox(caseId: string): Promise<{ channel: string; body: string; document: { url: string } }[]> {
+	const r = await http<{ items: { channel: string; body: string; document: { url: string } }[] }>(`${node.url}/sandbox/outbox?caseId=${caseId}`, { headers: bearer(node.operatorToken) });
+	return r.body.items;
+}
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
+	const end = Date.now() + 20_000;
+	for (;;) {
+		const v = await fn();
+		if (v !== undefined) return v;
+		assert.ok(Date.now() < end, `timed out waiting for ${what}`);
+		await new Promise((r) => setTimeout(r, 100));
+	}
+}
+
+test("a run without PDFs: every loan goes through every step to one SMS with its amount due, and a second start bills nobody twice", async () => {
+	const c = await client("lender-runs");
+	await upload(c.key, "loan", loans("R", 6));
+	await upload(c.key, "repayment", repayments("R", 6));
+	const run = await runToEnd(c.id, { cycleTo: "2026-11-10", pdf: false });
+	assert.equal(run.status, "completed", JSON.stringify(run));
+	assert.deepEqual(run.cycle, { from: "2026-10-11", to: "2026-11-10" });
+	assert.deepEqual([run.counts.loans, run.counts.done, run.counts.halted], [6, 6, 0]);
+	assert.equal(run.counts.steps.deliver.passed, 6);
+
+	// loan R0 missed October: 1,000 overdue, 2 % of it on 5 November, and November's (the last) instalment unpaid:
+	// 2,020, due a week after the statement as no instalment is left
+	const cases = await http<{ items: { id: string; documentType: string; status: string; loan_id?: string; loanKey?: string }[] }>(`${node.url}/cases?loan_id=R0`, { headers: apiKey(c.key) });
+	const sms = cases.body.items.find((x) => x.documentType === "statement-sms:2026-11-10");
+	assert.ok(sms, JSON.stringify(cases.body));
+	const sent = await waitFor("the SMS", async () => (await outbox(sms.id)).find((o) => o.channel === "sms"));
+	assert.equal(sent.body, "Dear Borrower 0, your loan R0 statement: ₹2,020.00 due by 17 November 2026.");
+	assert.ok(!sent.body.includes("http"), "no link without a PDF");
+	await waitFor("delivered", async () => ((await http<{ status: string }>(`${node.url}/cases/${sms.id}`, { headers: apiKey(c.key) })).body.status === "delivered" ? true : undefined));
+
+	const again = await runToEnd(c.id, { cycleTo: "2026-11-10", pdf: false });
+	assert.equal(again.id, run.id, "the same cycle is the same run");
+	await new Promise((r) => setTimeout(r, 300));
+	assert.equal((await outbox(sms.id)).length, 1, "no second SMS");
+});
+
+test("a run with PDFs: the statement is rendered once, sent by the client's plan, and the SMS carries its link", async () => {
+	const c = await client("lender-runs-pdf", { delivery: { plan: ["whatsapp", "sms", "email"] } });
+	await upload(c.key, "loan", loans("D", 2));
+	await upload(c.key, "repayment", repayments("D", 2));
+	const run = await runToEnd(c.id, { cycleTo: "2026-11-10" });
+	assert.deepEqual([run.status, run.counts.done], ["completed", 2], JSON.stringify(run));
+	const cases = await http<{ items: { id: string; documentType: string }[] }>(`${node.url}/cases?loan_id=D1`, { headers: apiKey(c.key) });
+	const doc = cases.body.items.find((x) => x.documentType === "loan-statement:2026-11-10");
+	const sms = cases.body.items.find((x) => x.documentType === "statement-sms:2026-11-10");
+	assert.ok(doc && sms, JSON.stringify(cases.body));
+	const wa = await waitFor("the WhatsApp statement", async () => (await outbox(doc.id)).find((o) => o.channel === "whatsapp"));
+	assert.match(wa.document.url, /^http/);
+	const text = await waitFor("the SMS", async () => (await outbox(sms.id)).find((o) => o.channel === "sms"));
+	// D1 reads Hindi; its last instalment (5 November) is unpaid and none is left: due a week after the statement
+	assert.match(text.body, /17 नवंबर 2026 तक ₹1,000\.00 देय है। विवरण: http/);
+	// the link as the gateway signs it (PUBLIC_URL is the test node's port-0 default): ask this node for it
+	const link = new URL(wa.document.url);
+	const pdf = await fetch(`${new URL(node.url).origin}${link.pathname}${link.search}`);
+	assert.equal(pdf.status, 200);
+	assert.equal(Buffer.from(await pdf.arrayBuffer()).subarray(0, 5).toString("latin1"), "%PDF-");
+});
+
+test("a loan that fails a step halts there with the reason, and a resume runs it from that step", async () => {
+	const c = await client("lender-runs-halt");
+	await upload(c.key, "loan", loans("H", 2));
+	const run = await runToEnd(c.id, { cycleTo: "2026-11-10", pdf: false });
+	assert.equal(run.counts.done, 2);
+	// a loan enrolled, then removed from the register before its passbook step
+	const items = node.platform.store.adapter("billing_items");
+	await items.insert({ _id: `${c.id}:2026-11-10:GONE`, runId: run.id, clientId: c.id, loanId: "GONE", cycleTo: "2026-11-10", step: "passbook", status: "halted", attempts: 0, results: { duplicates: { refundsOpened: 0 } }, halted: { step: "passbook", reason: "test", input: {}, at: new Date() }, updatedAt: new Date() });
+	const resumed = await http<{ resumed: number }>(`${node.url}/billing/runs/${run.id}/resume`, { method: "POST", headers: bearer(node.operatorToken), json: { step: "passbook" } });
+	assert.equal(resumed.body.resumed, 1);
+	const halted = await waitFor("the loan to halt again", async () => {
+		const h = await http<{ total: number; items: { loanId: string; step: string; reason: string; input: Record<string, unknown> }[] }>(`${node.url}/billing/runs/${run.id}/halted?step=passbook`, { headers: bearer(node.operatorToken) });
+		const item = h.body.items.find((i) => i.loanId === "GONE" && /no longer registered/.test(i.reason));
+		return item;
+	});
+	assert.deepEqual(halted.input, { loanId: "GONE", cycleTo: "2026-11-10", duplicates: { refundsOpened: 0 } });
+	const view = await http<RunView>(`${node.url}/billing/runs/${run.id}`, { headers: bearer(node.operatorToken) });
+	assert.equal(view.body.status, "completed_with_halts");
+	assert.equal(view.body.counts.steps.passbook.halted, 1);
+	const clientCannot = await http(`${node.url}/billing/runs`, { method: "POST", headers: apiKey(c.key), json: { clientId: c.id } });
+	assert.ok([401, 403].includes(clientCannot.status));
+});
