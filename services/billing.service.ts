@@ -305,7 +305,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				if (!r || r.notice?.deliveredAt) return;
 				const client = (await clientSettings(this.broker, r.client)) as ClientDoc | null;
 				if (!client?.webhook) {
-					this.logger.warn({ refundId, clientId: r.client }, "refund request open but the client has no webhook: it waits for POST /refunds/:id/confirm or /reject");
+					this.logger.info({ refundId, clientId: r.client }, "refund request open but the client has no webhook: it waits for POST /refunds/:id/confirm or /reject");
 					await this.adapter.updateById(refundId, { $set: { notice: { lastError: "client has no webhook" } } });
 					return;
 				}
