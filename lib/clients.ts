@@ -18,6 +18,8 @@ export interface ClientDoc extends Record<string, unknown> {
 	charges?: ChargesConfig;
 	/** delivery: the channel plan and per-channel settings (default plan whatsapp, rcs, sms, email) */
 	delivery?: ClientChannelSettings;
+	/** billing: the day of the month a statement cycle ends (runs bill the month up to it; default the 1st) */
+	billing?: { statementDay: number };
 	/** document intake: OCR languages, the mail addresses that route to this client, allowed senders */
 	intake?: IntakeSettings;
 	createdAt: Date;
@@ -42,6 +44,8 @@ export interface ClientView {
 	email?: string;
 	charges?: ChargesConfig;
 	delivery?: ClientChannelSettings;
+	/** billing: the day of the month a statement cycle ends (runs bill the month up to it; default the 1st) */
+	billing?: { statementDay: number };
 	intake?: IntakeSettings;
 	createdAt: Date;
 	updatedAt: Date;
@@ -56,6 +60,7 @@ export function toClientView(doc: ClientDoc): ClientView {
 		...(doc.email ? { email: doc.email } : {}),
 		...(doc.charges ? { charges: doc.charges } : {}),
 		...(doc.delivery ? { delivery: doc.delivery } : {}),
+		...(doc.billing ? { billing: doc.billing } : {}),
 		...(doc.intake ? { intake: doc.intake } : {}),
 		createdAt: doc.createdAt,
 		updatedAt: doc.updatedAt
@@ -63,8 +68,9 @@ export function toClientView(doc: ClientDoc): ClientView {
 }
 
 /** Validates the optional settings; returns only the ones given. Throws 400 naming the bad property. */
-export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake" | "delivery">> {
-	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake" | "delivery">> = {};
+export function checkClientSettings(input: { format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown; billing?: { statementDay: number } }): Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake" | "delivery" | "billing">> {
+	const out: Partial<Pick<ClientDoc, "format" | "webhook" | "email" | "charges" | "intake" | "delivery" | "billing">> = {};
+	if (input.billing !== undefined) out.billing = { statementDay: input.billing.statementDay };
 	if (input.intake !== undefined) out.intake = { ...input.intake, ...(input.intake.addresses ? { addresses: input.intake.addresses.map((a) => a.trim().toLowerCase()) } : {}) };
 	if (input.delivery !== undefined) out.delivery = checkDeliverySettings(input.delivery);
 	if (input.charges !== undefined) {

@@ -37,6 +37,7 @@ const settingsParams = {
 	email: { type: "email", optional: true },
 	charges: { type: "object", optional: true },
 	delivery: { type: "object", optional: true },
+	billing: { type: "object", optional: true, strict: true, props: { statementDay: { type: "number", integer: true, min: 1, max: 31 } } },
 	intake: { type: "object", optional: true, strict: "remove", props: { languages: { type: "string", optional: true, pattern: /^[a-z_]{3,8}(\+[a-z_]{3,8}){0,5}$/ }, addresses: { type: "array", optional: true, max: 50, items: { type: "email" } }, senders: { type: "array", optional: true, max: 500, items: { type: "string", min: 3, max: 254 } } } }
 };
 
@@ -46,7 +47,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 	actions: {
 		create: {
 			params: { name: { type: "string", min: 1, max: 200, trim: true }, ...settingsParams },
-			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown }>) {
+			async handler(this: Self, ctx: Context<{ name: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown; billing?: { statementDay: number } }>) {
 				const settings = checkClientSettings(ctx.params);
 				if (await this.adapter.findOne({ name: ctx.params.name })) throw conflict(`a client named '${ctx.params.name}' already exists`);
 				const now = new Date();
@@ -73,7 +74,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 		},
 		update: {
 			params: { id: { type: "string" }, name: { type: "string", min: 1, max: 200, trim: true, optional: true }, ...settingsParams },
-			async handler(this: Self, ctx: Context<{ id: string; name?: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown }>) {
+			async handler(this: Self, ctx: Context<{ id: string; name?: string; format?: unknown; webhook?: { url: string; secret: string }; email?: string; charges?: unknown; intake?: IntakeSettings; delivery?: unknown; billing?: { statementDay: number } }>) {
 				await this.findClient(ctx.params.id);
 				const settings = checkClientSettings(ctx.params);
 				const set: Record<string, unknown> = { ...settings, updatedAt: new Date() };
@@ -82,7 +83,7 @@ const clientsService: ServiceSchema<ServiceSettingSchema, Methods, Vars> = {
 					if (other && other._id !== ctx.params.id) throw conflict(`a client named '${ctx.params.name}' already exists`);
 					set.name = ctx.params.name;
 				}
-				if (Object.keys(set).length === 1) throw badRequest("nothing to change: send name, format, webhook, email, charges, intake or delivery");
+				if (Object.keys(set).length === 1) throw badRequest("nothing to change: send name, format, webhook, email, charges, intake, delivery or billing");
 				const doc = await this.adapter.updateById(ctx.params.id, { $set: set });
 				await audit(ctx, { action: "client.update", target: `client:${ctx.params.id}`, items: [ctx.params.id], clientId: ctx.params.id, details: { changed: Object.keys(set).filter((k) => k !== "updatedAt") } });
 				return toClientView(doc as ClientDoc);

@@ -24,7 +24,7 @@ const counts = obj({ received: int, valid: int, rejected: int, skipped: int, ins
 
 export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 	Client: obj(
-		{ id: str, name: str, format: { type: "object" }, webhook: obj({ url: str, secretSet: bool }), email: str, charges: { type: "object" }, createdAt: date, updatedAt: date },
+		{ id: str, name: str, format: { type: "object" }, webhook: obj({ url: str, secretSet: bool }), email: str, charges: { type: "object" }, billing: obj({ statementDay: int }), createdAt: date, updatedAt: date },
 		["id", "name", "createdAt", "updatedAt"]
 	),
 	IssuedKey: obj({ apiKey: { type: "string", description: "shown once" }, keyId: str }),

@@ -7,6 +7,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startTestNode, http, bearer, apiKey, type TestNode } from "../helpers/node.ts";
 import { waitForBatch } from "../helpers/ingest.ts";
+import { cycleEndingBy } from "../../lib/billing/statement.ts";
+import { isoDateIn } from "../../lib/validate/dates.ts";
 
 let node: TestNode;
 before(async () => {
@@ -143,4 +145,15 @@ test("a loan that fails a step halts there with the reason, and a resume runs it
 	assert.equal(view.body.counts.steps.passbook.halted, 1);
 	const clientCannot = await http(`${node.url}/billing/runs`, { method: "POST", headers: apiKey(c.key), json: { clientId: c.id } });
 	assert.ok([401, 403].includes(clientCannot.status));
+});
+
+test("a client's statement day sets the cycle a run bills by default; a day out of 1-31 is refused", async () => {
+	const c = await client("lender-runs-day");
+	const bad = await http(`${node.url}/clients/${c.id}`, { method: "PATCH", headers: bearer(node.adminToken), json: { billing: { statementDay: 0 } } });
+	assert.equal(bad.status, 400);
+	const ok = await http<{ billing: { statementDay: number } }>(`${node.url}/clients/${c.id}`, { method: "PATCH", headers: bearer(node.adminToken), json: { billing: { statementDay: 10 } } });
+	assert.deepEqual(ok.body.billing, { statementDay: 10 });
+	const run = await runToEnd(c.id, {});
+	assert.deepEqual(run.cycle, cycleEndingBy(isoDateIn(new Date(), "Asia/Kolkata"), 10));
+	assert.equal(run.counts.loans, 0);
 });
