@@ -18,9 +18,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /**
  * ---- FIRST ADMIN OPERATOR ----
- * Creates the first admin operator with `npm run operator -- add --email <email> --role admin` when that script
- * exists (another change adds it) and an email was given. That command must succeed when the operator already
- * exists, so that this set-up stays safe to run twice.
+ * Creates the first admin operator with `npm run operator -- add --email <email> --role admin` (its password from
+ * OPERATOR_PASSWORD: the Job reads it from the Secret) when an email was given. The command exits 1 when the operator
+ * exists already: that counts as done, so that this set-up stays safe to run twice.
  */
 function ensureFirstAdmin(email: string | undefined, log: (msg: string) => void): void {
 	if (!email) return log("no --admin-email given: no operator created");
@@ -31,8 +31,9 @@ function ensureFirstAdmin(email: string | undefined, log: (msg: string) => void)
 		stdio: "inherit",
 		env: { ...process.env, npm_config_cache: path.join(process.env.TMPDIR ?? "/tmp", ".npm"), npm_config_update_notifier: "false" }
 	});
+	if (run.status === 1) return log("the first admin operator exists already");
 	if (run.status !== 0) throw new Error(`npm run operator -- add exited with ${run.status ?? run.signal}`);
-	log("first admin operator ensured");
+	log("first admin operator created");
 }
 
 async function main(): Promise<void> {

@@ -36,8 +36,11 @@ const PLANNED_SERVICES: Record<string, string[]> = {
 	reader: ["intake.received"]
 };
 
-/** Variables set on pods that are not Paperwork's configuration: read by Chromium (HOME) and Tesseract (OMP). */
-const EXTERNAL_VARIABLES = new Set(["HOME", "OMP_THREAD_LIMIT"]);
+/**
+ * Variables set on pods that are not Paperwork's configuration: read by Chromium (HOME), Tesseract (OMP), and the
+ * set-up Job's `npm run operator -- add` (OPERATOR_PASSWORD, from the Secret).
+ */
+const EXTERNAL_VARIABLES = new Set(["HOME", "OMP_THREAD_LIMIT", "OPERATOR_PASSWORD"]);
 
 /**
  * What a node of the distributed stack needs (each entry: one of these names). The embedded defaults of these would

@@ -15,8 +15,8 @@ import { pino } from "pino";
 import { createObjectStore } from "../../lib/objects/index.ts";
 import { loadConfig } from "../../config/index.ts";
 
-function runInit(env: Record<string, string>): { status: number | null; output: string } {
-	const r = spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "scripts/init.ts")], {
+function runInit(env: Record<string, string>, args: string[] = []): { status: number | null; output: string } {
+	const r = spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "scripts/init.ts"), ...args], {
 		cwd: ROOT,
 		env: { PATH: process.env.PATH, LOG_FORMAT: "json", LOG_LEVEL: "info", JWT_SECRET: "init-test-secret-init-test-secret", ...env },
 		encoding: "utf8",
@@ -62,6 +62,19 @@ test("init declares every work queue on RabbitMQ (what the queue-length autoscal
 	assert.equal(stats.consumers, 0);
 	const declared = await backend.stats(`${namespace}.cases.dispatch`);
 	assert.equal(declared.queue, `${namespace}.cases.dispatch`);
+});
+
+test("init creates the first admin operator once, and a second run leaves it as it is", async (t) => {
+	const dataDir = tempDir();
+	t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+	const env = { DATA_DIR: dataDir, OPERATOR_PASSWORD: "correct horse battery staple" };
+	const first = runInit(env, ["--admin-email", "ana@example.com"]);
+	assert.equal(first.status, 0, first.output);
+	assert.match(first.output, /first admin operator created/);
+	const second = runInit(env, ["--admin-email", "ana@example.com"]);
+	assert.equal(second.status, 0, second.output);
+	assert.match(second.output, /first admin operator exists already/);
+	assert.ok(!second.output.includes(env.OPERATOR_PASSWORD), "the password is never printed");
 });
 
 test("init exits 78 on a bad configuration", () => {
