@@ -100,6 +100,7 @@ export const SPEC: VarSpec[] = [
 	// Billing
 	{ name: "BILLING_DUPLICATE_WINDOW_S", kind: "int", default: "600", min: 0, max: 86400, description: "Two repayments of the same loan and amount under different references this close together: the later is a suspected duplicate (a refund is requested)." },
 	{ name: "BILLING_REFUND_TIMEOUT_H", kind: "int", default: "72", min: 1, description: "Hours a refund request waits for the client's answer before operators are alerted." },
+	{ name: "BILLING_SCHEDULE_MS", kind: "int", default: "3600000", min: 0, description: "How often billing looks for clients whose statement cycle has ended and starts its run (once per cycle); 0: only operators start runs." },
 	// Delivery providers (a provider is used when all its required settings are set; a partial set stops start-up)
 	{ name: "WHATSAPP_API_URL", kind: "url", protocols: ["http", "https"], default: "https://graph.facebook.com", description: "WhatsApp Cloud API (Graph API) base URL." },
 	{ name: "WHATSAPP_API_VERSION", kind: "string", default: "v21.0", description: "Graph API version in the WhatsApp request path." },
@@ -172,7 +173,7 @@ export interface Config {
 	render: { engine: "chromium" | "weasyprint"; concurrency: number; timeoutMs: number; recycleAfter: number; chromiumPath: string; linkTtlSeconds: number };
 	/** the scheduler and the notifier */
 	delivery: { cron: string; timeZone: string; lookbackDays: number; retryPending: boolean; timeoutMs: number; sweepMs: number; sandboxDelayMs: number };
-	billing: { duplicateWindowSeconds: number; refundTimeoutHours: number };
+	billing: { duplicateWindowSeconds: number; refundTimeoutHours: number; scheduleMs: number };
 	/** messaging providers: each present only when all its required settings are set */
 	providers: ProvidersConfig;
 	/** operator alerts (mail only when emails and SMTP are set; always logged and counted) */
@@ -340,7 +341,7 @@ export function loadConfig(env: Env = process.env): Config {
 			sweepMs: num("DELIVERY_SWEEP_MS"),
 			sandboxDelayMs: num("SANDBOX_CALLBACK_DELAY_MS")
 		},
-		billing: { duplicateWindowSeconds: num("BILLING_DUPLICATE_WINDOW_S"), refundTimeoutHours: num("BILLING_REFUND_TIMEOUT_H") },
+		billing: { duplicateWindowSeconds: num("BILLING_DUPLICATE_WINDOW_S"), refundTimeoutHours: num("BILLING_REFUND_TIMEOUT_H"), scheduleMs: num("BILLING_SCHEDULE_MS") },
 		providers,
 		alerts: { emails: alertEmails, intervalSeconds: num("ALERT_INTERVAL_S"), digestAt: digestAt === "off" ? undefined : digestAt },
 		intake: {

@@ -49,7 +49,9 @@ const REFUND_STATUSES: RefundStatus[] = ["requested", "confirmed", "rejected", "
 
 interface Own {
 	sweep?: Sweep;
+	scheduleSweep?: Sweep;
 	sweepRefunds(): Promise<number>;
+	startDueRuns(now?: Date): Promise<string[]>;
 	decide(ctx: Context<{ id: string; note?: string }>, event: RefundEvent): Promise<RefundView>;
 	runsStore(): Promise<{ runs: StoreAdapter; items: StoreAdapter }>;
 	startRun(clientId: string, cycle: Cycle, pdf: boolean, startedBy: string): Promise<BillingRunDoc>;
@@ -515,6 +517,30 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			return toView(now);
 		},
 
+		/**
+		 * The scheduler's part of billing: for every client with a statement day (settings `billing.statementDay`),
+		 * starts the run of the latest cycle ended by today (India) unless it exists. Safe on any number of nodes at
+		 * once: a run is unique per client and cycle. Returns the IDs of the runs started or resumed.
+		 */
+		async startDueRuns(this: Self, now = new Date()): Promise<string[]> {
+			const today = isoDateIn(now, "Asia/Kolkata");
+			const { runs } = await this.runsStore();
+			const started: string[] = [];
+			for (let offset = 0; ; offset += 200) {
+				const page = (await this.broker.call("clients.list", { limit: 200, offset })) as { items: { id: string; billing?: { statementDay: number } }[] };
+				for (const c of page.items) {
+					if (!c.billing?.statementDay) continue;
+					const cycle = cycleEndingBy(today, c.billing.statementDay);
+					if (await runs.findOne({ clientId: c.id, "cycle.to": cycle.to })) continue;
+					const run = await this.startRun(c.id, cycle, true, "scheduler");
+					started.push(run._id);
+					this.logger.info({ runId: run._id, clientId: c.id, cycle }, "billing run started for the client's cycle");
+				}
+				if (page.items.length < 200) break;
+			}
+			return started;
+		},
+
 		/** Marks requests unanswered for too long as timed out, alerting once per refund. Returns how many. */
 		async sweepRefunds(this: Self): Promise<number> {
 			const { config } = getPlatform();
@@ -536,10 +562,14 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 
 	started(this: Self) {
 		this.sweep = startSweep(SWEEP_MS, () => this.sweepRefunds(), (err) => this.logger.warn({ err: err.message }, "refund sweep failed"));
+		// each client's cycle is billed once it has ended: looked for every BILLING_SCHEDULE_MS
+		const every = getPlatform().config.billing.scheduleMs;
+		if (every > 0) this.scheduleSweep = startSweep(every, () => this.startDueRuns(), (err) => this.logger.warn({ err: err.message }, "billing schedule failed"));
 	},
 
 	stopped(this: Self) {
 		this.sweep?.stop();
+		this.scheduleSweep?.stop();
 	}
 };
 

@@ -157,3 +157,18 @@ test("a client's statement day sets the cycle a run bills by default; a day out 
 	assert.deepEqual(run.cycle, cycleEndingBy(isoDateIn(new Date(), "Asia/Kolkata"), 10));
 	assert.equal(run.counts.loans, 0);
 });
+
+test("billing starts a client's run by itself once its cycle has ended, once however often it looks", async () => {
+	const c = await client("lender-runs-scheduled", { billing: { statementDay: 5 } });
+	await upload(c.key, "loan", loans("S", 1));
+	const svc = node.broker.getLocalService("billing") as unknown as { startDueRuns(now?: Date): Promise<string[]> };
+	const at = new Date("2026-11-06T06:00:00Z");
+	const first = await svc.startDueRuns(at);
+	const runs = await http<{ items: { id: string; clientId: string; cycle: { from: string; to: string } }[] }>(`${node.url}/billing/runs?clientId=${c.id}`, { headers: bearer(node.operatorToken) });
+	assert.equal(runs.body.items.length, 1);
+	assert.deepEqual(runs.body.items[0].cycle, { from: "2026-10-06", to: "2026-11-05" });
+	assert.ok(first.includes(runs.body.items[0].id));
+	const second = await svc.startDueRuns(at);
+	assert.ok(!second.includes(runs.body.items[0].id), "the same cycle is not started again");
+	assert.equal((await http<{ total: number }>(`${node.url}/billing/runs?clientId=${c.id}`, { headers: bearer(node.operatorToken) })).body.total, 1);
+});
