@@ -82,7 +82,11 @@ export function spawnNode(env: Record<string, string>, readyPattern = /started:/
 			stdio: ["ignore", "pipe", "pipe"]
 		});
 		let out = "";
-		const timer = setTimeout(() => reject(new Error(`node did not start in 30 s; output:\n${out}`)), 30_000);
+		// a node that does not start in time is killed, so that a failed test leaves no process behind
+		const timer = setTimeout(() => {
+			child.kill("SIGKILL");
+			reject(new Error(`node did not start in 30 s; output:\n${out}`));
+		}, 30_000);
 		const onData = (d: Buffer) => {
 			out += d.toString();
 			if (readyPattern.test(out)) {
