@@ -109,7 +109,12 @@ test("a notifier killed with SIGKILL mid-run loses no case and sends no message 
 	for (const o of outbox) perAttempt.set(o.attemptId, (perAttempt.get(o.attemptId) ?? 0) + 1);
 	const twice = [...perAttempt].filter(([, n]) => n > 1);
 	assert.deepEqual(twice, [], "no attempt sent twice");
-	assert.equal(perAttempt.size, await ds.attempts.count({ query: { caseId: { $in: ids } } }), "every attempt called its provider once");
+	// an attempt is written before its provider is called: one written by the notifier that died, just before the call,
+	// was never sent (and never will be: its deadline moved the case on), so only attempts in flight at the kill may
+	// lack their one send
+	const attempts = await ds.attempts.count({ query: { caseId: { $in: ids } } });
+	const unsent = attempts - perAttempt.size;
+	assert.ok(unsent >= 0 && unsent <= stuck, `every attempt called its provider at most once, and only attempts in flight at the kill missed it (${unsent} unsent, ${stuck} in flight)`);
 	assert.ok(cases.some((c) => c.channel === "rcs"), "attempts whose callbacks died with the notifier timed out to RCS");
 	await second.stop();
 });
