@@ -16,6 +16,7 @@ import { queuesMixin, type QueueBinding, type QueueService } from "../mixins/que
 import { QUEUES } from "../config/queues.ts";
 import { badRequest, notFound, unauthorized } from "../lib/api/errors.ts";
 import type { Caller } from "../lib/api/auth.ts";
+import type { RenderedCase } from "../lib/delivery/notifier.ts";
 import { readScope } from "../lib/api/scope.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
 import { templates } from "../lib/render/templates.ts";
@@ -45,17 +46,8 @@ export interface CaseDispatch {
 	data?: Record<string, unknown>;
 }
 
-/** The message the renderer puts on cases.rendered (key `${caseId}:rendered`). */
-export interface CaseRendered {
-	caseId: string;
-	clientId: string;
-	documentId: string;
-	key: string;
-	pages: number;
-	bytes: number;
-	template: string;
-	language: string;
-}
+/** The message the renderer puts on cases.rendered (key `${caseId}:rendered`): the notifier's RenderedCase. */
+export type CaseRendered = RenderedCase;
 
 /** What a client sees of a document. */
 export interface DocumentView {
