@@ -8,7 +8,7 @@
  */
 import { MongoClient, type AnyBulkWriteOperation, type Collection, type Db, type Filter, type UpdateFilter } from "mongodb";
 import type { Logger } from "pino";
-import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
+import type { CompareAndSet, BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError, isDuplicateKeyError } from "./errors.ts";
 import { fromStoredId, getPath, keyOf, normaliseUpdate, parseSearchFields, parseSort, planWrite, toStoredId, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
@@ -308,5 +308,27 @@ export class MongoAdapter implements StoreAdapter {
 
 	async ping(): Promise<boolean> {
 		return this.store.ping();
+	}
+
+	/**
+	 * updateOne per op, up to 100 in flight (a bulkWrite reports only totals, not which op matched); each is atomic
+	 * on its document, which is all a compare-and-set needs.
+	 */
+	async compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]> {
+		const out = new Array<boolean>(ops.length).fill(false);
+		for (let start = 0; start < ops.length; start += 100) {
+			await Promise.all(
+				ops.slice(start, start + 100).map(async (op, k) => {
+					const u = MongoAdapter.mongoUpdate(op.update);
+					const filter = { ...op.expect, _id: String(op.id) } as Filter<Doc>;
+					try {
+						out[start + k] = u ? (await this.coll.updateOne(filter, u)).matchedCount > 0 : (await this.coll.countDocuments(filter, { limit: 1 })) > 0;
+					} catch (err) {
+						throw mapError(this.collection, err);
+					}
+				})
+			);
+		}
+		return out;
 	}
 }

@@ -23,7 +23,7 @@
  */
 import pg from "pg";
 import type { Logger } from "pino";
-import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
+import type { CompareAndSet, BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError } from "./errors.ts";
 import { fromStoredId, getPath, keyOf, planWrite, reviveInPlace, toStoredId, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
@@ -532,6 +532,35 @@ export class PostgresAdapter implements StoreAdapter {
 
 	async ping(): Promise<boolean> {
 		return this.store.ping();
+	}
+
+	/** One transaction on one connection: a single-row UPDATE per op, in _id order (two writers lock rows alike). */
+	async compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]> {
+		const out = new Array<boolean>(ops.length).fill(false);
+		if (ops.length === 0) return out;
+		await this.table_();
+		const order = ops.map((_, i) => i).sort((a, b) => (ops[a].id < ops[b].id ? -1 : ops[a].id > ops[b].id ? 1 : a - b));
+		const client = await this.store.pool.connect();
+		try {
+			await client.query("BEGIN");
+			try {
+				for (const i of order) {
+					const params: PgParams = [];
+					const expr = pgUpdate(ops[i].update, params) ?? "doc";
+					params.push(String(ops[i].id));
+					const id = `$${params.length}`;
+					const where = pgWhere(ops[i].expect, params);
+					out[i] = ((await client.query(`UPDATE ${this.table} SET doc = ${expr} WHERE _id = ${id} AND ${where}`, params)).rowCount ?? 0) > 0;
+				}
+				await client.query("COMMIT");
+			} catch (err) {
+				await client.query("ROLLBACK").catch(() => undefined);
+				throw mapError(this.collection, err);
+			}
+		} finally {
+			client.release();
+		}
+		return out;
 	}
 }
 

@@ -18,7 +18,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Logger } from "pino";
-import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
+import type { CompareAndSet, BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError } from "./errors.ts";
 import { fromStoredId, keyOf, planWrite, reviveInPlace, toStoredId, upsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
@@ -465,5 +465,28 @@ export class SqliteAdapter implements StoreAdapter {
 
 	async ping(): Promise<boolean> {
 		return this.store.ping();
+	}
+
+	/** One BEGIN IMMEDIATE transaction of single-row UPDATEs (statements cached by their SQL text). */
+	async compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]> {
+		const out = new Array<boolean>(ops.length).fill(false);
+		const table = this.table_();
+		for (let start = 0; start < ops.length; start += CHUNK) {
+			const end = Math.min(ops.length, start + CHUNK);
+			this.run(() =>
+				this.conn.transaction(() => {
+					for (let i = start; i < end; i++) {
+						const op = ops[i];
+						const params: SqlValue[] = [];
+						const expr = updateExpr(op.update, params) ?? "doc";
+						params.push(String(op.id));
+						const where = whereClause(op.expect, params);
+						out[i] = Number(this.conn.prepare(`UPDATE ${table} SET doc = ${expr} WHERE _id = ? AND ${where}`).run(...params).changes) > 0;
+					}
+				})
+			);
+			if (end < ops.length) await new Promise(setImmediate);
+		}
+		return out;
 	}
 }

@@ -81,6 +81,14 @@ export interface BulkUpsertResult {
 	outcomes: { _id: string | null; outcome: UpsertOutcome }[];
 }
 
+/** One compare-and-set of compareAndSetEach: the document `id`, changed by `update` only while it matches `expect`. */
+export interface CompareAndSet {
+	id: string;
+	/** what the document must still match (besides its _id), e.g. `{ step: "passbook", status: "active" }` */
+	expect: Query;
+	update: Update;
+}
+
 /** One collection's adapter. Methods mirror moleculer-db's DbAdapter so `mixins/db.mixin.ts` can plug it in. */
 export interface StoreAdapter {
 	/** moleculer-db hook; the adapter learns its collection from `service.schema.collection` if not given */
@@ -112,6 +120,13 @@ export interface StoreAdapter {
 	ensureIndexes(indexes: IndexSpec[]): Promise<void>;
 	/** True when the backing store answers. */
 	ping(): Promise<boolean>;
+	/**
+	 * Many compare-and-sets in one go (SQLite: one transaction; PostgreSQL: one transaction; MongoDB: one round of
+	 * updateOne calls): each op changes its document only while the document still matches its `expect`, as
+	 * updateMany({ _id, ...expect }) would. Returns, per op in order, whether it changed its document. Used to write
+	 * a chunk's step states at once (lib/billing/runs.ts).
+	 */
+	compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]>;
 }
 
 /** Creates one adapter per collection (one connection/file is shared per process). */

@@ -379,6 +379,36 @@ export function storeContract(label: string, make: () => Promise<Harness>, skip?
 			assert.deepEqual(a.afterRetrieveTransformID({ _id: "abc", x: 1 }, "id"), { id: "abc", x: 1 });
 			assert.deepEqual(a.entityToObject({ _id: "abc", x: 1 }), { _id: "abc", x: 1 });
 		});
+
+		it("compareAndSetEach: each op changes its document only while it matches, and says which did", async () => {
+			const a = await fresh();
+			await a.insertMany([
+				{ _id: "i1", step: "passbook", status: "active", results: {}, attempts: 0, lastError: "x" },
+				{ _id: "i2", step: "passbook", status: "active", results: {}, attempts: 0 },
+				{ _id: "i3", step: "statement", status: "active", results: {}, attempts: 0 }
+			]);
+			const expect = { step: "passbook", status: "active" };
+			const move = { $set: { step: "statement", "results.passbook": { balance: "10.00" }, attempts: 0 }, $unset: { lastError: "" } };
+			const out = await a.compareAndSetEach([
+				{ id: "i1", expect, update: move },
+				{ id: "i3", expect, update: move },
+				{ id: "missing", expect, update: move },
+				{ id: "i2", expect, update: { $set: { status: "halted", halted: { step: "passbook", reason: "bad" } }, $inc: { attempts: 1 } } }
+			]);
+			assert.deepEqual(out, [true, false, false, true]);
+			assert.deepEqual(await a.findById("i1"), { _id: "i1", step: "statement", status: "active", results: { passbook: { balance: "10.00" } }, attempts: 0 });
+			assert.deepEqual(await a.findById("i2"), { _id: "i2", step: "passbook", status: "halted", results: {}, attempts: 1, halted: { step: "passbook", reason: "bad" } });
+			assert.equal((await a.findById("i3"))?.step, "statement", "an item past the step is left alone");
+			// the same ops again (a retried chunk): nothing matches any more
+			assert.deepEqual(await a.compareAndSetEach([{ id: "i1", expect, update: move }]), [false]);
+			assert.deepEqual(await a.compareAndSetEach([]), []);
+			// many at once (past one transaction's worth on SQLite)
+			await a.insertMany(Array.from({ length: 6000 }, (_, i) => ({ _id: `m${String(i).padStart(5, "0")}`, n: i, status: "active" })));
+			const many = await a.compareAndSetEach(Array.from({ length: 6000 }, (_, i) => ({ id: `m${String(i).padStart(5, "0")}`, expect: { status: i % 2 ? "active" : "done" }, update: { $set: { status: "done" } } })));
+			assert.equal(many.filter(Boolean).length, 3000);
+			assert.equal(many[1], true);
+			assert.equal(await a.count({ query: { status: "done" } }), 3000);
+		});
 	});
 }
 
