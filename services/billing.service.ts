@@ -29,20 +29,17 @@ import { withLogContext } from "../lib/log.ts";
 import { startSweep, type Sweep } from "../lib/sweep.ts";
 import { isoDateIn } from "../lib/validate/dates.ts";
 import { parseIsoDate } from "../lib/render/emi.ts";
-import { findLoan, loadLoanChunk, loanPassbook, loansOf, openRefunds, passbookFrom, penaltyRuleOf, REFUND_INDEXES, type LoanChunk, type RefundDoc } from "../lib/billing/loans.ts";
-import type { PenaltyRule } from "../lib/billing/passbook.ts";
+import { findLoan, loanPassbook, loansOf, openRefunds, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
 import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus } from "../lib/billing/refunds.ts";
 import type { Passbook } from "../lib/billing/passbook.ts";
 import type { ClientDoc } from "../lib/clients.ts";
 import type { RecordDoc } from "../lib/ingest/register.ts";
-import { deliverStatement } from "../lib/billing/deliver.ts";
 import { deliveryStore } from "../lib/delivery/store.ts";
-import type { Channel } from "../lib/delivery/provider.ts";
-import { BILLING_STEPS, CHUNK_ITEMS, STEP_QUEUES, nextStep, HaltError, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemId, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Step } from "../lib/billing/runs.ts";
-import { computeStatement, cycleEndingBy, statementDocumentData, validateStatement, type Cycle, type Statement } from "../lib/billing/statement.ts";
+import { BILLING_STEPS, CHUNK_ITEMS, STEP_QUEUES, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemId, itemsAfter, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "../lib/billing/runs.ts";
+import { billingFlow, type RunChunk } from "../lib/billing/flow.ts";
+import { cycleEndingBy, type Cycle } from "../lib/billing/statement.ts";
 import { newId } from "../lib/store/ids.ts";
 import type { StoreAdapter } from "../lib/store/types.ts";
-import type { LoanRecord } from "../lib/records/index.ts";
 
 const SWEEP_MS = 60_000;
 const REFUND_STATUSES: RefundStatus[] = ["requested", "confirmed", "rejected", "timed_out"];
@@ -57,15 +54,11 @@ interface Own {
 	startRun(clientId: string, cycle: Cycle, pdf: boolean, startedBy: string): Promise<BillingRunDoc>;
 	handOn(run: BillingRunDoc, step: BillingStep, ids?: string[]): Promise<number>;
 	runStep(step: BillingStep, payload: unknown, lastTry: boolean): Promise<void>;
-	stepFn(step: BillingStep): Step<RunChunk>;
+	flow(): Flow<RunChunk>;
+	billingFlow?: Flow<RunChunk>;
 	runView(run: BillingRunDoc): Promise<Record<string, unknown>>;
-	/** delivers a loan's statement (SMS with the amount due; the PDF by the client's plan) */
-	deliverStatement(item: BillingItemDoc, run: BillingRunDoc, loan: LoanRecord, statement: Statement, documentId: string | undefined): Promise<Record<string, unknown>>;
 	opened?: Promise<{ runs: StoreAdapter; items: StoreAdapter }>;
 }
-
-/** What a run step reads once per chunk. */
-type RunChunk = LoanChunk & { penalty: PenaltyRule | null };
 
 /** What an operator passes to start a run. */
 interface StartParams {
@@ -289,7 +282,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 					const rows = (await records.find({ query: { client: clientId, kind: "repayment", batchId } })) as RecordDoc[];
 					const { config } = getPlatform();
 					let created = 0;
-					for (const loanId of loansOf(rows)) created += (await openRefunds(records, this.adapter, clientId, loanId, config.billing.duplicateWindowSeconds)).length;
+					for (const loanId of loansOf(rows)) created += (await openRefunds(records, this.adapter, clientId, loanId, config.billing.duplicateWindowSeconds)).created.length;
 					// a notice for every request not yet delivered (also those created by a try that died before this line)
 					const pending = (await this.adapter.find({ query: { client: clientId, status: "requested", "notice.deliveredAt": { $exists: false } } })) as RefundDoc[];
 					await this.enqueueMany(QUEUES.billingRefundNotices, pending.map((r) => ({ payload: { refundId: r._id }, options: { key: `${r._id}:notice` } })));
@@ -395,24 +388,23 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			return at.length;
 		},
 
-		/** One chunk of one step: apply it, hand the loans that passed on, and let the queue retry the ones that failed. */
+		/** One chunk of one step: apply it (and the inline steps after it), hand the loans that went on to their steps, and let the queue retry the ones that failed. */
 		async runStep(this: Self, step: BillingStep, payload: unknown, lastTry: boolean): Promise<void> {
 			const { runId, ids } = payload as { runId: string; ids: string[] };
 			const { runs, items } = await this.runsStore();
 			const run = (await runs.findById(runId)) as BillingRunDoc | null;
 			if (!run || !Array.isArray(ids)) return;
 			await withLogContext({ runId, clientId: run.clientId }, async () => {
-				const out = await runChunk(items, run, step, ids, this.stepFn(step), lastTry);
-				const next = nextStep(step);
-				// the chunk's items now at the next step (moved by this try or an earlier one that died before handing on)
-				if (next) await this.handOn(run, next, ids);
-				if (out.halted.length) {
-					this.logger.warn({ step, halted: out.halted.length }, "loans halted at a billing step");
-					const haltedAtStep = await items.count({ query: { runId, step, status: "halted" } });
+				const out = await runChunk(items, run, step, ids, this.flow(), lastTry);
+				// the chunk's items now at a later step (moved by this try or an earlier one that died before handing on)
+				for (const [at, list] of await itemsAfter(items, step, ids)) await this.enqueueMany(STEP_QUEUES[at], [{ payload: { runId: run._id, ids: list } }]);
+				for (const [at, n] of Object.entries(out.haltedAt) as [BillingStep, number][]) {
+					this.logger.warn({ step: at, halted: n }, "loans halted at a billing step");
+					const haltedAtStep = await items.count({ query: { runId, step: at, status: "halted" } });
 					// many loans halted on one step: alert operators once per run and step
-					if (haltedAtStep >= Math.max(10, Math.ceil(run.loans * 0.01)) && !(run.alerted ?? []).includes(step)) {
-						if ((await runs.updateMany({ _id: runId, alerted: { $nin: [step] } }, { $set: { alerted: [...(run.alerted ?? []), step], updatedAt: new Date() } })) > 0) {
-							this.logger.warn({ alert: "billing_halted", step, halted: haltedAtStep }, `billing run ${runId}: ${haltedAtStep} loans halted at ${step}; list them with GET /billing/runs/${runId}/halted`);
+					if (haltedAtStep >= Math.max(10, Math.ceil(run.loans * 0.01)) && !(run.alerted ?? []).includes(at)) {
+						if ((await runs.updateMany({ _id: runId, alerted: { $nin: [at] } }, { $set: { alerted: [...(run.alerted ?? []), at], updatedAt: new Date() } })) > 0) {
+							this.logger.warn({ alert: "billing_halted", step: at, halted: haltedAtStep }, `billing run ${runId}: ${haltedAtStep} loans halted at ${at}; list them with GET /billing/runs/${runId}/halted`);
 						}
 					}
 				}
@@ -420,78 +412,21 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			});
 		},
 
-		stepFn(this: Self, step: BillingStep): Step<RunChunk> {
-			const prepare = async (items: BillingItemDoc[], run: BillingRunDoc): Promise<RunChunk> => {
-				const [chunk, client] = await Promise.all([loadLoanChunk(await recordsStore(), this.adapter, run.clientId, items.map((i) => i.loanId)), clientSettings(this.broker, run.clientId)]);
-				return { ...chunk, penalty: penaltyRuleOf(client?.charges) };
-			};
-			const loanOf = (item: BillingItemDoc, c: RunChunk): LoanRecord => {
-				const loan = c.loans.get(item.loanId);
-				if (!loan) throw new HaltError(`loan ${item.loanId} is no longer registered`);
-				return loan;
-			};
-			const passbookOf = (item: BillingItemDoc, c: RunChunk) => {
-				const loan = loanOf(item, c);
-				return { loan, pb: passbookFrom(loan, c.repayments.get(item.loanId) ?? [], c.refunds.get(item.loanId) ?? [], item.cycleTo, c.penalty) };
-			};
-			const statementOf = (item: BillingItemDoc): Statement & { closed?: boolean } => {
-				const st = item.results.statement as (Statement & { closed?: boolean }) | undefined;
-				if (!st) throw new HaltError("the statement step left no statement");
-				return st;
-			};
-			const apply: Record<BillingStep, Step<RunChunk>["apply"]> = {
-				duplicates: async (item, run, c) => {
-					const opened = await openRefunds(await recordsStore(), this.adapter, run.clientId, item.loanId, getPlatform().config.billing.duplicateWindowSeconds, new Date(), c.repayments.get(item.loanId) ?? []);
-					return { refundsOpened: opened.length };
-				},
-				passbook: async (item, _run, c) => ({ ...passbookOf(item, c).pb.totals }),
-				statement: async (item, run, c) => {
-					const st = computeStatement(passbookOf(item, c).pb, run.cycle);
-					// a loan paid off before the cycle with nothing in it has nothing to bill
-					const closed = st.amount_due === "0.00" && st.outstanding_principal === "0.00" && st.instalments.length === 0 && st.payment_refs.length === 0;
-					return { ...st, closed };
-				},
-				validate: async (item, _run, c) => {
-					const { loan, pb } = passbookOf(item, c);
-					const problems = validateStatement(statementOf(item), pb, loan.loan_amount);
-					if (problems.length) throw new HaltError(`the statement does not balance: ${problems.map((p) => p.message).join("; ")}`);
-					return { ok: true };
-				},
-				render: async (item, run, c) => {
-					const st = statementOf(item);
-					if (!run.pdf) return { skipped: "pdf off" };
-					if (st.closed) return { skipped: "nothing to bill" };
-					const { loan, pb } = passbookOf(item, c);
-					const doc = (await this.broker.call(
-						"renderer.render",
-						{ template: "loan-statement", language: loan.language, data: statementDocumentData(st, pb, loan) },
-						{ meta: { auth: { kind: "client", clientId: item.clientId, keyId: "billing" } } }
-					)) as { id: string; pages: number; bytes: number };
-					return { documentId: doc.id, pages: doc.pages, bytes: doc.bytes };
-				},
-				deliver: async (item, run, c) => {
-					const st = statementOf(item);
-					if (st.closed) return { skipped: "nothing to bill" };
-					const documentId = (item.results.render as { documentId?: string } | undefined)?.documentId;
-					return this.deliverStatement(item, run, loanOf(item, c), st, documentId);
+		flow(this: Self): Flow<RunChunk> {
+			const { store, config } = getPlatform();
+			this.billingFlow ??= billingFlow({
+				records: () => recordsStore(),
+				refunds: this.adapter,
+				client: (clientId) => clientSettings(this.broker, clientId),
+				duplicateWindowSeconds: config.billing.duplicateWindowSeconds,
+				render: async (clientId, template, language, data) =>
+					(await this.broker.call("renderer.render", { template, language, data }, { meta: { auth: { kind: "client", clientId, keyId: "billing" } } })) as { id: string; pages: number; bytes: number },
+				delivery: async () => ({ delivery: await deliveryStore(store), documents: store.adapter("documents") }),
+				handOnCases: async (cases) => {
+					await this.enqueueMany(QUEUES.casesRendered, cases.map((i) => ({ payload: i.payload, options: { key: i.key } })));
 				}
-			};
-			return { prepare, apply: apply[step] };
-		},
-
-		async deliverStatement(this: Self, item: BillingItemDoc, run: BillingRunDoc, loan: LoanRecord, statement: Statement, documentId: string | undefined) {
-			const { store } = getPlatform();
-			return deliverStatement(
-				{
-					delivery: await deliveryStore(store),
-					documents: store.adapter("documents"),
-					plan: async (clientId) => ((await clientSettings(this.broker, clientId))?.delivery as { plan?: Channel[] } | undefined)?.plan,
-					rendered: async (items) => {
-						await this.enqueueMany(QUEUES.casesRendered, items.map((i) => ({ payload: i.payload, options: { key: i.key } })));
-					}
-				},
-				{ runId: run._id, clientId: item.clientId, loan, statement, ...(documentId ? { documentId } : {}) }
-			);
+			});
+			return this.billingFlow;
 		},
 
 		async runView(this: Self, run: BillingRunDoc): Promise<Record<string, unknown>> {

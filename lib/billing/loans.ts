@@ -82,15 +82,19 @@ export interface LoanChunk {
 	refunds: Map<string, RefundDoc[]>;
 }
 
-/** Reads the loans of a chunk with their repayments and refunds in three queries (by index), not three per loan. */
-export async function loadLoanChunk(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanIds: string[]): Promise<LoanChunk> {
+/**
+ * Reads the loans of a chunk with their repayments and refunds in three queries (by index), not three per loan;
+ * the loans alone with `payments: false`.
+ */
+export async function loadLoanChunk(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanIds: string[], options: { payments?: boolean } = {}): Promise<LoanChunk> {
 	const ids = [...new Set(loanIds)];
 	const out: LoanChunk = { loans: new Map(), repayments: new Map(ids.map((id) => [id, []])), refunds: new Map(ids.map((id) => [id, []])) };
 	if (ids.length === 0) return out;
+	const payments = options.payments ?? true;
 	const [loans, pays, refs] = await Promise.all([
 		records.find({ query: { client: clientId, kind: "loan", key: { $in: ids } } }),
-		records.find({ query: { client: clientId, kind: "repayment", "data.loan_id": { $in: ids } } }),
-		refunds.find({ query: { client: clientId, loan_id: { $in: ids } } })
+		payments ? records.find({ query: { client: clientId, kind: "repayment", "data.loan_id": { $in: ids } } }) : [],
+		payments ? refunds.find({ query: { client: clientId, loan_id: { $in: ids } } }) : []
 	]);
 	for (const l of loans as RecordDoc[]) out.loans.set(l.key, l.data as LoanRecord);
 	for (const p of pays as RecordDoc[]) out.repayments.get((p.data as RepaymentRecord).loan_id)?.push(p.data as RepaymentRecord);
@@ -100,9 +104,10 @@ export async function loadLoanChunk(records: StoreAdapter, refunds: StoreAdapter
 
 /**
  * Checks a loan's repayments for suspected duplicates and records a refund request for each new one (insert on the
- * unique key: a request that exists already is left as it is). Returns the refunds created now.
+ * unique key: a request that exists already is left as it is). Returns the refunds created now and how many
+ * suspects the loan has (new or not).
  */
-export async function openRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanId: string, windowSeconds: number, now = new Date(), known?: RepaymentRecord[]): Promise<RefundDoc[]> {
+export async function openRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanId: string, windowSeconds: number, now = new Date(), known?: RepaymentRecord[]): Promise<{ created: RefundDoc[]; suspects: number }> {
 	const all = known ?? (await findRepayments(records, clientId, loanId));
 	const suspects: SuspectedDuplicate[] = findSuspectedDuplicates(all, windowSeconds);
 	const payments = new Map(all.map((p) => [p.payment_ref, p]));
@@ -116,7 +121,12 @@ export async function openRefunds(records: StoreAdapter, refunds: StoreAdapter, 
 			if (!isDuplicateKeyError(err)) throw err;
 		}
 	}
-	return created;
+	return { created, suspects: suspects.length };
+}
+
+/** The refunds of one loan (a query on the index (client, loan_id)). */
+export function refundsOfLoan(clientId: string, loanId: string): Record<string, unknown> {
+	return { client: clientId, loan_id: loanId };
 }
 
 /** The loans a set of repayment records touches (for the check after a repayment batch). */

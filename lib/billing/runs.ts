@@ -15,7 +15,7 @@
  *   retried by its queue with growing delays (only the failed items are still at that step); on its last try the
  *   items still failing are halted. Operators list halted items by step and reason and resume them.
  */
-import type { StoreAdapter } from "../store/types.ts";
+import type { CompareAndSet, StoreAdapter } from "../store/types.ts";
 import { QUEUES } from "../../config/queues.ts";
 import type { Statement } from "./statement.ts";
 import type { Cycle } from "./statement.ts";
@@ -116,58 +116,146 @@ export interface Step<C> {
 /** A step that reads nothing ahead. */
 export type StepFn = (item: BillingItemDoc, run: BillingRunDoc) => Promise<Record<string, unknown>>;
 
+/**
+ * Every step of a run over one chunk context: what a chunk reads once (`prepare`, told the step the chunk starts
+ * at), what each step does to an item, and which steps run inline: a loan that passes a step goes straight on
+ * into the next one in the same handler, with what the chunk read and computed (its passbook) still in memory,
+ * while that next step is inline (cheap and touching nothing outside the store: duplicates, passbook, statement,
+ * validate; render when the run makes no PDF). A step that is not inline (render with PDFs, deliver) is handed
+ * to its own queue.
+ */
+export interface Flow<C> {
+	prepare(items: BillingItemDoc[], run: BillingRunDoc, from: BillingStep): Promise<C>;
+	apply: Record<BillingStep, (item: BillingItemDoc, run: BillingRunDoc, chunk: C) => Promise<Record<string, unknown>>>;
+	inline(step: BillingStep, run: BillingRunDoc): boolean;
+	/** after the chunk's items were applied and before their states are written (e.g. hands their cases on at once) */
+	flush?(chunk: C): Promise<void>;
+}
+
 export interface ChunkOutcome {
+	/** moved on (to a later step, or done) */
 	advanced: string[];
-	/** failed this try and will be retried */
+	/** failed this try at the chunk's step and will be retried by its queue */
 	retry: string[];
 	halted: string[];
+	/** halted per step */
+	haltedAt: Partial<Record<BillingStep, number>>;
 	/** items not at this step (done before, or by another try): nothing done */
 	skipped: number;
 }
 
+/** A Flow of one step (the others never reached): what runChunk makes of a StepFn or a Step. */
+function flowOf<C>(step: BillingStep, fn: StepFn | Step<C> | Flow<C>): Flow<C | undefined> {
+	if (typeof fn !== "function" && "inline" in fn) return fn as Flow<C | undefined>;
+	const s: Step<C | undefined> = typeof fn === "function" ? { prepare: async () => undefined, apply: (item, r) => fn(item, r) } : fn;
+	const never = async (): Promise<Record<string, unknown>> => {
+		throw new Error("not this chunk's step");
+	};
+	const apply = Object.fromEntries(BILLING_STEPS.map((b) => [b, b === step ? s.apply : never])) as Flow<C | undefined>["apply"];
+	return { prepare: (items, run) => s.prepare(items, run), apply, inline: () => false };
+}
+
 /**
- * Applies `step` to the items of a chunk that are at it: each success moves its item to the next step (or done),
- * each failure counts a try; on the last try (or for a HaltError) the item halts with the reason and the input.
+ * Applies `step` to the items of a chunk that are at it, and the inline steps after it (Flow.inline); each item's
+ * new state is then written for the whole chunk at once, as one compare-and-set per item on the step it was read at
+ * (StoreAdapter.compareAndSetEach: one transaction on SQLite and PostgreSQL), so of two tries of the same chunk one
+ * moves each item and a step's result is recorded once.
+ *
+ * A failure at the chunk's step counts a try: on the last try (or for a HaltError) the item halts there with the
+ * reason and the input; else it stays for the queue's retry. A failure at a step reached inline halts at once for
+ * a HaltError, else leaves the item at that step (its first try counted) for that step's own queue.
  */
-export async function runChunk<C>(items: StoreAdapter, run: BillingRunDoc, step: BillingStep, ids: string[], fn: StepFn | Step<C>, lastTry: boolean): Promise<ChunkOutcome> {
+export async function runChunk<C>(items: StoreAdapter, run: BillingRunDoc, step: BillingStep, ids: string[], fn: StepFn | Step<C> | Flow<C>, lastTry: boolean): Promise<ChunkOutcome> {
 	const docs = (await items.findByIds(ids)) as BillingItemDoc[];
-	const out: ChunkOutcome = { advanced: [], retry: [], halted: [], skipped: docs.length };
+	const out: ChunkOutcome = { advanced: [], retry: [], halted: [], haltedAt: {}, skipped: docs.length };
 	const at = docs.filter((item) => item.status === "active" && item.step === step);
 	out.skipped -= at.length;
 	if (at.length === 0) return out;
-	const s: Step<C | undefined> = typeof fn === "function" ? { prepare: async () => undefined, apply: (item, r) => fn(item, r) } : fn;
+	const flow = flowOf(step, fn);
 	// a failure to read the chunk's data fails every item of it (retried like any failure)
 	let chunk: C | undefined;
 	let readError: unknown;
 	try {
-		chunk = await s.prepare(at, run);
+		chunk = await flow.prepare(at, run, step);
 	} catch (err) {
 		readError = err;
 	}
+	const ops: CompareAndSet[] = [];
+	const fates: { id: string; fate: "advanced" | "retry" | "halted" | "handed"; at: BillingStep }[] = [];
 	for (const item of at) {
 		const now = new Date();
-		try {
-			if (readError) throw readError;
-			const result = await s.apply(item, run, chunk);
-			const next = nextStep(step);
-			// compare-and-set on the step: of two tries of the same chunk, one moves the item
-			const n = await items.updateMany(
-				{ _id: item._id, step, status: "active" },
-				{ $set: { [`results.${step}`]: result, step: next ?? step, status: next ? "active" : "done", attempts: 0, updatedAt: now }, $unset: { lastError: "" } }
-			);
-			if (n > 0) out.advanced.push(item._id);
-			else out.skipped++;
-		} catch (err) {
-			const reason = (err as Error).message ?? String(err);
-			if (lastTry || err instanceof HaltError) {
-				const halted: HaltInfo = { step, reason, input: inputOf(item, step), at: now };
-				await items.updateMany({ _id: item._id, step, status: "active" }, { $set: { status: "halted", halted, lastError: reason, attempts: item.attempts + 1, updatedAt: now } });
-				out.halted.push(item._id);
-			} else {
-				await items.updateMany({ _id: item._id, step, status: "active" }, { $set: { lastError: reason, attempts: item.attempts + 1, updatedAt: now } });
-				out.retry.push(item._id);
+		// the item as the later steps see it: with the results of the steps done in this handler
+		const working: BillingItemDoc = { ...item, results: { ...item.results } };
+		const set: Record<string, unknown> = { updatedAt: now };
+		let s: BillingStep = step;
+		let fate: (typeof fates)[number]["fate"];
+		let unsetError = false;
+		for (;;) {
+			try {
+				if (readError) throw readError;
+				const result = await flow.apply[s](working, run, chunk);
+				working.results[s] = result;
+				set[`results.${s}`] = result;
+				const next = nextStep(s);
+				if (!next) {
+					Object.assign(set, { step: s, status: "done", attempts: 0 });
+					unsetError = true;
+					fate = "advanced";
+					break;
+				}
+				s = next;
+				if (!flow.inline(next, run)) {
+					Object.assign(set, { step: next, status: "active", attempts: 0 });
+					unsetError = true;
+					fate = "advanced";
+					break;
+				}
+			} catch (err) {
+				const reason = (err as Error).message ?? String(err);
+				const attempts = s === step ? item.attempts + 1 : 1;
+				if ((lastTry && s === step) || err instanceof HaltError) {
+					const halted: HaltInfo = { step: s, reason, input: inputOf(working, s), at: now };
+					Object.assign(set, { step: s, status: "halted", halted, lastError: reason, attempts });
+					fate = "halted";
+				} else {
+					Object.assign(set, { step: s, status: "active", lastError: reason, attempts });
+					fate = s === step ? "retry" : "handed";
+				}
+				break;
 			}
 		}
+		ops.push({ id: item._id, expect: { step, status: "active" }, update: { $set: set, ...(unsetError ? { $unset: { lastError: "" } } : {}) } });
+		fates.push({ id: item._id, fate, at: s });
+	}
+	if (flow.flush && chunk !== undefined) await flow.flush(chunk);
+	const written = await items.compareAndSetEach(ops);
+	fates.forEach((f, i) => {
+		if (!written[i]) {
+			out.skipped++;
+			return;
+		}
+		if (f.fate === "halted") {
+			out.halted.push(f.id);
+			out.haltedAt[f.at] = (out.haltedAt[f.at] ?? 0) + 1;
+		} else if (f.fate === "retry") out.retry.push(f.id);
+		else out.advanced.push(f.id);
+	});
+	return out;
+}
+
+/**
+ * The chunk's items now active at a step after `step`, per step: moved there by this try, by the inline steps, or
+ * by an earlier try that died before handing them on. One read of the chunk.
+ */
+export async function itemsAfter(items: StoreAdapter, step: BillingStep, ids: string[]): Promise<Map<BillingStep, string[]>> {
+	const out = new Map<BillingStep, string[]>();
+	const from = BILLING_STEPS.indexOf(step);
+	const docs = (await items.findByIds(ids)) as BillingItemDoc[];
+	for (const d of docs.sort((a, b) => (a.loanId < b.loanId ? -1 : a.loanId > b.loanId ? 1 : 0))) {
+		if (d.status !== "active" || BILLING_STEPS.indexOf(d.step) <= from) continue;
+		const list = out.get(d.step);
+		if (list) list.push(d._id);
+		else out.set(d.step, [d._id]);
 	}
 	return out;
 }

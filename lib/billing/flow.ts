@@ -1,0 +1,130 @@
+/**
+ * The steps of a billing run (lib/billing/runs.ts) as one Flow over a chunk of loans:
+ *
+ *   duplicates -> passbook -> statement -> validate -> render -> deliver
+ *
+ * A chunk reads its loans, their repayments and refunds in three indexed queries (loadLoanChunk) and the client's
+ * settings once; each loan's passbook is built once and carried through the steps that run inline after it
+ * (statement, validate, and render when the run makes no PDF); the deliver step hands the chunk's delivery cases to
+ * the notifier in one enqueue (flush), before the chunk's states are written, so a case is never left unsent.
+ */
+import type { StoreAdapter } from "../store/types.ts";
+import type { ClientDoc } from "../clients.ts";
+import type { Channel } from "../delivery/provider.ts";
+import type { RenderedCase } from "../delivery/notifier.ts";
+import type { LoanRecord } from "../records/index.ts";
+import { loadLoanChunk, openRefunds, passbookFrom, penaltyRuleOf, refundsOfLoan, type LoanChunk, type RefundDoc } from "./loans.ts";
+import type { Passbook, PenaltyRule } from "./passbook.ts";
+import { computeStatement, statementDocumentData, validateStatement, type Statement } from "./statement.ts";
+import { deliverStatement, type DeliverPorts } from "./deliver.ts";
+import { HaltError, type BillingItemDoc, type BillingStep, type Flow } from "./runs.ts";
+
+export interface FlowPorts {
+	/** the registered records (loans, repayments) */
+	records(): Promise<StoreAdapter>;
+	refunds: StoreAdapter;
+	/** the client's settings (schedule of charges, delivery plan) */
+	client(clientId: string): Promise<ClientDoc | null>;
+	duplicateWindowSeconds: number;
+	/** renders a statement PDF (the renderer actor); the same content is rendered once */
+	render(clientId: string, template: string, language: string, data: Record<string, unknown>): Promise<{ id: string; pages: number; bytes: number }>;
+	/** delivery's store and the renderer's documents */
+	delivery(): Promise<Pick<DeliverPorts, "delivery" | "documents">>;
+	/** hands cases to the notifier (cases.rendered) */
+	handOnCases(items: { payload: RenderedCase; key: string }[]): Promise<void>;
+}
+
+/** What a chunk reads once and what its steps computed for it. */
+export interface RunChunk extends LoanChunk {
+	client: ClientDoc | null;
+	penalty: PenaltyRule | null;
+	/** each loan's passbook as of the statement date, built once */
+	passbooks: Map<string, Passbook>;
+	/** cases to hand to the notifier at flush */
+	cases: { payload: RenderedCase; key: string }[];
+}
+
+type StatementResult = Statement & { closed?: boolean };
+
+/** The steps that run inline after the one a chunk started at (see Flow.inline). */
+function inlineStep(step: BillingStep, pdf: boolean): boolean {
+	return step === "passbook" || step === "statement" || step === "validate" || (step === "render" && !pdf);
+}
+
+export function billingFlow(p: FlowPorts): Flow<RunChunk> {
+	const loanOf = (item: BillingItemDoc, c: RunChunk): LoanRecord => {
+		const loan = c.loans.get(item.loanId);
+		if (!loan) throw new HaltError(`loan ${item.loanId} is no longer registered`);
+		return loan;
+	};
+	const passbookOf = (item: BillingItemDoc, c: RunChunk): { loan: LoanRecord; pb: Passbook } => {
+		const loan = loanOf(item, c);
+		let pb = c.passbooks.get(item.loanId);
+		if (!pb) {
+			pb = passbookFrom(loan, c.repayments.get(item.loanId) ?? [], c.refunds.get(item.loanId) ?? [], item.cycleTo, c.penalty);
+			c.passbooks.set(item.loanId, pb);
+		}
+		return { loan, pb };
+	};
+	const statementOf = (item: BillingItemDoc): StatementResult => {
+		const st = item.results.statement as StatementResult | undefined;
+		if (!st) throw new HaltError("the statement step left no statement");
+		return st;
+	};
+	return {
+		async prepare(items, run, from) {
+			// deliver needs the loans only (the statement is in the item); the other steps their repayments too
+			const [chunk, client] = await Promise.all([
+				loadLoanChunk(await p.records(), p.refunds, run.clientId, items.map((i) => i.loanId), { payments: from !== "deliver" }),
+				p.client(run.clientId)
+			]);
+			return { ...chunk, client, penalty: penaltyRuleOf(client?.charges), passbooks: new Map(), cases: [] };
+		},
+		inline: (step, run) => inlineStep(step, run.pdf),
+		apply: {
+			duplicates: async (item, run, c) => {
+				const known = c.repayments.get(item.loanId) ?? [];
+				const opened = await openRefunds(await p.records(), p.refunds, run.clientId, item.loanId, p.duplicateWindowSeconds, new Date(), known);
+				// a loan with suspects: its refunds as stored now (also one another node opened meanwhile), so the
+				// passbook built next in this handler holds them aside
+				if (opened.suspects > 0) c.refunds.set(item.loanId, (await p.refunds.find({ query: refundsOfLoan(run.clientId, item.loanId) })) as RefundDoc[]);
+				c.passbooks.delete(item.loanId);
+				return { refundsOpened: opened.created.length };
+			},
+			passbook: async (item, _run, c) => ({ ...passbookOf(item, c).pb.totals }),
+			statement: async (item, run, c) => {
+				const st = computeStatement(passbookOf(item, c).pb, run.cycle);
+				// a loan paid off before the cycle with nothing in it has nothing to bill
+				const closed = st.amount_due === "0.00" && st.outstanding_principal === "0.00" && st.instalments.length === 0 && st.payment_refs.length === 0;
+				return { ...st, closed };
+			},
+			validate: async (item, _run, c) => {
+				const { loan, pb } = passbookOf(item, c);
+				const problems = validateStatement(statementOf(item), pb, loan.loan_amount);
+				if (problems.length) throw new HaltError(`the statement does not balance: ${problems.map((x) => x.message).join("; ")}`);
+				return { ok: true };
+			},
+			render: async (item, run, c) => {
+				const st = statementOf(item);
+				if (!run.pdf) return { skipped: "pdf off" };
+				if (st.closed) return { skipped: "nothing to bill" };
+				const { loan, pb } = passbookOf(item, c);
+				const doc = await p.render(item.clientId, "loan-statement", loan.language, statementDocumentData(st, pb, loan));
+				return { documentId: doc.id, pages: doc.pages, bytes: doc.bytes };
+			},
+			deliver: async (item, run, c) => {
+				const st = statementOf(item);
+				if (st.closed) return { skipped: "nothing to bill" };
+				const documentId = (item.results.render as { documentId?: string } | undefined)?.documentId;
+				const plan = (c.client?.delivery as { plan?: Channel[] } | undefined)?.plan;
+				return deliverStatement(
+					{ ...(await p.delivery()), plan: async () => plan, rendered: async (cases) => void c.cases.push(...cases) },
+					{ runId: run._id, clientId: item.clientId, loan: loanOf(item, c), statement: st, ...(documentId ? { documentId } : {}) }
+				);
+			}
+		},
+		async flush(c) {
+			if (c.cases.length) await p.handOnCases(c.cases.splice(0));
+		}
+	};
+}
