@@ -1,6 +1,6 @@
 /**
  * A loan's passbook: the EMI schedule (lib/render/emi.ts) falling due, late-payment penalties, and the borrower's
- * repayments applied in order, exact to the paisa in decimal arithmetic. Pure: the same loan, repayments, rule and
+ * repayments applied in order, exact to the paisa (in whole paise, lib/money/paise.ts). Pure: the same loan, repayments, rule and
  * date always give the same passbook, so a billing step that runs twice computes the same figures.
  *
  * The rules, day by day (dates are India calendar dates; a payment's date is its paid_at in India time):
@@ -19,7 +19,8 @@
  * The balance is what is owed now: everything fallen due (instalments and penalties) less everything paid; negative
  * when the borrower is in credit. checkPassbook() verifies the invariants a statement relies on.
  */
-import { Dec, addMonthsClamped, emiSchedule, parseIsoDate } from "../render/emi.ts";
+import { addMonthsClamped, emiSchedule, parseIsoDate } from "../render/emi.ts";
+import { paise, percentOf, rateOf, rupees } from "../money/paise.ts";
 import { indiaDate } from "../records/repayment.ts";
 
 export interface PassbookLoan {
@@ -128,54 +129,57 @@ export interface Passbook {
 	next_due: { no: number; due_date: string; amount: string; unpaid: string } | null;
 }
 
+/** An instalment being paid (amounts in paise). */
 interface Inst {
 	no: number;
 	due: string;
-	amount: Dec;
-	interest: Dec;
-	principal: Dec;
-	paidInterest: Dec;
-	paidPrincipal: Dec;
+	amount: number;
+	interest: number;
+	principal: number;
+	paidInterest: number;
+	paidPrincipal: number;
 	paidOn: string | null;
 }
 interface Pen {
 	date: string;
-	basis: Dec;
-	amount: Dec;
-	paid: Dec;
+	basis: number;
+	amount: number;
+	paid: number;
 }
 
-const ZERO = new Dec(0);
-const money = (d: Dec): string => d.toFixed(2);
-const unpaidOf = (i: Inst): Dec => i.amount.minus(i.paidInterest).minus(i.paidPrincipal);
+const unpaidOf = (i: Inst): number => i.amount - i.paidInterest - i.paidPrincipal;
 
-/** Builds the passbook of a loan as of a date ("YYYY-MM-DD"). Throws EmiInputError for an impossible loan. */
+/**
+ * Builds the passbook of a loan as of a date ("YYYY-MM-DD"). Throws EmiInputError for an impossible loan. The EMI
+ * schedule comes from lib/render/emi.ts (decimal, as printed on the welcome letter); everything after it is in
+ * whole paise (lib/billing/paise.ts): exact, and cheap enough to bill thousands of loans a second.
+ */
 export function buildPassbook(loan: PassbookLoan, payments: PassbookPayment[], asOf: string, penalty?: PenaltyRule | null): Passbook {
 	parseIsoDate(asOf, "asOf");
 	const schedule = emiSchedule({ principal: loan.loan_amount, annualRate: loan.annual_interest_rate, months: loan.tenure_months, firstEmiDate: loan.first_emi_date });
 	const insts: Inst[] = schedule.rows.map((r) => ({
 		no: r.no,
 		due: r.due_date,
-		amount: new Dec(r.emi),
-		interest: new Dec(r.interest),
-		principal: new Dec(r.principal),
-		paidInterest: ZERO,
-		paidPrincipal: ZERO,
+		amount: paise(r.emi),
+		interest: paise(r.interest),
+		principal: paise(r.principal),
+		paidInterest: 0,
+		paidPrincipal: 0,
 		paidOn: null
 	}));
-	const rate = penalty ? new Dec(penalty.ratePercentPerMonth) : ZERO;
+	const rate = penalty ? rateOf(penalty.ratePercentPerMonth) : null;
 	const pens: Pen[] = [];
 	const entries: PassbookEntry[] = [];
-	let balance = ZERO;
-	let credit = ZERO;
-	let paidTotal = ZERO;
-	let heldTotal = ZERO;
-	let refundedTotal = ZERO;
+	let balance = 0;
+	let credit = 0;
+	let paidTotal = 0;
+	let heldTotal = 0;
+	let refundedTotal = 0;
 
 	// penalty days: monthly anniversaries of the first EMI date after the first, up to asOf
 	const [fy, fm, fd] = parseIsoDate(loan.first_emi_date, "first_emi_date");
 	const penaltyDays: string[] = [];
-	if (rate.gt(0)) {
+	if (rate && rate.num > 0n) {
 		for (let k = 1; ; k++) {
 			const d = addMonthsClamped(fy, fm, fd, k);
 			if (d > asOf) break;
@@ -195,106 +199,106 @@ export function buildPassbook(loan: PassbookLoan, payments: PassbookPayment[], a
 	const penaltySet = new Set(penaltyDays);
 
 	const push = (e: Omit<PassbookEntry, "balance">): void => {
-		entries.push({ ...e, balance: money(balance) });
+		entries.push({ ...e, balance: rupees(balance) });
 	};
 
 	/**
 	 * Applies `amount` on `day` in the order of rule 4 (a payment also prepays the current instalment; credit only
 	 * pays what has fallen due); returns the allocations and what is left (credit).
 	 */
-	const allocate = (amount: Dec, day: string, prepay: boolean): { allocations: Allocation[]; left: Dec } => {
+	const allocate = (amount: number, day: string, prepay: boolean): { allocations: Allocation[]; left: number } => {
 		const allocations: Allocation[] = [];
 		let left = amount;
 		/** takes what can be paid of `owed` from what is left, recording it; returns the amount taken (maybe 0) */
-		const take = (owed: Dec, to: Allocation["to"], where: Pick<Allocation, "instalment" | "penalty_date">): Dec => {
-			const t = Dec.max(0, Dec.min(owed, left));
-			if (t.gt(0)) {
-				left = left.minus(t);
-				allocations.push({ to, ...where, amount: money(t) });
+		const take = (owed: number, to: Allocation["to"], where: Pick<Allocation, "instalment" | "penalty_date">): number => {
+			const t = Math.max(0, Math.min(owed, left));
+			if (t > 0) {
+				left -= t;
+				allocations.push({ to, ...where, amount: rupees(t) });
 			}
 			return t;
 		};
 		for (const p of pens) {
-			if (left.lte(0)) break;
-			p.paid = p.paid.plus(take(p.amount.minus(p.paid), "penalty", { penalty_date: p.date }));
+			if (left <= 0) break;
+			p.paid += take(p.amount - p.paid, "penalty", { penalty_date: p.date });
 		}
 		const payInst = (i: Inst): void => {
-			i.paidInterest = i.paidInterest.plus(take(i.interest.minus(i.paidInterest), "interest", { instalment: i.no }));
-			i.paidPrincipal = i.paidPrincipal.plus(take(i.principal.minus(i.paidPrincipal), "principal", { instalment: i.no }));
-			if (i.paidOn === null && unpaidOf(i).isZero()) i.paidOn = day;
+			i.paidInterest += take(i.interest - i.paidInterest, "interest", { instalment: i.no });
+			i.paidPrincipal += take(i.principal - i.paidPrincipal, "principal", { instalment: i.no });
+			if (i.paidOn === null && unpaidOf(i) === 0) i.paidOn = day;
 		};
 		for (const i of insts) {
-			if (left.lte(0) || i.due > day) break;
-			if (unpaidOf(i).gt(0)) payInst(i);
+			if (left <= 0 || i.due > day) break;
+			if (unpaidOf(i) > 0) payInst(i);
 		}
-		if (prepay && left.gt(0)) {
-			const current = insts.find((i) => i.due > day && unpaidOf(i).gt(0));
+		if (prepay && left > 0) {
+			const current = insts.find((i) => i.due > day && unpaidOf(i) > 0);
 			if (current) payInst(current);
 		}
 		return { allocations, left };
 	};
 
 	for (const day of days) {
-		if (penaltySet.has(day)) {
-			let overdue = ZERO;
+		if (rate && penaltySet.has(day)) {
+			let overdue = 0;
 			for (const i of insts) {
 				if (i.due >= day) break;
-				overdue = overdue.plus(unpaidOf(i));
+				overdue += unpaidOf(i);
 			}
-			if (overdue.gt(0)) {
-				const amount = overdue.times(rate).div(100).toDecimalPlaces(2, Dec.ROUND_HALF_UP);
-				if (amount.gt(0)) {
-					pens.push({ date: day, basis: overdue, amount, paid: ZERO });
-					balance = balance.plus(amount);
-					push({ date: day, kind: "penalty", ref: day, debit: money(amount), credit: "0.00" });
+			if (overdue > 0) {
+				const amount = percentOf(overdue, rate);
+				if (amount > 0) {
+					pens.push({ date: day, basis: overdue, amount, paid: 0 });
+					balance += amount;
+					push({ date: day, kind: "penalty", ref: day, debit: rupees(amount), credit: "0.00" });
 				}
 			}
 		}
 		for (const i of insts) {
 			if (i.due !== day) continue;
-			balance = balance.plus(i.amount);
-			push({ date: day, kind: "instalment", ref: String(i.no), debit: money(i.amount), credit: "0.00" });
+			balance += i.amount;
+			push({ date: day, kind: "instalment", ref: String(i.no), debit: rupees(i.amount), credit: "0.00" });
 		}
-		if (credit.gt(0)) {
+		if (credit > 0) {
 			const { allocations, left } = allocate(credit, day, false);
-			if (left.lt(credit)) {
-				push({ date: day, kind: "credit_applied", ref: "credit", debit: "0.00", credit: "0.00", amount: money(credit.minus(left)), allocations });
+			if (left < credit) {
+				push({ date: day, kind: "credit_applied", ref: "credit", debit: "0.00", credit: "0.00", amount: rupees(credit - left), allocations });
 				credit = left;
 			}
 		}
 		for (const p of byDay.get(day) ?? []) {
-			const amount = new Dec(p.amount);
+			const amount = paise(p.amount);
 			const state = p.state ?? "applied";
 			if (state !== "applied") {
-				if (state === "held") heldTotal = heldTotal.plus(amount);
-				else refundedTotal = refundedTotal.plus(amount);
-				push({ date: day, kind: state, ref: p.payment_ref, debit: "0.00", credit: "0.00", amount: money(amount) });
+				if (state === "held") heldTotal += amount;
+				else refundedTotal += amount;
+				push({ date: day, kind: state, ref: p.payment_ref, debit: "0.00", credit: "0.00", amount: rupees(amount) });
 				continue;
 			}
 			const { allocations, left } = allocate(amount, day, true);
-			if (left.gt(0)) allocations.push({ to: "credit", amount: money(left) });
-			credit = credit.plus(left);
-			paidTotal = paidTotal.plus(amount);
-			balance = balance.minus(amount);
-			push({ date: day, kind: "payment", ref: p.payment_ref, debit: "0.00", credit: money(amount), allocations });
+			if (left > 0) allocations.push({ to: "credit", amount: rupees(left) });
+			credit += left;
+			paidTotal += amount;
+			balance -= amount;
+			push({ date: day, kind: "payment", ref: p.payment_ref, debit: "0.00", credit: rupees(amount), allocations });
 		}
 	}
 
-	let billed = ZERO;
-	let overdue = ZERO;
-	let dueToday = ZERO;
-	let principalPaid = ZERO;
+	let billed = 0;
+	let overdue = 0;
+	let dueToday = 0;
+	let principalPaid = 0;
 	for (const i of insts) {
-		principalPaid = principalPaid.plus(i.paidPrincipal);
+		principalPaid += i.paidPrincipal;
 		if (i.due > asOf) continue;
-		billed = billed.plus(i.amount);
-		if (i.due < asOf) overdue = overdue.plus(unpaidOf(i));
-		else dueToday = dueToday.plus(unpaidOf(i));
+		billed += i.amount;
+		if (i.due < asOf) overdue += unpaidOf(i);
+		else dueToday += unpaidOf(i);
 	}
-	let penaltyTotal = ZERO;
+	let penaltyTotal = 0;
 	for (const p of pens) {
-		penaltyTotal = penaltyTotal.plus(p.amount);
-		overdue = overdue.plus(p.amount.minus(p.paid));
+		penaltyTotal += p.amount;
+		overdue += p.amount - p.paid;
 	}
 	const next = insts.find((i) => i.due > asOf);
 	return {
@@ -303,35 +307,35 @@ export function buildPassbook(loan: PassbookLoan, payments: PassbookPayment[], a
 		emi: schedule.emi,
 		instalments: insts.map((i) => {
 			const unpaid = unpaidOf(i);
-			const status: InstalmentStatus = unpaid.isZero() ? "paid" : i.due > asOf ? "upcoming" : i.due === asOf ? "due" : "overdue";
+			const status: InstalmentStatus = unpaid === 0 ? "paid" : i.due > asOf ? "upcoming" : i.due === asOf ? "due" : "overdue";
 			return {
 				no: i.no,
 				due_date: i.due,
-				amount: money(i.amount),
-				interest: money(i.interest),
-				principal: money(i.principal),
-				paid: money(i.paidInterest.plus(i.paidPrincipal)),
-				paid_interest: money(i.paidInterest),
-				paid_principal: money(i.paidPrincipal),
+				amount: rupees(i.amount),
+				interest: rupees(i.interest),
+				principal: rupees(i.principal),
+				paid: rupees(i.paidInterest + i.paidPrincipal),
+				paid_interest: rupees(i.paidInterest),
+				paid_principal: rupees(i.paidPrincipal),
 				status,
 				paid_on: i.paidOn
 			};
 		}),
-		penalties: pens.map((p) => ({ date: p.date, basis: money(p.basis), amount: money(p.amount), paid: money(p.paid) })),
+		penalties: pens.map((p) => ({ date: p.date, basis: rupees(p.basis), amount: rupees(p.amount), paid: rupees(p.paid) })),
 		entries,
 		totals: {
-			billed: money(billed),
-			penalties: money(penaltyTotal),
-			paid: money(paidTotal),
-			held: money(heldTotal),
-			refunded: money(refundedTotal),
-			credit: money(credit),
-			overdue: money(overdue),
-			due_today: money(dueToday),
-			outstanding_principal: money(new Dec(schedule.principal).minus(principalPaid)),
-			balance: money(balance)
+			billed: rupees(billed),
+			penalties: rupees(penaltyTotal),
+			paid: rupees(paidTotal),
+			held: rupees(heldTotal),
+			refunded: rupees(refundedTotal),
+			credit: rupees(credit),
+			overdue: rupees(overdue),
+			due_today: rupees(dueToday),
+			outstanding_principal: rupees(paise(schedule.principal) - principalPaid),
+			balance: rupees(balance)
 		},
-		next_due: next ? { no: next.no, due_date: next.due, amount: money(next.amount), unpaid: money(unpaidOf(next)) } : null
+		next_due: next ? { no: next.no, due_date: next.due, amount: rupees(next.amount), unpaid: rupees(unpaidOf(next)) } : null
 	};
 }
 
@@ -348,32 +352,34 @@ export interface PassbookProblem {
  */
 export function checkPassbook(pb: Passbook, loanAmount: string): PassbookProblem[] {
 	const problems: PassbookProblem[] = [];
-	const d = (s: string): Dec => new Dec(s);
-	let running = ZERO;
+	const d = paise;
+	let running = 0;
 	for (const e of pb.entries) {
-		if (d(e.debit).lt(0) || d(e.credit).lt(0)) problems.push({ check: "non_negative", message: `entry ${e.kind} ${e.ref} on ${e.date} has a negative amount` });
-		running = running.plus(d(e.debit)).minus(d(e.credit));
-		if (!running.eq(d(e.balance))) problems.push({ check: "running_balance", message: `entry ${e.kind} ${e.ref} on ${e.date}: balance ${e.balance}, entries add up to ${money(running)}` });
+		const debit = d(e.debit);
+		const credit = d(e.credit);
+		if (debit < 0 || credit < 0) problems.push({ check: "non_negative", message: `entry ${e.kind} ${e.ref} on ${e.date} has a negative amount` });
+		running += debit - credit;
+		if (running !== d(e.balance)) problems.push({ check: "running_balance", message: `entry ${e.kind} ${e.ref} on ${e.date}: balance ${e.balance}, entries add up to ${rupees(running)}` });
 		if (e.kind === "payment") {
-			const sum = (e.allocations ?? []).reduce((acc, a) => acc.plus(d(a.amount)), ZERO);
-			if (!sum.eq(d(e.credit))) problems.push({ check: "allocation", message: `payment ${e.ref}: allocations add up to ${money(sum)}, paid ${e.credit}` });
+			const sum = (e.allocations ?? []).reduce((acc, a) => acc + d(a.amount), 0);
+			if (sum !== credit) problems.push({ check: "allocation", message: `payment ${e.ref}: allocations add up to ${rupees(sum)}, paid ${e.credit}` });
 		}
 	}
 	const t = pb.totals;
-	if (!running.eq(d(t.balance))) problems.push({ check: "balance", message: `entries add up to ${money(running)}, balance is ${t.balance}` });
-	const computed = d(t.billed).plus(d(t.penalties)).minus(d(t.paid));
-	if (!computed.eq(d(t.balance))) problems.push({ check: "balance", message: `billed + penalties - paid = ${money(computed)}, balance is ${t.balance}` });
-	const owed = d(t.overdue).plus(d(t.due_today)).minus(d(t.credit));
+	if (running !== d(t.balance)) problems.push({ check: "balance", message: `entries add up to ${rupees(running)}, balance is ${t.balance}` });
+	const computed = d(t.billed) + d(t.penalties) - d(t.paid);
+	if (computed !== d(t.balance)) problems.push({ check: "balance", message: `billed + penalties - paid = ${rupees(computed)}, balance is ${t.balance}` });
+	const owed = d(t.overdue) + d(t.due_today) - d(t.credit);
 	// prepaid instalments (paid before they fall due) are neither owed nor credit: add them back
-	const prepaid = pb.instalments.filter((i) => i.due_date > pb.as_of).reduce((acc, i) => acc.plus(d(i.paid)), ZERO);
-	if (!owed.minus(prepaid).eq(d(t.balance))) problems.push({ check: "owed", message: `unpaid dues less credit and prepayments = ${money(owed.minus(prepaid))}, balance is ${t.balance}` });
-	let principalPaid = ZERO;
+	const prepaid = pb.instalments.filter((i) => i.due_date > pb.as_of).reduce((acc, i) => acc + d(i.paid), 0);
+	if (owed - prepaid !== d(t.balance)) problems.push({ check: "owed", message: `unpaid dues less credit and prepayments = ${rupees(owed - prepaid)}, balance is ${t.balance}` });
+	let principalPaid = 0;
 	for (const i of pb.instalments) {
-		if (d(i.paid).gt(d(i.amount))) problems.push({ check: "overpaid", message: `instalment ${i.no} paid ${i.paid} of ${i.amount}` });
-		principalPaid = principalPaid.plus(d(i.paid_principal));
+		if (d(i.paid) > d(i.amount)) problems.push({ check: "overpaid", message: `instalment ${i.no} paid ${i.paid} of ${i.amount}` });
+		principalPaid += d(i.paid_principal);
 	}
-	for (const p of pb.penalties) if (d(p.paid).gt(d(p.amount))) problems.push({ check: "overpaid", message: `penalty of ${p.date} paid ${p.paid} of ${p.amount}` });
-	if (!principalPaid.plus(d(t.outstanding_principal)).eq(d(loanAmount))) problems.push({ check: "principal", message: `principal paid ${money(principalPaid)} + outstanding ${t.outstanding_principal} is not the loan ${loanAmount}` });
-	for (const [k, v] of Object.entries(t)) if (k !== "balance" && d(v).lt(0)) problems.push({ check: "non_negative", message: `${k} is negative: ${v}` });
+	for (const p of pb.penalties) if (d(p.paid) > d(p.amount)) problems.push({ check: "overpaid", message: `penalty of ${p.date} paid ${p.paid} of ${p.amount}` });
+	if (principalPaid + d(t.outstanding_principal) !== d(loanAmount)) problems.push({ check: "principal", message: `principal paid ${rupees(principalPaid)} + outstanding ${t.outstanding_principal} is not the loan ${loanAmount}` });
+	for (const [k, v] of Object.entries(t)) if (k !== "balance" && d(v) < 0) problems.push({ check: "non_negative", message: `${k} is negative: ${v}` });
 	return problems;
 }

@@ -8,7 +8,8 @@
  * date: the closing balance plus the next instalment (at least zero). The due date is the next instalment's due
  * date; once none is left, the statement date plus `graceDays`.
  */
-import { Dec, addMonthsClamped, parseIsoDate } from "../render/emi.ts";
+import { addMonthsClamped, parseIsoDate } from "../render/emi.ts";
+import { paise, rupees } from "../money/paise.ts";
 import { checkPassbook, type Passbook, type PassbookProblem } from "./passbook.ts";
 
 export interface Cycle {
@@ -39,8 +40,6 @@ export interface Statement {
 	outstanding_principal: string;
 }
 
-const money = (d: Dec): string => d.toFixed(2);
-
 /** The date `days` after "YYYY-MM-DD". */
 function addDays(iso: string, days: number): string {
 	const [y, m, d] = parseIsoDate(iso, "date");
@@ -64,46 +63,46 @@ export function cycleEndingBy(date: string, statementDay: number): Cycle {
 /** The statement of `pb` (built as of cycle.to) for the cycle. */
 export function computeStatement(pb: Passbook, cycle: Cycle, graceDays = 7): Statement {
 	if (pb.as_of !== cycle.to) throw new Error(`the passbook is as of ${pb.as_of}; the statement needs it as of ${cycle.to}`);
-	let opening = new Dec(0);
-	let billed = new Dec(0);
-	let penalties = new Dec(0);
-	let payments = new Dec(0);
+	let opening = 0;
+	let billed = 0;
+	let penalties = 0;
+	let payments = 0;
 	const instalments: number[] = [];
 	const refs: string[] = [];
 	for (const e of pb.entries) {
 		if (e.date < cycle.from) {
-			opening = new Dec(e.balance);
+			opening = paise(e.balance);
 			continue;
 		}
 		if (e.date > cycle.to) break;
 		if (e.kind === "instalment") {
-			billed = billed.plus(e.debit);
+			billed += paise(e.debit);
 			instalments.push(Number(e.ref));
 		} else if (e.kind === "penalty") {
-			penalties = penalties.plus(e.debit);
+			penalties += paise(e.debit);
 		} else if (e.kind === "payment") {
-			payments = payments.plus(e.credit);
+			payments += paise(e.credit);
 			refs.push(e.ref);
 		}
 	}
-	const closing = opening.plus(billed).plus(penalties).minus(payments);
+	const closing = opening + billed + penalties - payments;
 	const next = pb.next_due;
-	const amountDue = Dec.max(0, closing.plus(next ? next.amount : 0));
+	const amountDue = Math.max(0, closing + (next ? paise(next.amount) : 0));
 	return {
 		loan_id: pb.loan_id,
 		cycle,
 		statement_date: cycle.to,
-		opening_balance: money(opening),
-		instalments_billed: money(billed),
+		opening_balance: rupees(opening),
+		instalments_billed: rupees(billed),
 		instalments,
-		penalties: money(penalties),
-		payments: money(payments),
+		penalties: rupees(penalties),
+		payments: rupees(payments),
 		payment_refs: refs,
-		closing_balance: money(closing),
+		closing_balance: rupees(closing),
 		arrears: pb.totals.overdue,
 		credit: pb.totals.credit,
 		next_instalment: next ? { no: next.no, due_date: next.due_date, amount: next.amount } : null,
-		amount_due: money(amountDue),
+		amount_due: rupees(amountDue),
 		due_date: next ? next.due_date : addDays(cycle.to, graceDays),
 		outstanding_principal: pb.totals.outstanding_principal
 	};
@@ -116,12 +115,12 @@ export function computeStatement(pb: Passbook, cycle: Cycle, graceDays = 7): Sta
  */
 export function validateStatement(st: Statement, pb: Passbook, loanAmount: string): PassbookProblem[] {
 	const problems = checkPassbook(pb, loanAmount);
-	const d = (s: string): Dec => new Dec(s);
-	const closing = d(st.opening_balance).plus(d(st.instalments_billed)).plus(d(st.penalties)).minus(d(st.payments));
-	if (!closing.eq(d(st.closing_balance))) problems.push({ check: "statement_sum", message: `opening + billed + penalties - payments = ${money(closing)}, closing is ${st.closing_balance}` });
-	if (!d(st.closing_balance).eq(d(pb.totals.balance))) problems.push({ check: "statement_balance", message: `closing ${st.closing_balance} differs from the passbook's balance ${pb.totals.balance}` });
+	const d = paise;
+	const closing = d(st.opening_balance) + d(st.instalments_billed) + d(st.penalties) - d(st.payments);
+	if (closing !== d(st.closing_balance)) problems.push({ check: "statement_sum", message: `opening + billed + penalties - payments = ${rupees(closing)}, closing is ${st.closing_balance}` });
+	if (d(st.closing_balance) !== d(pb.totals.balance)) problems.push({ check: "statement_balance", message: `closing ${st.closing_balance} differs from the passbook's balance ${pb.totals.balance}` });
 	for (const k of ["instalments_billed", "penalties", "payments", "arrears", "credit", "amount_due", "outstanding_principal"] as const) {
-		if (d(st[k]).lt(0)) problems.push({ check: "non_negative", message: `${k} is negative: ${st[k]}` });
+		if (d(st[k]) < 0) problems.push({ check: "non_negative", message: `${k} is negative: ${st[k]}` });
 	}
 	return problems;
 }

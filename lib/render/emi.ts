@@ -1,5 +1,6 @@
 /**
- * Reducing-balance EMI schedule, computed with decimal.js so that no amount ever passes through a float.
+ * Reducing-balance EMI schedule, exact: the EMI with decimal.js, the rows in whole paise (lib/money/paise.ts), so
+ * that no amount ever passes through a float.
  *
  * EMI = P r (1+r)^n / ((1+r)^n - 1) with r = annual rate / 12 / 100, rounded half-up to the paisa
  * (P / n when the rate is 0). Each instalment's interest is the opening balance times r, rounded to the
@@ -11,6 +12,7 @@
  */
 import decimalDefault from "decimal.js";
 import type { Decimal as DecimalClass } from "decimal.js";
+import { paise, rateOf, ratio, rupees } from "../money/paise.ts";
 
 // decimal.js ships CommonJS typings for its ESM build: at runtime the default import IS the class, while
 // TypeScript (NodeNext) types it as the CommonJS module object; the cast states what Node actually loads.
@@ -134,6 +136,57 @@ function checkInput(input: EmiInput): { p: Dec; annual: Dec; n: number; start: [
 export function emiSchedule(input: EmiInput): EmiSchedule {
 	const { p, annual, n, start } = checkInput(input);
 	const emi = computeEmi(p, annual, n);
+	const rows: EmiRow[] = new Array<EmiRow>(n);
+	// the rows in whole paise: opening * annual / 1200 is a ratio of integers, rounded half-up to the paisa exactly
+	// as the decimal division did (its quotient of 40 digits never crosses a half-paisa the exact one does not)
+	const rate = rateOf(annual.toFixed());
+	const den = 1200n * rate.den;
+	const emiP = paise(str(emi));
+	let opening = paise(str(p));
+	// an EMI below the first month's interest (absurd rates) grows the balance past any integer: decimal rows then
+	if (emiP < ratio(opening, rate.num, den)) return decimalSchedule(p, annual, n, start, emi);
+	// the totals of a long, large loan may pass 2^53 paise
+	let totalInterest = 0n;
+	let totalPrincipal = 0n;
+	let lastEmi = emiP;
+	for (let i = 0; i < n; i++) {
+		const interest = ratio(opening, rate.num, den);
+		const last = i === n - 1;
+		// The last row takes the remaining balance, whatever rounding left over.
+		const principalPart = last ? opening : Math.min(emiP - interest, opening);
+		const pay = principalPart + interest;
+		const closing = opening - principalPart;
+		rows[i] = {
+			no: i + 1,
+			due_date: addMonthsClamped(start[0], start[1], start[2], i),
+			opening: rupees(opening),
+			emi: rupees(pay),
+			interest: rupees(interest),
+			principal: rupees(principalPart),
+			closing: rupees(closing)
+		};
+		totalInterest += BigInt(interest);
+		totalPrincipal += BigInt(principalPart);
+		if (last) lastEmi = pay;
+		opening = closing;
+	}
+	return {
+		principal: str(p),
+		annual_rate: annual.toString(),
+		months: n,
+		emi: str(emi),
+		last_emi: rupees(lastEmi),
+		rows,
+		first_due_date: rows[0].due_date,
+		last_due_date: rows[n - 1].due_date,
+		total_interest: rupees(totalInterest),
+		total_principal: rupees(totalPrincipal),
+		total_payment: rupees(totalInterest + totalPrincipal)
+	};
+}
+
+/** The rows in decimal (the balance grows when the EMI does not cover the interest). */
+function decimalSchedule(p: Dec, annual: Dec, n: number, start: [number, number, number], emi: Dec): EmiSchedule {
 	const rows: EmiRow[] = new Array<EmiRow>(n);
 	let opening = p;
 	let totalInterest = new Dec(0);
