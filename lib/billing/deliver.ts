@@ -38,57 +38,103 @@ export interface DeliverInput {
 
 /** Creates (once) and hands on the loan's statement cases; returns their IDs. */
 export async function deliverStatement(p: DeliverPorts, input: DeliverInput): Promise<{ caseIds: string[] }> {
-	const { clientId, loan, statement: st } = input;
-	const recipient = recipientOf(loan as unknown as Record<string, unknown>);
-	const doc = input.documentId ? ((await p.documents.findById(input.documentId)) as { _id: string; key: string; pages: number; bytes: number; language: string } | null) : null;
-	if (input.documentId && !doc) throw new Error(`statement document ${input.documentId} is not stored`);
-	const words = { name: recipient.name, loanId: loan.loan_id, amountDue: st.amount_due, dueDate: st.due_date, statementDate: st.statement_date };
-	const wanted: { type: string; plan: Channel[] }[] = [];
-	if (recipient.phone) wanted.push({ type: `statement-sms:${st.statement_date}`, plan: ["sms"] });
-	if (doc) {
-		const plan = ((await p.plan(clientId)) ?? [...DEFAULT_PLAN]).filter((c) => c !== "sms" && c !== "courier");
-		if (plan.length) wanted.push({ type: `loan-statement:${st.statement_date}`, plan });
-	}
+	const [out] = await deliverStatements(p, [input]);
+	if (out instanceof Error) throw out;
+	return out;
+}
+
+/**
+ * The statement cases of a chunk of loans at once: their documents read in one query, the cases that exist already
+ * in one, the new ones inserted in one (insertMany; one by one only when another try inserted some meanwhile), and
+ * every new or still pending case handed to the notifier in one call. Returns per input its case IDs, or the error
+ * of that loan alone (a statement document that is not stored).
+ */
+export async function deliverStatements(p: DeliverPorts, inputs: DeliverInput[]): Promise<({ caseIds: string[] } | Error)[]> {
+	type Doc = { _id: string; key: string; pages: number; bytes: number; language: string };
+	const documentIds = [...new Set(inputs.map((i) => i.documentId).filter((id): id is string => Boolean(id)))];
+	const docs = new Map(documentIds.length ? ((await p.documents.findByIds(documentIds)) as Doc[]).map((d) => [d._id, d]) : []);
+	const plans = new Map<string, Channel[]>();
 	const now = new Date();
-	const caseIds: string[] = [];
-	const toSend: { payload: RenderedCase; key: string }[] = [];
-	for (const w of wanted) {
-		const id = caseIdOf(clientId, loan.loan_id, w.type);
-		caseIds.push(id);
-		const c: CaseDoc = {
-			_id: id,
-			clientId,
-			loanKey: loan.loan_id,
-			documentType: w.type,
-			template: "loan-statement",
-			recordId: "",
-			dueDate: st.statement_date,
-			language: recipient.language,
-			recipient,
-			status: "pending",
-			runId: input.runId,
-			runIds: [input.runId],
-			try: 1,
-			planOverride: w.plan,
-			message: { kind: "statement", words },
-			createdAt: now,
-			updatedAt: now
-		};
-		let stored: CaseDoc | null;
+	const out: ({ caseIds: string[] } | Error)[] = [];
+	const wanted: { c: CaseDoc; doc: Doc | null; language: string }[] = [];
+	for (const input of inputs) {
+		const { clientId, loan, statement: st } = input;
+		const doc = input.documentId ? (docs.get(input.documentId) ?? null) : null;
+		if (input.documentId && !doc) {
+			out.push(new Error(`statement document ${input.documentId} is not stored`));
+			continue;
+		}
+		const recipient = recipientOf(loan as unknown as Record<string, unknown>);
+		const words = { name: recipient.name, loanId: loan.loan_id, amountDue: st.amount_due, dueDate: st.due_date, statementDate: st.statement_date };
+		const types: { type: string; plan: Channel[] }[] = [];
+		if (recipient.phone) types.push({ type: `statement-sms:${st.statement_date}`, plan: ["sms"] });
+		if (doc) {
+			if (!plans.has(clientId)) plans.set(clientId, ((await p.plan(clientId)) ?? [...DEFAULT_PLAN]).filter((c) => c !== "sms" && c !== "courier"));
+			const plan = plans.get(clientId) ?? [];
+			if (plan.length) types.push({ type: `loan-statement:${st.statement_date}`, plan });
+		}
+		const caseIds: string[] = [];
+		for (const w of types) {
+			const id = caseIdOf(clientId, loan.loan_id, w.type);
+			caseIds.push(id);
+			wanted.push({
+				doc,
+				language: recipient.language,
+				c: {
+					_id: id,
+					clientId,
+					loanKey: loan.loan_id,
+					documentType: w.type,
+					template: "loan-statement",
+					recordId: "",
+					dueDate: st.statement_date,
+					language: recipient.language,
+					recipient,
+					status: "pending",
+					runId: input.runId,
+					runIds: [input.runId],
+					try: 1,
+					planOverride: w.plan,
+					message: { kind: "statement", words },
+					createdAt: now,
+					updatedAt: now
+				}
+			});
+		}
+		out.push({ caseIds });
+	}
+	if (wanted.length === 0) return out;
+	// the cases a try before made already (a retried chunk, a rerun): kept as they are
+	const stored = new Map(((await p.delivery.cases.findByIds(wanted.map((w) => w.c._id))) as CaseDoc[]).map((c) => [c._id, c]));
+	const fresh = wanted.filter((w) => !stored.has(w.c._id)).map((w) => w.c);
+	if (fresh.length) {
 		try {
-			await p.delivery.cases.insert(c);
-			stored = c;
+			await p.delivery.cases.insertMany(fresh);
+			for (const c of fresh) stored.set(c._id, c);
 		} catch (err) {
 			if (!isDuplicateKeyError(err)) throw err;
-			stored = await p.delivery.getCase<CaseDoc>(id);
+			// another try inserted some meanwhile: one by one, taking the stored one where it exists
+			for (const c of fresh) {
+				try {
+					await p.delivery.cases.insert(c);
+					stored.set(c._id, c);
+				} catch (e) {
+					if (!isDuplicateKeyError(e)) throw e;
+					const existing = await p.delivery.getCase<CaseDoc>(c._id);
+					if (existing) stored.set(c._id, existing);
+				}
+			}
 		}
-		// a case that already went out (or is going out) is not handed on again
-		if (!stored || stored.status !== "pending") continue;
+	}
+	// a case that already went out (or is going out) is not handed on again
+	const toSend: { payload: RenderedCase; key: string }[] = [];
+	for (const { c, doc, language } of wanted) {
+		if (stored.get(c._id)?.status !== "pending") continue;
 		toSend.push({
-			payload: { caseId: id, clientId, documentId: doc?._id ?? "", key: doc?.key ?? "", pages: doc?.pages ?? 0, bytes: doc?.bytes ?? 0, template: "loan-statement", language: recipient.language },
-			key: `${id}:rendered`
+			payload: { caseId: c._id, clientId: c.clientId, documentId: doc?._id ?? "", key: doc?.key ?? "", pages: doc?.pages ?? 0, bytes: doc?.bytes ?? 0, template: "loan-statement", language },
+			key: `${c._id}:rendered`
 		});
 	}
 	if (toSend.length) await p.rendered(toSend);
-	return { caseIds };
+	return out;
 }

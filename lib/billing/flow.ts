@@ -16,7 +16,7 @@ import type { LoanRecord } from "../records/index.ts";
 import { loadLoanChunk, openRefunds, passbookFrom, penaltyRuleOf, refundsOfLoan, type LoanChunk, type RefundDoc } from "./loans.ts";
 import type { Passbook, PenaltyRule } from "./passbook.ts";
 import { computeStatement, statementDocumentData, validateStatement, type Statement } from "./statement.ts";
-import { deliverStatement, type DeliverPorts } from "./deliver.ts";
+import { deliverStatements, type DeliverInput, type DeliverPorts } from "./deliver.ts";
 import { HaltError, type BillingItemDoc, type BillingStep, type Flow } from "./runs.ts";
 
 export interface FlowPorts {
@@ -112,15 +112,34 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 				const doc = await p.render(item.clientId, "loan-statement", loan.language, statementDocumentData(st, pb, loan));
 				return { documentId: doc.id, pages: doc.pages, bytes: doc.bytes };
 			},
-			deliver: async (item, run, c) => {
-				const st = statementOf(item);
-				if (st.closed) return { skipped: "nothing to bill" };
-				const documentId = (item.results.render as { documentId?: string } | undefined)?.documentId;
+			deliver: async () => {
+				throw new Error("deliver applies to its whole chunk (applyMany)");
+			}
+		},
+		applyMany: {
+			// the chunk's statement cases in a few writes, handed to the notifier at flush
+			deliver: async (items, run, c) => {
+				const out = new Map<string, Record<string, unknown> | Error>();
+				const inputs: DeliverInput[] = [];
+				const owners: string[] = [];
+				for (const item of items) {
+					try {
+						const st = statementOf(item);
+						if (st.closed) {
+							out.set(item._id, { skipped: "nothing to bill" });
+							continue;
+						}
+						const documentId = (item.results.render as { documentId?: string } | undefined)?.documentId;
+						inputs.push({ runId: run._id, clientId: item.clientId, loan: loanOf(item, c), statement: st, ...(documentId ? { documentId } : {}) });
+						owners.push(item._id);
+					} catch (err) {
+						out.set(item._id, err as Error);
+					}
+				}
 				const plan = (c.client?.delivery as { plan?: Channel[] } | undefined)?.plan;
-				return deliverStatement(
-					{ ...(await p.delivery()), plan: async () => plan, rendered: async (cases) => void c.cases.push(...cases) },
-					{ runId: run._id, clientId: item.clientId, loan: loanOf(item, c), statement: st, ...(documentId ? { documentId } : {}) }
-				);
+				const results = await deliverStatements({ ...(await p.delivery()), plan: async () => plan, rendered: async (cases) => void c.cases.push(...cases) }, inputs);
+				results.forEach((r, i) => out.set(owners[i], r));
+				return out;
 			}
 		},
 		async flush(c) {

@@ -128,6 +128,11 @@ export interface Flow<C> {
 	prepare(items: BillingItemDoc[], run: BillingRunDoc, from: BillingStep): Promise<C>;
 	apply: Record<BillingStep, (item: BillingItemDoc, run: BillingRunDoc, chunk: C) => Promise<Record<string, unknown>>>;
 	inline(step: BillingStep, run: BillingRunDoc): boolean;
+	/**
+	 * Steps that apply to a whole chunk at once when it starts at them (e.g. deliver: a chunk's cases in a few
+	 * writes): a result or an Error per item ID; an item missing from the answer fails.
+	 */
+	applyMany?: Partial<Record<BillingStep, (items: BillingItemDoc[], run: BillingRunDoc, chunk: C) => Promise<Map<string, Record<string, unknown> | Error>>>>;
 	/** after the chunk's items were applied and before their states are written (e.g. hands their cases on at once) */
 	flush?(chunk: C): Promise<void>;
 }
@@ -180,6 +185,16 @@ export async function runChunk<C>(items: StoreAdapter, run: BillingRunDoc, step:
 	} catch (err) {
 		readError = err;
 	}
+	// a step that applies to the whole chunk at once: its results first
+	let firsts: Map<string, Record<string, unknown> | Error> | undefined;
+	const many = flow.applyMany?.[step];
+	if (many && !readError) {
+		try {
+			firsts = await many(at, run, chunk as C);
+		} catch (err) {
+			readError = err;
+		}
+	}
 	const ops: CompareAndSet[] = [];
 	const fates: { id: string; fate: "advanced" | "retry" | "halted" | "handed"; at: BillingStep }[] = [];
 	for (const item of at) {
@@ -193,7 +208,13 @@ export async function runChunk<C>(items: StoreAdapter, run: BillingRunDoc, step:
 		for (;;) {
 			try {
 				if (readError) throw readError;
-				const result = await flow.apply[s](working, run, chunk);
+				let result: Record<string, unknown>;
+				if (s === step && firsts) {
+					const r = firsts.get(item._id);
+					if (!r) throw new Error(`the ${step} step gave no result for this loan`);
+					if (r instanceof Error) throw r;
+					result = r;
+				} else result = await flow.apply[s](working, run, chunk);
 				working.results[s] = result;
 				set[`results.${s}`] = result;
 				const next = nextStep(s);

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { SqliteStore } from "../../../lib/store/sqlite.ts";
 import type { StoreAdapter } from "../../../lib/store/types.ts";
-import { HaltError, ITEM_INDEXES, itemId, nextStep, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type StepFn } from "../../../lib/billing/runs.ts";
+import { HaltError, ITEM_INDEXES, itemId, itemsAfter, nextStep, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type Flow, type StepFn } from "../../../lib/billing/runs.ts";
 
 let dir: string;
 let store: SqliteStore;
@@ -81,4 +81,74 @@ test("the last step finishes an item, and a run with halted loans completes with
 	assert.equal(status, "completed_with_halts");
 	assert.deepEqual([counts.done, counts.halted, counts.active], [2, 2, 0]);
 	assert.equal(counts.steps.deliver.passed, 2);
+});
+
+test("a chunk goes on through the inline steps in one handler, with what it computed carried along, and a chunk-wide step applies to all at once", async () => {
+	const run2: BillingRunDoc = { ...run, _id: "run-2", loans: 4 };
+	const loans = ["M1", "M2", "M3", "M4"];
+	const mids = loans.map((l) => itemId("c1", "2026-04-10", l));
+	for (const loan of loans) {
+		await items.insert({ _id: itemId("c1", "2026-04-10", loan), runId: run2._id, clientId: "c1", loanId: loan, cycleTo: "2026-04-10", step: "duplicates", status: "active", attempts: 0, results: {}, updatedAt: new Date() });
+	}
+	const built: string[] = [];
+	const delivered: string[][] = [];
+	let flushed = 0;
+	type C = { passbooks: Map<string, number> };
+	const flow: Flow<C> = {
+		prepare: async () => ({ passbooks: new Map() }),
+		inline: (step) => step !== "deliver",
+		apply: {
+			duplicates: async () => ({ refundsOpened: 0 }),
+			passbook: async (item, _r, c) => {
+				built.push(item.loanId);
+				c.passbooks.set(item.loanId, 100);
+				return { balance: 100 };
+			},
+			statement: async (item, _r, c) => {
+				if (item.loanId === "M2") throw new Error("store busy");
+				return { due: c.passbooks.get(item.loanId) };
+			},
+			validate: async (item) => {
+				if (item.loanId === "M3") throw new HaltError("the statement does not balance");
+				assert.deepEqual(item.results.statement, { due: 100 }, "a later step sees the earlier results of the same handler");
+				return { ok: true };
+			},
+			render: async () => ({ skipped: "pdf off" }),
+			deliver: async () => {
+				throw new Error("deliver is chunk-wide here");
+			}
+		},
+		applyMany: {
+			deliver: async (chunk) => {
+				delivered.push(chunk.map((i) => i.loanId));
+				return new Map(chunk.map((i) => [i._id, { caseIds: [`case-${i.loanId}`] }]));
+			}
+		},
+		flush: async () => {
+			flushed++;
+		}
+	};
+	const out = await runChunk(items, run2, "duplicates", mids, flow, false);
+	assert.deepEqual(built.sort(), loans, "one passbook per loan");
+	assert.deepEqual(out.retry, [], "a failure at a step reached inline is for that step's queue, not a retry of this chunk");
+	assert.deepEqual(out.haltedAt, { validate: 1 });
+	const get2 = async (loan: string) => (await items.findById(itemId("c1", "2026-04-10", loan))) as BillingItemDoc;
+	assert.deepEqual([(await get2("M1")).step, (await get2("M1")).status], ["deliver", "active"]);
+	assert.deepEqual(Object.keys((await get2("M1")).results).sort(), ["duplicates", "passbook", "render", "statement", "validate"]);
+	assert.deepEqual([(await get2("M2")).step, (await get2("M2")).status, (await get2("M2")).attempts, (await get2("M2")).lastError], ["statement", "active", 1, "store busy"]);
+	const m3 = await get2("M3");
+	assert.deepEqual([m3.step, m3.status, m3.halted?.step], ["validate", "halted", "validate"]);
+	assert.deepEqual(m3.halted?.input, { loanId: "M3", cycleTo: "2026-04-10", duplicates: { refundsOpened: 0 }, passbook: { balance: 100 }, statement: { due: 100 } });
+	assert.equal(flushed, 1);
+	const later = await itemsAfter(items, "duplicates", mids);
+	assert.deepEqual(Object.fromEntries(later), { statement: [mids[1]], deliver: [mids[0], mids[3]] });
+
+	// the deliver chunk: applied to all its items in one call; the same chunk again does nothing
+	const done = await runChunk(items, run2, "deliver", later.get("deliver") ?? [], flow, false);
+	assert.deepEqual(delivered, [["M1", "M4"]]);
+	assert.equal(done.advanced.length, 2);
+	assert.deepEqual((await get2("M4")).results.deliver, { caseIds: ["case-M4"] });
+	assert.equal((await get2("M4")).status, "done");
+	const again = await runChunk(items, run2, "deliver", later.get("deliver") ?? [], flow, false);
+	assert.deepEqual([again.skipped, delivered.length], [2, 1]);
 });
