@@ -9,6 +9,11 @@
  *   case <id>                      a case's history: every attempt and status event
  *   outbox [caseId]                what the sandbox provider would have sent
  *   replay [clientId]              retries every case failed on every channel (and pending ones), reusing their PDFs
+ *   billing runs [clientId]        billing runs, newest first, with their counts
+ *   billing start <clientId> [date][:nopdf]  starts (or resumes) a client's billing run (statement date, no PDFs)
+ *   billing show <runId>           a billing run's counts per step
+ *   billing halted <runId> [step]  the loans halted in a run, with the step, reason and attempts
+ *   billing resume <runId> [step]  halted loans go on from the step they halted at
  * They call actions, so in distributed mode they reach whichever node runs the service.
  */
 import type { ServiceBroker } from "moleculer";
@@ -146,8 +151,67 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 				const v = (await broker.call("scheduler.createRun", { from: "1970-01-01", to: "9999-12-31", includePending: true, retryOnly: true, ...(args.clientId ? { clientId: args.clientId } : {}) })) as RunView;
 				print(`replay run ${v.id} started; follow it with: runs`);
 			}
+		},
+		{
+			command: "billing <verb> [id] [arg]",
+			description: "Billing runs: billing runs [clientId] | billing start <clientId> [YYYY-MM-DD][:nopdf] | billing show <runId> | billing halted <runId> [step] | billing resume <runId> [step]",
+			async action(broker, args) {
+				const { verb, id, arg } = args;
+				switch (verb) {
+					case "runs": {
+						const res = (await broker.call("billing.listRuns", { limit: 20, ...(id ? { clientId: id } : {}) })) as { items: BillingRunView[] };
+						table(res.items.map(billingRunRow));
+						return;
+					}
+					case "start": {
+						if (!id) return print("usage: billing start <clientId> [YYYY-MM-DD | nopdf | YYYY-MM-DD:nopdf]");
+						const [cycleTo, nopdf] = (arg ?? "").split(":");
+						const noPdf = cycleTo === "nopdf" || nopdf === "nopdf";
+						const v = (await broker.call("billing.startRun", { clientId: id, ...(cycleTo && cycleTo !== "nopdf" ? { cycleTo } : {}), ...(noPdf ? { pdf: false } : {}) })) as BillingRunView;
+						print(`billing run ${v.id} for client ${v.clientId}, cycle ${v.cycle.from}..${v.cycle.to}${v.pdf ? "" : " (no PDFs)"}: ${v.counts.loans} loan(s); follow it with: billing show ${v.id}`);
+						return;
+					}
+					case "show": {
+						if (!id) return print("usage: billing show <runId>");
+						const v = (await broker.call("billing.getRun", { id })) as BillingRunView;
+						print(`billing run ${v.id} (client ${v.clientId}, cycle ${v.cycle.from}..${v.cycle.to}${v.pdf ? "" : ", no PDFs"}): ${v.status}; ${v.counts.loans} loans, ${v.counts.done} done, ${v.counts.active} active, ${v.counts.halted} halted`);
+						table(Object.entries(v.counts.steps).map(([step, c]) => ({ step, active: c.active, halted: c.halted, passed: c.passed })));
+						return;
+					}
+					case "halted": {
+						if (!id) return print("usage: billing halted <runId> [step]");
+						const res = (await broker.call("billing.halted", { id, limit: 100, ...(arg ? { step: arg } : {}) })) as { total: number; items: { loanId: string; step: string; reason?: string; attempts: number; haltedAt?: string | Date }[] };
+						table(res.items.map((i) => ({ loan: i.loanId, step: i.step, attempts: i.attempts, haltedAt: i.haltedAt ? new Date(i.haltedAt).toISOString() : "", reason: (i.reason ?? "").slice(0, 100) })));
+						if (res.total > res.items.length) print(`(${res.items.length} of ${res.total} shown)`);
+						return;
+					}
+					case "resume": {
+						if (!id) return print("usage: billing resume <runId> [step]");
+						const res = (await broker.call("billing.resume", { id, ...(arg ? { step: arg } : {}) })) as { resumed: number; run: BillingRunView };
+						print(`resumed ${res.resumed} halted loan(s) of billing run ${id}; the run is ${res.run.status}; follow it with: billing show ${id}`);
+						return;
+					}
+					default:
+						print(`unknown verb '${verb}': billing runs|start|show|halted|resume`);
+				}
+			}
 		}
 	];
+}
+
+/** A billing run as billing's actions answer it (lib/billing/runs.ts runCounts). */
+interface BillingRunView {
+	id: string;
+	clientId: string;
+	cycle: { from: string; to: string };
+	pdf: boolean;
+	status: string;
+	counts: { loans: number; done: number; active: number; halted: number; steps: Record<string, { active: number; halted: number; passed: number }> };
+	createdAt: string | Date;
+}
+
+function billingRunRow(r: BillingRunView): Record<string, unknown> {
+	return { id: r.id, client: r.clientId, cycle: `${r.cycle.from}..${r.cycle.to}`, pdf: r.pdf ? "yes" : "no", status: r.status, loans: r.counts.loans, done: r.counts.done, active: r.counts.active, halted: r.counts.halted, started: new Date(r.createdAt).toISOString() };
 }
 
 function runRow(r: RunView): Record<string, unknown> {

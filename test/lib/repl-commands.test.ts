@@ -78,3 +78,23 @@ test("npm run repl (embedded) answers the health command typed at its prompt", a
 		});
 	}
 });
+
+test("billing start, runs, show, halted and resume drive a client's billing run", async () => {
+	const c = (await node.broker.call("clients.create", { name: "repl-billing" })) as { id: string };
+	const started = await run("billing", { verb: "start", id: c.id, arg: "2026-11-10:nopdf" });
+	const id = /billing run (\S+) for client/.exec(started)?.[1];
+	assert.ok(id, started);
+	assert.match(started, /cycle 2026-10-11\.\.2026-11-10 \(no PDFs\): 0 loan\(s\)/);
+	assert.match(await run("billing", { verb: "runs", id: c.id }), new RegExp(`${id} +${c.id} +2026-10-11\\.\\.2026-11-10 +no +completed +0`));
+	// a loan halted at the statement step, as a failing step leaves it
+	const items = node.platform.store.adapter("billing_items");
+	await items.insert({ _id: `${c.id}:2026-11-10:X1`, runId: id, clientId: c.id, loanId: "X1", cycleTo: "2026-11-10", step: "statement", status: "halted", attempts: 3, results: {}, halted: { step: "statement", reason: "store down", input: { loanId: "X1" }, at: new Date("2026-11-11T00:00:00Z") }, updatedAt: new Date() });
+	const show = await run("billing", { verb: "show", id });
+	assert.match(show, /completed_with_halts; 0 loans, 0 done, 0 active, 1 halted/);
+	assert.match(show, /statement +0 +1 +0/);
+	assert.match(await run("billing", { verb: "halted", id, arg: "statement" }), /X1 +statement +3 +2026-11-11T00:00:00\.000Z +store down/);
+	assert.equal(await run("billing", { verb: "halted", id, arg: "render" }), "(none)");
+	assert.match(await run("billing", { verb: "resume", id, arg: "statement" }), /resumed 1 halted loan\(s\) of billing run/);
+	assert.match(await run("billing", { verb: "nope" }), /unknown verb 'nope'/);
+	assert.match(await run("billing", { verb: "show" }), /usage: billing show <runId>/);
+});
