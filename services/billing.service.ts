@@ -1,45 +1,39 @@
 /**
- * billing: a loan's passbook, and the excess-refund saga of suspected duplicate repayments.
+ * billing: a loan's passbook, the excess-refund saga of suspected duplicate repayments, and billing runs. Thin: the
+ * logic is in lib/billing/ and this file wires it to the store, queues and API.
  *
- * When a repayment batch completes, the batches actor hands it on (`billing.repayments`); billing checks every loan
- * the batch touched for suspected duplicates (lib/billing/duplicates.ts) and records a refund request for each new
- * one (unique per client and payment reference), then asks the client over its signed webhook
- * (`refund.requested`, one `billing.refund-notices` message per refund, retried by the queue). The client answers
- * with POST /refunds/:id/confirm or /reject; a request unanswered for BILLING_REFUND_TIMEOUT_H is marked timed out
- * and operators are alerted once.
- *
- * Billing runs (lib/billing/runs.ts): POST /billing/runs enrols a client's active loans for a cycle and moves them
- * through duplicates -> passbook -> statement -> validate -> render -> deliver, one queue per step
- * (`billing.step.<step>`, chunks of loans); a loan that keeps failing a step halts there and waits for an operator
- * (GET /billing/runs/:id/halted, POST /billing/runs/:id/resume). The logic is in lib/billing/; this file wires it
- * to the store, queues and API.
+ * - Refunds (lib/billing/refund-requests.ts): when a repayment batch completes (`billing.repayments`), the loans it
+ *   touched are checked for suspected duplicates and a refund request is recorded for each new one; the client is
+ *   asked over its signed webhook (`billing.refund-notices`, retried by the queue) and answers with
+ *   POST /refunds/:id/confirm or /reject; a request unanswered for BILLING_REFUND_TIMEOUT_H times out (alerted once).
+ * - Runs (lib/billing/run-control.ts, runs.ts, flow.ts): POST /billing/runs enrols a client's loans for a cycle and
+ *   moves them through duplicates -> passbook -> statement -> validate -> render -> deliver, one queue per step
+ *   (`billing.step.<step>`, chunks of loans); a loan that keeps failing a step halts there and waits for an operator
+ *   (GET /billing/runs/:id/halted, POST /billing/runs/:id/resume). Each client's run starts by itself once its
+ *   cycle has ended (BILLING_SCHEDULE_MS).
  */
 import type { Context } from "moleculer";
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import type { DeliveryInfo } from "../lib/queues/types.ts";
 import type { Caller } from "../lib/api/auth.ts";
-import { isDuplicateKeyError } from "../lib/store/errors.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { clientFor, clientSettings, recordsStore } from "../lib/ingest/context.ts";
-import { signBody } from "../lib/ingest/report.ts";
-import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
+import { badRequest, notFound } from "../lib/api/errors.ts";
 import { withLogContext } from "../lib/log.ts";
 import { startSweep, type Sweep } from "../lib/sweep.ts";
 import { isoDateIn } from "../lib/validate/dates.ts";
 import { parseIsoDate } from "../lib/render/emi.ts";
-import { findLoan, loanPassbook, loansOf, openRefunds, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
-import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus } from "../lib/billing/refunds.ts";
+import { findLoan, loanPassbook, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
+import type { RefundEvent, RefundStatus } from "../lib/billing/refunds.ts";
+import { decideRefund, openBatchRefunds, refundView, sendRefundNotice, sweepRefunds, type RefundView } from "../lib/billing/refund-requests.ts";
 import type { Passbook } from "../lib/billing/passbook.ts";
-import type { ClientDoc } from "../lib/clients.ts";
-import type { RecordDoc } from "../lib/ingest/register.ts";
 import { deliveryStore } from "../lib/delivery/store.ts";
-import { BILLING_STEPS, CHUNK_ITEMS, STEP_QUEUES, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemId, itemsAfter, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "../lib/billing/runs.ts";
+import { BILLING_STEPS, STEP_QUEUES, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemsAfter, runChunk, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "../lib/billing/runs.ts";
+import { requestedCycle, resumeHalted, runView, shouldAlertHalts, startDueRuns, startRun, type RunPorts } from "../lib/billing/run-control.ts";
 import { billingFlow, type RunChunk } from "../lib/billing/flow.ts";
-import { cycleEndingBy, type Cycle } from "../lib/billing/statement.ts";
-import { newId } from "../lib/store/ids.ts";
-import type { StoreAdapter } from "../lib/store/types.ts";
+import type { Cycle } from "../lib/billing/statement.ts";
 
 const SWEEP_MS = 60_000;
 const REFUND_STATUSES: RefundStatus[] = ["requested", "confirmed", "rejected", "timed_out"];
@@ -50,14 +44,12 @@ interface Own {
 	sweepRefunds(): Promise<number>;
 	startDueRuns(now?: Date): Promise<string[]>;
 	decide(ctx: Context<{ id: string; note?: string }>, event: RefundEvent): Promise<RefundView>;
-	runsStore(): Promise<{ runs: StoreAdapter; items: StoreAdapter }>;
+	runPorts(): Promise<RunPorts>;
 	startRun(clientId: string, cycle: Cycle, pdf: boolean, startedBy: string): Promise<BillingRunDoc>;
-	handOn(run: BillingRunDoc, step: BillingStep, ids?: string[]): Promise<number>;
 	runStep(step: BillingStep, payload: unknown, lastTry: boolean): Promise<void>;
 	flow(): Flow<RunChunk>;
 	billingFlow?: Flow<RunChunk>;
-	runView(run: BillingRunDoc): Promise<Record<string, unknown>>;
-	opened?: Promise<{ runs: StoreAdapter; items: StoreAdapter }>;
+	opened?: Promise<RunPorts>;
 }
 
 /** What an operator passes to start a run. */
@@ -70,30 +62,6 @@ interface StartParams {
 	pdf?: boolean;
 }
 type Self = QueueService<Own & DbMixinThis>;
-
-/** What a client sees of a refund request. */
-export interface RefundView {
-	id: string;
-	loan_id: string;
-	payment_ref: string;
-	of: string;
-	amount: string;
-	paid_at: string;
-	status: RefundStatus;
-	requestedAt: string;
-	history: RefundDoc["history"];
-	noticeDelivered: boolean;
-}
-
-/** The client's statement day of the month (settings `billing.statementDay`, default the 1st). */
-function statementDayOf(client: ClientDoc): number {
-	const d = (client.billing as { statementDay?: unknown } | undefined)?.statementDay;
-	return typeof d === "number" && Number.isInteger(d) && d >= 1 && d <= 31 ? d : 1;
-}
-
-function toView(r: RefundDoc): RefundView {
-	return { id: r._id, loan_id: r.loan_id, payment_ref: r.payment_ref, of: r.of, amount: r.amount, paid_at: r.paid_at, status: r.status, requestedAt: r.requestedAt, history: r.history, noticeDelivered: Boolean(r.notice?.deliveredAt) };
-}
 
 const billing: QueueServiceSchema<Own & DbMixinThis> = {
 	name: "billing",
@@ -134,7 +102,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				const limit = ctx.params.limit ?? 50;
 				const offset = ctx.params.offset ?? 0;
 				const [rows, total] = await Promise.all([this.adapter.find({ query, sort: "requestedAt", limit, offset }), this.adapter.count({ query })]);
-				return { total, limit, offset, items: (rows as RefundDoc[]).map(toView) };
+				return { total, limit, offset, items: (rows as RefundDoc[]).map(refundView) };
 			}
 		},
 
@@ -144,7 +112,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			async handler(this: Self, ctx: Context<{ id: string }>): Promise<RefundView> {
 				const r = (await this.adapter.findById(ctx.params.id)) as RefundDoc | null;
 				if (!r || r.client !== clientFor(ctx, undefined)) throw notFound("refund", ctx.params.id);
-				return toView(r);
+				return refundView(r);
 			}
 		},
 
@@ -168,24 +136,11 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				const p = ctx.params;
 				const client = await clientSettings(this.broker, p.clientId);
 				if (!client) throw notFound("client", p.clientId);
-				const day = statementDayOf(client);
-				const today = isoDateIn(new Date(), "Asia/Kolkata");
-				let cycle: Cycle;
-				try {
-					if (p.cycleTo) parseIsoDate(p.cycleTo, "cycleTo");
-					if (p.cycleFrom) parseIsoDate(p.cycleFrom, "cycleFrom");
-					// a statement date given: the cycle is the month up to it; else the one ending on the client's statement day
-					cycle = p.cycleTo ? cycleEndingBy(p.cycleTo, Number(p.cycleTo.slice(8, 10))) : cycleEndingBy(today, day);
-					if (p.cycleFrom) cycle = { from: p.cycleFrom, to: cycle.to };
-				} catch (err) {
-					throw badRequest((err as Error).message);
-				}
-				if (cycle.from > cycle.to) throw badRequest(`cycleFrom ${cycle.from} is after cycleTo ${cycle.to}`);
-				if (cycle.to > today) throw badRequest(`cycleTo ${cycle.to} is in the future (today is ${today} in India): a statement is made on or after its date`);
+				const cycle = requestedCycle(client, isoDateIn(new Date(), "Asia/Kolkata"), p.cycleTo, p.cycleFrom);
 				const auth = (ctx.meta as { auth?: Caller }).auth;
 				const run = await this.startRun(p.clientId, cycle, p.pdf ?? true, auth?.kind === "operator" ? `operator:${auth.sub}` : "internal");
 				(ctx.meta as Record<string, unknown>).$statusCode = 202;
-				return this.runView(run);
+				return runView((await this.runPorts()).items, run);
 			}
 		},
 
@@ -193,12 +148,12 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 		listRuns: {
 			params: { clientId: { type: "string", optional: true, max: 64 }, limit: { type: "number", convert: true, optional: true, min: 1, max: 200 }, offset: { type: "number", convert: true, optional: true, min: 0 } },
 			async handler(this: Self, ctx: Context<{ clientId?: string; limit?: number; offset?: number }>) {
-				const { runs } = await this.runsStore();
+				const { runs, items } = await this.runPorts();
 				const query = ctx.params.clientId ? { clientId: ctx.params.clientId } : {};
 				const limit = ctx.params.limit ?? 20;
 				const offset = ctx.params.offset ?? 0;
 				const [rows, total] = await Promise.all([runs.find({ query, sort: "-createdAt", limit, offset }), runs.count({ query })]);
-				return { total, limit, offset, items: await Promise.all((rows as BillingRunDoc[]).map((r) => this.runView(r))) };
+				return { total, limit, offset, items: await Promise.all((rows as BillingRunDoc[]).map((r) => runView(items, r))) };
 			}
 		},
 
@@ -206,10 +161,10 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 		getRun: {
 			params: { id: { type: "string" } },
 			async handler(this: Self, ctx: Context<{ id: string }>) {
-				const { runs } = await this.runsStore();
+				const { runs, items } = await this.runPorts();
 				const run = (await runs.findById(ctx.params.id)) as BillingRunDoc | null;
 				if (!run) throw notFound("billing run", ctx.params.id);
-				return this.runView(run);
+				return runView(items, run);
 			}
 		},
 
@@ -222,7 +177,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				offset: { type: "number", convert: true, optional: true, min: 0 }
 			},
 			async handler(this: Self, ctx: Context<{ id: string; step?: BillingStep; limit?: number; offset?: number }>) {
-				const { items } = await this.runsStore();
+				const { items } = await this.runPorts();
 				const query = { runId: ctx.params.id, status: "halted", ...(ctx.params.step ? { step: ctx.params.step } : {}) };
 				const limit = ctx.params.limit ?? 100;
 				const offset = ctx.params.offset ?? 0;
@@ -235,17 +190,13 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 		resume: {
 			params: { id: { type: "string" }, step: { type: "enum", values: [...BILLING_STEPS], optional: true }, loanIds: { type: "array", items: "string", optional: true, max: 10000 } },
 			async handler(this: Self, ctx: Context<{ id: string; step?: BillingStep; loanIds?: string[] }>) {
-				const { runs, items } = await this.runsStore();
-				const run = (await runs.findById(ctx.params.id)) as BillingRunDoc | null;
+				const ports = await this.runPorts();
+				const run = (await ports.runs.findById(ctx.params.id)) as BillingRunDoc | null;
 				if (!run) throw notFound("billing run", ctx.params.id);
-				const query: Record<string, unknown> = { runId: run._id, status: "halted", ...(ctx.params.step ? { step: ctx.params.step } : {}), ...(ctx.params.loanIds ? { loanId: { $in: ctx.params.loanIds } } : {}) };
-				const halted = (await items.find({ query })) as BillingItemDoc[];
-				let resumed = 0;
-				for (const i of halted) resumed += await items.updateMany({ _id: i._id, status: "halted", step: i.step }, { $set: { status: "active", attempts: 0, updatedAt: new Date() }, $unset: { halted: "" } });
-				for (const step of BILLING_STEPS) await this.handOn(run, step, halted.filter((i) => i.step === step).map((i) => i._id));
+				const resumed = await resumeHalted(ports, run, { ...(ctx.params.step ? { step: ctx.params.step } : {}), ...(ctx.params.loanIds ? { loanIds: ctx.params.loanIds } : {}) });
 				const auth = (ctx.meta as { auth?: Caller }).auth;
 				this.logger.info({ runId: run._id, resumed, by: auth?.kind === "operator" ? auth.sub : undefined }, "halted loans resumed");
-				return { resumed, run: await this.runView(run) };
+				return { resumed, run: await runView(ports.items, run) };
 			}
 		},
 
@@ -278,15 +229,10 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			async handler(this: Self, payload: unknown) {
 				const { batchId, clientId } = payload as { batchId: string; clientId: string };
 				await withLogContext({ batchId, clientId }, async () => {
-					const records = await recordsStore();
-					const rows = (await records.find({ query: { client: clientId, kind: "repayment", batchId } })) as RecordDoc[];
-					const { config } = getPlatform();
-					let created = 0;
-					for (const loanId of loansOf(rows)) created += (await openRefunds(records, this.adapter, clientId, loanId, config.billing.duplicateWindowSeconds)).created.length;
+					const { created, loans, pending } = await openBatchRefunds(await recordsStore(), this.adapter, clientId, batchId, getPlatform().config.billing.duplicateWindowSeconds);
 					// a notice for every request not yet delivered (also those created by a try that died before this line)
-					const pending = (await this.adapter.find({ query: { client: clientId, status: "requested", "notice.deliveredAt": { $exists: false } } })) as RefundDoc[];
 					await this.enqueueMany(QUEUES.billingRefundNotices, pending.map((r) => ({ payload: { refundId: r._id }, options: { key: `${r._id}:notice` } })));
-					if (created) this.logger.warn({ created, loans: loansOf(rows).length }, "suspected duplicate repayments: refund requests opened");
+					if (created) this.logger.warn({ created, loans }, "suspected duplicate repayments: refund requests opened");
 				});
 			}
 		},
@@ -296,117 +242,54 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			concurrency: 4,
 			async handler(this: Self, payload: unknown) {
 				const { refundId } = payload as { refundId: string };
-				const r = (await this.adapter.findById(refundId)) as RefundDoc | null;
-				if (!r || r.notice?.deliveredAt) return;
-				const client = (await clientSettings(this.broker, r.client)) as ClientDoc | null;
-				if (!client?.webhook) {
-					this.logger.info({ refundId, clientId: r.client }, "refund request open but the client has no webhook: it waits for POST /refunds/:id/confirm or /reject");
-					await this.adapter.updateById(refundId, { $set: { notice: { lastError: "client has no webhook" } } });
-					return;
-				}
 				const { config } = getPlatform();
-				const api = `${config.http.publicUrl}/api/v1`;
-				const body = JSON.stringify({ event: "refund.requested", refund: toView(r), links: { confirm: `${api}/refunds/${r._id}/confirm`, reject: `${api}/refunds/${r._id}/reject` } });
-				const res = await fetch(client.webhook.url, {
-					method: "POST",
-					headers: { "Content-Type": "application/json", "User-Agent": "Paperwork-Webhook/1", "X-Paperwork-Event": "refund.requested", "X-Paperwork-Delivery": r._id, "X-Paperwork-Signature": signBody(client.webhook.secret, body) },
-					body,
-					signal: AbortSignal.timeout(config.ingest.webhookTimeoutMs),
-					redirect: "error"
-				}).catch((err: Error) => {
-					throw new Error(`refund webhook ${new URL(client.webhook?.url ?? "http://x").host} unreachable: ${err.message}`);
-				});
-				await res.body?.cancel();
-				if (res.status < 200 || res.status >= 300) {
-					await this.adapter.updateById(refundId, { $set: { "notice.lastError": `webhook answered ${res.status}` } });
-					throw new Error(`refund webhook answered ${res.status}`);
-				}
-				await this.adapter.updateById(refundId, { $set: { "notice.deliveredAt": new Date().toISOString() } });
+				const outcome = await sendRefundNotice(this.adapter, refundId, (id) => clientSettings(this.broker, id), { publicUrl: config.http.publicUrl, timeoutMs: config.ingest.webhookTimeoutMs });
+				if (outcome === "no-webhook") this.logger.info({ refundId }, "refund request open but the client has no webhook: it waits for POST /refunds/:id/confirm or /reject");
 			}
 		}
 	},
 
 	methods: {
-		runsStore(this: Self) {
+		runPorts(this: Self): Promise<RunPorts> {
 			this.opened ??= (async () => {
 				const { store } = getPlatform();
 				const runs = store.adapter(RUNS);
 				const items = store.adapter(ITEMS);
 				await Promise.all([runs.connect(), items.connect()]);
 				await Promise.all([runs.ensureIndexes(RUN_INDEXES), items.ensureIndexes(ITEM_INDEXES)]);
-				return { runs, items };
+				return {
+					runs,
+					items,
+					records: () => recordsStore(),
+					enqueue: async (step, runId, chunks) => {
+						await this.enqueueMany(STEP_QUEUES[step], chunks.map((ids) => ({ payload: { runId, ids } })));
+					}
+				};
 			})();
 			return this.opened;
 		},
 
-		/**
-		 * The run of a client's cycle, created once (unique on client and statement date); enrols every loan whose
-		 * first instalment falls due by the statement date (an item per loan, created once), then hands the items
-		 * still at a step on to that step's queue (a second start resumes a run that stopped half-way).
-		 */
+		/** The run of a client's cycle, created once, with its loans enrolled and handed on (lib/billing/run-control.ts). */
 		async startRun(this: Self, clientId: string, cycle: Cycle, pdf: boolean, startedBy: string): Promise<BillingRunDoc> {
-			const { runs, items } = await this.runsStore();
-			const now = new Date();
-			let run = (await runs.findOne({ clientId, "cycle.to": cycle.to })) as BillingRunDoc | null;
-			if (!run) {
-				try {
-					run = (await runs.insert({ _id: newId(), clientId, cycle, pdf, startedBy, loans: 0, createdAt: now, updatedAt: now })) as BillingRunDoc;
-					this.logger.info({ runId: run._id, clientId, cycle }, "billing run started");
-				} catch (err) {
-					if (!isDuplicateKeyError(err)) throw err;
-					run = (await runs.findOne({ clientId, "cycle.to": cycle.to })) as BillingRunDoc;
-				}
-			}
-			const current = run;
-			const records = await recordsStore();
-			const page = 5000;
-			for (let offset = 0; ; offset += page) {
-				const loans = (await records.find({ query: { client: clientId, kind: "loan", "data.first_emi_date": { $lte: cycle.to } }, sort: "key", limit: page, offset })) as RecordDoc[];
-				if (loans.length === 0) break;
-				await items.bulkUpsert(
-					loans.map((l) => ({ _id: itemId(clientId, cycle.to, l.key), runId: current._id, clientId, loanId: l.key, cycleTo: cycle.to, step: "duplicates", status: "active", attempts: 0, results: {}, updatedAt: now })),
-					{ key: ["clientId", "cycleTo", "loanId"], skip: () => true }
-				);
-				if (loans.length < page) break;
-			}
-			const enrolled = await items.count({ query: { runId: current._id } });
-			const started = enrolled === current.loans ? current : { ...current, loans: enrolled };
-			if (enrolled !== current.loans) await runs.updateById(current._id, { $set: { loans: enrolled, updatedAt: new Date() } });
-			for (const step of BILLING_STEPS) await this.handOn(started, step);
-			return started;
-		},
-
-		/** Enqueues, in chunks, the run's active items at `step` (all of them, or those of `ids`); returns how many. */
-		async handOn(this: Self, run: BillingRunDoc, step: BillingStep, ids?: string[]): Promise<number> {
-			const { items } = await this.runsStore();
-			const query: Record<string, unknown> = { runId: run._id, step, status: "active", ...(ids ? { _id: { $in: ids } } : {}) };
-			if (ids && ids.length === 0) return 0;
-			const at = (await items.find({ query, sort: "loanId" })) as BillingItemDoc[];
-			const chunks: string[][] = [];
-			for (let i = 0; i < at.length; i += CHUNK_ITEMS) chunks.push(at.slice(i, i + CHUNK_ITEMS).map((d) => d._id));
-			await this.enqueueMany(STEP_QUEUES[step], chunks.map((c) => ({ payload: { runId: run._id, ids: c } })));
-			return at.length;
+			const { run, created } = await startRun(await this.runPorts(), clientId, cycle, pdf, startedBy);
+			if (created) this.logger.info({ runId: run._id, clientId, cycle, startedBy }, "billing run started");
+			return run;
 		},
 
 		/** One chunk of one step: apply it (and the inline steps after it), hand the loans that went on to their steps, and let the queue retry the ones that failed. */
 		async runStep(this: Self, step: BillingStep, payload: unknown, lastTry: boolean): Promise<void> {
 			const { runId, ids } = payload as { runId: string; ids: string[] };
-			const { runs, items } = await this.runsStore();
-			const run = (await runs.findById(runId)) as BillingRunDoc | null;
+			const ports = await this.runPorts();
+			const run = (await ports.runs.findById(runId)) as BillingRunDoc | null;
 			if (!run || !Array.isArray(ids)) return;
 			await withLogContext({ runId, clientId: run.clientId }, async () => {
-				const out = await runChunk(items, run, step, ids, this.flow(), lastTry);
+				const out = await runChunk(ports.items, run, step, ids, this.flow(), lastTry);
 				// the chunk's items now at a later step (moved by this try or an earlier one that died before handing on)
-				for (const [at, list] of await itemsAfter(items, step, ids)) await this.enqueueMany(STEP_QUEUES[at], [{ payload: { runId: run._id, ids: list } }]);
+				for (const [at, list] of await itemsAfter(ports.items, step, ids)) await ports.enqueue(at, run._id, [list]);
 				for (const [at, n] of Object.entries(out.haltedAt) as [BillingStep, number][]) {
 					this.logger.warn({ step: at, halted: n }, "loans halted at a billing step");
-					const haltedAtStep = await items.count({ query: { runId, step: at, status: "halted" } });
-					// many loans halted on one step: alert operators once per run and step
-					if (haltedAtStep >= Math.max(10, Math.ceil(run.loans * 0.01)) && !(run.alerted ?? []).includes(at)) {
-						if ((await runs.updateMany({ _id: runId, alerted: { $nin: [at] } }, { $set: { alerted: [...(run.alerted ?? []), at], updatedAt: new Date() } })) > 0) {
-							this.logger.warn({ alert: "billing_halted", step: at, halted: haltedAtStep }, `billing run ${runId}: ${haltedAtStep} loans halted at ${at}; list them with GET /billing/runs/${runId}/halted`);
-						}
-					}
+					const { alert, halted } = await shouldAlertHalts(ports, run, at);
+					if (alert) this.logger.warn({ alert: "billing_halted", step: at, halted }, `billing run ${runId}: ${halted} loans halted at ${at}; list them with GET /billing/runs/${runId}/halted`);
 				}
 				if (out.retry.length) throw new Error(`${out.retry.length} loan(s) failed at ${step}; they are retried (the others went on)`);
 			});
@@ -429,69 +312,24 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			return this.billingFlow;
 		},
 
-		async runView(this: Self, run: BillingRunDoc): Promise<Record<string, unknown>> {
-			const { items } = await this.runsStore();
-			const { status, counts } = await runCounts(items, run);
-			return { id: run._id, clientId: run.clientId, cycle: run.cycle, pdf: run.pdf, status, counts, startedBy: run.startedBy, createdAt: run.createdAt, updatedAt: run.updatedAt };
-		},
-
 		async decide(this: Self, ctx: Context<{ id: string; note?: string }>, event: RefundEvent): Promise<RefundView> {
-			const client = clientFor(ctx, undefined);
-			const r = (await this.adapter.findById(ctx.params.id)) as RefundDoc | null;
-			if (!r || r.client !== client) throw notFound("refund", ctx.params.id);
-			const t = applyRefundEvent(r, event, new Date(), `client:${client}`, ctx.params.note);
-			if (!t.changed) {
-				if (t.conflict) throw conflict(t.conflict);
-				return toView(r);
-			}
-			// compare-and-set on the status read: of two answers at once, one wins and the other sees the new status
-			const n = await this.adapter.updateMany({ _id: r._id, status: r.status }, { $set: { status: t.state.status, history: t.state.history } });
-			const now = (await this.adapter.findById(r._id)) as RefundDoc;
-			if (n === 0 && now.status !== t.state.status) throw conflict(`the refund was ${now.status} meanwhile`);
-			this.logger.info({ refundId: r._id, status: t.state.status }, "refund decided by the client");
-			return toView(now);
+			const { view, changed } = await decideRefund(this.adapter, ctx.params.id, clientFor(ctx, undefined), event, ctx.params.note);
+			if (changed) this.logger.info({ refundId: view.id, status: view.status }, "refund decided by the client");
+			return view;
 		},
 
-		/**
-		 * The scheduler's part of billing: for every client with a statement day (settings `billing.statementDay`),
-		 * starts the run of the latest cycle ended by today (India) unless it exists. Safe on any number of nodes at
-		 * once: a run is unique per client and cycle. Returns the IDs of the runs started or resumed.
-		 */
+		/** Starts each client's run of its latest ended cycle, once (lib/billing/run-control.ts startDueRuns); returns their IDs. */
 		async startDueRuns(this: Self, now = new Date()): Promise<string[]> {
-			const today = isoDateIn(now, "Asia/Kolkata");
-			const { runs } = await this.runsStore();
-			const started: string[] = [];
-			for (let offset = 0; ; offset += 200) {
-				const page = (await this.broker.call("clients.list", { limit: 200, offset })) as { items: { id: string; billing?: { statementDay: number } }[] };
-				for (const c of page.items) {
-					if (!c.billing?.statementDay) continue;
-					const cycle = cycleEndingBy(today, c.billing.statementDay);
-					if (await runs.findOne({ clientId: c.id, "cycle.to": cycle.to })) continue;
-					const run = await this.startRun(c.id, cycle, true, "scheduler");
-					started.push(run._id);
-					this.logger.info({ runId: run._id, clientId: c.id, cycle }, "billing run started for the client's cycle");
-				}
-				if (page.items.length < 200) break;
-			}
-			return started;
+			const started = await startDueRuns(await this.runPorts(), isoDateIn(now, "Asia/Kolkata"), async (offset, limit) => ((await this.broker.call("clients.list", { limit, offset })) as { items: { id: string; billing?: { statementDay: number } }[] }).items);
+			for (const run of started) this.logger.info({ runId: run._id, clientId: run.clientId, cycle: run.cycle }, "billing run started for the client's cycle");
+			return started.map((r) => r._id);
 		},
 
 		/** Marks requests unanswered for too long as timed out, alerting once per refund. Returns how many. */
 		async sweepRefunds(this: Self): Promise<number> {
-			const { config } = getPlatform();
-			const timeoutMs = config.billing.refundTimeoutHours * 3600_000;
-			const now = new Date();
-			const waiting = (await this.adapter.find({ query: { status: "requested", requestedAt: { $lt: new Date(now.getTime() - timeoutMs).toISOString() } }, limit: 1000 })) as RefundDoc[];
-			let n = 0;
-			for (const r of waiting) {
-				if (!isRefundOverdue(r, now, timeoutMs)) continue;
-				const t = applyRefundEvent(r, "timeout", now, "billing");
-				if (!t.changed) continue;
-				if ((await this.adapter.updateMany({ _id: r._id, status: "requested" }, { $set: { status: t.state.status, history: t.state.history } })) === 0) continue;
-				n++;
-				this.logger.warn({ alert: "refund_timed_out", refundId: r._id, clientId: r.client }, "a refund request had no answer from the client in time; an operator should follow it up");
-			}
-			return n;
+			const marked = await sweepRefunds(this.adapter, getPlatform().config.billing.refundTimeoutHours * 3600_000);
+			for (const r of marked) this.logger.warn({ alert: "refund_timed_out", refundId: r._id, clientId: r.client }, "a refund request had no answer from the client in time; an operator should follow it up");
+			return marked.length;
 		}
 	},
 

@@ -1,0 +1,119 @@
+/**
+ * The excess-refund saga on the store (the transitions themselves are lib/billing/refunds.ts):
+ *   - a repayment batch completed: the loans it touched are checked for suspected duplicates and a refund request is
+ *     recorded for each new one (openBatchRefunds); every request whose notice is not delivered yet is to be notified;
+ *   - the notice: the signed `refund.requested` webhook to the client (sendRefundNotice; a failure throws so the
+ *     queue retries it);
+ *   - the client's answer (decideRefund: a compare-and-set on the status read, so of two answers at once one wins);
+ *   - the timeout (sweepRefunds: requests unanswered for too long, marked timed out once each).
+ */
+import type { StoreAdapter } from "../store/types.ts";
+import type { RecordDoc } from "../ingest/register.ts";
+import type { ClientDoc } from "../clients.ts";
+import { signBody } from "../ingest/report.ts";
+import { conflict, notFound } from "../api/errors.ts";
+import { loansOf, openRefunds, type RefundDoc } from "./loans.ts";
+import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus } from "./refunds.ts";
+
+/** What a client sees of a refund request. */
+export interface RefundView {
+	id: string;
+	loan_id: string;
+	payment_ref: string;
+	of: string;
+	amount: string;
+	paid_at: string;
+	status: RefundStatus;
+	requestedAt: string;
+	history: RefundDoc["history"];
+	noticeDelivered: boolean;
+}
+
+export function refundView(r: RefundDoc): RefundView {
+	return { id: r._id, loan_id: r.loan_id, payment_ref: r.payment_ref, of: r.of, amount: r.amount, paid_at: r.paid_at, status: r.status, requestedAt: r.requestedAt, history: r.history, noticeDelivered: Boolean(r.notice?.deliveredAt) };
+}
+
+/**
+ * Checks every loan a repayment batch touched; returns the refunds created now, the loans checked, and every request
+ * of the client whose notice is not delivered yet (also those created by a try that died before notifying).
+ */
+export async function openBatchRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, batchId: string, windowSeconds: number): Promise<{ created: number; loans: number; pending: RefundDoc[] }> {
+	const rows = (await records.find({ query: { client: clientId, kind: "repayment", batchId } })) as RecordDoc[];
+	const loans = loansOf(rows);
+	let created = 0;
+	for (const loanId of loans) created += (await openRefunds(records, refunds, clientId, loanId, windowSeconds)).created.length;
+	const pending = (await refunds.find({ query: { client: clientId, status: "requested", "notice.deliveredAt": { $exists: false } } })) as RefundDoc[];
+	return { created, loans: loans.length, pending };
+}
+
+export interface NoticeSettings {
+	/** the API's public base URL (the confirm/reject links) */
+	publicUrl: string;
+	timeoutMs: number;
+}
+
+/**
+ * Sends one refund request's notice to the client's webhook, once: "delivered", "already" (delivered before, or the
+ * refund is gone), or "no-webhook" (recorded; the request waits for the client's answer through the API). A
+ * failure is recorded and thrown (the queue retries it).
+ */
+export async function sendRefundNotice(refunds: StoreAdapter, refundId: string, clientOf: (clientId: string) => Promise<ClientDoc | null>, s: NoticeSettings): Promise<"delivered" | "already" | "no-webhook"> {
+	const r = (await refunds.findById(refundId)) as RefundDoc | null;
+	if (!r || r.notice?.deliveredAt) return "already";
+	const client = await clientOf(r.client);
+	const hook = client?.webhook;
+	if (!hook) {
+		await refunds.updateById(refundId, { $set: { notice: { lastError: "client has no webhook" } } });
+		return "no-webhook";
+	}
+	const api = `${s.publicUrl}/api/v1`;
+	const body = JSON.stringify({ event: "refund.requested", refund: refundView(r), links: { confirm: `${api}/refunds/${r._id}/confirm`, reject: `${api}/refunds/${r._id}/reject` } });
+	const res = await fetch(hook.url, {
+		method: "POST",
+		headers: { "Content-Type": "application/json", "User-Agent": "Paperwork-Webhook/1", "X-Paperwork-Event": "refund.requested", "X-Paperwork-Delivery": r._id, "X-Paperwork-Signature": signBody(hook.secret, body) },
+		body,
+		signal: AbortSignal.timeout(s.timeoutMs),
+		redirect: "error"
+	}).catch((err: Error) => {
+		throw new Error(`refund webhook ${new URL(hook.url).host} unreachable: ${err.message}`);
+	});
+	await res.body?.cancel();
+	if (res.status < 200 || res.status >= 300) {
+		await refunds.updateById(refundId, { $set: { "notice.lastError": `webhook answered ${res.status}` } });
+		throw new Error(`refund webhook answered ${res.status}`);
+	}
+	await refunds.updateById(refundId, { $set: { "notice.deliveredAt": new Date().toISOString() } });
+	return "delivered";
+}
+
+/**
+ * A client's answer to one of its refund requests (404 for another client's); the same answer twice changes nothing,
+ * the opposite one after a decision is a 409. A compare-and-set on the status read: of two answers at once, one wins.
+ */
+export async function decideRefund(refunds: StoreAdapter, id: string, clientId: string, event: RefundEvent, note?: string): Promise<{ view: RefundView; changed: boolean }> {
+	const r = (await refunds.findById(id)) as RefundDoc | null;
+	if (!r || r.client !== clientId) throw notFound("refund", id);
+	const t = applyRefundEvent(r, event, new Date(), `client:${clientId}`, note);
+	if (!t.changed) {
+		if (t.conflict) throw conflict(t.conflict);
+		return { view: refundView(r), changed: false };
+	}
+	const n = await refunds.updateMany({ _id: r._id, status: r.status }, { $set: { status: t.state.status, history: t.state.history } });
+	const now = (await refunds.findById(r._id)) as RefundDoc;
+	if (n === 0 && now.status !== t.state.status) throw conflict(`the refund was ${now.status} meanwhile`);
+	return { view: refundView(now), changed: n > 0 };
+}
+
+/** Marks requests unanswered for longer than `timeoutMs` as timed out (once each); returns those it marked. */
+export async function sweepRefunds(refunds: StoreAdapter, timeoutMs: number, now = new Date()): Promise<RefundDoc[]> {
+	const waiting = (await refunds.find({ query: { status: "requested", requestedAt: { $lt: new Date(now.getTime() - timeoutMs).toISOString() } }, limit: 1000 })) as RefundDoc[];
+	const marked: RefundDoc[] = [];
+	for (const r of waiting) {
+		if (!isRefundOverdue(r, now, timeoutMs)) continue;
+		const t = applyRefundEvent(r, "timeout", now, "billing");
+		if (!t.changed) continue;
+		if ((await refunds.updateMany({ _id: r._id, status: "requested" }, { $set: { status: t.state.status, history: t.state.history } })) === 0) continue;
+		marked.push(r);
+	}
+	return marked;
+}
