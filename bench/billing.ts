@@ -4,16 +4,19 @@
  * sent to a local server that speaks Twilio's API), then M loans with PDFs beside the renderer's own documents/s on
  * the same statements in the same run.
  *
- *   npm run bench:billing -- [--loans 100000] [--pdf-loans 200]
+ *   npm run bench:billing -- [--loans 100000] [--pdf-loans 200] [--without-notifier]
  *
- * Prints loans/s to a final status, SMS sent per loan, peak RSS, and the PDF run against the renderer alone.
+ * Prints loans/s to a final status, the CPU time this process spent per loan (the notifier's SMS work included:
+ * everything runs in this process; Chromium's is not), SMS sent per loan, peak RSS, and the PDF run against the
+ * renderer alone. --without-notifier runs the node without the notifier (the statement cases wait on
+ * cases.rendered, no SMS goes out, no PDF run): billing's own steps alone, for the capacity model.
  */
 import { parseArgs } from "node:util";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
-import { startNode } from "../lib/node.ts";
+import { availableServices, startNode } from "../lib/node.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
 import { startTwilioServer } from "../test/fixtures/providers/twilio.ts";
 import { ChromiumEngine } from "../lib/render/chromium.ts";
@@ -21,8 +24,9 @@ import { toHtml } from "../lib/render/templates.ts";
 import { buildPassbook } from "../lib/billing/passbook.ts";
 import { computeStatement, statementDocumentData } from "../lib/billing/statement.ts";
 
-const { values } = parseArgs({ options: { loans: { type: "string", default: "100000" }, "pdf-loans": { type: "string", default: "200" } } });
+const { values } = parseArgs({ options: { loans: { type: "string", default: "100000" }, "pdf-loans": { type: "string", default: "200" }, "without-notifier": { type: "boolean", default: false } } });
 const LOANS = Number(values.loans);
+const WITHOUT_NOTIFIER = values["without-notifier"];
 const PDF_LOANS = Number(values["pdf-loans"]);
 const SECRET = "bench-secret-bench-secret-bench-secret";
 const CYCLE_TO = "2026-11-10";
@@ -72,7 +76,8 @@ async function main(): Promise<void> {
 			TWILIO_AUTH_TOKEN: "bench-token",
 			TWILIO_FROM: "+15550001111",
 			TWILIO_RATE_PER_S: "0",
-			SANDBOX_CALLBACK_DELAY_MS: "0"
+			SANDBOX_CALLBACK_DELAY_MS: "0",
+			...(WITHOUT_NOTIFIER ? { SERVICES: availableServices().filter((n) => n !== "notifier").join(",") } : {})
 		},
 		logger: pino({ level: "silent" })
 	});
@@ -96,15 +101,19 @@ async function main(): Promise<void> {
 	/** SMS attempts the notifier made for a client (delivery's attempts collection) */
 	const smsSent = (clientId: string): Promise<number> => node.platform.store.adapter("delivery_attempts").count({ query: { clientId, channel: "sms" } });
 	type RunCounts = { status: string; counts: { loans: number; done: number; halted: number; steps: Record<string, { passed: number }> } };
-	const runToEnd = async (clientId: string, pdf: boolean): Promise<{ seconds: number; computed: number; run: RunCounts }> => {
+	const runToEnd = async (clientId: string, pdf: boolean): Promise<{ seconds: number; computed: number; cpuMsPerLoan: number; run: RunCounts }> => {
 		const t0 = performance.now();
+		const cpu0 = process.cpuUsage();
 		let computed = 0;
 		const run = await call<{ id: string }>("POST", "/billing/runs", { clientId, cycleTo: CYCLE_TO, pdf });
 		for (;;) {
 			const r = await call<RunCounts>("GET", `/billing/runs/${run.id}`);
 			// when every loan has passed validate: duplicates, passbook, statement and validate are done
 			if (!computed && r.counts.steps.validate.passed >= r.counts.loans) computed = (performance.now() - t0) / 1000;
-			if (r.status !== "running") return { seconds: (performance.now() - t0) / 1000, computed, run: r };
+			if (r.status !== "running") {
+				const cpu = process.cpuUsage(cpu0);
+				return { seconds: (performance.now() - t0) / 1000, computed, cpuMsPerLoan: (cpu.user + cpu.system) / 1000 / Math.max(1, r.counts.loans), run: r };
+			}
 			await new Promise((res) => setTimeout(res, 200));
 		}
 	};
@@ -117,9 +126,14 @@ async function main(): Promise<void> {
 		const rep = await upload(a.apiKey, "repayment", repaymentCsv("L", LOANS));
 		console.log(`  data in: ${rep.counts.valid.toLocaleString("en")} repayments registered in ${((performance.now() - t) / 1000).toFixed(1)} s (with the loans)`);
 		const noPdf = await runToEnd(a.id, false);
+		if (WITHOUT_NOTIFIER) {
+			console.log(`  run without PDFs, notifier not running: ${noPdf.run.counts.done.toLocaleString("en")} done, ${noPdf.run.counts.halted} halted in ${noPdf.seconds.toFixed(1)} s = ${Math.round(noPdf.run.counts.loans / noPdf.seconds).toLocaleString("en")} loans/s to their statement cases; CPU ${noPdf.cpuMsPerLoan.toFixed(2)} ms a loan`);
+			console.log(`  peak RSS (one process, everything): ${Math.round(peakRss / 1048576)} MB`);
+			return;
+		}
 		await twilio.settled();
 		const sms = await smsSent(a.id);
-		console.log(`  run without PDFs: ${noPdf.run.counts.done.toLocaleString("en")} done, ${noPdf.run.counts.halted} halted in ${noPdf.seconds.toFixed(1)} s = ${Math.round(noPdf.run.counts.loans / noPdf.seconds).toLocaleString("en")} loans/s; SMS sent: ${sms} (${(Number(sms) / noPdf.run.counts.loans).toFixed(2)} a loan)`);
+		console.log(`  run without PDFs: ${noPdf.run.counts.done.toLocaleString("en")} done, ${noPdf.run.counts.halted} halted in ${noPdf.seconds.toFixed(1)} s = ${Math.round(noPdf.run.counts.loans / noPdf.seconds).toLocaleString("en")} loans/s; SMS sent: ${sms} (${(Number(sms) / noPdf.run.counts.loans).toFixed(2)} a loan); CPU ${noPdf.cpuMsPerLoan.toFixed(2)} ms a loan in this process`);
 		console.log(`    every loan past validate at ${noPdf.computed.toFixed(1)} s (the steps run side by side, chunk after chunk)`);
 
 		// with PDFs: a small client, beside the renderer alone on the same statements
