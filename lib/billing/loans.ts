@@ -84,17 +84,17 @@ export interface LoanChunk {
 
 /**
  * Reads the loans of a chunk with their repayments and refunds in three queries (by index), not three per loan;
- * the loans alone with `payments: false`.
+ * without the repayments and refunds with `payments: false`, without the loans or the refunds when asked.
  */
-export async function loadLoanChunk(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanIds: string[], options: { payments?: boolean } = {}): Promise<LoanChunk> {
+export async function loadLoanChunk(records: StoreAdapter, refunds: StoreAdapter, clientId: string, loanIds: string[], options: { payments?: boolean; loans?: boolean; refunds?: boolean } = {}): Promise<LoanChunk> {
 	const ids = [...new Set(loanIds)];
 	const out: LoanChunk = { loans: new Map(), repayments: new Map(ids.map((id) => [id, []])), refunds: new Map(ids.map((id) => [id, []])) };
 	if (ids.length === 0) return out;
 	const payments = options.payments ?? true;
 	const [loans, pays, refs] = await Promise.all([
-		records.find({ query: { client: clientId, kind: "loan", key: { $in: ids } } }),
+		(options.loans ?? true) ? records.find({ query: { client: clientId, kind: "loan", key: { $in: ids } } }) : [],
 		payments ? records.find({ query: { client: clientId, kind: "repayment", "data.loan_id": { $in: ids } } }) : [],
-		payments ? refunds.find({ query: { client: clientId, loan_id: { $in: ids } } }) : []
+		payments && (options.refunds ?? true) ? refunds.find({ query: { client: clientId, loan_id: { $in: ids } } }) : []
 	]);
 	for (const l of loans as RecordDoc[]) out.loans.set(l.key, l.data as LoanRecord);
 	for (const p of pays as RecordDoc[]) out.repayments.get((p.data as RepaymentRecord).loan_id)?.push(p.data as RepaymentRecord);

@@ -12,7 +12,7 @@ import type { RecordDoc } from "../ingest/register.ts";
 import type { ClientDoc } from "../clients.ts";
 import { signBody } from "../ingest/report.ts";
 import { conflict, notFound } from "../api/errors.ts";
-import { loansOf, openRefunds, type RefundDoc } from "./loans.ts";
+import { loadLoanChunk, loansOf, openRefunds, type RefundDoc } from "./loans.ts";
 import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus } from "./refunds.ts";
 
 /** What a client sees of a refund request. */
@@ -41,7 +41,12 @@ export async function openBatchRefunds(records: StoreAdapter, refunds: StoreAdap
 	const rows = (await records.find({ query: { client: clientId, kind: "repayment", batchId } })) as RecordDoc[];
 	const loans = loansOf(rows);
 	let created = 0;
-	for (const loanId of loans) created += (await openRefunds(records, refunds, clientId, loanId, windowSeconds)).created.length;
+	// every repayment of the loans (a duplicate may repeat one of an earlier batch), read 500 loans at a time
+	for (let i = 0; i < loans.length; i += 500) {
+		const some = loans.slice(i, i + 500);
+		const { repayments } = await loadLoanChunk(records, refunds, clientId, some, { payments: true, loans: false, refunds: false });
+		for (const loanId of some) created += (await openRefunds(records, refunds, clientId, loanId, windowSeconds, new Date(), repayments.get(loanId) ?? [])).created.length;
+	}
 	const pending = (await refunds.find({ query: { client: clientId, status: "requested", "notice.deliveredAt": { $exists: false } } })) as RefundDoc[];
 	return { created, loans: loans.length, pending };
 }
