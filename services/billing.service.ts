@@ -304,6 +304,8 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				duplicateWindowSeconds: config.billing.duplicateWindowSeconds,
 				render: async (clientId, template, language, data) =>
 					(await this.broker.call("renderer.render", { template, language, data }, { meta: { auth: { kind: "client", clientId, keyId: "billing" } } })) as { id: string; pages: number; bytes: number },
+				// twice the tabs of a renderer: a chunk keeps one renderer busy while its results come back
+				renderInFlight: 2 * config.render.concurrency,
 				delivery: async () => ({ delivery: await deliveryStore(store), documents: store.adapter("documents") }),
 				handOnCases: async (cases) => {
 					await this.enqueueMany(QUEUES.casesRendered, cases.map((i) => ({ payload: i.payload, options: { key: i.key } })));

@@ -17,7 +17,7 @@ import { loadLoanChunk, openRefunds, passbookFrom, penaltyRuleOf, refundsOfLoan,
 import type { Passbook, PenaltyRule } from "./passbook.ts";
 import { computeStatement, statementDocumentData, validateStatement, type Statement } from "./statement.ts";
 import { deliverStatements, type DeliverInput, type DeliverPorts } from "./deliver.ts";
-import { HaltError, type BillingItemDoc, type BillingStep, type Flow } from "./runs.ts";
+import { HaltError, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "./runs.ts";
 
 export interface FlowPorts {
 	/** the registered records (loans, repayments) */
@@ -28,6 +28,8 @@ export interface FlowPorts {
 	duplicateWindowSeconds: number;
 	/** renders a statement PDF (the renderer actor); the same content is rendered once */
 	render(clientId: string, template: string, language: string, data: Record<string, unknown>): Promise<{ id: string; pages: number; bytes: number }>;
+	/** statements of one chunk rendered at once (enough to keep the renderers' tabs busy) */
+	renderInFlight: number;
 	/** delivery's store and the renderer's documents */
 	delivery(): Promise<Pick<DeliverPorts, "delivery" | "documents">>;
 	/** hands cases to the notifier (cases.rendered) */
@@ -71,6 +73,14 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 		if (!st) throw new HaltError("the statement step left no statement");
 		return st;
 	};
+	const renderOne = async (item: BillingItemDoc, run: BillingRunDoc, c: RunChunk): Promise<Record<string, unknown>> => {
+		const st = statementOf(item);
+		if (!run.pdf) return { skipped: "pdf off" };
+		if (st.closed) return { skipped: "nothing to bill" };
+		const { loan, pb } = passbookOf(item, c);
+		const doc = await p.render(item.clientId, "loan-statement", loan.language, statementDocumentData(st, pb, loan));
+		return { documentId: doc.id, pages: doc.pages, bytes: doc.bytes };
+	};
 	return {
 		async prepare(items, run, from) {
 			// deliver needs the loans only (the statement is in the item); the other steps their repayments too
@@ -104,19 +114,27 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 				if (problems.length) throw new HaltError(`the statement does not balance: ${problems.map((x) => x.message).join("; ")}`);
 				return { ok: true };
 			},
-			render: async (item, run, c) => {
-				const st = statementOf(item);
-				if (!run.pdf) return { skipped: "pdf off" };
-				if (st.closed) return { skipped: "nothing to bill" };
-				const { loan, pb } = passbookOf(item, c);
-				const doc = await p.render(item.clientId, "loan-statement", loan.language, statementDocumentData(st, pb, loan));
-				return { documentId: doc.id, pages: doc.pages, bytes: doc.bytes };
-			},
+			render: (item, run, c) => renderOne(item, run, c),
 			deliver: async () => {
 				throw new Error("deliver applies to its whole chunk (applyMany)");
 			}
 		},
 		applyMany: {
+			// a chunk's PDFs, several in flight at once (one after the other, a chunk would keep one tab busy)
+			render: async (items, run, c) => {
+				const out = new Map<string, Record<string, unknown> | Error>();
+				let next = 0;
+				const lanes = Math.max(1, Math.min(p.renderInFlight, items.length));
+				await Promise.all(
+					Array.from({ length: lanes }, async () => {
+						while (next < items.length) {
+							const item = items[next++];
+							out.set(item._id, await renderOne(item, run, c).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+						}
+					})
+				);
+				return out;
+			},
 			// the chunk's statement cases in a few writes, handed to the notifier at flush
 			deliver: async (items, run, c) => {
 				const out = new Map<string, Record<string, unknown> | Error>();
