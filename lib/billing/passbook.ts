@@ -1,7 +1,8 @@
 /**
  * A loan's passbook: the EMI schedule (lib/render/emi.ts) falling due, late-payment penalties, and the borrower's
- * repayments applied in order, exact to the paisa (in whole paise, lib/money/paise.ts). Pure: the same loan, repayments, rule and
- * date always give the same passbook, so a billing step that runs twice computes the same figures.
+ * repayments applied in order, exact to the paisa (in whole paise, lib/money/paise.ts). Pure: the same loan,
+ * repayments, rule and date always give the same passbook, so a billing step that runs twice computes the same
+ * figures.
  *
  * The rules, day by day (dates are India calendar dates; a payment's date is its paid_at in India time):
  * 1. Penalty: on every monthly anniversary of the first EMI date after the first (each later due date, and monthly
