@@ -46,8 +46,9 @@ export async function findLoan(records: StoreAdapter, clientId: string, loanId: 
 
 /** Every registered repayment of a loan. */
 export async function findRepayments(records: StoreAdapter, clientId: string, loanId: string): Promise<RepaymentRecord[]> {
-	const rows = (await records.find({ query: { client: clientId, kind: "repayment", "data.loan_id": loanId } })) as RecordDoc[];
-	return rows.map((r) => r.data as RepaymentRecord);
+	// by the data.loan_id index (see loadLoanChunk)
+	const rows = (await records.find({ query: { "data.loan_id": loanId } })) as RecordDoc[];
+	return rows.filter((r) => r.client === clientId && r.kind === "repayment").map((r) => r.data as RepaymentRecord);
 }
 
 /**
@@ -93,7 +94,9 @@ export async function loadLoanChunk(records: StoreAdapter, refunds: StoreAdapter
 	const payments = options.payments ?? true;
 	const [loans, pays, refs] = await Promise.all([
 		(options.loans ?? true) ? records.find({ query: { client: clientId, kind: "loan", key: { $in: ids } } }) : [],
-		payments ? records.find({ query: { client: clientId, kind: "repayment", "data.loan_id": { $in: ids } } }) : [],
+		// by the data.loan_id index alone, client and kind checked here: with them in the query SQLite's planner takes
+		// the (client, kind, key) index and reads every repayment of the client for each chunk
+		payments ? records.find({ query: { "data.loan_id": { $in: ids } } }).then((rows) => rows.filter((r) => r.client === clientId && r.kind === "repayment")) : [],
 		payments && (options.refunds ?? true) ? refunds.find({ query: { client: clientId, loan_id: { $in: ids } } }) : []
 	]);
 	for (const l of loans as RecordDoc[]) out.loans.set(l.key, l.data as LoanRecord);
