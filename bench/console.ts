@@ -1,19 +1,22 @@
 /**
  * Console list endpoints under load: the store is filled with `records` debt records across 10 clients, `batches`
  * batches and 10,000 audit entries, then each list the console calls is requested `n` times by an operator over HTTP; p50/p95/max are
- * printed (not asserted). Figures on a shared machine are indicative.
+ * printed (not asserted). With `ingest` > 0, a CSV batch of that many debt rows is uploaded through the API first and
+ * the lists are measured while it is being ingested (the line after the table says how much of it ran meanwhile).
+ * Figures on a shared machine are indicative.
  *
- *   npm run bench:console -- [records=200000] [batches=10000] [n=100]
+ *   npm run bench:console -- [records=200000] [batches=10000] [n=100] [ingest=200000]
  */
-import { startTestNode, bearer } from "../test/helpers/node.ts";
+import { startTestNode, bearer, apiKey } from "../test/helpers/node.ts";
 import { batchStore, recordsStore } from "../lib/ingest/context.ts";
 import { normaliseText } from "../lib/search/index.ts";
-import { cpf } from "../test/helpers/ingest.ts";
+import { cpf, debtCsv, debtRow } from "../test/helpers/ingest.ts";
 import { auditStore } from "../lib/audit/index.ts";
 
 const records = Number(process.argv[2] ?? 200_000);
 const batches = Number(process.argv[3] ?? 10_000);
 const n = Number(process.argv[4] ?? 100);
+const ingestRows = Number(process.argv[5] ?? 200_000);
 const CLIENTS = 10;
 
 const node = await startTestNode();
@@ -49,6 +52,23 @@ try {
 	console.log(`filled ${records} records and ${batches} batches in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 	const headers = bearer(node.operatorToken);
+	// a batch being ingested while the lists are measured
+	let ingest: { key: string; id: string } | undefined;
+	if (ingestRows > 0) {
+		const created = (await (await fetch(`${node.url}/clients`, { method: "POST", headers: { ...bearer(node.adminToken), "Content-Type": "application/json" }, body: JSON.stringify({ name: "bench ingest" }) })).json()) as { apiKey: string };
+		const csv = debtCsv(Array.from({ length: ingestRows }, (_, i) => debtRow(10_000_000 + i)));
+		const res = await fetch(`${node.url}/uploads?kind=debt`, { method: "POST", headers: { ...apiKey(created.apiKey), "Content-Type": "text/csv" }, body: csv });
+		const body = (await res.json()) as { batchId: string };
+		if (res.status !== 202) throw new Error(`upload: HTTP ${res.status} ${JSON.stringify(body)}`);
+		ingest = { key: created.apiKey, id: body.batchId };
+	}
+	const batchState = async (): Promise<{ status: string; done: number }> => {
+		if (!ingest) return { status: "none", done: 0 };
+		const b = (await (await fetch(`${node.url}/batches/${ingest.id}`, { headers: apiKey(ingest.key) })).json()) as { status: string; counts: { inserted: number; updated: number; unchanged: number } };
+		return { status: b.status, done: b.counts.inserted + b.counts.updated + b.counts.unchanged };
+	};
+	const before = await batchState();
+	const tm = performance.now();
 	const pick = (i: number) => (i * 7919) % records;
 	const lists: [string, (i: number) => string][] = [
 		["batches, all clients, newest first", () => "batches?limit=20"],
@@ -57,7 +77,8 @@ try {
 		["records by contract_id, one client", (i) => `records?clientId=client-${pick(i) % CLIENTS}&contract_id=C${String(pick(i)).padStart(9, "0")}`],
 		["records by contract_id, all clients", (i) => `records?contract_id=C${String(pick(i)).padStart(9, "0")}`],
 		["records by CPF, all clients", (i) => `records?cpf=${cpf(pick(i))}`],
-		["audit log", () => "audit?limit=50"]
+		["audit log", () => "audit?limit=50"],
+		["cases, all clients", () => "cases?limit=20"]
 	];
 	for (const [label, path] of lists) {
 		const ms: number[] = [];
@@ -66,12 +87,16 @@ try {
 			const res = await fetch(`${node.url}/${path(i)}`, { headers });
 			const body = (await res.json()) as { items: unknown[] };
 			if (res.status !== 200) throw new Error(`${label}: HTTP ${res.status}`);
-			if (body.items.length === 0) throw new Error(`${label}: nothing found`);
+			if (body.items.length === 0 && !label.startsWith("cases")) throw new Error(`${label}: nothing found`);
 			ms.push(performance.now() - t);
 		}
 		ms.sort((a, b) => a - b);
 		const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))].toFixed(1);
 		console.log(`${label.padEnd(40)} p50 ${q(0.5).padStart(7)} ms  p95 ${q(0.95).padStart(7)} ms  max ${q(1).padStart(7)} ms`);
+	}
+	if (ingest) {
+		const after = await batchState();
+		console.log(`measured in ${((performance.now() - tm) / 1000).toFixed(1)} s while batch ${ingest.id} (${ingestRows} rows) went from ${before.status} ${before.done} rows to ${after.status} ${after.done} rows registered`);
 	}
 } finally {
 	await node.close();
