@@ -106,6 +106,7 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 	IntakeDocument: obj(
 		{
 			id: str,
+			clientId: str,
 			status: { enum: ["PENDING", "PROCESSING", "COMPLETED", "NEEDS_REVIEW", "FAILED"] },
 			type: nullable(str),
 			reference: nullable(str),
