@@ -3,7 +3,8 @@
  * a node started by the test: a dispatch run started from the console and followed live; its cases filtered in the
  * URL and exported as CSV; a case's attempts on a timeline with why the fallback fired; a resend that reuses the
  * stored PDF (a new try, audited); a record linking to its cases; an intake document's pages, text, fields and a
- * correction (audited); a billing run's halted loan resumed (audited). Every screen passes axe-core with no serious
+ * correction (audited); a billing run's halted loan resumed (audited); the overview's queue rates, oldest waiting
+ * message and dependencies' last change. Every screen passes axe-core with no serious
  * violation and has no console error or failed request; screenshots go to test-output/console/.
  */
 import { test, before, after } from "node:test";
@@ -223,5 +224,20 @@ test("a billing run's halted loan is resumed from the console and the resume is 
 	const audit = await http<{ items: { actor: string; items: string[]; count: number }[] }>(`${node.url}/audit?action=billing.resume`, { headers: bearer(node.adminToken) });
 	assert.deepEqual(audit.body.items.map((e) => [e.actor, e.items, e.count]), [[OPERATOR.email, ["GONE"], 1]]);
 	assert.deepEqual(problems, []);
+	await page.close();
+});
+
+test("the overview shows queue in and out rates, the oldest waiting message, when each dependency last changed, the last runs and intake documents", async () => {
+	const { page, problems } = await newPage(chromium.browser);
+	await signIn(page, base, ADMIN);
+	await page.waitForSelector("section[aria-labelledby=h-queues] tbody tr");
+	// rates need two readings of the counters (the overview polls every 5 s)
+	await page.waitForFunction(() => /\/s$/.test(document.querySelector("tr[data-queue='cases.rendered'] [data-rate=in]")?.textContent ?? ""), { timeout: 20_000 });
+	const row = await textOf(page, "tr[data-queue='cases.rendered']");
+	assert.match(row, /\d+\.\d\/s\s+\d+\.\d\/s\s+none/, row);
+	assert.match(await textOf(page, "[data-testid=changed-store]"), /none seen since this node's first check/);
+	await page.waitForSelector("section[aria-labelledby=h-runs] tbody tr a");
+	await page.waitForSelector("section[aria-labelledby=h-intake] tbody tr a");
+	await screen(page, "overview-rates", problems);
 	await page.close();
 });
