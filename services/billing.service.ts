@@ -192,6 +192,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				if (cycle.to > today) throw badRequest(`cycleTo ${cycle.to} is in the future (today is ${today} in India): a statement is made on or after its date`);
 				const auth = (ctx.meta as { auth?: Caller }).auth;
 				const run = await this.startRun(p.clientId, cycle, p.pdf ?? true, auth?.kind === "operator" ? `operator:${auth.sub}` : "internal");
+				await audit(ctx, { action: "billing.run", target: `billing-run:${run._id}`, items: [run._id], count: 1, clientId: p.clientId, details: { cycleFrom: cycle.from, cycleTo: cycle.to, pdf: p.pdf ?? true } });
 				(ctx.meta as Record<string, unknown>).$statusCode = 202;
 				return this.runView(run);
 			}

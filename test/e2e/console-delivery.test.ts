@@ -198,19 +198,26 @@ test("an intake document shows its pages, text and fields; an operator's correct
 	await page.close();
 });
 
-test("a billing run's halted loan is resumed from the console and the resume is audited", async () => {
+test("a billing run started from the console; its halted loan is resumed there; both audited", async () => {
 	const loans = [LOAN_HEADER, "BL-1,Borrower One,en,9876543001,b1@example.com,1 MG Road,,Pune,MH,411001,12000,0,12,2025-11-20,2025-12-05,0"].join("\n");
 	const up = await http<{ batchId: string }>(`${node.url}/uploads?kind=loan`, { method: "POST", headers: { ...apiKey(client.apiKey), "Content-Type": "text/csv" }, body: `${loans}\n` });
 	assert.equal((await waitForBatch(node.url, client.apiKey, up.body.batchId)).status, "COMPLETED");
-	const start = await http<{ id: string }>(`${node.url}/billing/runs`, { method: "POST", headers: bearer(node.operatorToken), json: { clientId: client.id, cycleTo: "2026-11-10", pdf: false } });
-	assert.equal(start.status, 202, JSON.stringify(start.body));
-	const runId = start.body.id;
-	await until("the billing run", async () => ((await http<{ status: string }>(`${node.url}/billing/runs/${runId}`, { headers: bearer(node.operatorToken) })).body.status !== "running" ? true : undefined));
+	const { page, problems } = await newPage(chromium.browser);
+	await signIn(page, base, OPERATOR);
+	// started from the console: a cycle without PDFs
+	await page.goto(`${base}/console/billing`, { waitUntil: "networkidle0" });
+	await page.select("section[aria-labelledby=h-start-billing] select", client.id);
+	await setValue(page, "section[aria-labelledby=h-start-billing] input[type=date]", "2026-11-10");
+	await page.click("section[aria-labelledby=h-start-billing] input[type=checkbox]");
+	await clickButton(page, "Start billing run");
+	await page.waitForSelector("[data-testid=billing-status]");
+	const runId = decodeURIComponent(page.url().split("/billing/")[1]);
+	await page.waitForFunction(() => document.querySelector("[data-testid=billing-status]")?.textContent !== "running", { timeout: 60_000 });
+	const started = await http<{ items: { actor: string; target: string }[] }>(`${node.url}/audit?action=billing.run`, { headers: bearer(node.adminToken) });
+	assert.deepEqual(started.body.items.map((e) => [e.actor, e.target]), [[OPERATOR.email, `billing-run:${runId}`]]);
 	// a loan enrolled, then gone from the register before its passbook step: it halts there
 	await node.platform.store.adapter("billing_items").insert({ _id: `${client.id}:2026-11-10:GONE`, runId, clientId: client.id, loanId: "GONE", cycleTo: "2026-11-10", step: "passbook", status: "halted", attempts: 0, results: { duplicates: { refundsOpened: 0 } }, halted: { step: "passbook", reason: "loan not in the register", input: {}, at: new Date() }, updatedAt: new Date() });
 
-	const { page, problems } = await newPage(chromium.browser);
-	await signIn(page, base, OPERATOR);
 	await page.goto(`${base}/console/billing`, { waitUntil: "networkidle0" });
 	await page.waitForSelector("[data-testid=billing-runs] tbody tr a");
 	await screen(page, "billing-runs", problems);

@@ -4,7 +4,7 @@
  */
 import { useState } from "preact/hooks";
 import { api, allRows, qs } from "../api.ts";
-import { setQuery, type Route } from "../router.ts";
+import { navigate, setQuery, type Route } from "../router.ts";
 import { useApi, useNow, ago, when, ErrorBox, Link, Pager, downloadCsv, Field } from "../ui.tsx";
 import { useClients } from "./batches.tsx";
 
@@ -90,7 +90,54 @@ export function BillingRuns(props: { route: Route }) {
 				</tbody>
 			</table>
 			{list.data && <Pager total={list.data.total} limit={LIMIT} page={page} />}
+			<StartBillingRun clients={clients.data?.items ?? []} />
 		</>
+	);
+}
+
+/** Bills a client's active loans for a cycle (the same cycle again is the same run, resumed). */
+function StartBillingRun(props: { clients: { id: string; name: string }[] }) {
+	const [clientId, setClientId] = useState("");
+	const [cycleTo, setCycleTo] = useState("");
+	const [pdf, setPdf] = useState(true);
+	const [error, setError] = useState<string | null>(null);
+	const submit = async (e: Event) => {
+		e.preventDefault();
+		if (!clientId || !confirm(`Bill every active loan of this client for the cycle ending ${cycleTo || "on its last statement day"}?`)) return;
+		setError(null);
+		try {
+			const run = await api<BillingRun>("billing/runs", { method: "POST", json: { clientId, pdf, ...(cycleTo ? { cycleTo } : {}) } });
+			navigate(`/billing/${encodeURIComponent(run.id)}`);
+		} catch (err) {
+			setError((err as Error).message);
+		}
+	};
+	return (
+		<section aria-labelledby="h-start-billing">
+			<h2 id="h-start-billing">Start a billing run</h2>
+			<form class="filters" onSubmit={submit}>
+				<Field label="Client">
+					<select required value={clientId} onChange={(e) => setClientId(e.currentTarget.value)}>
+						<option value="">choose…</option>
+						{props.clients.map((c) => (
+							<option value={c.id}>{c.name}</option>
+						))}
+					</select>
+				</Field>
+				<Field label="Statement date (empty: the last statement day)">
+					<input type="date" value={cycleTo} onChange={(e) => setCycleTo(e.currentTarget.value)} />
+				</Field>
+				<label class="check">
+					<input type="checkbox" checked={pdf} onChange={(e) => setPdf(e.currentTarget.checked)} /> PDF statements
+				</label>
+				<button type="submit">Start billing run</button>
+			</form>
+			{error && (
+				<p class="error" role="alert">
+					{error}
+				</p>
+			)}
+		</section>
 	);
 }
 
