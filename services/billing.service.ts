@@ -25,6 +25,7 @@ import { QUEUES } from "../config/queues.ts";
 import { clientFor, clientSettings, recordsStore } from "../lib/ingest/context.ts";
 import { signBody } from "../lib/ingest/report.ts";
 import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
+import { audit } from "../lib/audit/index.ts";
 import { withLogContext } from "../lib/log.ts";
 import { startSweep, type Sweep } from "../lib/sweep.ts";
 import { isoDateIn } from "../lib/validate/dates.ts";
@@ -191,6 +192,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				if (cycle.to > today) throw badRequest(`cycleTo ${cycle.to} is in the future (today is ${today} in India): a statement is made on or after its date`);
 				const auth = (ctx.meta as { auth?: Caller }).auth;
 				const run = await this.startRun(p.clientId, cycle, p.pdf ?? true, auth?.kind === "operator" ? `operator:${auth.sub}` : "internal");
+				await audit(ctx, { action: "billing.run", target: `billing-run:${run._id}`, items: [run._id], count: 1, clientId: p.clientId, details: { cycleFrom: cycle.from, cycleTo: cycle.to, pdf: p.pdf ?? true } });
 				(ctx.meta as Record<string, unknown>).$statusCode = 202;
 				return this.runView(run);
 			}
@@ -252,6 +254,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				for (const step of BILLING_STEPS) await this.handOn(run, step, halted.filter((i) => i.step === step).map((i) => i._id));
 				const auth = (ctx.meta as { auth?: Caller }).auth;
 				this.logger.info({ runId: run._id, resumed, by: auth?.kind === "operator" ? auth.sub : undefined }, "halted loans resumed");
+				await audit(ctx, { action: "billing.resume", target: `billing-run:${run._id}`, items: halted.map((i) => i.loanId), count: resumed, clientId: run.clientId, details: { ...(ctx.params.step ? { step: ctx.params.step } : {}) } });
 				return { resumed, run: await this.runView(run) };
 			}
 		},

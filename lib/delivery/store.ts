@@ -21,7 +21,13 @@ export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
 		{ fields: ["clientId", "loanKey", "documentType"], unique: true, name: "cases_client_loan_type" },
 		{ fields: ["runId", "status"], name: "cases_run_status" },
 		{ fields: ["clientId", "status", "dueDate"], name: "cases_client_status_due" },
-		{ fields: ["status", "dueDate"], name: "cases_status_due" }
+		{ fields: ["status", "dueDate"], name: "cases_status_due" },
+		// the case lists (GET /cases, the console), newest first: across clients, per client, per status or channel, by loan
+		{ fields: ["-createdAt"], name: "cases_created" },
+		{ fields: ["clientId", "-createdAt"], name: "cases_client_created" },
+		{ fields: ["status", "-createdAt"], name: "cases_status_created" },
+		{ fields: ["channel", "-createdAt"], name: "cases_channel_created" },
+		{ fields: ["loanKey"], name: "cases_loan" }
 	],
 	attempts: [
 		{ fields: ["caseId"], name: "attempts_case" },

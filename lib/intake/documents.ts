@@ -154,6 +154,7 @@ export class IntakeStore {
 export function intakeView(d: IntakeDoc): Record<string, unknown> {
 	return {
 		id: d._id,
+		clientId: d.clientId,
 		status: d.status,
 		type: d.type ?? null,
 		reference: d.reference ?? null,
