@@ -1,7 +1,7 @@
 /**
  * Console list endpoints under load: the store is filled with `records` debt records across 10 clients, `batches`
- * batches, `cases` delivery cases over 100 dispatch runs and 10,000 audit entries, then each list the console calls is requested `n` times by an operator over HTTP; p50/p95/max are printed (not asserted).
- * With `ingest` > 0, a CSV batch of that many debt rows is uploaded through the API first and the lists are measured
+ * batches, `cases` delivery cases over 100 dispatch runs and 10,000 audit entries, then each list the console calls
+ * is requested `n` times by an operator over HTTP; p50/p95/max are printed (not asserted). With `ingest` > 0, a CSV batch of that many debt rows is uploaded through the API first and the lists are measured
  * while it is being ingested (the line after the table says how much of it ran meanwhile). Figures on a shared
  * machine are indicative.
  *
