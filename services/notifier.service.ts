@@ -165,8 +165,9 @@ const notifierService: Schema = {
 
 	queues: {
 		[QUEUES.casesRendered]: {
-			// sending is I/O: many cases at once per process
-			concurrency: 16,
+			// sending is I/O: many cases at once per process; the store writes of the cases in flight are batched
+			// (lib/delivery/store.ts), so the more cases in flight, the fewer transactions per case
+			concurrency: 256,
 			async handler(payload) {
 				const msg = renderedOf(payload);
 				await this.deliverer.onRendered(msg);
