@@ -41,6 +41,9 @@ export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
 	outbox: [{ fields: ["attemptId"], name: "outbox_attempt" }, { fields: ["caseId"], name: "outbox_case" }, { fields: ["at"], name: "outbox_at" }]
 };
 
+/** How the writes of cases in flight are grouped: up to 500 per transaction, gathered over 10 ms. */
+const BATCHING = { max: 500, lingerMs: 10 };
+
 /** The delivery collections, with batched compare-and-set and insert helpers. */
 export class DeliveryStore {
 	readonly cases: StoreAdapter;
@@ -58,7 +61,7 @@ export class DeliveryStore {
 		this.events = open(COLLECTIONS.events);
 		this.runs = open(COLLECTIONS.runs);
 		this.outbox = open(COLLECTIONS.outbox);
-		this.#newAttempts = new Coalescer((docs) => this.attempts.insertManyIfAbsent(docs));
+		this.#newAttempts = new Coalescer((docs) => this.attempts.insertManyIfAbsent(docs), BATCHING);
 	}
 
 	/** Opens the collections and ensures their indexes (idempotent). */
@@ -79,7 +82,7 @@ export class DeliveryStore {
 	cas(adapter: StoreAdapter, id: string, expect: Query, update: Update): Promise<boolean> {
 		let c = this.#cas.get(adapter);
 		if (!c) {
-			c = new Coalescer((ops) => adapter.compareAndSetMany(ops));
+			c = new Coalescer((ops) => adapter.compareAndSetMany(ops), BATCHING);
 			this.#cas.set(adapter, c);
 		}
 		return c.call({ id, expect, update });
@@ -94,7 +97,7 @@ export class DeliveryStore {
 	add(adapter: StoreAdapter, doc: NewDoc): Promise<Doc> {
 		let c = this.#inserts.get(adapter);
 		if (!c) {
-			c = new Coalescer((docs) => adapter.insertMany(docs));
+			c = new Coalescer((docs) => adapter.insertMany(docs), BATCHING);
 			this.#inserts.set(adapter, c);
 		}
 		return c.call(doc);
