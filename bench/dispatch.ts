@@ -4,6 +4,7 @@
  * status, provider calls per case, and for every process its peak RSS and CPU ms per case.
  *
  *   node bench/dispatch.ts [--cases 2000] [--concurrency 256] [--http] [--rabbitmq [--notifiers 2]]
+ *   node bench/dispatch.ts --render [--loans 2000]
  *
  * - default: one process (the embedded default: in-process queue, SQLite), the sandbox provider with no callback
  *   delay;
@@ -12,6 +13,10 @@
  *   their signed status callbacks come back over HTTP to the api's webhook routes (so this process also runs `api`);
  * - --rabbitmq: the notifier runs in --notifiers child processes (default 2) on RabbitMQ (queues and transporter),
  *   sharing the SQLite file; this process runs `clients` (and `api` with --http), feeds cases.rendered and watches.
+ * - --render: new loans, end to end on the embedded default (every service, real Chromium, the sandbox): loans
+ *   uploaded as CSV, an operator's run, each case rendered then delivered. Prints the run's cases/s to a final status
+ *   beside the renderer's own documents/s in the same run (documents stored per second between the first and the
+ *   last), so the ratio tells what delivery adds to rendering.
  *
  * Figures from a shared machine are indicative only: run it on a quiet one to compare.
  */
@@ -24,6 +29,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { startNode } from "../lib/node.ts";
+import { loadJwtSecret } from "../lib/secrets.ts";
+import { signOperatorToken } from "../lib/api/auth.ts";
 import { QUEUES } from "../config/queues.ts";
 import { caseIdOf } from "../lib/delivery/notifier.ts";
 import { deliveryStore } from "../lib/delivery/store.ts";
@@ -39,6 +46,8 @@ const { values: args } = parseArgs({
 		http: { type: "boolean", default: false },
 		rabbitmq: { type: "boolean", default: false },
 		notifiers: { type: "string", default: "2" },
+		render: { type: "boolean", default: false },
+		loans: { type: "string", default: "2000" },
 		role: { type: "string", default: "bench" }
 	}
 });
@@ -222,5 +231,58 @@ async function bench(): Promise<void> {
 	}
 }
 
+/** --render: loans -> run -> rendered -> delivered, beside the renderer's own documents/s. */
+async function renderBench(): Promise<void> {
+	const loans = Number(args.loans);
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-render-dispatch-"));
+	const env = { PATH: process.env.PATH, DATA_DIR: dir, PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "warn", JWT_SECRET: "bench-secret-bench-secret-bench", SANDBOX_CALLBACK_DELAY_MS: "0", DELIVERY_SWEEP_MS: "1000", SCHEDULER_CRON: "0 0 1 1 *" };
+	const node = await startNode({ env, logger: pino({ level: "warn" }) });
+	try {
+		const base = `http://127.0.0.1:${node.httpPort}/api/v1`;
+		const secret = loadJwtSecret(node.config);
+		const admin = { authorization: `Bearer ${signOperatorToken(secret, "bench-admin", "admin")}` };
+		const operator = { authorization: `Bearer ${signOperatorToken(secret, "bench-operator", "operator")}` };
+		const json = async <T>(res: Response): Promise<T> => {
+			if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+			return (await res.json()) as T;
+		};
+		const client = await json<{ id: string; apiKey: string }>(await fetch(`${base}/clients`, { method: "POST", headers: { ...admin, "content-type": "application/json" }, body: JSON.stringify({ name: "bench-render" }) }));
+		const header = "loan_id,applicant_name,language,phone,email,address_line1,address_line2,city,state,postal_code,loan_amount,annual_interest_rate,tenure_months,disbursement_date,first_emi_date,processing_fee";
+		const rows = Array.from({ length: loans }, (_, i) => [`L-${i}`, "Asha Verma", "en", phoneOf(i), `b${i}@example.com`, "12 MG Road", "", "Pune", "Maharashtra", "411001", "120000", "11.5", "60", "2026-11-20", "2026-12-20", "1000"].join(","));
+		const upload = await json<{ batchId: string }>(await fetch(`${base}/uploads?kind=loan`, { method: "POST", headers: { "x-api-key": client.apiKey, "content-type": "text/csv" }, body: `${header}\n${rows.join("\n")}\n` }));
+		for (;;) {
+			const b = await json<{ status: string }>(await fetch(`${base}/batches/${upload.batchId}`, { headers: { "x-api-key": client.apiKey } }));
+			if (b.status === "COMPLETED") break;
+			if (b.status === "FAILED") throw new Error(`loan upload failed: ${JSON.stringify(b)}`);
+			await new Promise((r) => setTimeout(r, 200));
+		}
+		const ds = await deliveryStore(node.platform.store);
+		const documents = node.platform.store.adapter("documents");
+		const t0 = performance.now();
+		const started = Date.now();
+		const run = await json<{ id: string }>(await fetch(`${base}/dispatch/runs`, { method: "POST", headers: { ...operator, "content-type": "application/json" }, body: JSON.stringify({ from: "2026-11-01", to: "2026-11-30", includePending: true, clientId: client.id }) }));
+		let done = 0;
+		while (done < loans) {
+			await new Promise((r) => setTimeout(r, 500));
+			done = await ds.cases.count({ query: { runId: run.id, status: { $in: ["delivered", "sent", "failed"] } } });
+		}
+		const seconds = (performance.now() - t0) / 1000;
+		const docs = (await documents.find({ query: { createdAt: { $gte: new Date(started) } }, sort: "createdAt" })) as unknown as { createdAt: Date }[];
+		const first = docs[0]?.createdAt.getTime() ?? started;
+		const last = docs.at(-1)?.createdAt.getTime() ?? started;
+		// n documents stored over (last - first): n - 1 intervals
+		const docsPerS = docs.length > 1 ? (docs.length - 1) / ((last - first) / 1000) : NaN;
+		const casesPerS = loans / seconds;
+		console.log(`new loans: ${loans}, embedded default (one process, Chromium, sandbox provider), ${os.availableParallelism()} cores`);
+		console.log(`run to a final status: ${seconds.toFixed(1)} s = ${casesPerS.toFixed(2)} cases/s (documents rendered: ${docs.length})`);
+		console.log(`the renderer's own rate in the same run: ${docsPerS.toFixed(2)} documents/s (first to last document stored)`);
+		console.log(`delivery keeps ${((casesPerS / docsPerS) * 100).toFixed(0)} % of the renderer's rate`);
+	} finally {
+		await node.stop();
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
+}
+
 if (args.role === "fixtures") await fixturesRole();
+else if (args.render) await renderBench();
 else await bench();
