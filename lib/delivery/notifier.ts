@@ -376,28 +376,31 @@ export class Deliverer {
 		const now = this.#now();
 		let timedOut = 0;
 		const due = (await store.attempts.find({ query: { open: true, deadline: { $lt: now } }, sort: "deadline", limit })) as AttemptDoc[];
-		for (const a of due) {
+		// all of them at once: their writes batch (one case's steps still run in order)
+		await Promise.all(due.map(async (a) => {
 			const r = await this.#update(a._id, (x) =>
 				x.open && x.deadline.getTime() < now.getTime()
 					? { $set: { open: false, timedOutAt: now, history: [...x.history, { status: x.status, at: now, source: "timeout", code: "DELIVERY_TIMEOUT", reason: `no delivery within ${Math.round(this.#p.timeoutMs / 1000)} s` }] } }
 					: null
 			);
-			if (!r || r.before === r.after) continue;
+			if (!r || r.before === r.after) return;
 			timedOut++;
 			this.#p.metrics?.attempt(a.channel, a.provider, "timeout");
-			logger.info({ caseId: a.caseId, attemptId: a._id, channel: a.channel }, "no delivery in time; next channel");
+			logger.debug({ caseId: a.caseId, attemptId: a._id, channel: a.channel }, "no delivery in time; next channel");
 			await this.#fallback(a.caseId, a._id, { code: "DELIVERY_TIMEOUT", reason: `no delivery on ${a.channel} within ${Math.round(this.#p.timeoutMs / 1000)} s` });
-		}
+		}));
 		// a case whose current attempt was named but never inserted (the notifier died between the two writes)
 		let resumed = 0;
 		const stale = new Date(now.getTime() - Math.min(60_000, this.#p.timeoutMs));
 		const sending = (await store.cases.find({ query: { status: "sending", updatedAt: { $lt: stale } }, sort: "updatedAt", limit })) as CaseDoc[];
-		for (const c of sending) {
-			if (c.attemptId && !(await store.attempts.findById(c.attemptId))) {
-				resumed++;
-				await this.#send(c, await this.#p.settings(c.clientId));
-			}
-		}
+		await Promise.all(
+			sending.map(async (c) => {
+				if (c.attemptId && !(await store.attempts.findById(c.attemptId))) {
+					resumed++;
+					await this.#send(c, await this.#p.settings(c.clientId));
+				}
+			})
+		);
 		return { timedOut, resumed };
 	}
 
