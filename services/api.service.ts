@@ -91,14 +91,9 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 		const settings = schema.settings as ApiSettingsSchema;
 		settings.port = config.http.port;
 		const route = (settings.routes ?? [])[0] as ApiRouteSchema;
-		// the JSON parser consumes JSON bodies, also a provider's JSON callback: keep its exact bytes, which its
-		// signature is computed over (without them every signed JSON webhook was refused with 401)
-		route.bodyParsers = {
-			json: { limit: config.http.bodyLimit, strict: false, verify: (req: Req & { rawBody?: Buffer }, _res: unknown, buf: Buffer) => void (req.rawBody = buf) },
-			urlencoded: false
-		};
+		route.bodyParsers = { json: { limit: config.http.bodyLimit, strict: false }, urlencoded: false };
 		// what stream actions need from the request, and a JSON array body as params.rows
-		route.onBeforeCall = (ctx: Context, _route: unknown, req: Req & { body?: unknown; rawBody?: Buffer }) => {
+		route.onBeforeCall = (ctx: Context, _route: unknown, req: Req & { body?: unknown }) => {
 			const disposition = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(String(req.headers["content-disposition"] ?? ""));
 			const xName = req.headers["x-filename"];
 			const spec = req.$alias ? byAlias.get(routeKey(req.$alias.method, req.$alias.path)) : undefined;
@@ -107,9 +102,7 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 				contentType: req.headers["content-type"],
 				filename: typeof xName === "string" ? xName : disposition ? safeDecode(disposition[1]) : undefined,
 				// provider callbacks (public raw-body routes) are verified over their headers and the URL they called
-				...(spec?.access === "public" && spec.body === "stream"
-					? { headers: callbackHeaders(req), url: req.originalUrl ?? req.url, method: req.method, ...(req.rawBody ? { rawBody: req.rawBody.toString("base64") } : {}) }
-					: {})
+				...(spec?.access === "public" && spec.body === "stream" ? { headers: callbackHeaders(req), url: req.originalUrl ?? req.url, method: req.method } : {})
 			};
 			if (Array.isArray(req.body) && req.$params) {
 				for (const k of Object.keys(req.$params)) if (/^\d+$/.test(k)) delete req.$params[k];

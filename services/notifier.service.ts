@@ -235,9 +235,8 @@ const notifierService: Schema = {
 			params: { provider: { type: "string", min: 1, max: 40 } },
 			async handler(this: Self, ctx: Context<Record<string, string>>) {
 				const { provider, ...query } = ctx.params;
-				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as { headers?: Record<string, string>; url?: string; method?: string; rawBody?: string };
-				// a JSON body was read by the gateway's parser, which kept its bytes (base64); any other is the stream
-				const rawBody = request.rawBody !== undefined ? Buffer.from(request.rawBody, "base64") : await readBody((ctx as unknown as { stream?: Readable }).stream, WEBHOOK_BODY_LIMIT);
+				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as { headers?: Record<string, string>; url?: string; method?: string };
+				const rawBody = await readBody((ctx as unknown as { stream?: Readable }).stream, WEBHOOK_BODY_LIMIT);
 				const { config } = getPlatform();
 				const path = request.url ?? `/api/v1/webhooks/${provider}`;
 				const req: CallbackRequest = {
