@@ -231,10 +231,16 @@ export class Runs {
 			const toRender: { payload: DispatchCase; key: string }[] = [];
 			const toSend: { payload: RenderedCase; key: string }[] = [];
 			const now = this.#now();
-			for (const c of page) {
-				const nextTry = c.status === "failed" ? c.try + 1 : c.try;
-				const set = { status: "pending", try: nextTry, runId: run._id, runIds: [...(c.runIds ?? []), run._id], updatedAt: now };
-				if (!(await store.cas(store.cases, c._id, { status: c.status, try: c.try, runId: c.runId }, { $set: set, $unset: { attemptId: "", channelIndex: "", plan: "", failure: "", finishedAt: "" } }))) continue;
+			// the page's compare-and-sets together: one batch (one transaction) for the page, not one wait per case
+			const moved = await Promise.all(
+				page.map((c) => {
+					const nextTry = c.status === "failed" ? c.try + 1 : c.try;
+					const set = { status: "pending", try: nextTry, runId: run._id, runIds: [...(c.runIds ?? []), run._id], updatedAt: now };
+					return store.cas(store.cases, c._id, { status: c.status, try: c.try, runId: c.runId }, { $set: set, $unset: { attemptId: "", channelIndex: "", plan: "", failure: "", finishedAt: "" } });
+				})
+			);
+			for (const [i, c] of page.entries()) {
+				if (!moved[i]) continue;
 				retried++;
 				const key = `${c._id}:${run._id}`;
 				if (c.documentId && c.documentKey) {

@@ -112,6 +112,26 @@ export interface StoreAdapter {
 	ensureIndexes(indexes: IndexSpec[]): Promise<void>;
 	/** True when the backing store answers. */
 	ping(): Promise<boolean>;
+
+	/**
+	 * Many compare-and-sets in one go (one transaction where the store has them): op i changes document `id` with
+	 * `update` only if it still matches `expect`; returns, per op, whether it changed. Ops on the same document apply
+	 * in their order, each against the result of the previous one, as if called one after another.
+	 */
+	compareAndSetMany(ops: CompareAndSetOp[]): Promise<boolean[]>;
+	/**
+	 * Inserts the documents whose `_id` (or other unique key) is not taken and leaves the others alone; returns, per
+	 * document, whether it was inserted (false: a stored document, or an earlier one of the same call, holds its key).
+	 */
+	insertManyIfAbsent(docs: NewDoc[]): Promise<boolean[]>;
+}
+
+/** One compare-and-set of compareAndSetMany. */
+export interface CompareAndSetOp {
+	id: string;
+	/** what the document must still match (a query; `_id` is added) */
+	expect: Query;
+	update: Update;
 }
 
 /** Creates one adapter per collection (one connection/file is shared per process). */
