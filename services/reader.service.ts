@@ -64,8 +64,10 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 
 	queues: {
 		[QUEUES.intakeReceived]: {
-			// pages are pooled per process; two documents at once keep the pool busy between documents
-			concurrency: 2,
+			// the OCR pool (one Tesseract per core) bounds the CPU-heavy part; more documents in flight than cores keep
+			// it fed while others wait on the store, objects and pdftotext (2 at once left born-digital documents
+			// waiting on each other's I/O, and a core idle between two scans)
+			concurrency: 6,
 			async handler(this: Self, payload: unknown) {
 				const { id } = payload as { id: string };
 				{
