@@ -27,7 +27,8 @@ export interface ProcessDeps {
 	langs?: string;
 }
 
-export type ProcessOutcome = { status: IntakeStatus; done: boolean };
+/** `doc`: the document as this call finished it (absent when it found it finished, or another reader moved it) */
+export type ProcessOutcome = { status: IntakeStatus; done: boolean; doc?: IntakeDoc };
 
 /** Reads one document; `done` is false when another reader holds it (the caller leaves the message to it). */
 export async function processDocument(id: string, deps: ProcessDeps): Promise<ProcessOutcome> {
@@ -39,7 +40,6 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		const now = await store.get(id);
 		return { status: now?.status ?? "FAILED", done: now?.status !== "PROCESSING" };
 	}
-	await store.docs.updateById(id, { $inc: { attempts: 1 } });
 	const dir = await mkdtemp(path.join(os.tmpdir(), "paperwork-reader-"));
 	// keep the claim alive while reading (OCR of a long scan takes minutes); a dead reader's claim runs out
 	const beat = setInterval(() => void store.heartbeat(id).catch(() => undefined), READ_HEARTBEAT_MS);
@@ -73,6 +73,7 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 
 async function finish(store: IntakeStore, doc: IntakeDoc, status: IntakeStatus, set: Partial<IntakeDoc>, text: string): Promise<ProcessOutcome> {
 	const search = searchFieldsOf({ ...doc, ...set }, text);
-	const moved = await store.transition(doc._id, ["PROCESSING"], status, { ...set, ...search, finishedAt: new Date() });
-	return { status, done: moved };
+	const finished = { ...set, ...search, finishedAt: new Date() };
+	const moved = await store.transition(doc._id, ["PROCESSING"], status, finished);
+	return { status, done: moved, ...(moved ? { doc: { ...doc, ...finished, status } as IntakeDoc } : {}) };
 }
