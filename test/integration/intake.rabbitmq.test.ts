@@ -71,11 +71,33 @@ test("a reader killed with SIGKILL mid-OCR: every document is read, none twice",
 	}
 	// kill the reader while a Tesseract of it runs (a document mid-OCR)
 	const status = async (id: string) => (await http<{ status: string }>(`${base}/intake/${id}`, { headers: apiKey(key) })).body.status;
-	const ocrRunning = () => execFileSync("ps", ["--ppid", String(reader.child.pid), "-o", "comm="], { encoding: "utf8" }).includes("tesseract");
-	for (let i = 0; i < 3000 && !ocrRunning(); i++) await new Promise((r) => setTimeout(r, 10));
-	assert.ok(ocrRunning(), "the reader is OCRing");
+	// the reader's tools run under its helper process (lib/intake/run-helper.ts): Tesseracts among its descendants
+	const tesseractsOf = (root: number) => {
+		const rows = execFileSync("ps", ["-e", "-o", "pid=,ppid=,comm="], { encoding: "utf8" }).trim().split("\n").map((l) => l.trim().split(/\s+/));
+		const tree = new Set([root]);
+		for (let grew = true; grew; ) {
+			grew = false;
+			for (const [pid, ppid] of rows) if (tree.has(Number(ppid)) && !tree.has(Number(pid))) grew = Boolean(tree.add(Number(pid)));
+		}
+		return rows.filter(([pid, , comm]) => tree.has(Number(pid)) && comm === "tesseract").map(([pid]) => Number(pid));
+	};
+	const killed = reader.child.pid ?? 0;
+	let ocr: number[] = [];
+	for (let i = 0; i < 600 && !(ocr = tesseractsOf(killed)).length; i++) await new Promise((r) => setTimeout(r, 50));
+	assert.ok(ocr.length, "the reader is OCRing");
 	reader.child.kill("SIGKILL");
 	await new Promise((r) => reader.child.once("exit", r));
+	// its helper kills the Tesseracts it started and exits: no OCR outlives the killed node
+	// gone, or a zombie (killed, not yet reaped by whoever inherited it)
+	const alive = (pid: number) => {
+		try {
+			return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+		} catch {
+			return false;
+		}
+	};
+	for (let i = 0; i < 100 && ocr.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+	assert.deepEqual(ocr.filter(alive), [], "the killed reader's Tesseracts are gone");
 	const left = await Promise.all(ids.map(status));
 	assert.ok(left.includes("PROCESSING"), `a document was left mid-read by the killed reader: ${left.join(", ")}`);
 	assert.ok(left.filter((s) => s === "COMPLETED").length < ids.length);
