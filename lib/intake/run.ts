@@ -26,6 +26,8 @@ export interface RunOptions {
 	/** most stdout bytes kept; past it the process is killed (default 64 MiB) */
 	maxOutput?: number;
 	env?: Record<string, string>;
+	/** written to the tool's stdin (e.g. a PDF for `pdftotext - -`), so no temporary file is needed */
+	input?: Uint8Array;
 }
 
 /** Runs `cmd args` without a shell; never rejects for a non-zero exit (only when the command cannot start). */
@@ -36,8 +38,11 @@ export function run(cmd: string, args: string[], opts: RunOptions): Promise<RunR
 /** run() in this process (the helper's own way; `started` sees each child, so the helper can kill them). */
 export function runHere(cmd: string, args: string[], opts: RunOptions, started?: (c: ChildProcess) => void): Promise<RunResult> {
 	return new Promise((resolve, reject) => {
-		const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...opts.env } });
+		const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...opts.env } });
 		started?.(child);
+		// a tool that exits before reading all its input (a broken file) closes the pipe: its exit code tells
+		child.stdin.on("error", () => undefined);
+		child.stdin.end(opts.input);
 		const out: Buffer[] = [];
 		let outBytes = 0;
 		let err = "";
