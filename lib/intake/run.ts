@@ -6,7 +6,8 @@
  * The tools are started by a small helper process (run-helper.ts), not by this one: spawning from a node of a few
  * hundred MB blocks its main thread while the kernel copies its page tables (measured 60-140 ms a spawn on the
  * shared 2-core machine, more than pdftotext's own ~25 ms), so a born-digital document cost more in spawning than
- * in reading. The helper is forked once per process, on first use; if it cannot start or dies, calls run here.
+ * in reading. The helper is forked once per process, on first use; if it dies, what it ran runs here and the next
+ * call forks another (after 5 deaths, or when it cannot be forked, every call runs here).
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -76,6 +77,7 @@ export function runHere(cmd: string, args: string[], opts: RunOptions, started?:
 }
 
 const HELPER = fileURLToPath(new URL("./run-helper.ts", import.meta.url));
+const MAX_DEATHS = 5;
 
 /** The process's link to its helper: requests by id; the helper is referenced only while calls are pending. */
 class Helper {
@@ -83,6 +85,8 @@ class Helper {
 	private next = 1;
 	private readonly pending = new Map<number, { req: HelperRequest; resolve(r: RunResult): void; reject(e: Error): void }>();
 	private broken = false;
+	/** helpers that died; past MAX_DEATHS tools run here (a helper that cannot live is not forked for every call) */
+	private deaths = 0;
 
 	run(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
 		const child = this.start();
@@ -136,6 +140,7 @@ class Helper {
 	private lost(child: ChildProcess): void {
 		if (this.child !== child) return;
 		this.child = undefined;
+		if (++this.deaths >= MAX_DEATHS) this.broken = true;
 		for (const [id, p] of [...this.pending]) this.settle(id, () => runHere(p.req.cmd, p.req.args, p.req.opts));
 	}
 
