@@ -145,8 +145,11 @@ async function main(): Promise<void> {
 		if (scans.length) console.log(`scans: ${Math.round((100 * apiScans) / (scans.length / s))} % of the tesseract CLI alone (goal >= 90 %)`);
 		console.log(`peak RSS of the node (API, intake, reader, store in this process): ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
 	} finally {
-		await node.stop();
-		rmSync(dir, { recursive: true, force: true });
+		try {
+			await node.stop();
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
 	}
 }
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { AMQP_URL, apiKey, bearer, freePort, http, spawnNode, tempDir, deleteNamespaceQueues } from "../helpers/node.ts";
 import { textPdf } from "../helpers/intake-corpus.ts";
@@ -39,7 +39,9 @@ before(async () => {
 	});
 	await new Promise<void>((r) => hook.listen(hookPort, "127.0.0.1", r));
 	const port = await freePort();
-	common = { TRANSPORTER: AMQP_URL, NAMESPACE: namespace, JWT_SECRET: SECRET, DATA_DIR: path.join(dir, "data"), INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "200", QUEUE_RETRIES: "8" };
+	// the nodes' temporary files under the test's folder: the reader killed mid-OCR cannot remove its own
+	mkdirSync(path.join(dir, "tmp"));
+	common = { TRANSPORTER: AMQP_URL, NAMESPACE: namespace, JWT_SECRET: SECRET, DATA_DIR: path.join(dir, "data"), TMPDIR: path.join(dir, "tmp"), INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "200", QUEUE_RETRIES: "8" };
 	api = await spawnNode({ ...common, SERVICES: "api,clients,intake", PORT: String(port), NODE_ID: `api-${namespace}` });
 	reader = await spawnNode({ ...common, SERVICES: "reader", INTAKE_OCR_CONCURRENCY: "1", NODE_ID: `reader-${namespace}` });
 	base = `http://127.0.0.1:${port}/api/v1`;
