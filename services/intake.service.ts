@@ -35,7 +35,7 @@ interface Own {
 	clientsCache?: { at: number; clients: MailClient[] };
 	metrics: Metrics;
 	/** puts a stored document on intake.received and counts it */
-	received(id: string, source: string): Promise<void>;
+	received(id: string, source: string, kind: string): Promise<void>;
 }
 type Self = QueueService<Own>;
 
@@ -86,7 +86,7 @@ const intake: QueueServiceSchema<Own> = {
 				}
 				const doc = await acceptDocument(
 					{ clientId, body: source.body, filename: source.filename, source: source.source, type, reference, url: source.url },
-					{ platform, store, received: (id) => this.received(id, source.source) }
+					{ platform, store, received: (id, kind) => this.received(id, source.source, kind) }
 				);
 				this.logger.info({ intakeId: doc._id, clientId, source: doc.source, kind: doc.file.kind, pages: doc.file.pages, size: doc.file.size }, "document received");
 				return { id: doc._id, status: doc.status };
@@ -103,7 +103,7 @@ const intake: QueueServiceSchema<Own> = {
 				if (await store.get(ctx.params.id)) return { id: ctx.params.id, status: "TAKEN" };
 				const doc = await acceptDocument(
 					{ id: ctx.params.id, clientId: ctx.params.clientId, body: await platform.objects.get(ctx.params.key), filename: ctx.params.name, source: "inbox" },
-					{ platform, store, received: (id) => this.received(id, "inbox") }
+					{ platform, store, received: (id, kind) => this.received(id, "inbox", kind) }
 				);
 				return { id: doc._id, status: doc.status };
 			}
@@ -253,9 +253,9 @@ const intake: QueueServiceSchema<Own> = {
 	},
 
 	methods: {
-		async received(this: Self, id: string, source: string): Promise<void> {
+		async received(this: Self, id: string, source: string, kind: string): Promise<void> {
 			await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` });
-			this.metrics.inc("paperwork_intake_received_total", { source, kind: (await (await intakeStore()).get(id))?.file.kind ?? "unknown" });
+			this.metrics.inc("paperwork_intake_received_total", { source, kind });
 		},
 
 		/** What takeMail needs: the ports, the mails record, and the clients' intake addresses (cached 30 s). */
@@ -267,7 +267,7 @@ const intake: QueueServiceSchema<Own> = {
 				platform,
 				store: await intakeStore(),
 				mails,
-				received: (id) => this.received(id, "email"),
+				received: (id, kind) => this.received(id, "email", kind),
 				clients: async (fresh) => {
 					if (!fresh && this.clientsCache && Date.now() - this.clientsCache.at < CLIENTS_TTL_MS) return this.clientsCache.clients;
 					const clients: MailClient[] = [];
