@@ -1,88 +1,288 @@
 /**
- * Delivery benchmark on the embedded default: N cases with a stored PDF go through the notifier (its own broker,
- * in-process queue, SQLite store, the sandbox provider with no callback delay), 20 % of them with a phone that
- * fails on WhatsApp, so they fall over to RCS. Prints cases/s from the first cases.rendered message to the last
- * case's final status, peak RSS, and provider calls (sandbox outbox entries) per case.
+ * Delivery benchmark: N cases with a stored PDF go through the notifier, 20 % of them with a phone that fails on
+ * WhatsApp, so they fall over to RCS. Prints cases/s from the first cases.rendered message to the last case's final
+ * status, provider calls per case, and for every process its peak RSS and CPU ms per case.
  *
- *   node bench/dispatch.ts [--cases 2000] [--concurrency 16]
+ *   node bench/dispatch.ts [--cases 2000] [--concurrency 256] [--http] [--rabbitmq [--notifiers 2]]
+ *   node bench/dispatch.ts --render [--loans 2000]
+ *
+ * - default: one process (the embedded default: in-process queue, SQLite), the sandbox provider with no callback
+ *   delay;
+ * - --http: WhatsApp and RCS go over HTTP to the local provider servers of test/fixtures/providers (started in a
+ *   child process of their own, as a provider is outside), configured by their URL env vars like real providers;
+ *   their signed status callbacks come back over HTTP to the api's webhook routes (so this process also runs `api`);
+ * - --rabbitmq: the notifier runs in --notifiers child processes (default 2) on RabbitMQ (queues and transporter),
+ *   sharing the SQLite file; this process runs `clients` (and `api` with --http), feeds cases.rendered and watches.
+ * - --render: new loans, end to end on the embedded default (every service, real Chromium, the sandbox): loans
+ *   uploaded as CSV, an operator's run, each case rendered then delivered. Prints the run's cases/s to a final status
+ *   beside the renderer's own documents/s in the same run (documents stored per second between the first and the
+ *   last), so the ratio tells what delivery adds to rendering.
  *
  * Figures from a shared machine are indicative only: run it on a quiet one to compare.
  */
+import { fork, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { startNode } from "../lib/node.ts";
+import { loadJwtSecret } from "../lib/secrets.ts";
+import { signOperatorToken } from "../lib/api/auth.ts";
 import { QUEUES } from "../config/queues.ts";
 import { caseIdOf } from "../lib/delivery/notifier.ts";
 import { deliveryStore } from "../lib/delivery/store.ts";
 import type { CaseDoc } from "../lib/delivery/types.ts";
+import { AMQP_URL, deleteNamespaceQueues, spawnNode } from "../test/helpers/node.ts";
+import { startWhatsAppServer } from "../test/fixtures/providers/whatsapp.ts";
+import { startRbmServer } from "../test/fixtures/providers/rbm.ts";
 
-const { values: args } = parseArgs({ options: { cases: { type: "string", default: "2000" }, concurrency: { type: "string", default: "16" } } });
-const N = Number(args.cases);
-
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-dispatch-"));
-let peak = 0;
-const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-const node = await startNode({
-	env: { PATH: process.env.PATH, DATA_DIR: dir, PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "warn", JWT_SECRET: "bench-secret-bench-secret-bench", SANDBOX_CALLBACK_DELAY_MS: "0", DELIVERY_SWEEP_MS: "1000" },
-	services: ["clients", "notifier"],
-	logger: pino({ level: "warn" })
+const { values: args } = parseArgs({
+	options: {
+		cases: { type: "string", default: "2000" },
+		concurrency: { type: "string" },
+		http: { type: "boolean", default: false },
+		rabbitmq: { type: "boolean", default: false },
+		notifiers: { type: "string", default: "2" },
+		render: { type: "boolean", default: false },
+		loans: { type: "string", default: "2000" },
+		role: { type: "string", default: "bench" }
+	}
 });
-try {
-	const binding = (node.broker.getLocalService("notifier") as unknown as { schema: { queues: Record<string, { concurrency?: number }> } }).schema.queues[QUEUES.casesRendered];
-	binding.concurrency = Number(args.concurrency);
-	const ds = await deliveryStore(node.platform.store);
-	const clientId = ((await node.broker.call("clients.create", { name: "bench" })) as { id: string }).id;
-	const key = `documents/${clientId}/bench/letter.pdf`;
-	await node.platform.objects.put(key, Buffer.alloc(60_000, 1), { contentType: "application/pdf" });
-	const now = new Date();
-	const docs: CaseDoc[] = [];
-	for (let i = 0; i < N; i++) {
-		const fails = i % 5 === 0;
-		docs.push({
-			_id: caseIdOf(clientId, `L-${i}`, "welcome-letter"),
-			clientId,
-			loanKey: `L-${i}`,
-			documentType: "welcome-letter",
-			template: "welcome-letter",
-			recordId: `r${i}`,
-			dueDate: "2026-11-20",
-			language: "en",
-			recipient: { name: "Asha", phone: fails ? `+91987${String(i).padStart(3, "0").slice(-3)}0000` : `+9198${String(76500001 + i).padStart(8, "0")}`, email: `b${i}@example.com`, language: "en" },
-			status: "pending",
-			runId: "bench",
-			runIds: ["bench"],
-			try: 1,
-			createdAt: now,
-			updatedAt: now
+const N = Number(args.cases);
+const SELF = fileURLToPath(import.meta.url);
+
+/** Loan i's phone: every fifth fails on WhatsApp (the sandbox fails phones ending in 0000; the local server by rule). */
+function phoneOf(i: number): string {
+	return i % 5 === 0 ? `+91987${String(i).padStart(3, "0").slice(-3)}0000` : `+9198${String(76500001 + i).padStart(8, "0")}`;
+}
+
+const FIXTURE = { waToken: "bench-wa-token", waSecret: "bench-wa-app-secret", rbmAgent: "bench-agent", rbmClientToken: "bench-rbm-client-token", rbmToken: "bench-rbm-token" };
+
+/** The child process that plays the providers: the WhatsApp and RBM servers, over HTTP on loopback. */
+async function fixturesRole(): Promise<void> {
+	const wa = await startWhatsAppServer({ token: FIXTURE.waToken, appSecret: FIXTURE.waSecret, record: false, callbackConcurrency: 64 });
+	const rbm = await startRbmServer({ agentId: FIXTURE.rbmAgent, clientToken: FIXTURE.rbmClientToken, staticTokens: [FIXTURE.rbmToken], record: false, callbackConcurrency: 64 });
+	for (let i = 0; i < N; i += 5) wa.fail(phoneOf(i), { kind: "undeliverable", code: 131026 });
+	process.on("message", (m: { webhookBase?: string; done?: boolean }) => {
+		if (m.webhookBase) {
+			wa.webhookUrl = `${m.webhookBase}/api/v1/webhooks/whatsapp`;
+			rbm.webhookUrl = `${m.webhookBase}/api/v1/webhooks/rcs`;
+			process.send?.({ ready: true });
+		}
+		if (m.done) {
+			process.send?.({ callbacks: wa.callbacks.length + rbm.callbacks.length, failedCallbacks: [...wa.callbacks, ...rbm.callbacks].filter((c) => c.answer !== 200).length }, () => {
+				void Promise.all([wa.close(), rbm.close()]).then(() => process.exit(0));
+			});
+		}
+	});
+	process.send?.({ wa: { url: wa.url, version: wa.version, phoneNumberId: wa.phoneNumberId }, rbm: { url: rbm.url } });
+}
+
+/** CPU seconds (user + system) and peak RSS of a process, from /proc. */
+function procStats(pid: number): { cpuS: number; peakMiB: number } {
+	const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+	const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+	const ticks = Number(fields[11]) + Number(fields[12]);
+	const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+	return { cpuS: ticks / 100, peakMiB: hwm ? Number(hwm[1]) / 1024 : 0 };
+}
+
+function once<T>(child: ChildProcess, pick: (m: T) => boolean): Promise<T> {
+	return new Promise((resolve, reject) => {
+		const onMessage = (m: T) => {
+			if (!pick(m)) return;
+			child.off("message", onMessage);
+			resolve(m);
+		};
+		child.on("message", onMessage);
+		child.once("exit", (code) => reject(new Error(`fixtures process exited with ${code}`)));
+	});
+}
+
+async function bench(): Promise<void> {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-dispatch-"));
+	const namespace = `bd-${randomUUID().slice(0, 8)}`;
+	const procs: { name: string; pid: number }[] = [{ name: "bench (this process)", pid: process.pid }];
+	let fixtures: ChildProcess | undefined;
+	const env: Record<string, string> = {
+		DATA_DIR: dir,
+		PORT: "0",
+		METRICS_PORT: "0",
+		LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
+		JWT_SECRET: "bench-secret-bench-secret-bench",
+		SANDBOX_CALLBACK_DELAY_MS: "0",
+		DELIVERY_SWEEP_MS: "1000"
+	};
+	if (args.rabbitmq) Object.assign(env, { TRANSPORTER: AMQP_URL, NAMESPACE: namespace });
+	if (args.http) {
+		fixtures = fork(SELF, ["--role", "fixtures", "--cases", String(N)], { execArgv: ["--disable-warning=ExperimentalWarning"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+		procs.push({ name: "provider servers (WhatsApp, RBM)", pid: fixtures.pid as number });
+		const urls = await once<{ wa?: { url: string; version: string; phoneNumberId: string }; rbm?: { url: string } }>(fixtures, (m) => !!m.wa);
+		Object.assign(env, {
+			WHATSAPP_API_URL: urls.wa?.url,
+			WHATSAPP_API_VERSION: urls.wa?.version,
+			WHATSAPP_PHONE_NUMBER_ID: urls.wa?.phoneNumberId,
+			WHATSAPP_TOKEN: FIXTURE.waToken,
+			WHATSAPP_APP_SECRET: FIXTURE.waSecret,
+			WHATSAPP_VERIFY_TOKEN: "bench-verify",
+			WHATSAPP_RATE_PER_S: "0",
+			RCS_API_URL: urls.rbm?.url,
+			RCS_AGENT_ID: FIXTURE.rbmAgent,
+			RCS_CLIENT_TOKEN: FIXTURE.rbmClientToken,
+			RCS_TOKEN: FIXTURE.rbmToken,
+			RCS_RATE_PER_S: "0"
 		});
 	}
-	for (let i = 0; i < docs.length; i += 1000) await ds.cases.insertMany(docs.slice(i, i + 1000));
-	const t0 = performance.now();
-	const cpu0 = process.cpuUsage();
-	const msgs = docs.map((c) => ({ payload: { caseId: c._id, clientId, documentId: "doc-bench", key, pages: 4, bytes: 60_000, template: "welcome-letter", language: "en" }, options: { key: `${c._id}:rendered` } }));
-	for (let i = 0; i < msgs.length; i += 1000) await node.platform.queues.publishMany(QUEUES.casesRendered, msgs.slice(i, i + 1000));
-	let done = 0;
-	while (done < N) {
-		await new Promise((r) => setTimeout(r, 100));
-		done = await ds.cases.count({ query: { status: { $in: ["delivered", "sent", "failed"] } } });
+	const here = [args.http ? "api" : "", "clients", args.rabbitmq ? "" : "notifier"].filter(Boolean);
+	const node = await startNode({ env: { PATH: process.env.PATH, ...env }, services: here, logger: pino({ level: process.env.BENCH_LOG_LEVEL ?? "warn" }) });
+	const children: Awaited<ReturnType<typeof spawnNode>>[] = [];
+	try {
+		if (args.concurrency && !args.rabbitmq) {
+			const binding = (node.broker.getLocalService("notifier") as unknown as { schema: { queues: Record<string, { concurrency?: number }> } }).schema.queues[QUEUES.casesRendered];
+			binding.concurrency = Number(args.concurrency);
+		}
+		if (fixtures) {
+			fixtures.send({ webhookBase: `http://127.0.0.1:${node.httpPort}` });
+			await once<{ ready?: boolean }>(fixtures, (m) => !!m.ready);
+		}
+		if (args.rabbitmq) {
+			for (let i = 0; i < Number(args.notifiers); i++) {
+				const c = await spawnNode({ ...Object.fromEntries(Object.entries(env).filter(([k]) => k !== "PORT")), SERVICES: "notifier", NODE_ID: `notifier${i}-${namespace}` });
+				children.push(c);
+				procs.push({ name: `notifier ${i + 1}`, pid: c.child.pid as number });
+			}
+		}
+		const ds = await deliveryStore(node.platform.store);
+		const delivery = { plan: ["whatsapp", "rcs", "sms", "email"], whatsapp: { templates: { en: { name: "welcome_letter", language: "en" } } } };
+		const clientId = ((await node.broker.call("clients.create", { name: "bench", delivery })) as { id: string }).id;
+		const key = `documents/${clientId}/bench/letter.pdf`;
+		await node.platform.objects.put(key, Buffer.alloc(60_000, 1), { contentType: "application/pdf" });
+		const now = new Date();
+		const docs: CaseDoc[] = [];
+		for (let i = 0; i < N; i++) {
+			docs.push({
+				_id: caseIdOf(clientId, `L-${i}`, "welcome-letter"),
+				clientId,
+				loanKey: `L-${i}`,
+				documentType: "welcome-letter",
+				template: "welcome-letter",
+				recordId: `r${i}`,
+				dueDate: "2026-11-20",
+				language: "en",
+				recipient: { name: "Asha", phone: phoneOf(i), email: `b${i}@example.com`, language: "en" },
+				status: "pending",
+				runId: "bench",
+				runIds: ["bench"],
+				try: 1,
+				createdAt: now,
+				updatedAt: now
+			});
+		}
+		for (let i = 0; i < docs.length; i += 1000) await ds.cases.insertMany(docs.slice(i, i + 1000));
+		const cpu0 = new Map(procs.map((p) => [p.pid, procStats(p.pid).cpuS]));
+		const t0 = performance.now();
+		const msgs = docs.map((c) => ({ payload: { caseId: c._id, clientId, documentId: "doc-bench", key, pages: 4, bytes: 60_000, template: "welcome-letter", language: "en" }, options: { key: `${c._id}:rendered` } }));
+		for (let i = 0; i < msgs.length; i += 1000) await node.platform.queues.publishMany(QUEUES.casesRendered, msgs.slice(i, i + 1000));
+		let done = 0;
+		while (done < N) {
+			await new Promise((r) => setTimeout(r, 100));
+			done = await ds.cases.count({ query: { status: { $in: ["delivered", "sent", "failed"] } } });
+		}
+		const seconds = (performance.now() - t0) / 1000;
+		const stats = procs.map((p) => ({ ...p, ...procStats(p.pid), cpu0: cpu0.get(p.pid) ?? 0 }));
+		const attempts = await ds.attempts.count({});
+		const sandboxCalls = await ds.outbox.count({});
+		const byChannel: Record<string, number> = {};
+		for (const ch of ["whatsapp", "rcs", "sms", "email"]) byChannel[ch] = await ds.cases.count({ query: { channel: ch, status: "delivered" } });
+		const failed = await ds.cases.count({ query: { status: "failed" } });
+		const mode = `${args.rabbitmq ? `RabbitMQ, notifier in ${args.notifiers} processes` : "embedded default (one process)"}, ${args.http ? "providers over HTTP (local WhatsApp and RBM servers)" : "sandbox provider"}`;
+		console.log(`cases: ${N} (20 % fail on WhatsApp), ${mode}, notifier concurrency ${args.concurrency ?? "default"}, ${os.availableParallelism()} cores`);
+		console.log(`to a final status: ${seconds.toFixed(2)} s = ${(N / seconds).toFixed(0)} cases/s`);
+		console.log(`delivered by channel: ${JSON.stringify(byChannel)}, failed: ${failed}`);
+		console.log(`provider calls: ${attempts} attempts = ${(attempts / N).toFixed(2)} per case${args.http ? "" : ` (sandbox outbox: ${sandboxCalls})`}`);
+		if (fixtures) {
+			const exited = new Promise((r) => fixtures?.once("exit", r));
+			fixtures.send({ done: true });
+			const r = await once<{ callbacks?: number; failedCallbacks?: number }>(fixtures, (m) => m.callbacks !== undefined);
+			await exited;
+			console.log(`status callbacks over HTTP: ${r.callbacks} = ${((r.callbacks ?? 0) / N).toFixed(2)} per case, ${r.failedCallbacks} not answered 200`);
+		}
+		let total = 0;
+		for (const s of stats) {
+			const ms = ((s.cpuS - s.cpu0) * 1000) / N;
+			total += ms;
+			console.log(`  ${s.name.padEnd(34)} CPU ${ms.toFixed(2)} ms per case, peak RSS ${s.peakMiB.toFixed(0)} MiB`);
+		}
+		console.log(`CPU of all processes: ${total.toFixed(2)} ms per case (at most ~${(1000 / total).toFixed(0)} cases/s per free core)`);
+	} finally {
+		for (const c of children) await c.stop();
+		await node.stop();
+		if (fixtures && fixtures.exitCode === null && fixtures.signalCode === null) {
+			const exited = new Promise((r) => fixtures?.once("exit", r));
+			if (fixtures.connected) fixtures.send({ done: true });
+			else fixtures.kill("SIGTERM");
+			await exited;
+		}
+		if (args.rabbitmq) await deleteNamespaceQueues(namespace);
+		fs.rmSync(dir, { recursive: true, force: true });
 	}
-	const seconds = (performance.now() - t0) / 1000;
-	const cpu = process.cpuUsage(cpu0);
-	const cpuMsPerCase = (cpu.user + cpu.system) / 1000 / N;
-	const calls = await ds.outbox.count({});
-	const byChannel: Record<string, number> = {};
-	for (const ch of ["whatsapp", "rcs", "sms", "email"]) byChannel[ch] = await ds.cases.count({ query: { channel: ch, status: "delivered" } });
-	console.log(`cases: ${N} (20 % fail on WhatsApp), notifier concurrency ${args.concurrency}, ${os.availableParallelism()} cores`);
-	console.log(`to a final status: ${seconds.toFixed(2)} s = ${(N / seconds).toFixed(0)} cases/s`);
-	console.log(`delivered by channel: ${JSON.stringify(byChannel)}`);
-	console.log(`provider calls: ${calls} = ${(calls / N).toFixed(2)} per case`);
-	console.log(`CPU of this process: ${cpuMsPerCase.toFixed(2)} ms per case, i.e. at most ${(1000 / cpuMsPerCase).toFixed(0)} cases/s per free core (the figure a busy machine does not skew as much)`);
-	console.log(`peak RSS: ${(peak / 1024 / 1024).toFixed(0)} MiB`);
-} finally {
-	clearInterval(sampler);
-	await node.stop();
-	fs.rmSync(dir, { recursive: true, force: true });
 }
+
+/** --render: loans -> run -> rendered -> delivered, beside the renderer's own documents/s. */
+async function renderBench(): Promise<void> {
+	const loans = Number(args.loans);
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-render-dispatch-"));
+	const env = { PATH: process.env.PATH, DATA_DIR: dir, PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "warn", JWT_SECRET: "bench-secret-bench-secret-bench", SANDBOX_CALLBACK_DELAY_MS: "0", DELIVERY_SWEEP_MS: "1000", SCHEDULER_CRON: "0 0 1 1 *" };
+	const node = await startNode({ env, logger: pino({ level: "warn" }) });
+	try {
+		const base = `http://127.0.0.1:${node.httpPort}/api/v1`;
+		const secret = loadJwtSecret(node.config);
+		const admin = { authorization: `Bearer ${signOperatorToken(secret, "bench-admin", "admin")}` };
+		const operator = { authorization: `Bearer ${signOperatorToken(secret, "bench-operator", "operator")}` };
+		const json = async <T>(res: Response): Promise<T> => {
+			if (!res.ok) throw new Error(`${res.status} ${await res.text()}`);
+			return (await res.json()) as T;
+		};
+		const client = await json<{ id: string; apiKey: string }>(await fetch(`${base}/clients`, { method: "POST", headers: { ...admin, "content-type": "application/json" }, body: JSON.stringify({ name: "bench-render" }) }));
+		const header = "loan_id,applicant_name,language,phone,email,address_line1,address_line2,city,state,postal_code,loan_amount,annual_interest_rate,tenure_months,disbursement_date,first_emi_date,processing_fee";
+		const rows = Array.from({ length: loans }, (_, i) => [`L-${i}`, "Asha Verma", "en", phoneOf(i), `b${i}@example.com`, "12 MG Road", "", "Pune", "Maharashtra", "411001", "120000", "11.5", "60", "2026-11-20", "2026-12-20", "1000"].join(","));
+		const upload = await json<{ batchId: string }>(await fetch(`${base}/uploads?kind=loan`, { method: "POST", headers: { "x-api-key": client.apiKey, "content-type": "text/csv" }, body: `${header}\n${rows.join("\n")}\n` }));
+		for (;;) {
+			const b = await json<{ status: string }>(await fetch(`${base}/batches/${upload.batchId}`, { headers: { "x-api-key": client.apiKey } }));
+			if (b.status === "COMPLETED") break;
+			if (b.status === "FAILED") throw new Error(`loan upload failed: ${JSON.stringify(b)}`);
+			await new Promise((r) => setTimeout(r, 200));
+		}
+		const ds = await deliveryStore(node.platform.store);
+		const documents = node.platform.store.adapter("documents");
+		const t0 = performance.now();
+		const started = Date.now();
+		const run = await json<{ id: string }>(await fetch(`${base}/dispatch/runs`, { method: "POST", headers: { ...operator, "content-type": "application/json" }, body: JSON.stringify({ from: "2026-11-01", to: "2026-11-30", includePending: true, clientId: client.id }) }));
+		let done = 0;
+		while (done < loans) {
+			await new Promise((r) => setTimeout(r, 500));
+			done = await ds.cases.count({ query: { runId: run.id, status: { $in: ["delivered", "sent", "failed"] } } });
+		}
+		const seconds = (performance.now() - t0) / 1000;
+		const docs = (await documents.find({ query: { createdAt: { $gte: new Date(started) } }, sort: "createdAt" })) as unknown as { createdAt: Date }[];
+		const first = docs[0]?.createdAt.getTime() ?? started;
+		const last = docs.at(-1)?.createdAt.getTime() ?? started;
+		// n documents stored over (last - first): n - 1 intervals
+		const docsPerS = docs.length > 1 ? (docs.length - 1) / ((last - first) / 1000) : NaN;
+		const casesPerS = loans / seconds;
+		console.log(`new loans: ${loans}, embedded default (one process, Chromium, sandbox provider), ${os.availableParallelism()} cores`);
+		console.log(`run to a final status: ${seconds.toFixed(1)} s = ${casesPerS.toFixed(2)} cases/s (documents rendered: ${docs.length})`);
+		console.log(`the renderer's own rate in the same run: ${docsPerS.toFixed(2)} documents/s (first to last document stored)`);
+		console.log(`delivery keeps ${((casesPerS / docsPerS) * 100).toFixed(0)} % of the renderer's rate`);
+	} finally {
+		await node.stop();
+		fs.rmSync(dir, { recursive: true, force: true });
+	}
+}
+
+if (args.role === "fixtures") await fixturesRole();
+else if (args.render) await renderBench();
+else await bench();

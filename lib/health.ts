@@ -1,5 +1,6 @@
 /**
- * Health of this node: each dependency "up" or "down" (checked with a time limit, so a hung server reads as down).
+ * Health of this node: each dependency "up" or "down" (checked with a time limit, so a hung server reads as down),
+ * and when this node last saw each one change (it knows only what its own checks saw: from its first check on).
  */
 import type { Platform } from "./platform.ts";
 
@@ -12,6 +13,23 @@ export interface HealthReport {
 	dependencies: Record<DependencyName, "up" | "down">;
 	/** which implementation backs each port on this node */
 	implementations: Record<Exclude<DependencyName, "transporter">, string> & { transporter: string };
+	/** when this node's checks last saw each dependency change state (`seen` false: no change since its first check, at `at`) */
+	lastChange: Record<DependencyName, { at: Date; seen: boolean }>;
+}
+
+type States = Record<DependencyName, "up" | "down">;
+const observed = new WeakMap<Platform, Record<DependencyName, { state: "up" | "down"; at: Date; seen: boolean }>>();
+
+/** Records this check's states; returns when each dependency last changed as far as this node's checks know. */
+export function trackChanges(platform: Platform, states: States, now = new Date()): HealthReport["lastChange"] {
+	const before = observed.get(platform);
+	const next = {} as Record<DependencyName, { state: "up" | "down"; at: Date; seen: boolean }>;
+	for (const [k, state] of Object.entries(states) as [DependencyName, "up" | "down"][]) {
+		const b = before?.[k];
+		next[k] = !b ? { state, at: now, seen: false } : b.state !== state ? { state, at: now, seen: true } : b;
+	}
+	observed.set(platform, next);
+	return Object.fromEntries(Object.entries(next).map(([k, v]) => [k, { at: v.at, seen: v.seen }])) as HealthReport["lastChange"];
 }
 
 async function check(probe: () => Promise<boolean>, timeoutMs: number): Promise<"up" | "down"> {
@@ -46,7 +64,8 @@ export async function checkHealth(platform: Platform, node: string, transporter:
 			queues: platform.queues.kind,
 			search: platform.search.kind,
 			transporter: transporter === null ? "none (embedded)" : "amqp"
-		}
+		},
+		lastChange: trackChanges(platform, dependencies)
 	};
 }
 

@@ -10,7 +10,7 @@
  */
 import DbService from "moleculer-db";
 import type { Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import type { BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update, CompareAndSet } from "../lib/store/types.ts";
+import type { BulkUpsertOptions, BulkUpsertResult, CompareAndSetOp, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "../lib/store/types.ts";
 import { getPlatform } from "../lib/platform.ts";
 
 /** What the mixin adds to a service's `this`. */
@@ -117,8 +117,11 @@ class LazyAdapter implements StoreAdapter {
 	ping(): Promise<boolean> {
 		return this.a.ping();
 	}
-	compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]> {
-		return this.a.compareAndSetEach(ops);
+	compareAndSetMany(ops: CompareAndSetOp[]): Promise<boolean[]> {
+		return this.a.compareAndSetMany(ops);
+	}
+	insertManyIfAbsent(docs: NewDoc[]): Promise<boolean[]> {
+		return this.a.insertManyIfAbsent(docs);
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with Node and npm lacks, then returns quickly on later runs.
-#   scripts/setup.sh          for `npm start`: npm dependencies (Node 22 comes with them) and the Debian packages
-#                             the renderer needs (Chromium, Noto fonts for Indic scripts, WeasyPrint, poppler-utils)
+#   scripts/setup.sh          for `npm start`: npm dependencies (Node 22 comes with them), the console build, and the Debian packages
+#                             the renderer and intake need (Chromium, Noto fonts for Indic scripts, WeasyPrint, poppler-utils, Tesseract, qpdf)
 #   scripts/setup.sh --test   the same, plus a running RabbitMQ for the tests that use the real broker, and a running
 #                             PostgreSQL whose postgres role logs in on 127.0.0.1 with the password the tests use
 set -euo pipefail

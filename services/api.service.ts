@@ -19,7 +19,7 @@ import { loadLinkSecret, loadJwtSecret } from "../lib/secrets.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
 
-type Req = IncomingMessage & { originalUrl?: string; $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown> };
+type Req = IncomingMessage & { originalUrl?: string; $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown>; rawBody?: Buffer };
 
 const API_PREFIX = "/api/v1";
 
@@ -91,7 +91,8 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 		const settings = schema.settings as ApiSettingsSchema;
 		settings.port = config.http.port;
 		const route = (settings.routes ?? [])[0] as ApiRouteSchema;
-		route.bodyParsers = { json: { limit: config.http.bodyLimit, strict: false }, urlencoded: false };
+		// a provider's JSON callback is signed over its exact bytes: the parser keeps them for the webhook routes
+		route.bodyParsers = { json: { limit: config.http.bodyLimit, strict: false, verify: keepCallbackBody }, urlencoded: false };
 		// what stream actions need from the request, and a JSON array body as params.rows
 		route.onBeforeCall = (ctx: Context, _route: unknown, req: Req & { body?: unknown }) => {
 			const disposition = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(String(req.headers["content-disposition"] ?? ""));
@@ -102,7 +103,9 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 				contentType: req.headers["content-type"],
 				filename: typeof xName === "string" ? xName : disposition ? safeDecode(disposition[1]) : undefined,
 				// provider callbacks (public raw-body routes) are verified over their headers and the URL they called
-				...(spec?.access === "public" && spec.body === "stream" ? { headers: callbackHeaders(req), url: req.originalUrl ?? req.url, method: req.method } : {})
+				...(spec?.access === "public" && spec.body === "stream"
+					? { headers: callbackHeaders(req), url: req.originalUrl ?? req.url, method: req.method, ...(req.rawBody ? { rawBody: req.rawBody.toString("base64") } : {}) }
+					: {})
 			};
 			if (Array.isArray(req.body) && req.$params) {
 				for (const k of Object.keys(req.$params)) if (/^\d+$/.test(k)) delete req.$params[k];
@@ -257,6 +260,11 @@ function sendJsonError(req: Req, res: ServerResponse, err: unknown): void {
 }
 
 /** A callback's headers, lower-cased, single-valued (a repeated header's values joined by ", "). */
+/** The JSON parser's `verify` hook: keeps the raw body of a provider callback (the parsed one cannot be re-signed). */
+function keepCallbackBody(req: Req, _res: ServerResponse, buf: Buffer): void {
+	if (/\/webhooks\//.test(req.originalUrl ?? req.url ?? "")) req.rawBody = buf;
+}
+
 function callbackHeaders(req: Req): Record<string, string> {
 	const out: Record<string, string> = {};
 	for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;

@@ -21,6 +21,7 @@ import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { clientFor, clientSettings, recordsStore } from "../lib/ingest/context.ts";
 import { badRequest, notFound } from "../lib/api/errors.ts";
+import { audit } from "../lib/audit/index.ts";
 import { withLogContext } from "../lib/log.ts";
 import { startSweep, type Sweep } from "../lib/sweep.ts";
 import { isoDateIn } from "../lib/validate/dates.ts";
@@ -139,6 +140,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				const cycle = requestedCycle(client, isoDateIn(new Date(), "Asia/Kolkata"), p.cycleTo, p.cycleFrom);
 				const auth = (ctx.meta as { auth?: Caller }).auth;
 				const run = await this.startRun(p.clientId, cycle, p.pdf ?? true, auth?.kind === "operator" ? `operator:${auth.sub}` : "internal");
+				await audit(ctx, { action: "billing.run", target: `billing-run:${run._id}`, items: [run._id], count: 1, clientId: p.clientId, details: { cycleFrom: cycle.from, cycleTo: cycle.to, pdf: p.pdf ?? true } });
 				(ctx.meta as Record<string, unknown>).$statusCode = 202;
 				return runView((await this.runPorts()).items, run);
 			}
@@ -196,6 +198,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				const resumed = await resumeHalted(ports, run, { ...(ctx.params.step ? { step: ctx.params.step } : {}), ...(ctx.params.loanIds ? { loanIds: ctx.params.loanIds } : {}) });
 				const auth = (ctx.meta as { auth?: Caller }).auth;
 				this.logger.info({ runId: run._id, resumed, by: auth?.kind === "operator" ? auth.sub : undefined }, "halted loans resumed");
+				await audit(ctx, { action: "billing.resume", target: `billing-run:${run._id}`, items: ctx.params.loanIds ?? [], count: resumed, clientId: run.clientId, details: { ...(ctx.params.step ? { step: ctx.params.step } : {}) } });
 				return { resumed, run: await runView(ports.items, run) };
 			}
 		},

@@ -11,6 +11,8 @@ import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
 import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
 import { clientOf, clientSettings } from "../lib/ingest/context.ts";
+import { inScope, readScope } from "../lib/api/scope.ts";
+import { audit } from "../lib/audit/index.ts";
 import type { RequestInfo } from "../lib/ingest/receive.ts";
 import { fileStream } from "../lib/ingest/receive.ts";
 import { acceptDocument, asHttpError } from "../lib/intake/accept.ts";
@@ -33,17 +35,18 @@ interface Own {
 	clientsCache?: { at: number; clients: MailClient[] };
 	metrics: Metrics;
 	/** puts a stored document on intake.received and counts it */
-	received(id: string, source: string): Promise<void>;
+	received(id: string, source: string, kind: string): Promise<void>;
 }
 type Self = QueueService<Own>;
 
 /** how long the list of clients' intake addresses is kept before it is read again */
 const CLIENTS_TTL_MS = 30_000;
 
+/** A document the caller may see: a client's own, or any for an operator; 404 otherwise, as for one that does not exist. */
 async function ownDocument(ctx: Context, id: string): Promise<IntakeDoc> {
-	const clientId = clientOf(ctx);
+	const scope = readScope(ctx, undefined);
 	const doc = await (await intakeStore()).get(id);
-	if (!doc || doc.clientId !== clientId) throw notFound("document", id);
+	if (!doc || !inScope(scope, doc.clientId)) throw notFound("document", id);
 	return doc;
 }
 
@@ -83,7 +86,7 @@ const intake: QueueServiceSchema<Own> = {
 				}
 				const doc = await acceptDocument(
 					{ clientId, body: source.body, filename: source.filename, source: source.source, type, reference, url: source.url },
-					{ platform, store, received: (id) => this.received(id, source.source) }
+					{ platform, store, received: (id, kind) => this.received(id, source.source, kind) }
 				);
 				this.logger.info({ intakeId: doc._id, clientId, source: doc.source, kind: doc.file.kind, pages: doc.file.pages, size: doc.file.size }, "document received");
 				return { id: doc._id, status: doc.status };
@@ -100,7 +103,7 @@ const intake: QueueServiceSchema<Own> = {
 				if (await store.get(ctx.params.id)) return { id: ctx.params.id, status: "TAKEN" };
 				const doc = await acceptDocument(
 					{ id: ctx.params.id, clientId: ctx.params.clientId, body: await platform.objects.get(ctx.params.key), filename: ctx.params.name, source: "inbox" },
-					{ platform, store, received: (id) => this.received(id, "inbox") }
+					{ platform, store, received: (id, kind) => this.received(id, "inbox", kind) }
 				);
 				return { id: doc._id, status: doc.status };
 			}
@@ -156,13 +159,15 @@ const intake: QueueServiceSchema<Own> = {
 				maxTotal: { type: "number", convert: true, optional: true },
 				envelope: { type: "string", optional: true, max: 64 },
 				limit: { type: "number", convert: true, optional: true, min: 1, max: 200 },
-				offset: { type: "number", convert: true, optional: true, min: 0 }
+				offset: { type: "number", convert: true, optional: true, min: 0 },
+				clientId: { type: "string", optional: true, max: 100 }
 			},
-			async handler(ctx: Context<{ q?: string; type?: string; status?: IntakeStatus; seller?: string; taxId?: string; from?: string; to?: string; minTotal?: number; maxTotal?: number; envelope?: string; limit?: number; offset?: number }>) {
-				const clientId = clientOf(ctx);
+			async handler(ctx: Context<{ q?: string; type?: string; status?: IntakeStatus; seller?: string; taxId?: string; from?: string; to?: string; minTotal?: number; maxTotal?: number; envelope?: string; limit?: number; offset?: number; clientId?: string }>) {
+				// a client sees its own documents; an operator every client's, or one client's with ?clientId=
+				const clientId = readScope(ctx, ctx.params.clientId);
 				const p = ctx.params;
 				const store = await intakeStore();
-				const filter: Record<string, string> = { clientId };
+				const filter: Record<string, string> = clientId ? { clientId } : {};
 				if (p.type) filter.type = p.type;
 				if (p.status) filter.status = p.status;
 				if (p.seller) filter.seller = normaliseText(p.seller).trim();
@@ -176,7 +181,7 @@ const intake: QueueServiceSchema<Own> = {
 				const res = await getPlatform().search.search(INTAKE_INDEX, { filter, range, text: text || undefined, sort: "-receivedAt", limit, offset });
 				const docs = (await store.docs.findByIds(res.hits.map((h) => h.id))) as IntakeDoc[];
 				const byId = new Map(docs.map((d) => [d._id, d]));
-				const items = res.hits.map((h) => byId.get(h.id)).filter((d): d is IntakeDoc => d !== undefined && d.clientId === clientId).map(intakeView);
+				const items = res.hits.map((h) => byId.get(h.id)).filter((d): d is IntakeDoc => d !== undefined && inScope(clientId, d.clientId)).map(intakeView);
 				return { total: res.total, limit, offset, items };
 			}
 		},
@@ -236,6 +241,7 @@ const intake: QueueServiceSchema<Own> = {
 				const moved = await store.transition(doc._id, [doc.status], "COMPLETED", { fields, corrections, checks, ...search, searchText: `${text}${search.searchText}`, ...(doc.status === "NEEDS_REVIEW" ? { finishedAt: at } : {}) });
 				if (!moved) throw conflict(`document ${doc._id} changed meanwhile; read it again`);
 				await indexDocument(store, doc._id);
+				await audit(ctx, { action: "intake.correct", target: `intake:${doc._id}`, items: [doc._id], count: entries.length, clientId: doc.clientId, details: { fields: entries.map(([name]) => name) } });
 				if (doc.status === "NEEDS_REVIEW") await this.enqueue(QUEUES.intakeNotify, { id: doc._id, status: "COMPLETED" }, { key: `${doc._id}:COMPLETED:${at.getTime()}` });
 				return intakeView((await store.get(doc._id)) as IntakeDoc);
 			}
@@ -247,9 +253,9 @@ const intake: QueueServiceSchema<Own> = {
 	},
 
 	methods: {
-		async received(this: Self, id: string, source: string): Promise<void> {
+		async received(this: Self, id: string, source: string, kind: string): Promise<void> {
 			await this.enqueue(QUEUES.intakeReceived, { id }, { key: `${id}:received` });
-			this.metrics.inc("paperwork_intake_received_total", { source, kind: (await (await intakeStore()).get(id))?.file.kind ?? "unknown" });
+			this.metrics.inc("paperwork_intake_received_total", { source, kind });
 		},
 
 		/** What takeMail needs: the ports, the mails record, and the clients' intake addresses (cached 30 s). */
@@ -261,7 +267,7 @@ const intake: QueueServiceSchema<Own> = {
 				platform,
 				store: await intakeStore(),
 				mails,
-				received: (id) => this.received(id, "email"),
+				received: (id, kind) => this.received(id, "email", kind),
 				clients: async (fresh) => {
 					if (!fresh && this.clientsCache && Date.now() - this.clientsCache.at < CLIENTS_TTL_MS) return this.clientsCache.clients;
 					const clients: MailClient[] = [];

@@ -12,6 +12,7 @@ import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { getPlatform } from "../lib/platform.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
 import { PermanentError } from "../lib/queues/types.ts";
+import { mapWindow } from "../lib/queues/common.ts";
 import { queuesMixin, type QueueBinding, type QueueService } from "../mixins/queues.mixin.ts";
 import { QUEUES } from "../config/queues.ts";
 import { badRequest, httpError, notFound, payloadTooLarge, unsupportedMediaType } from "../lib/api/errors.ts";
@@ -165,8 +166,9 @@ const notifierService: Schema = {
 
 	queues: {
 		[QUEUES.casesRendered]: {
-			// sending is I/O: many cases at once per process
-			concurrency: 16,
+			// sending is I/O: many cases at once per process; the store writes of the cases in flight are batched
+			// (lib/delivery/store.ts), so the more cases in flight, the fewer transactions per case
+			concurrency: 256,
 			async handler(payload) {
 				const msg = renderedOf(payload);
 				await this.deliverer.onRendered(msg);
@@ -233,8 +235,9 @@ const notifierService: Schema = {
 			params: { provider: { type: "string", min: 1, max: 40 } },
 			async handler(this: Self, ctx: Context<Record<string, string>>) {
 				const { provider, ...query } = ctx.params;
-				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as { headers?: Record<string, string>; url?: string; method?: string };
-				const rawBody = await readBody((ctx as unknown as { stream?: Readable }).stream, WEBHOOK_BODY_LIMIT);
+				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as { headers?: Record<string, string>; url?: string; method?: string; rawBody?: string };
+				// a JSON body was read by the gateway's parser, which kept its bytes (base64); any other body is the stream
+				const rawBody = request.rawBody !== undefined ? Buffer.from(request.rawBody, "base64") : await readBody((ctx as unknown as { stream?: Readable }).stream, WEBHOOK_BODY_LIMIT);
 				const { config } = getPlatform();
 				const path = request.url ?? `/api/v1/webhooks/${provider}`;
 				const req: CallbackRequest = {
@@ -275,11 +278,9 @@ const notifierService: Schema = {
 				}
 				const checked = await checkCourierRows(clientId, sheet.header, sheet.rows, async (ids) => (await this.ds.cases.findByIds(ids)) as CaseDoc[], dateIn(new Date(), config.delivery.timeZone));
 				if (!checked.ok) throw httpError(422, "INVALID_ROWS", `${checked.errors.length} row(s) of the sheet are wrong; nothing was applied`, { errors: checked.errors });
-				let applied = 0;
-				for (const row of checked.rows) {
-					const c = (await this.ds.getCase<CaseDoc>(row.caseId)) as CaseDoc;
-					if ((await this.deliverer.courier(c, row)) === "applied") applied++;
-				}
+				// rows name different cases (checked): 100 at once, so their writes batch
+				const outcomes = await mapWindow(checked.rows, 100, async (row) => this.deliverer.courier((await this.ds.getCase<CaseDoc>(row.caseId)) as CaseDoc, row));
+				const applied = outcomes.filter((o) => o === "applied").length;
 				this.logger.info({ clientId, rows: checked.rows.length, applied }, "courier sheet applied");
 				return { rows: checked.rows.length, applied, unchanged: checked.rows.length - applied };
 			}

@@ -64,8 +64,10 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 
 	queues: {
 		[QUEUES.intakeReceived]: {
-			// pages are pooled per process; two documents at once keep the pool busy between documents
-			concurrency: 2,
+			// the OCR pool (one Tesseract per core) bounds the CPU-heavy part; more documents in flight than cores keep
+			// it fed while others wait on the store, objects and pdftotext (2 at once left born-digital documents
+			// waiting on each other's I/O, and a core idle between two scans)
+			concurrency: 6,
 			async handler(this: Self, payload: unknown) {
 				const { id } = payload as { id: string };
 				{
@@ -77,15 +79,15 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 					const started = Date.now();
 					const out = await processDocument(id, { platform, store, pool: ocrPool(), templatesDir: TEMPLATES_DIR, langs: client?.intake?.languages });
 					if (!out.done) throw new Error(`document ${id} is being read by another reader; retry later`);
-					await indexDocument(store, id);
-					const read = await store.get(id);
-					if (read && out.status === read.status) {
+					await indexDocument(store, id, out.doc);
+					if (out.doc) {
 						this.metrics.inc("paperwork_intake_finished_total", { status: out.status });
-						for (const p of read.pages ?? []) this.metrics.inc("paperwork_intake_pages_total", { source: p.source });
-						this.metrics.observe("paperwork_intake_read_seconds", (Date.now() - started) / 1000, { kind: read.file.kind });
+						for (const p of out.doc.pages ?? []) this.metrics.inc("paperwork_intake_pages_total", { source: p.source });
+						this.metrics.observe("paperwork_intake_read_seconds", (Date.now() - started) / 1000, { kind: out.doc.file.kind });
 					}
+					// a client without a webhook has nothing to be told: no intake.notify hop (its handler would find none)
 					const event = eventOf(out.status);
-					if (event) await this.enqueue(QUEUES.intakeNotify, { id, status: out.status }, { key: `${id}:${out.status}` });
+					if (event && client?.webhook) await this.enqueue(QUEUES.intakeNotify, { id, status: out.status }, { key: `${id}:${out.status}` });
 					this.logger.info({ intakeId: id, clientId: doc.clientId, status: out.status, ms: Date.now() - started }, "document read");
 				}
 			}

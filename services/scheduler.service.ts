@@ -12,7 +12,8 @@ import { getPlatform } from "../lib/platform.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
 import { queuesMixin, type QueueService } from "../mixins/queues.mixin.ts";
 import { QUEUE_NAMES, QUEUES } from "../config/queues.ts";
-import { badRequest, notFound } from "../lib/api/errors.ts";
+import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
+import { audit } from "../lib/audit/index.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { recordsStore } from "../lib/ingest/context.ts";
@@ -66,6 +67,7 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 				const run = await this.runs.create(req);
 				this.metrics.inc("paperwork_dispatch_runs_total", { kind: run.kind, status: "running" });
 				this.logger.info({ runId: run._id, from: run.from, to: run.to, includePending: run.includePending, clientId: run.clientId }, "operator started a dispatch run");
+				await audit(ctx, { action: "dispatch.run", target: `dispatch-run:${run._id}`, items: [run._id], count: 1, ...(run.clientId ? { clientId: run.clientId } : {}), details: { from: run.from, to: run.to, includePending: run.includePending, ...(run.retryOnly ? { retryOnly: true } : {}) } });
 				const work = this.launch(run);
 				this.inFlight.add(work);
 				void work.finally(() => this.inFlight.delete(work));
@@ -79,10 +81,11 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 		listRuns: {
 			params: {
 				limit: { type: "number", optional: true, convert: true, integer: true, min: 1, max: 200 },
-				offset: { type: "number", optional: true, convert: true, integer: true, min: 0 }
+				offset: { type: "number", optional: true, convert: true, integer: true, min: 0 },
+				clientId: { type: "string", optional: true, max: 100 }
 			},
-			async handler(this: Self, ctx: Context<{ limit?: number; offset?: number }>) {
-				return { items: await this.runs.list(ctx.params.limit ?? 20, ctx.params.offset ?? 0) };
+			async handler(this: Self, ctx: Context<{ limit?: number; offset?: number; clientId?: string }>) {
+				return { items: await this.runs.list(ctx.params.limit ?? 20, ctx.params.offset ?? 0, ctx.params.clientId) };
 			}
 		},
 
@@ -93,6 +96,22 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 				const v = await this.runs.view(ctx.params.id);
 				if (!v) throw notFound("dispatch run", ctx.params.id);
 				return v;
+			}
+		},
+
+		/** POST /cases/:id/resend: an operator sends an ended case again, reusing its stored PDF (a run of one case; audited). */
+		resendCase: {
+			params: { id: { type: "string", min: 1, max: 200 } },
+			async handler(this: Self, ctx: Context<{ id: string }>): Promise<RunView> {
+				const auth = (ctx.meta as { auth?: Caller }).auth;
+				const out = await this.runs.resend(ctx.params.id, auth?.kind === "operator" ? auth.sub : undefined);
+				if (out.kind === "not-found") throw notFound("case", ctx.params.id);
+				if (out.kind === "busy") throw conflict(`case ${ctx.params.id} is ${out.status}: resend it once its current try has ended`);
+				this.metrics.inc("paperwork_dispatch_runs_total", { kind: "manual", status: "running" });
+				await audit(ctx, { action: "case.resend", target: `case:${ctx.params.id}`, items: [ctx.params.id], count: 1, clientId: out.clientId, details: { runId: out.runId, try: out.try, from: out.previous } });
+				(ctx.meta as Record<string, unknown>).$statusCode = 202;
+				(ctx.meta as Record<string, unknown>).$location = `/api/v1/dispatch/runs/${out.runId}`;
+				return (await this.runs.view(out.runId)) as RunView;
 			}
 		},
 

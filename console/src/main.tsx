@@ -1,6 +1,6 @@
 /**
  * The operator console: sign-in, then the screens of the pipeline (overview, batches, search, dead letters,
- * clients and keys, operators, audit). Screens for cases, runs and intake slot into SCREENS when their APIs exist.
+ * delivery cases and dispatch runs, intake documents, billing runs, clients and keys, operators, audit).
  */
 import { render, type ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
@@ -15,6 +15,10 @@ import { DeadLetters } from "./screens/dead-letters.tsx";
 import { Clients, ClientDetail } from "./screens/clients.tsx";
 import { Operators } from "./screens/operators.tsx";
 import { Audit } from "./screens/audit.tsx";
+import { Cases, CaseDetail } from "./screens/cases.tsx";
+import { Runs, RunDetail } from "./screens/runs.tsx";
+import { Intake, IntakeDetail } from "./screens/intake.tsx";
+import { BillingRuns, BillingRunDetail } from "./screens/billing.tsx";
 
 interface Screen {
 	/** path pattern: a literal, or ending in "/:id" */
@@ -32,6 +36,14 @@ const SCREENS: Screen[] = [
 	{ path: "/batches/:id", title: "Batch", render: (_r, id) => <BatchDetail id={id} /> },
 	{ path: "/search", title: "Search", nav: true, render: (r) => <Search route={r} /> },
 	{ path: "/records/:id", title: "Record", render: (_r, id) => <RecordDetail id={id} /> },
+	{ path: "/cases", title: "Cases", nav: true, render: (r) => <Cases route={r} /> },
+	{ path: "/cases/:id", title: "Case", render: (_r, id) => <CaseDetail id={id} /> },
+	{ path: "/runs", title: "Dispatch runs", nav: true, render: (r) => <Runs route={r} /> },
+	{ path: "/runs/:id", title: "Dispatch run", render: (_r, id) => <RunDetail id={id} /> },
+	{ path: "/intake", title: "Intake", nav: true, render: (r) => <Intake route={r} /> },
+	{ path: "/intake/:id", title: "Intake document", render: (_r, id) => <IntakeDetail id={id} /> },
+	{ path: "/billing", title: "Billing runs", nav: true, render: (r) => <BillingRuns route={r} /> },
+	{ path: "/billing/:id", title: "Billing run", render: (_r, id) => <BillingRunDetail id={id} /> },
 	{ path: "/dead-letters", title: "Dead letters", nav: true, render: (r, _id, me) => <DeadLetters route={r} me={me} /> },
 	{ path: "/clients", title: "Clients", nav: true, render: (_r, _id, me) => <Clients me={me} /> },
 	{ path: "/clients/:id", title: "Client", render: (_r, id, me) => <ClientDetail id={id} me={me} /> },

@@ -56,7 +56,10 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		{ id: str, clientId: str, template: str, language: str, pages: int, bytes: int, url: { type: "string", format: "uri" }, createdAt: date, reused: bool, caseId: str, recordId: str },
 		["id", "clientId", "template", "language", "pages", "bytes", "url", "createdAt"]
 	),
-	QueueStats: obj({ queue: str, ready: int, dead: int, consumers: int }),
+	QueueStats: obj(
+		{ queue: str, ready: int, dead: int, consumers: int, published: { type: "integer", description: "messages put on the queue since the backend started (in-process queues only)" }, settled: { type: "integer", description: "messages handled or dead-lettered since the backend started (in-process queues only)" }, oldestAgeMs: { anyOf: [int, { type: "null" }], description: "age of the next message to be delivered (in-process queues only)" } },
+		["queue", "ready", "dead", "consumers"]
+	),
 	DeadLetter: obj({ id: str, messageId: str, queue: str, payload: {}, attempts: int, error: str, failedAt: date, headers: { type: "object", additionalProperties: str } }),
 	Operator: obj({ id: str, email: str, name: str, role: { enum: ["operator", "admin"] }, disabled: bool, lastLoginAt: nullable(date), createdAt: date, updatedAt: date }),
 	Session: obj({ accessToken: str, tokenType: { const: "Bearer" }, expiresIn: { type: "integer", description: "seconds" }, refreshToken: str, refreshExpiresAt: date, operator: ref("Operator") }),
@@ -106,6 +109,7 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 	IntakeDocument: obj(
 		{
 			id: str,
+			clientId: str,
 			status: { enum: ["PENDING", "PROCESSING", "COMPLETED", "NEEDS_REVIEW", "FAILED"] },
 			type: nullable(str),
 			reference: nullable(str),
@@ -131,7 +135,8 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		node: str,
 		uptimeSeconds: { type: "number" },
 		dependencies: { type: "object", additionalProperties: { enum: ["up", "down"] } },
-		implementations: { type: "object", additionalProperties: str }
+		implementations: { type: "object", additionalProperties: str },
+		lastChange: { type: "object", description: "when this node's checks last saw each dependency change state (seen false: no change since its first check, at `at`)", additionalProperties: obj({ at: date, seen: bool }) }
 	})
 };
 

@@ -15,7 +15,7 @@
  *   retried by its queue with growing delays (only the failed items are still at that step); on its last try the
  *   items still failing are halted. Operators list halted items by step and reason and resume them.
  */
-import type { CompareAndSet, StoreAdapter } from "../store/types.ts";
+import type { CompareAndSetOp, StoreAdapter } from "../store/types.ts";
 import { QUEUES } from "../../config/queues.ts";
 import type { Statement } from "./statement.ts";
 import type { Cycle } from "./statement.ts";
@@ -163,7 +163,7 @@ function flowOf<C>(step: BillingStep, fn: StepFn | Step<C> | Flow<C>): Flow<C | 
 /**
  * Applies `step` to the items of a chunk that are at it, and the inline steps after it (Flow.inline); each item's
  * new state is then written for the whole chunk at once, as one compare-and-set per item on the step it was read at
- * (StoreAdapter.compareAndSetEach: one transaction on SQLite and PostgreSQL), so of two tries of the same chunk one
+ * (StoreAdapter.compareAndSetMany: one transaction on SQLite and PostgreSQL), so of two tries of the same chunk one
  * moves each item and a step's result is recorded once.
  *
  * A failure at the chunk's step counts a try: on the last try (or for a HaltError) the item halts there with the
@@ -195,7 +195,7 @@ export async function runChunk<C>(items: StoreAdapter, run: BillingRunDoc, step:
 			readError = err;
 		}
 	}
-	const ops: CompareAndSet[] = [];
+	const ops: CompareAndSetOp[] = [];
 	const fates: { id: string; fate: "advanced" | "retry" | "halted" | "handed"; at: BillingStep }[] = [];
 	for (const item of at) {
 		const now = new Date();
@@ -249,7 +249,7 @@ export async function runChunk<C>(items: StoreAdapter, run: BillingRunDoc, step:
 		fates.push({ id: item._id, fate, at: s });
 	}
 	if (flow.flush && chunk !== undefined) await flow.flush(chunk);
-	const written = await items.compareAndSetEach(ops);
+	const written = await items.compareAndSetMany(ops);
 	fates.forEach((f, i) => {
 		if (!written[i]) {
 			out.skipped++;

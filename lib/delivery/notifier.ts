@@ -116,14 +116,14 @@ export class Deliverer {
 			logger.info({ caseId: msg.caseId }, "rendered document for an unknown case: not delivered");
 			return "ignored";
 		}
-		if (c.documentKey !== msg.key) {
-			await store.cases.updateById(c._id, { $set: { documentId: msg.documentId, documentKey: msg.key, pages: msg.pages, bytes: msg.bytes, language: msg.language, updatedAt: this.#now() } });
-			c = { ...c, documentId: msg.documentId, documentKey: msg.key, pages: msg.pages, bytes: msg.bytes, language: msg.language };
-		}
+		// the document is recorded with the case's first move when it has one (one write), else on its own
+		const document = c.documentKey !== msg.key ? { documentId: msg.documentId, documentKey: msg.key, pages: msg.pages, bytes: msg.bytes, language: msg.language } : undefined;
+		if (document) c = { ...c, ...document };
 		if (c.status === "pending") {
-			await this.start(c);
+			if (!(await this.start(c, document)) && document) await store.cases.updateById(c._id, { $set: { ...document, updatedAt: this.#now() } });
 			return "started";
 		}
+		if (document) await store.cases.updateById(c._id, { $set: { ...document, updatedAt: this.#now() } });
 		if (c.status === "sending") {
 			await this.#ensureAttempt(c);
 			return "resumed";
@@ -131,8 +131,11 @@ export class Deliverer {
 		return "ignored";
 	}
 
-	/** Moves a pending case to its first usable channel and sends. */
-	async start(c: CaseDoc): Promise<void> {
+	/**
+	 * Moves a pending case to its first usable channel (writing `also` with the move) and sends; false when the case
+	 * was no longer pending (another process moved it).
+	 */
+	async start(c: CaseDoc, also: Record<string, unknown> = {}): Promise<boolean> {
 		const { store } = this.#p;
 		const settings = await this.#p.settings(c.clientId);
 		const recipient = c.recipient as Recipient;
@@ -140,13 +143,15 @@ export class Deliverer {
 		const now = this.#now();
 		if (plan.length === 0) {
 			const failure = { code: "NO_CHANNEL", reason: "the recipient has no phone or email for any channel of the plan" };
-			if (await store.cas(store.cases, c._id, { status: "pending", try: c.try }, { $set: { status: "failed", failure, finishedAt: now, updatedAt: now } })) this.#finished(c, "failed", undefined, failure);
-			return;
+			if (!(await store.cas(store.cases, c._id, { status: "pending", try: c.try }, { $set: { ...also, status: "failed", failure, finishedAt: now, updatedAt: now } }))) return false;
+			this.#finished(c, "failed", undefined, failure);
+			return true;
 		}
 		const attemptId = attemptIdOf(c._id, c.try, plan[0]);
 		const set = { status: "sending", plan, channelIndex: 0, channel: plan[0], attemptId, updatedAt: now };
-		if (!(await store.cas(store.cases, c._id, { status: "pending", try: c.try }, { $set: set, $unset: { failure: "" } }))) return;
+		if (!(await store.cas(store.cases, c._id, { status: "pending", try: c.try }, { $set: { ...also, ...set }, $unset: { failure: "" } }))) return false;
 		await this.#send({ ...c, ...set, status: "sending" }, settings);
+		return true;
 	}
 
 	/** The case names an attempt: insert it and send if it was never inserted (crash between the two writes). */
@@ -180,13 +185,8 @@ export class Deliverer {
 			createdAt: now,
 			updatedAt: now
 		};
-		try {
-			await store.attempts.insert(attempt);
-		} catch (err) {
-			// the attempt exists: it was sent (or is being sent) by whoever inserted it; never a second time
-			if (isDuplicateKeyError(err)) return;
-			throw err;
-		}
+		// not inserted: the attempt exists, so it was sent (or is being sent) by whoever inserted it; never a second time
+		if (!(await store.insertAttempt(attempt))) return;
 		let result: SendResult;
 		if (!provider) result = { ok: false, permanent: true, code: "NO_PROVIDER", reason: `no provider serves ${channel}` };
 		else {
@@ -206,7 +206,7 @@ export class Deliverer {
 			return;
 		}
 		this.#p.metrics?.attempt(channel, attempt.provider, result.permanent ? "refused" : "failed");
-		logger.warn({ caseId: c._id, attemptId, channel, provider: attempt.provider, code: result.code, reason: result.reason }, "attempt refused by its provider; next channel");
+		logger.debug({ caseId: c._id, attemptId, channel, provider: attempt.provider, code: result.code, reason: result.reason }, "attempt refused by its provider; next channel");
 		await this.#applyStatus(attemptId, { status: "failed", at, source: "send", code: result.code, reason: result.reason }, { set: { call: "answered" }, known: attempt });
 	}
 
@@ -306,7 +306,7 @@ export class Deliverer {
 			const channel = plan[next];
 			const set = { channelIndex: next, channel, attemptId: attemptIdOf(c._id, c.try, channel), updatedAt: now };
 			if (!(await store.cas(store.cases, caseId, { status: "sending", attemptId: fromAttemptId }, { $set: set }))) return;
-			logger.info({ caseId, from: c.channel, to: channel, code: failure.code }, "case falls back to its next channel");
+			logger.debug({ caseId, from: c.channel, to: channel, code: failure.code }, "case falls back to its next channel");
 			await this.#send({ ...c, ...set }, await this.#p.settings(c.clientId));
 			return;
 		}
@@ -325,8 +325,18 @@ export class Deliverer {
 
 	/** Status events from a provider's callback (or the sandbox): each kept as it came, applied when it moves its attempt. */
 	async applyEvents(provider: string, events: StatusEvent[]): Promise<ApplyResult[]> {
-		const out: ApplyResult[] = [];
-		for (const e of events) out.push(await this.applyEvent(provider, e));
+		// one message's events in the order they came; different messages' events together (their writes batch)
+		const out = new Array<ApplyResult>(events.length);
+		const byMessage = new Map<string, number[]>();
+		events.forEach((e, i) => {
+			const k = e.attemptId ?? e.providerMessageId ?? `#${i}`;
+			byMessage.set(k, [...(byMessage.get(k) ?? []), i]);
+		});
+		await Promise.all(
+			[...byMessage.values()].map(async (indices) => {
+				for (const i of indices) out[i] = await this.applyEvent(provider, events[i] as StatusEvent);
+			})
+		);
 		return out;
 	}
 
@@ -341,7 +351,7 @@ export class Deliverer {
 		}
 		const at = e.at instanceof Date && !Number.isNaN(e.at.getTime()) ? e.at : this.#now();
 		const applied = await this.#applyStatus(a._id, { status: e.status, at, source: "callback", ...(e.code ? { code: e.code } : {}), ...(e.reason ? { reason: e.reason } : {}) }, { known: a });
-		await store.events.insert({
+		await store.add(store.events, {
 			attemptId: a._id,
 			caseId: a.caseId,
 			provider,
@@ -366,28 +376,31 @@ export class Deliverer {
 		const now = this.#now();
 		let timedOut = 0;
 		const due = (await store.attempts.find({ query: { open: true, deadline: { $lt: now } }, sort: "deadline", limit })) as AttemptDoc[];
-		for (const a of due) {
+		// all of them at once: their writes batch (one case's steps still run in order)
+		await Promise.all(due.map(async (a) => {
 			const r = await this.#update(a._id, (x) =>
 				x.open && x.deadline.getTime() < now.getTime()
 					? { $set: { open: false, timedOutAt: now, history: [...x.history, { status: x.status, at: now, source: "timeout", code: "DELIVERY_TIMEOUT", reason: `no delivery within ${Math.round(this.#p.timeoutMs / 1000)} s` }] } }
 					: null
 			);
-			if (!r || r.before === r.after) continue;
+			if (!r || r.before === r.after) return;
 			timedOut++;
 			this.#p.metrics?.attempt(a.channel, a.provider, "timeout");
-			logger.info({ caseId: a.caseId, attemptId: a._id, channel: a.channel }, "no delivery in time; next channel");
+			logger.debug({ caseId: a.caseId, attemptId: a._id, channel: a.channel }, "no delivery in time; next channel");
 			await this.#fallback(a.caseId, a._id, { code: "DELIVERY_TIMEOUT", reason: `no delivery on ${a.channel} within ${Math.round(this.#p.timeoutMs / 1000)} s` });
-		}
+		}));
 		// a case whose current attempt was named but never inserted (the notifier died between the two writes)
 		let resumed = 0;
 		const stale = new Date(now.getTime() - Math.min(60_000, this.#p.timeoutMs));
 		const sending = (await store.cases.find({ query: { status: "sending", updatedAt: { $lt: stale } }, sort: "updatedAt", limit })) as CaseDoc[];
-		for (const c of sending) {
-			if (c.attemptId && !(await store.attempts.findById(c.attemptId))) {
-				resumed++;
-				await this.#send(c, await this.#p.settings(c.clientId));
-			}
-		}
+		await Promise.all(
+			sending.map(async (c) => {
+				if (c.attemptId && !(await store.attempts.findById(c.attemptId))) {
+					resumed++;
+					await this.#send(c, await this.#p.settings(c.clientId));
+				}
+			})
+		);
 		return { timedOut, resumed };
 	}
 
@@ -412,7 +425,9 @@ export class Deliverer {
 				history: [{ status: "sent", at: dispatchedAt, source: "courier" }],
 				call: "answered",
 				open: !row.deliveredOn,
-				deadline: new Date(8.64e15),
+				// no timeout; a year of four digits, so the stored ISO string still reads back as a Date and sorts after
+				// every real deadline (8.64e15 was "+275760-...", which sorts before "2026-..." and broke the sweep)
+				deadline: new Date("9999-12-31T00:00:00.000Z"),
 				sentAt: dispatchedAt,
 				courier: { name: row.courier, trackingNumber: row.trackingNumber, dispatchedOn: row.dispatchedOn, ...(row.deliveredOn ? { deliveredOn: row.deliveredOn } : {}), sheetLine: row.line },
 				v: 0,

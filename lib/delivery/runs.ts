@@ -53,6 +53,8 @@ export interface RunRequest {
 	retryOnly?: boolean;
 }
 
+export type ResendOutcome = { kind: "not-found" } | { kind: "busy"; status: string } | { kind: "resent"; runId: string; try: number; clientId: string; previous: CaseStatus };
+
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** True for a real calendar date written YYYY-MM-DD. */
@@ -229,10 +231,16 @@ export class Runs {
 			const toRender: { payload: DispatchCase; key: string }[] = [];
 			const toSend: { payload: RenderedCase; key: string }[] = [];
 			const now = this.#now();
-			for (const c of page) {
-				const nextTry = c.status === "failed" ? c.try + 1 : c.try;
-				const set = { status: "pending", try: nextTry, runId: run._id, runIds: [...(c.runIds ?? []), run._id], updatedAt: now };
-				if (!(await store.cas(store.cases, c._id, { status: c.status, try: c.try, runId: c.runId }, { $set: set, $unset: { attemptId: "", channelIndex: "", plan: "", failure: "", finishedAt: "" } }))) continue;
+			// the page's compare-and-sets together: one batch (one transaction) for the page, not one wait per case
+			const moved = await Promise.all(
+				page.map((c) => {
+					const nextTry = c.status === "failed" ? c.try + 1 : c.try;
+					const set = { status: "pending", try: nextTry, runId: run._id, runIds: [...(c.runIds ?? []), run._id], updatedAt: now };
+					return store.cas(store.cases, c._id, { status: c.status, try: c.try, runId: c.runId }, { $set: set, $unset: { attemptId: "", channelIndex: "", plan: "", failure: "", finishedAt: "" } });
+				})
+			);
+			for (const [i, c] of page.entries()) {
+				if (!moved[i]) continue;
 				retried++;
 				const key = `${c._id}:${run._id}`;
 				if (c.documentId && c.documentKey) {
@@ -244,6 +252,36 @@ export class Runs {
 			if (page.length < size) break;
 		}
 		return retried;
+	}
+
+	/**
+	 * An operator's resend of one case that has ended (delivered, sent, dispatched or failed): a manual run of that
+	 * case alone, its next try (try + 1, so new attempt IDs: the earlier attempts are never sent again), reusing the
+	 * stored document (a case never rendered goes to the renderer, which returns a stored document when there is
+	 * one). The case moves by compare-and-set, so two resends at once make one try; a case still pending or sending
+	 * is refused.
+	 */
+	async resend(caseId: string, requestedBy?: string): Promise<ResendOutcome> {
+		const { store, logger } = this.#p;
+		const c = await store.getCase<CaseDoc>(caseId);
+		if (!c) return { kind: "not-found" };
+		if (!FINAL_CASE_STATUSES.includes(c.status)) return { kind: "busy", status: c.status };
+		const run: RunDoc = { ...this.#newRun("manual", { from: c.dueDate, to: c.dueDate, includePending: false, retryOnly: true, clientId: c.clientId, ...(requestedBy ? { requestedBy } : {}) }), caseId: c._id };
+		await store.runs.insert(run);
+		const now = this.#now();
+		const set = { status: "pending", try: c.try + 1, runId: run._id, runIds: [...(c.runIds ?? []), run._id], updatedAt: now };
+		if (!(await store.cas(store.cases, c._id, { status: c.status, try: c.try, runId: c.runId }, { $set: set, $unset: { attemptId: "", channelIndex: "", plan: "", failure: "", finishedAt: "" } }))) {
+			await store.runs.updateById(run._id, { $set: { status: "failed", error: "the case changed meanwhile (another resend or run took it)", finishedAt: now } });
+			return { kind: "busy", status: "changed meanwhile" };
+		}
+		const key = `${c._id}:${run._id}`;
+		// a case rendered before (a statement's SMS has an empty document key: nothing to attach) goes straight to the notifier
+		if (typeof c.documentKey === "string") {
+			await this.#p.rendered([{ payload: { caseId: c._id, clientId: c.clientId, documentId: c.documentId ?? "", key: c.documentKey, pages: c.pages ?? 0, bytes: c.bytes ?? 0, template: c.template, language: c.language ?? "en" }, key: `${key}:rendered` }]);
+		} else await this.#p.dispatch([{ payload: { caseId: c._id, clientId: c.clientId, template: c.template, recordId: c.recordId, ...(c.language ? { language: c.language } : {}) }, key: `${key}:dispatch` }]);
+		await store.runs.updateById(run._id, { $set: { picked: { created: 0, retried: 1, existing: 0 }, pickedAt: now } });
+		logger.info({ runId: run._id, caseId: c._id, try: set.try, from: c.status }, "case resent by an operator");
+		return { kind: "resent", runId: run._id, try: set.try, clientId: c.clientId, previous: c.status };
 	}
 
 	/** A run with its live counts by case status and by channel; a run whose cases are all final is completed. */
@@ -274,6 +312,8 @@ export class Runs {
 			to: run.to,
 			includePending: run.includePending,
 			...(run.clientId ? { clientId: run.clientId } : {}),
+			...(run.caseId ? { caseId: run.caseId } : {}),
+			...(run.requestedBy ? { requestedBy: run.requestedBy } : {}),
 			picked: run.picked,
 			cases,
 			byStatus,

@@ -8,10 +8,15 @@
  * Outcomes by the recipient's phone: ending in 0000 fails on WhatsApp (accepted, then a "failed" callback); ending
  * in 1111 fails on WhatsApp and is refused at once on RCS (as Google answers 404 for a phone without RCS);
  * otherwise "sent" then "delivered". SMS and email always succeed.
+ *
+ * Like a real provider under load, it batches: the outbox entries of the messages sent in one turn of the event loop
+ * are written together, and the status events due at the same time go out in one signed callback (WhatsApp, too,
+ * puts several statuses in one webhook).
  */
 import crypto from "node:crypto";
 import type { Logger } from "pino";
-import type { StoreAdapter } from "../store/types.ts";
+import type { Doc, NewDoc, StoreAdapter } from "../store/types.ts";
+import { Coalescer } from "../store/coalesce.ts";
 import type { CallbackHandler, CallbackOutcome, CallbackRequest, Channel, DeliveryStatus, OutgoingMessage, Provider, SendResult, StatusEvent } from "./provider.ts";
 
 export interface OutboxEntry {
@@ -60,12 +65,16 @@ export class Sandbox {
 	readonly #o: SandboxOptions;
 	readonly #secret: string;
 	readonly #timers = new Set<NodeJS.Timeout>();
+	readonly #record: Coalescer<NewDoc, Doc>;
+	/** events queued in this turn, each with the ones that follow it for the same message */
+	#due: { event: Omit<StatusEvent, "at">; rest: Omit<StatusEvent, "at">[] }[] = [];
 	readonly handler: CallbackHandler;
 	#closed = false;
 
 	constructor(options: SandboxOptions) {
 		this.#o = options;
 		this.#secret = options.secret ?? crypto.randomBytes(32).toString("hex");
+		this.#record = new Coalescer((entries) => options.outbox.insertMany(entries));
 		const secret = this.#secret;
 		this.handler = {
 			provider: "sandbox",
@@ -113,7 +122,7 @@ export class Sandbox {
 			outcome,
 			at: new Date()
 		};
-		await this.#o.outbox.insert(entry);
+		await this.#record.call(entry);
 		if (outcome === "refused") return { ok: false, permanent: true, code: "NOT_FOUND", reason: "sandbox: this phone cannot receive RCS", httpStatus: 404 };
 		const id = providerMessageId as string;
 		const base = { provider: "sandbox", channel, attemptId: m.attemptId, providerMessageId: id };
@@ -123,21 +132,35 @@ export class Sandbox {
 		return { ok: true, providerMessageId: id, status: "queued" };
 	}
 
-	/** Sends the simulated callbacks one after the other, each after the delay. */
+	/**
+	 * Sends a message's simulated callbacks one after the other, each after the delay; the events of all messages
+	 * queued in the same turn go out together, in one signed callback.
+	 */
 	#later(events: Omit<StatusEvent, "at">[]): void {
 		const [first, ...rest] = events;
 		if (!first || this.#closed) return;
-		const t = setTimeout(() => {
-			this.#timers.delete(t);
+		this.#due.push({ event: first, rest });
+		if (this.#due.length > 1) return;
+		// the first event of this turn schedules the callback that carries every event queued in it
+		setImmediate(() => {
+			const batch = this.#due;
+			this.#due = [];
 			if (this.#closed) return;
-			const rawBody = Buffer.from(JSON.stringify({ events: [{ ...first, at: new Date().toISOString() }] }));
-			const headers = { "content-type": "application/json", [SIGNATURE]: crypto.createHmac("sha256", this.#secret).update(rawBody).digest("hex") };
-			this.#o
-				.emit({ method: "POST", url: "sandbox:/callbacks", headers, query: {}, rawBody })
-				.catch((err: Error) => this.#o.logger.warn({ err: err.message, attemptId: first.attemptId }, "sandbox callback failed"))
-				.finally(() => this.#later(rest));
-		}, this.#o.delayMs);
-		this.#timers.add(t);
+			const t = setTimeout(() => {
+				this.#timers.delete(t);
+				if (this.#closed) return;
+				const at = new Date().toISOString();
+				const rawBody = Buffer.from(JSON.stringify({ events: batch.map((b) => ({ ...b.event, at })) }));
+				const headers = { "content-type": "application/json", [SIGNATURE]: crypto.createHmac("sha256", this.#secret).update(rawBody).digest("hex") };
+				this.#o
+					.emit({ method: "POST", url: "sandbox:/callbacks", headers, query: {}, rawBody })
+					.catch((err: Error) => this.#o.logger.warn({ err: err.message, events: batch.length }, "sandbox callback failed"))
+					.finally(() => {
+						for (const b of batch) this.#later(b.rest);
+					});
+			}, this.#o.delayMs);
+			this.#timers.add(t);
+		});
 	}
 
 	/** Simulated callbacks not sent yet are dropped (as a provider's would be lost with a crashed receiver). */

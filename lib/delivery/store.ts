@@ -5,8 +5,13 @@
  *   delivery_events     every status event as it came (duplicates and late ones too)
  *   dispatch_runs       unique slot: one scheduled run per cron slot, whichever scheduler node claims it first
  *   sandbox_outbox      what the sandbox provider would have sent
+ *
+ * The writes of the delivery state machine (compare-and-sets, attempt inserts, events) go through coalescers: the
+ * writes many cases in flight ask for in the same turn of the event loop become one store call, one transaction
+ * (compareAndSetMany, insertManyIfAbsent, insertMany), each caller still getting its own answer once it is committed.
  */
-import type { Doc, IndexSpec, Query, StoreAdapter, Update } from "../store/types.ts";
+import type { CompareAndSetOp, Doc, IndexSpec, NewDoc, Query, StoreAdapter, Update } from "../store/types.ts";
+import { Coalescer } from "../store/coalesce.ts";
 
 export const COLLECTIONS = {
 	cases: "cases",
@@ -21,7 +26,13 @@ export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
 		{ fields: ["clientId", "loanKey", "documentType"], unique: true, name: "cases_client_loan_type" },
 		{ fields: ["runId", "status"], name: "cases_run_status" },
 		{ fields: ["clientId", "status", "dueDate"], name: "cases_client_status_due" },
-		{ fields: ["status", "dueDate"], name: "cases_status_due" }
+		{ fields: ["status", "dueDate"], name: "cases_status_due" },
+		// the case lists (GET /cases, the console), newest first: across clients, per client, per status or channel, by loan
+		{ fields: ["-createdAt"], name: "cases_created" },
+		{ fields: ["clientId", "-createdAt"], name: "cases_client_created" },
+		{ fields: ["status", "-createdAt"], name: "cases_status_created" },
+		{ fields: ["channel", "-createdAt"], name: "cases_channel_created" },
+		{ fields: ["loanKey"], name: "cases_loan" }
 	],
 	attempts: [
 		{ fields: ["caseId"], name: "attempts_case" },
@@ -36,13 +47,19 @@ export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
 	outbox: [{ fields: ["attemptId"], name: "outbox_attempt" }, { fields: ["caseId"], name: "outbox_case" }, { fields: ["at"], name: "outbox_at" }]
 };
 
-/** The delivery collections, with a compare-and-set helper. */
+/** How the writes of cases in flight are grouped: up to 500 per transaction, gathered over 10 ms. */
+const BATCHING = { max: 500, lingerMs: 10 };
+
+/** The delivery collections, with batched compare-and-set and insert helpers. */
 export class DeliveryStore {
 	readonly cases: StoreAdapter;
 	readonly attempts: StoreAdapter;
 	readonly events: StoreAdapter;
 	readonly runs: StoreAdapter;
 	readonly outbox: StoreAdapter;
+	readonly #cas = new Map<StoreAdapter, Coalescer<CompareAndSetOp, boolean>>();
+	readonly #newAttempts: Coalescer<NewDoc, boolean>;
+	readonly #inserts = new Map<StoreAdapter, Coalescer<NewDoc, Doc>>();
 
 	private constructor(open: (collection: string) => StoreAdapter) {
 		this.cases = open(COLLECTIONS.cases);
@@ -50,6 +67,7 @@ export class DeliveryStore {
 		this.events = open(COLLECTIONS.events);
 		this.runs = open(COLLECTIONS.runs);
 		this.outbox = open(COLLECTIONS.outbox);
+		this.#newAttempts = new Coalescer((docs) => this.attempts.insertManyIfAbsent(docs), BATCHING);
 	}
 
 	/** Opens the collections and ensures their indexes (idempotent). */
@@ -63,9 +81,32 @@ export class DeliveryStore {
 		return s;
 	}
 
-	/** Changes one document only if it still matches `expect` (compare-and-set); true when it changed. */
-	async cas(adapter: StoreAdapter, id: string, expect: Query, update: Update): Promise<boolean> {
-		return (await adapter.updateMany({ ...expect, _id: id }, update)) === 1;
+	/**
+	 * Changes one document only if it still matches `expect` (compare-and-set); true when it changed. Batched with
+	 * the other compare-and-sets on the collection asked for in the same turn (one transaction).
+	 */
+	cas(adapter: StoreAdapter, id: string, expect: Query, update: Update): Promise<boolean> {
+		let c = this.#cas.get(adapter);
+		if (!c) {
+			c = new Coalescer((ops) => adapter.compareAndSetMany(ops), BATCHING);
+			this.#cas.set(adapter, c);
+		}
+		return c.call({ id, expect, update });
+	}
+
+	/** Inserts an attempt unless its ID is taken: true when this call inserted it (batched like cas). */
+	insertAttempt(doc: NewDoc & { _id: string }): Promise<boolean> {
+		return this.#newAttempts.call(doc);
+	}
+
+	/** Inserts a document with a generated ID (events, outbox entries), batched like cas. */
+	add(adapter: StoreAdapter, doc: NewDoc): Promise<Doc> {
+		let c = this.#inserts.get(adapter);
+		if (!c) {
+			c = new Coalescer((docs) => adapter.insertMany(docs), BATCHING);
+			this.#inserts.set(adapter, c);
+		}
+		return c.call(doc);
 	}
 
 	async getCase<T extends Doc>(id: string): Promise<T | null> {

@@ -131,6 +131,8 @@ export interface RunDoc extends Record<string, unknown> {
 	requestedBy?: string;
 	/** an operator's replay: retries only, no new cases */
 	retryOnly?: boolean;
+	/** an operator's resend of this one case (POST /cases/:id/resend) */
+	caseId?: string;
 	status: RunStatus;
 	/** what the run did when it started: new cases, cases retried, loans that already had a case */
 	picked: { created: number; retried: number; existing: number };
@@ -149,6 +151,9 @@ export interface RunView {
 	to: string;
 	includePending: boolean;
 	clientId?: string;
+	/** a resend of one case: that case */
+	caseId?: string;
+	requestedBy?: string;
 	picked: RunDoc["picked"];
 	cases: number;
 	byStatus: Record<CaseStatus, number>;

@@ -66,7 +66,8 @@ export const SEARCH_PATHS: Record<string, string> = {
 };
 export const SEARCH_FIELDS = Object.keys(SEARCH_PATHS);
 /** On the store, the records collection is searched in place (no copy); see StoreView. */
-export const SEARCH_VIEW: StoreView = { collection: RECORDS, paths: SEARCH_PATHS, textField: "searchText" };
+// no FTS5 table on SQLite: the registry's 50,000-row groups would index every record's words (not measured yet)
+export const SEARCH_VIEW: StoreView = { collection: RECORDS, paths: SEARCH_PATHS, textField: "searchText", fullText: false };
 
 /** Opens the records collection with its indexes and declares its search index. */
 export async function openRecords(store: StoreFactory, search: SearchIndex): Promise<StoreAdapter> {

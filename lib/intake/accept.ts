@@ -29,8 +29,8 @@ export interface AcceptInput {
 export interface AcceptDeps {
 	platform: Pick<Platform, "config" | "objects">;
 	store: IntakeStore;
-	/** puts the document on intake.received */
-	received(id: string): Promise<void>;
+	/** puts the document on intake.received (kind: pdf, png, jpeg, tiff, for the metrics) */
+	received(id: string, kind: string): Promise<void>;
 }
 
 /** An IntakeCheckError as the HTTP error the api answers with ({error: {code, message, details: {reason}}}). */
@@ -77,7 +77,7 @@ export async function acceptDocument(input: AcceptInput, deps: AcceptDeps): Prom
 				receivedAt: new Date().toISOString(),
 				searchText: ""
 			} as unknown as IntakeDoc);
-			await deps.received(id);
+			await deps.received(id, checked.kind);
 			return doc;
 		} catch (err) {
 			await deps.store.releaseHash(input.clientId, spooled.sha256, id);

@@ -2,10 +2,12 @@
  * What intake checks before it answers: the type by the bytes (PDF, PNG, JPEG, TIFF), an image's size from its
  * header (a 50,000-pixel-wide image is refused before any decoder sees it), and a PDF's soundness with qpdf and
  * pdfinfo: corrupt or truncated, encrypted with a user password (unreadable), owner-only encryption (readable as is),
- * the number of pages and the largest page size (so rasterising it stays bounded).
+ * the number of pages and the largest page size (so rasterising it stays bounded). A sound unencrypted PDF is
+ * recognised in process first (lib/intake/pdf-structure.ts) and costs no child process; the tools check the rest.
  */
-import { open } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { run } from "./run.ts";
+import { inspectPdf, MAX_INSPECT_BYTES } from "./pdf-structure.ts";
 
 export type DocKind = "pdf" | "png" | "jpeg" | "tiff";
 
@@ -119,7 +121,9 @@ export async function readHead(file: string, n: number): Promise<Buffer> {
 /** Checks a stored file on disk; throws IntakeCheckError (400 / 415) with the reason. */
 export async function checkFile(file: string, size: number, limits: Limits): Promise<CheckedFile> {
 	if (size === 0) throw new IntakeCheckError(400, "empty", "the file is empty");
-	const head = await readHead(file, 256 * 1024);
+	// a file small enough to check in process is read once, whole; of a larger one only its head
+	const whole = size <= MAX_INSPECT_BYTES ? await readFile(file) : undefined;
+	const head = whole ? whole.subarray(0, 256 * 1024) : await readHead(file, 256 * 1024);
 	const kind = sniffKind(head);
 	if (!kind) throw new IntakeCheckError(415, "unsupported_type", "the file is not a PDF, PNG, JPEG or TIFF (its content says so, whatever its name)");
 	if (kind !== "pdf") {
@@ -128,7 +132,16 @@ export async function checkFile(file: string, size: number, limits: Limits): Pro
 		checkPixels(dim.width, dim.height, limits);
 		return { kind, mime: MIME[kind], pages: 1, width: dim.width, height: dim.height };
 	}
+	// a sound unencrypted PDF is checked in process (no child process: lib/intake/pdf-structure.ts); the tools
+	// decide every other one
+	const facts = whole ? inspectPdf(whole, limits.maxPages) : null;
+	if (facts && facts.pages > limits.maxPages) throw tooManyPages(facts.pages, limits);
+	if (facts) return { kind, mime: MIME.pdf, pages: facts.pages, ...(facts.maxPagePt ? { maxPagePt: facts.maxPagePt } : {}) };
 	return { kind, mime: MIME.pdf, ...(await checkPdf(file, limits)) };
+}
+
+function tooManyPages(pages: number, limits: Pick<Limits, "maxPages">): IntakeCheckError {
+	return new IntakeCheckError(400, "too_many_pages", `the PDF has ${pages} pages; the limit is ${limits.maxPages}`);
 }
 
 /** Refuses an image too large to decode safely. */
@@ -151,7 +164,7 @@ async function checkPdf(file: string, limits: Limits): Promise<Omit<CheckedFile,
 	const text = info.stdout.toString("utf8");
 	const pages = Number(/^Pages:\s+(\d+)/m.exec(text)?.[1] ?? 0);
 	if (!pages) throw new IntakeCheckError(400, "corrupt", "the PDF has no pages");
-	if (pages > limits.maxPages) throw new IntakeCheckError(400, "too_many_pages", `the PDF has ${pages} pages; the limit is ${limits.maxPages}`);
+	if (pages > limits.maxPages) throw tooManyPages(pages, limits);
 	// qpdf --check reads every object (seconds for thousands of pages): only once the page count is within the limit
 	const check = await run("qpdf", ["--check", file], opts);
 	// exit 2: errors (a truncated file, a broken cross-reference table qpdf cannot rebuild); 3: warnings only

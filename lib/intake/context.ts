@@ -68,8 +68,10 @@ export function searchDocOf(d: IntakeDoc & { searchText?: string; sellerKey?: st
 	};
 }
 
-/** Indexes the stored document (a no-op for the store's view). */
-export async function indexDocument(store: IntakeStore, id: string): Promise<void> {
-	const d = await store.get(id);
-	if (d) await getPlatform().search.index(INTAKE_INDEX, [searchDocOf(d)]);
+/** Indexes the document (`doc` as just written, or read from the store); nothing to do for the store's view. */
+export async function indexDocument(store: IntakeStore, id: string, doc?: IntakeDoc): Promise<void> {
+	const search = getPlatform().search;
+	if (search.kind !== "opensearch") return;
+	const d = doc ?? (await store.get(id));
+	if (d) await search.index(INTAKE_INDEX, [searchDocOf(d)]);
 }

@@ -143,10 +143,11 @@ export class IntakeStore {
 		})) as IntakeDoc[];
 	}
 
-	/** A reader's claim: PENDING, or PROCESSING whose claim is older than the lease. */
+	/** A reader's claim: PENDING, or PROCESSING whose claim is older than the lease; counts the attempt in the same write. */
 	async claim(id: string, now = new Date()): Promise<boolean> {
-		if (await this.transition(id, ["PENDING"], "PROCESSING", { claimedAt: now })) return true;
-		return this.transition(id, ["PROCESSING"], "PROCESSING", { claimedAt: now }, { claimedAt: { $lt: new Date(now.getTime() - READ_LEASE_MS) } });
+		const update = { $set: { status: "PROCESSING", claimedAt: now, updatedAt: now }, $inc: { attempts: 1 } };
+		if ((await this.docs.updateMany({ _id: id, status: "PENDING" }, update)) > 0) return true;
+		return (await this.docs.updateMany({ _id: id, status: "PROCESSING", claimedAt: { $lt: new Date(now.getTime() - READ_LEASE_MS) } }, update)) > 0;
 	}
 }
 
@@ -154,6 +155,7 @@ export class IntakeStore {
 export function intakeView(d: IntakeDoc): Record<string, unknown> {
 	return {
 		id: d._id,
+		clientId: d.clientId,
 		status: d.status,
 		type: d.type ?? null,
 		reference: d.reference ?? null,

@@ -39,6 +39,9 @@ interface MemQueue {
 	consumers: MemConsumer[];
 	/** round-robin position among consumers */
 	turn: number;
+	/** messages put on the queue (published or replayed) and taken off it (handled, or dead-lettered) since this backend started */
+	published: number;
+	settled: number;
 }
 
 class MemConsumer implements Consumer {
@@ -93,6 +96,7 @@ export class MemoryQueueBackend implements QueueBackend {
 		const q = this.queue(queue);
 		const messageId = options.key ?? randomUUID();
 		q.ready.push({ messageId, body: toJson(payload), attempt: 1, publishedAt: new Date(), headers: { ...options.headers } });
+		q.published++;
 		this.pump(q);
 		return messageId;
 	}
@@ -106,6 +110,7 @@ export class MemoryQueueBackend implements QueueBackend {
 			q.ready.push({ messageId, body: toJson(payload), attempt: 1, publishedAt: now, headers: { ...options.headers } });
 			return messageId;
 		});
+		q.published += items.length;
 		this.pump(q);
 		return ids;
 	}
@@ -122,7 +127,9 @@ export class MemoryQueueBackend implements QueueBackend {
 
 	async stats(queue: string): Promise<QueueStats> {
 		const q = this.queues.get(queue);
-		return { queue, ready: q ? q.ready.length - q.head : 0, dead: q?.dead.size ?? 0, consumers: q?.consumers.length ?? 0 };
+		if (!q) return { queue, ready: 0, dead: 0, consumers: 0, published: 0, settled: 0, oldestAgeMs: null };
+		const next = q.head < q.ready.length ? q.ready[q.head] : undefined;
+		return { queue, ready: q.ready.length - q.head, dead: q.dead.size, consumers: q.consumers.length, published: q.published, settled: q.settled, oldestAgeMs: next ? Date.now() - next.publishedAt.getTime() : null };
 	}
 
 	readonly deadLetters = {
@@ -150,6 +157,7 @@ export class MemoryQueueBackend implements QueueBackend {
 				q.dead.delete(d.id);
 				q.ready.push({ messageId: d.messageId, body: d.body, attempt: 1, publishedAt: d.publishedAt, headers: d.headers });
 			}
+			q.published += chosen.length;
 			this.pump(q);
 			return chosen.length;
 		},
@@ -191,7 +199,7 @@ export class MemoryQueueBackend implements QueueBackend {
 	private queue(name: string, options?: QueueOptions): MemQueue {
 		let q = this.queues.get(name);
 		if (!q) {
-			q = { name, options: resolveOptions(this.defaults, options), ready: [], head: 0, dead: new Map(), consumers: [], turn: 0 };
+			q = { name, options: resolveOptions(this.defaults, options), ready: [], head: 0, dead: new Map(), consumers: [], turn: 0, published: 0, settled: 0 };
 			this.queues.set(name, q);
 		} else if (options) {
 			q.options = resolveOptions(this.defaults, { ...q.options, ...definedOnly(options) });
@@ -238,6 +246,7 @@ export class MemoryQueueBackend implements QueueBackend {
 		const task = (async () => {
 			try {
 				await consumer.handler(JSON.parse(msg.body), info);
+				q.settled++;
 			} catch (err) {
 				this.failed(q, consumer.options, msg, err);
 			}
@@ -267,6 +276,7 @@ export class MemoryQueueBackend implements QueueBackend {
 		this.logger.error({ queue: q.name, messageId: msg.messageId, attempts: msg.attempt, err: error }, "queue handler failed; message dead-lettered");
 		const id = randomUUID();
 		q.dead.set(id, { ...msg, id, error, failedAt: new Date() });
+		q.settled++;
 	}
 }
 

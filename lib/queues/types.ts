@@ -78,6 +78,14 @@ export interface QueueStats {
 	dead: number;
 	/** consumers attached */
 	consumers: number;
+	/**
+	 * What a backend knows beyond depths (the in-process one; RabbitMQ's AMQP answers depths and consumers only):
+	 * messages put on the queue and taken off it since the backend started (rates come from two readings), and the
+	 * age of the next message to be delivered (null when none waits).
+	 */
+	published?: number;
+	settled?: number;
+	oldestAgeMs?: number | null;
 }
 
 export interface Consumer {

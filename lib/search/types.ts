@@ -1,7 +1,7 @@
 /**
  * The search port: index documents by fields and text, and query them.
- * On the store by default (a collection per index; on PostgreSQL with full-text and trigram indexes); OpenSearch
- * when OPENSEARCH_URL is set.
+ * On the store by default (a collection per index; on SQLite with an FTS5 table, on PostgreSQL with full-text and
+ * trigram indexes); OpenSearch when OPENSEARCH_URL is set.
  */
 
 export interface SearchDoc {
@@ -32,7 +32,7 @@ export interface SearchResult {
 }
 
 export interface SearchIndex {
-	readonly kind: "store" | "postgres" | "opensearch";
+	readonly kind: "store" | "sqlite" | "postgres" | "opensearch";
 	/**
 	 * Creates the index if missing, with the given exact-match field names. With `view`, the store implementation
 	 * searches that store collection directly instead of keeping a copy (index()/remove() then do nothing: the
@@ -54,4 +54,6 @@ export interface StoreView {
 	paths: Record<string, string>;
 	/** document field holding normaliseText() of the searchable text */
 	textField: string;
+	/** false: no full-text index of the text where the store would keep one (SQLite FTS5); text queries scan */
+	fullText?: boolean;
 }

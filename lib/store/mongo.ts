@@ -8,7 +8,7 @@
  */
 import { MongoClient, type AnyBulkWriteOperation, type Collection, type Db, type Filter, type UpdateFilter } from "mongodb";
 import type { Logger } from "pino";
-import type { CompareAndSet, BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
+import type { BulkUpsertOptions, BulkUpsertResult, CompareAndSetOp, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError, isDuplicateKeyError } from "./errors.ts";
 import { fromStoredId, getPath, keyOf, normaliseUpdate, parseSearchFields, parseSort, planWrite, toStoredId, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
@@ -311,23 +311,42 @@ export class MongoAdapter implements StoreAdapter {
 	}
 
 	/**
-	 * updateOne per op, up to 100 in flight (a bulkWrite reports only totals, not which op matched); each is atomic
-	 * on its document, which is all a compare-and-set needs.
+	 * MongoDB has no multi-document transaction without a replica set: each op is its own atomic updateOne. Ops on
+	 * different documents run together; ops on the same document run one after another in their order.
 	 */
-	async compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]> {
-		const out = new Array<boolean>(ops.length).fill(false);
-		for (let start = 0; start < ops.length; start += 100) {
-			await Promise.all(
-				ops.slice(start, start + 100).map(async (op, k) => {
-					const u = MongoAdapter.mongoUpdate(op.update);
+	async compareAndSetMany(ops: CompareAndSetOp[]): Promise<boolean[]> {
+		const out = new Array<boolean>(ops.length);
+		const byId = new Map<string, number[]>();
+		ops.forEach((op, i) => byId.set(String(op.id), [...(byId.get(String(op.id)) ?? []), i]));
+		await Promise.all(
+			[...byId.values()].map(async (indices) => {
+				for (const i of indices) {
+					const op = ops[i];
 					const filter = { ...op.expect, _id: String(op.id) } as Filter<Doc>;
+					const u = MongoAdapter.mongoUpdate(op.update);
 					try {
-						out[start + k] = u ? (await this.coll.updateOne(filter, u)).matchedCount > 0 : (await this.coll.countDocuments(filter, { limit: 1 })) > 0;
+						out[i] = u ? (await this.coll.updateOne(filter, u)).matchedCount === 1 : (await this.coll.countDocuments(filter, { limit: 1 })) === 1;
 					} catch (err) {
 						throw mapError(this.collection, err);
 					}
-				})
-			);
+				}
+			})
+		);
+		return out;
+	}
+
+	/** insertMany unordered: documents whose key is taken fail alone (E11000) and are reported false. */
+	async insertManyIfAbsent(docs: NewDoc[]): Promise<boolean[]> {
+		if (docs.length === 0) return [];
+		const stored = docs.map((d) => ({ ...d, _id: d._id === undefined || d._id === null ? newId() : String(d._id) }) as Doc);
+		const out = stored.map(() => true);
+		try {
+			await this.coll.insertMany(stored, { ordered: false });
+		} catch (err) {
+			const writeErrors = (err as { writeErrors?: { index: number; code: number }[] | { index: number; code: number } }).writeErrors;
+			const list = writeErrors ? (Array.isArray(writeErrors) ? writeErrors : [writeErrors]) : [];
+			if (list.length === 0 || list.some((e) => e.code !== 11000)) throw mapError(this.collection, err);
+			for (const e of list) out[e.index] = false;
 		}
 		return out;
 	}

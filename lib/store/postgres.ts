@@ -23,7 +23,7 @@
  */
 import pg from "pg";
 import type { Logger } from "pino";
-import type { CompareAndSet, BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
+import type { BulkUpsertOptions, BulkUpsertResult, CompareAndSetOp, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError } from "./errors.ts";
 import { fromStoredId, getPath, keyOf, planWrite, reviveInPlace, toStoredId, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
@@ -534,31 +534,57 @@ export class PostgresAdapter implements StoreAdapter {
 		return this.store.ping();
 	}
 
-	/** One transaction on one connection: a single-row UPDATE per op, in _id order (two writers lock rows alike). */
-	async compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]> {
-		const out = new Array<boolean>(ops.length).fill(false);
-		if (ops.length === 0) return out;
+	/**
+	 * One transaction on one connection: a single-row UPDATE ... WHERE _id = $ AND <expect> per op. Ops run sorted
+	 * by document ID (stable: ops on one document keep their order), so two processes' overlapping batches lock
+	 * rows in the same order; a deadlock or serialisation failure all the same rolls the batch back and runs it again.
+	 */
+	async compareAndSetMany(ops: CompareAndSetOp[]): Promise<boolean[]> {
+		if (ops.length === 0) return [];
 		await this.table_();
 		const order = ops.map((_, i) => i).sort((a, b) => (ops[a].id < ops[b].id ? -1 : ops[a].id > ops[b].id ? 1 : a - b));
-		const client = await this.store.pool.connect();
-		try {
-			await client.query("BEGIN");
+		for (let tries = 1; ; tries++) {
+			const client = await this.store.pool.connect();
 			try {
-				for (const i of order) {
-					const params: PgParams = [];
-					const expr = pgUpdate(ops[i].update, params) ?? "doc";
-					params.push(String(ops[i].id));
-					const id = `$${params.length}`;
-					const where = pgWhere(ops[i].expect, params);
-					out[i] = ((await client.query(`UPDATE ${this.table} SET doc = ${expr} WHERE _id = ${id} AND ${where}`, params)).rowCount ?? 0) > 0;
+				const out = new Array<boolean>(ops.length);
+				await client.query("BEGIN");
+				try {
+					for (const i of order) {
+						const op = ops[i];
+						const params: PgParams = [];
+						const expr = pgUpdate(op.update, params);
+						const where = pgWhere({ ...op.expect, _id: String(op.id) }, params);
+						const sql = expr === null ? `SELECT 1 FROM ${this.table} WHERE ${where}` : `UPDATE ${this.table} SET doc = ${expr} WHERE ${where}`;
+						out[i] = ((await client.query(sql, params)).rowCount ?? 0) === 1;
+					}
+					await client.query("COMMIT");
+					return out;
+				} catch (err) {
+					await client.query("ROLLBACK").catch(() => undefined);
+					const code = (err as { code?: string }).code;
+					if ((code === "40P01" || code === "40001") && tries < UPSERT_TRIES) continue;
+					throw mapError(this.collection, err);
 				}
-				await client.query("COMMIT");
-			} catch (err) {
-				await client.query("ROLLBACK").catch(() => undefined);
-				throw mapError(this.collection, err);
+			} finally {
+				client.release();
 			}
-		} finally {
-			client.release();
+		}
+	}
+
+	/** One INSERT ... SELECT FROM jsonb_array_elements ON CONFLICT DO NOTHING RETURNING _id per 2,000 documents. */
+	async insertManyIfAbsent(docs: NewDoc[]): Promise<boolean[]> {
+		const out: boolean[] = [];
+		for (let i = 0; i < docs.length; i += CHUNK) {
+			const chunk = docs.slice(i, i + CHUNK).map(PostgresAdapter.stored);
+			// of two documents with one _id in the same call, the first is the one inserted
+			const firstOf = new Map<string, number>();
+			chunk.forEach((d, j) => {
+				if (!firstOf.has(d._id)) firstOf.set(d._id, j);
+			});
+			const unique = chunk.filter((d, j) => firstOf.get(d._id) === j);
+			const res = await this.q<{ _id: string }>(`INSERT INTO ${this.table} (_id, doc) SELECT e->>'_id', e FROM jsonb_array_elements($1::jsonb) e ON CONFLICT DO NOTHING RETURNING _id`, [JSON.stringify(unique)]);
+			const inserted = new Set(res.rows.map((r) => r._id));
+			chunk.forEach((d, j) => out.push(firstOf.get(d._id) === j && inserted.has(d._id)));
 		}
 		return out;
 	}

@@ -18,7 +18,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Logger } from "pino";
-import type { CompareAndSet, BulkUpsertOptions, BulkUpsertResult, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
+import type { BulkUpsertOptions, BulkUpsertResult, CompareAndSetOp, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError } from "./errors.ts";
 import { fromStoredId, keyOf, planWrite, reviveInPlace, toStoredId, upsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
@@ -467,25 +467,39 @@ export class SqliteAdapter implements StoreAdapter {
 		return this.store.ping();
 	}
 
-	/** One BEGIN IMMEDIATE transaction of single-row UPDATEs (statements cached by their SQL text). */
-	async compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]> {
-		const out = new Array<boolean>(ops.length).fill(false);
+	/** One BEGIN IMMEDIATE transaction of single-row UPDATE ... WHERE _id = ? AND <expect> statements, in order. */
+	async compareAndSetMany(ops: CompareAndSetOp[]): Promise<boolean[]> {
+		if (ops.length === 0) return [];
 		const table = this.table_();
-		for (let start = 0; start < ops.length; start += CHUNK) {
-			const end = Math.min(ops.length, start + CHUNK);
+		return this.run(() =>
+			this.conn.transaction(() =>
+				ops.map((op) => {
+					const params: SqlValue[] = [];
+					const expr = updateExpr(op.update, params);
+					const where = whereClause({ ...op.expect, _id: String(op.id) }, params);
+					if (expr === null) return Number((this.conn.prepare(`SELECT count(*) AS n FROM ${table} WHERE ${where}`).get(...params) as { n: number }).n) === 1;
+					return Number(this.conn.prepare(`UPDATE ${table} SET doc = ${expr} WHERE ${where}`).run(...params).changes) === 1;
+				})
+			)
+		);
+	}
+
+	/** INSERT ... ON CONFLICT DO NOTHING per document, in BEGIN IMMEDIATE transactions of up to 5,000. */
+	async insertManyIfAbsent(docs: NewDoc[]): Promise<boolean[]> {
+		const out: boolean[] = [];
+		const sql = `INSERT INTO ${this.table_()} (_id, doc) VALUES (?, ?) ON CONFLICT DO NOTHING`;
+		for (let i = 0; i < docs.length; i += CHUNK) {
+			const chunk = docs.slice(i, i + CHUNK);
 			this.run(() =>
 				this.conn.transaction(() => {
-					for (let i = start; i < end; i++) {
-						const op = ops[i];
-						const params: SqlValue[] = [];
-						const expr = updateExpr(op.update, params) ?? "doc";
-						params.push(String(op.id));
-						const where = whereClause(op.expect, params);
-						out[i] = Number(this.conn.prepare(`UPDATE ${table} SET doc = ${expr} WHERE _id = ? AND ${where}`).run(...params).changes) > 0;
+					const stmt = this.conn.prepare(sql);
+					for (const d of chunk) {
+						const { id, json } = SqliteAdapter.serialise(d);
+						out.push(Number(stmt.run(id, json).changes) === 1);
 					}
 				})
 			);
-			if (end < ops.length) await new Promise(setImmediate);
+			if (i + CHUNK < docs.length) await new Promise(setImmediate);
 		}
 		return out;
 	}

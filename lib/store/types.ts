@@ -81,14 +81,6 @@ export interface BulkUpsertResult {
 	outcomes: { _id: string | null; outcome: UpsertOutcome }[];
 }
 
-/** One compare-and-set of compareAndSetEach: the document `id`, changed by `update` only while it matches `expect`. */
-export interface CompareAndSet {
-	id: string;
-	/** what the document must still match (besides its _id), e.g. `{ step: "passbook", status: "active" }` */
-	expect: Query;
-	update: Update;
-}
-
 /** One collection's adapter. Methods mirror moleculer-db's DbAdapter so `mixins/db.mixin.ts` can plug it in. */
 export interface StoreAdapter {
 	/** moleculer-db hook; the adapter learns its collection from `service.schema.collection` if not given */
@@ -120,13 +112,26 @@ export interface StoreAdapter {
 	ensureIndexes(indexes: IndexSpec[]): Promise<void>;
 	/** True when the backing store answers. */
 	ping(): Promise<boolean>;
+
 	/**
-	 * Many compare-and-sets in one go (SQLite: one transaction; PostgreSQL: one transaction; MongoDB: one round of
-	 * updateOne calls): each op changes its document only while the document still matches its `expect`, as
-	 * updateMany({ _id, ...expect }) would. Returns, per op in order, whether it changed its document. Used to write
-	 * a chunk's step states at once (lib/billing/runs.ts).
+	 * Many compare-and-sets in one go (one transaction where the store has them): op i changes document `id` with
+	 * `update` only if it still matches `expect`; returns, per op, whether it changed. Ops on the same document apply
+	 * in their order, each against the result of the previous one, as if called one after another.
 	 */
-	compareAndSetEach(ops: CompareAndSet[]): Promise<boolean[]>;
+	compareAndSetMany(ops: CompareAndSetOp[]): Promise<boolean[]>;
+	/**
+	 * Inserts the documents whose `_id` (or other unique key) is not taken and leaves the others alone; returns, per
+	 * document, whether it was inserted (false: a stored document, or an earlier one of the same call, holds its key).
+	 */
+	insertManyIfAbsent(docs: NewDoc[]): Promise<boolean[]>;
+}
+
+/** One compare-and-set of compareAndSetMany. */
+export interface CompareAndSetOp {
+	id: string;
+	/** what the document must still match (a query; `_id` is added) */
+	expect: Query;
+	update: Update;
 }
 
 /** Creates one adapter per collection (one connection/file is shared per process). */

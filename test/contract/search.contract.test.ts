@@ -13,6 +13,7 @@ import { SqliteStore } from "../../lib/store/sqlite.ts";
 import { StoreSearch, normaliseText } from "../../lib/search/store.ts";
 import { OpenSearchIndex } from "../../lib/search/opensearch.ts";
 import { PostgresSearch } from "../../lib/search/postgres.ts";
+import { SqliteSearch, ftsQuery } from "../../lib/search/sqlite.ts";
 import { PostgresStore } from "../../lib/store/postgres.ts";
 import { createTestDatabase } from "../helpers/postgres.ts";
 import { searchMixin, type SearchService } from "../../mixins/search.mixin.ts";
@@ -137,6 +138,20 @@ searchContract("store (SQLite)", async () => {
 	};
 });
 
+searchContract("sqlite (FTS5, the embedded default)", async () => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pw-search-fts-"));
+	const store = new SqliteStore({ file: path.join(dir, "paperwork.db") });
+	const search = new SqliteSearch(store);
+	return {
+		search,
+		async cleanup() {
+			await search.close();
+			await store.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	};
+});
+
 searchContract("postgres (full text and trigram indexes)", async () => {
 	const db = await createTestDatabase();
 	const store = new PostgresStore({ url: db.url });
@@ -222,6 +237,53 @@ describe("store search over a view of a collection (no copy)", () => {
 			await search.remove("people", ["p1"]);
 			assert.equal(await coll.count(), 3, "the view's collection is its owner's");
 			assert.equal(await store.adapter("search_people").count(), 0, "no copy is made");
+		} finally {
+			await store.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	});
+});
+
+describe("sqlite search over a view of a collection, through its FTS5 table", () => {
+	it("keeps the FTS table exact through the collection's own writes (insert, update, delete, rows there before), in its file", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "search-fts-view-"));
+		const store = new SqliteStore({ file: path.join(dir, "s.db") });
+		try {
+			const coll = store.adapter("docs");
+			await coll.connect();
+			// a row written before the index existed is found too
+			await coll.insert({ _id: "d0", client: "c1", at: "2026-01-01", words: normaliseText("Kaveri Caterers invoice") });
+			const search = new SqliteSearch(store);
+			const view = { collection: "docs", paths: { client: "client", at: "at" }, textField: "words" };
+			await search.ensureIndex("docs", ["client", "at"], view);
+			await search.ensureIndex("docs", ["client", "at"], view);
+			await coll.insertMany([
+				{ _id: "d1", client: "c1", at: "2026-01-02", words: normaliseText("Saffron Textiles GSTIN 27AAPCA1234F1Z5") },
+				{ _id: "d2", client: "c1", at: "2026-01-03", words: normaliseText("Saffron Foods, São Paulo") },
+				{ _id: "d3", client: "c2", at: "2026-01-04", words: normaliseText("Saffron Textiles") },
+				{ _id: "d4", client: "c1", at: "2026-01-05", words: normaliseText("गुजरात ट्रेडर्स चालान") }
+			]);
+			const ids = async (text: string, sort = "-at") => (await search.search("docs", { filter: { client: "c1" }, text, sort })).hits.map((h) => h.id);
+			assert.deepEqual(await ids("kaveri"), ["d0"]);
+			assert.deepEqual(await ids("saffron"), ["d2", "d1"], "newest first, the client's only");
+			assert.deepEqual(await ids("27aapca1234f1z5"), ["d1"]);
+			assert.deepEqual(await ids("sao paul"), ["d2"]);
+			assert.deepEqual(await ids("गुजरात चाला"), ["d4"], "words of any script, the last a prefix");
+			await coll.updateById("d1", { $set: { words: normaliseText("Lotus Foods") } });
+			await coll.updateById("d2", { $set: { at: "2026-01-09" } });
+			assert.deepEqual(await ids("saffron"), ["d2"]);
+			assert.deepEqual(await ids("lotus"), ["d1"]);
+			await coll.removeById("d2");
+			assert.deepEqual(await ids("saffron"), []);
+			const counted = await search.search("docs", { text: "saffron", limit: 0 });
+			assert.deepEqual(counted, { total: 1, hits: [] });
+			// the FTS table and its triggers are in the collection's file; a records-style view without full text has none
+			const names = (store.db.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'docs__fts%' AND type IN ('table', 'trigger') ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+			assert.deepEqual(names.filter((n) => !/__fts_(data|idx|config|docsize|content)$/.test(n)), ["docs__fts", "docs__fts_ad", "docs__fts_ai", "docs__fts_au"]);
+			await store.adapter("plain").connect();
+			await search.ensureIndex("plain", ["client"], { collection: "plain", paths: {}, textField: "words", fullText: false });
+			assert.equal(store.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'plain__fts%'").get()?.n, 0);
+			assert.equal(ftsQuery(["jose", "smi"]), "\"jose\" AND \"smi\"*");
 		} finally {
 			await store.close();
 			fs.rmSync(dir, { recursive: true, force: true });

@@ -380,34 +380,63 @@ export function storeContract(label: string, make: () => Promise<Harness>, skip?
 			assert.deepEqual(a.entityToObject({ _id: "abc", x: 1 }), { _id: "abc", x: 1 });
 		});
 
-		it("compareAndSetEach: each op changes its document only while it matches, and says which did", async () => {
-			const a = await fresh();
-			await a.insertMany([
-				{ _id: "i1", step: "passbook", status: "active", results: {}, attempts: 0, lastError: "x" },
-				{ _id: "i2", step: "passbook", status: "active", results: {}, attempts: 0 },
-				{ _id: "i3", step: "statement", status: "active", results: {}, attempts: 0 }
-			]);
-			const expect = { step: "passbook", status: "active" };
-			const move = { $set: { step: "statement", "results.passbook": { balance: "10.00" }, attempts: 0 }, $unset: { lastError: "" } };
-			const out = await a.compareAndSetEach([
-				{ id: "i1", expect, update: move },
-				{ id: "i3", expect, update: move },
-				{ id: "missing", expect, update: move },
-				{ id: "i2", expect, update: { $set: { status: "halted", halted: { step: "passbook", reason: "bad" } }, $inc: { attempts: 1 } } }
-			]);
-			assert.deepEqual(out, [true, false, false, true]);
-			assert.deepEqual(await a.findById("i1"), { _id: "i1", step: "statement", status: "active", results: { passbook: { balance: "10.00" } }, attempts: 0 });
-			assert.deepEqual(await a.findById("i2"), { _id: "i2", step: "passbook", status: "halted", results: {}, attempts: 1, halted: { step: "passbook", reason: "bad" } });
-			assert.equal((await a.findById("i3"))?.step, "statement", "an item past the step is left alone");
-			// the same ops again (a retried chunk): nothing matches any more
-			assert.deepEqual(await a.compareAndSetEach([{ id: "i1", expect, update: move }]), [false]);
-			assert.deepEqual(await a.compareAndSetEach([]), []);
-			// many at once (past one transaction's worth on SQLite)
-			await a.insertMany(Array.from({ length: 6000 }, (_, i) => ({ _id: `m${String(i).padStart(5, "0")}`, n: i, status: "active" })));
-			const many = await a.compareAndSetEach(Array.from({ length: 6000 }, (_, i) => ({ id: `m${String(i).padStart(5, "0")}`, expect: { status: i % 2 ? "active" : "done" }, update: { $set: { status: "done" } } })));
-			assert.equal(many.filter(Boolean).length, 3000);
-			assert.equal(many[1], true);
-			assert.equal(await a.count({ query: { status: "done" } }), 3000);
+		describe("compareAndSetMany and insertManyIfAbsent", () => {
+			it("applies each compare-and-set only where the document still matches, in order per document", async () => {
+				const a = await fresh();
+				await a.insertMany([
+					{ _id: "c1", status: "pending", v: 0 },
+					{ _id: "c2", status: "sending", v: 3 },
+					{ _id: "c3", status: "pending", v: 0 }
+				]);
+				const out = await a.compareAndSetMany([
+					{ id: "c1", expect: { status: "pending" }, update: { $set: { status: "sending" }, $inc: { v: 1 } } },
+					// c2 does not match: unchanged
+					{ id: "c2", expect: { status: "pending" }, update: { $set: { status: "failed" } } },
+					// the second op on c1 sees the first one's result and matches it
+					{ id: "c1", expect: { status: "sending", v: 1 }, update: { $set: { status: "delivered" }, $unset: { v: "" } } },
+					// a third op on c1 expecting the state before the first one no longer matches
+					{ id: "c1", expect: { status: "pending" }, update: { $set: { status: "lost" } } },
+					{ id: "missing", expect: {}, update: { $set: { x: 1 } } },
+					{ id: "c3", expect: { status: { $in: ["pending", "sending"] } }, update: { $set: { status: "sent", at: new Date("2026-12-01T00:00:00.000Z") } } }
+				]);
+				assert.deepEqual(out, [true, false, true, false, false, true]);
+				assert.deepEqual(await a.findById("c1"), { _id: "c1", status: "delivered" });
+				assert.deepEqual(await a.findById("c2"), { _id: "c2", status: "sending", v: 3 });
+				assert.deepEqual(await a.findById("c3"), { _id: "c3", status: "sent", v: 0, at: new Date("2026-12-01T00:00:00.000Z") });
+				assert.deepEqual(await a.compareAndSetMany([]), []);
+			});
+
+			it("two batches racing over the same documents: each document changes once", async () => {
+				const a = await fresh();
+				const n = 40;
+				await a.insertMany(Array.from({ length: n }, (_, i) => ({ _id: `r${String(i).padStart(2, "0")}`, status: "pending" })));
+				const batch = (who: string, reverse: boolean) => {
+					const ops = Array.from({ length: n }, (_, i) => ({ id: `r${String(i).padStart(2, "0")}`, expect: { status: "pending" }, update: { $set: { status: "taken", by: who } } }));
+					return a.compareAndSetMany(reverse ? ops.reverse() : ops);
+				};
+				const [x, y] = await Promise.all([batch("x", false), batch("y", true)]);
+				for (let i = 0; i < n; i++) assert.equal(Number(x[i]) + Number(y[n - 1 - i]), 1, `document ${i} taken by exactly one batch`);
+				assert.equal(await a.count({ query: { status: "taken" } }), n);
+			});
+
+			it("inserts only the documents whose key is free and says which", async () => {
+				const a = await fresh();
+				await a.insert({ _id: "a1", name: "stored" });
+				const out = await a.insertManyIfAbsent([{ _id: "a0", name: "new" }, { _id: "a1", name: "clash" }, { _id: "a2", name: "first" }, { _id: "a2", name: "second" }]);
+				assert.deepEqual(out, [true, false, true, false]);
+				assert.equal((await a.findById("a1"))?.name, "stored");
+				assert.equal((await a.findById("a2"))?.name, "first");
+				assert.equal(await a.count(), 3);
+				assert.deepEqual(await a.insertManyIfAbsent([]), []);
+			});
+
+			it("insertManyIfAbsent also leaves alone a document whose other unique key is taken", async () => {
+				const a = await fresh();
+				await a.ensureIndexes([{ fields: ["k"], unique: true, name: "k_unique" }]);
+				await a.insert({ _id: "u1", k: "same" });
+				assert.deepEqual(await a.insertManyIfAbsent([{ _id: "u2", k: "same" }, { _id: "u3", k: "other" }]), [false, true]);
+				assert.equal(await a.count(), 2);
+			});
 		});
 	});
 }

@@ -163,7 +163,16 @@ test("born-digital invoices (English with an issuer template, Hindi, Portuguese)
 		else assert.equal(d.fields.invoice_number.source, "generic");
 	}
 	// metrics: documents received and read, pages by source
-	const sum = async (name: string, label: string) => (await metricSamples(metricsPort, name)).filter((m) => m.labels.includes(label)).reduce((a, m) => a + m.value, 0);
+	// a reader counts a document just after storing it finished (its temp files removed in between): wait a moment
+	const sum = async (name: string, label: string) => {
+		let n = 0;
+		for (let i = 0; i < 50; i++) {
+			n = (await metricSamples(metricsPort, name)).filter((m) => m.labels.includes(label)).reduce((a, m) => a + m.value, 0);
+			if (n > 0) break;
+			await new Promise((r) => setTimeout(r, 100));
+		}
+		return n;
+	};
 	assert.ok((await sum("paperwork_intake_received_total", 'source="upload"')) >= 4);
 	assert.ok((await sum("paperwork_intake_finished_total", 'status="NEEDS_REVIEW"')) >= 1);
 	assert.ok((await sum("paperwork_intake_pages_total", 'source="layer"')) >= 4);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { AMQP_URL, apiKey, bearer, freePort, http, spawnNode, tempDir, deleteNamespaceQueues } from "../helpers/node.ts";
 import { textPdf } from "../helpers/intake-corpus.ts";
@@ -39,7 +39,9 @@ before(async () => {
 	});
 	await new Promise<void>((r) => hook.listen(hookPort, "127.0.0.1", r));
 	const port = await freePort();
-	common = { TRANSPORTER: AMQP_URL, NAMESPACE: namespace, JWT_SECRET: SECRET, DATA_DIR: path.join(dir, "data"), INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "200", QUEUE_RETRIES: "8" };
+	// the nodes' temporary files under the test's folder: the reader killed mid-OCR cannot remove its own
+	mkdirSync(path.join(dir, "tmp"));
+	common = { TRANSPORTER: AMQP_URL, NAMESPACE: namespace, JWT_SECRET: SECRET, DATA_DIR: path.join(dir, "data"), TMPDIR: path.join(dir, "tmp"), INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "200", QUEUE_RETRIES: "8" };
 	api = await spawnNode({ ...common, SERVICES: "api,clients,intake", PORT: String(port), NODE_ID: `api-${namespace}` });
 	reader = await spawnNode({ ...common, SERVICES: "reader", INTAKE_OCR_CONCURRENCY: "1", NODE_ID: `reader-${namespace}` });
 	base = `http://127.0.0.1:${port}/api/v1`;
@@ -59,10 +61,14 @@ after(async () => {
 test("a reader killed with SIGKILL mid-OCR: every document is read, none twice", async () => {
 	// four scanned invoices (born-digital pages rasterised at 300 dpi: OCR only)
 	const ids: string[] = [];
+	// rasterised first, then uploaded back to back: in a loaded full run one upload failed with "fetch failed" after
+	// seconds of pdftoppm since the previous one (likely the idle keep-alive connection closed as fetch reused it)
 	for (let n = 1; n <= 4; n++) {
 		const pdf = path.join(dir, `inv${n}.pdf`);
 		writeFileSync(pdf, textPdf([`Scan Supplies ${n}`, `Invoice No: SC-${1000 + n}`, "Invoice Date: 02/03/2026", `Total: ${n},500.00`]));
 		execFileSync("pdftoppm", ["-r", "300", "-gray", "-png", "-singlefile", pdf, path.join(dir, `inv${n}`)]);
+	}
+	for (let n = 1; n <= 4; n++) {
 		const res = await http<{ id: string }>(`${base}/intake`, { method: "POST", headers: { ...apiKey(key), "Content-Type": "image/png" }, body: readFileSync(path.join(dir, `inv${n}.png`)) }).catch((err: Error) => {
 			throw new Error(`${err.message}; api node output:\n${api.output().slice(-4000)}\nreader output:\n${reader.output().slice(-2000)}`);
 		});
@@ -71,11 +77,33 @@ test("a reader killed with SIGKILL mid-OCR: every document is read, none twice",
 	}
 	// kill the reader while a Tesseract of it runs (a document mid-OCR)
 	const status = async (id: string) => (await http<{ status: string }>(`${base}/intake/${id}`, { headers: apiKey(key) })).body.status;
-	const ocrRunning = () => execFileSync("ps", ["--ppid", String(reader.child.pid), "-o", "comm="], { encoding: "utf8" }).includes("tesseract");
-	for (let i = 0; i < 3000 && !ocrRunning(); i++) await new Promise((r) => setTimeout(r, 10));
-	assert.ok(ocrRunning(), "the reader is OCRing");
+	// the reader's tools run under its helper process (lib/intake/run-helper.ts): Tesseracts among its descendants
+	const tesseractsOf = (root: number) => {
+		const rows = execFileSync("ps", ["-e", "-o", "pid=,ppid=,comm="], { encoding: "utf8" }).trim().split("\n").map((l) => l.trim().split(/\s+/));
+		const tree = new Set([root]);
+		for (let grew = true; grew; ) {
+			grew = false;
+			for (const [pid, ppid] of rows) if (tree.has(Number(ppid)) && !tree.has(Number(pid))) grew = Boolean(tree.add(Number(pid)));
+		}
+		return rows.filter(([pid, , comm]) => tree.has(Number(pid)) && comm === "tesseract").map(([pid]) => Number(pid));
+	};
+	const killed = reader.child.pid ?? 0;
+	let ocr: number[] = [];
+	for (let i = 0; i < 600 && !(ocr = tesseractsOf(killed)).length; i++) await new Promise((r) => setTimeout(r, 50));
+	assert.ok(ocr.length, "the reader is OCRing");
 	reader.child.kill("SIGKILL");
 	await new Promise((r) => reader.child.once("exit", r));
+	// its helper kills the Tesseracts it started and exits: no OCR outlives the killed node
+	// gone, or a zombie (killed, not yet reaped by whoever inherited it)
+	const alive = (pid: number) => {
+		try {
+			return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+		} catch {
+			return false;
+		}
+	};
+	for (let i = 0; i < 100 && ocr.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
+	assert.deepEqual(ocr.filter(alive), [], "the killed reader's Tesseracts are gone");
 	const left = await Promise.all(ids.map(status));
 	assert.ok(left.includes("PROCESSING"), `a document was left mid-read by the killed reader: ${left.join(", ")}`);
 	assert.ok(left.filter((s) => s === "COMPLETED").length < ids.length);

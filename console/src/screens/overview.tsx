@@ -1,16 +1,76 @@
-/** Overview: health of each dependency, queue depths and consumers (a queue nobody consumes stands out), last batches. */
+/**
+ * Overview: health of each dependency and when this node saw it change, queue depths with in/out rates, the oldest
+ * waiting message and consumers (a queue nobody consumes stands out; what a queue backend does not report reads
+ * "n/a"), and the last batches, dispatch runs and intake documents.
+ */
+import { useEffect, useRef, useState } from "preact/hooks";
 import { useApi, useNow, ago, when, ErrorBox, Link } from "../ui.tsx";
 
 interface Health {
 	status: string;
 	node: string;
 	dependencies: Record<string, string>;
+	lastChange?: Record<string, { at: string; seen: boolean }>;
 }
 interface QueueStat {
 	queue: string;
 	ready: number;
 	dead: number;
 	consumers: number;
+	published?: number;
+	settled?: number;
+	oldestAgeMs?: number | null;
+}
+interface Rate {
+	in: number;
+	out: number;
+}
+
+function duration(ms: number): string {
+	const s = Math.round(ms / 1000);
+	if (s < 60) return `${s} s`;
+	if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+	return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** Messages in and out per second from the last two readings of the counters (null until there are two). */
+function useRates(data: QueueStat[] | undefined, at: number | null): Map<string, Rate> {
+	const prev = useRef<{ at: number; byQueue: Map<string, QueueStat> } | null>(null);
+	const [rates, setRates] = useState<Map<string, Rate>>(new Map());
+	useEffect(() => {
+		if (!data || at === null) return;
+		const byQueue = new Map(data.map((q) => [q.queue, q]));
+		const p = prev.current;
+		if (p && at > p.at) {
+			const secs = (at - p.at) / 1000;
+			const next = new Map<string, Rate>();
+			for (const q of data) {
+				const b = p.byQueue.get(q.queue);
+				if (q.published === undefined || q.settled === undefined || b?.published === undefined || b.settled === undefined) continue;
+				next.set(q.queue, { in: Math.max(0, q.published - b.published) / secs, out: Math.max(0, q.settled - b.settled) / secs });
+			}
+			setRates(next);
+		}
+		prev.current = { at, byQueue };
+	}, [at]);
+	return rates;
+}
+
+interface RunRow {
+	id: string;
+	status: string;
+	from: string;
+	to: string;
+	cases: number;
+	startedAt: string;
+}
+interface IntakeRow {
+	id: string;
+	clientId: string;
+	status: string;
+	type: string | null;
+	file: { name: string };
+	createdAt: string;
 }
 interface BatchRow {
 	id: string;
@@ -25,7 +85,15 @@ export function Overview() {
 	const health = useApi<Health>("/api/v1/health", 5000);
 	const queues = useApi<{ queues: QueueStat[] }>("queues", 5000);
 	const batches = useApi<{ items: BatchRow[] }>("batches?limit=10", 5000);
+	const runs = useApi<{ items: RunRow[] }>("dispatch/runs?limit=5", 5000);
+	const intake = useApi<{ items: IntakeRow[] }>("intake?limit=5", 5000);
+	const rates = useRates(queues.data?.queues, queues.at);
 	const now = useNow();
+	const rate = (q: QueueStat, k: keyof Rate) => {
+		if (q.published === undefined) return "n/a";
+		const r = rates.get(q.queue);
+		return r ? `${r[k].toFixed(1)}/s` : "…";
+	};
 	return (
 		<>
 			<p class="muted">Refreshed every 5 s; updated {ago(queues.at, now)}.</p>
@@ -39,15 +107,20 @@ export function Overview() {
 							<tr>
 								<th scope="col">Dependency</th>
 								<th scope="col">State</th>
+								<th scope="col">Last change</th>
 							</tr>
 						</thead>
 						<tbody>
-							{Object.entries(health.data.dependencies).map(([k, v]) => (
-								<tr>
-									<td>{k}</td>
-									<td class={v === "up" ? "ok" : "bad"}>{v}</td>
-								</tr>
-							))}
+							{Object.entries(health.data.dependencies).map(([k, v]) => {
+								const c = health.data?.lastChange?.[k];
+								return (
+									<tr>
+										<td>{k}</td>
+										<td class={v === "up" ? "ok" : "bad"}>{v}</td>
+										<td data-testid={`changed-${k}`}>{!c ? "n/a" : c.seen ? `${ago(c.at, now)} (${when(c.at)})` : `none seen since this node's first check, ${when(c.at)}`}</td>
+									</tr>
+								);
+							})}
 						</tbody>
 					</table>
 				)}
@@ -60,15 +133,21 @@ export function Overview() {
 						<tr>
 							<th scope="col">Queue</th>
 							<th scope="col">Waiting</th>
+							<th scope="col">In</th>
+							<th scope="col">Out</th>
+							<th scope="col">Oldest waiting</th>
 							<th scope="col">Consumers</th>
 							<th scope="col">Dead letters</th>
 						</tr>
 					</thead>
 					<tbody>
 						{(queues.data?.queues ?? []).map((q) => (
-							<tr class={q.consumers === 0 ? "warn" : undefined}>
+							<tr class={q.consumers === 0 ? "warn" : undefined} data-queue={q.queue}>
 								<td>{q.queue}</td>
 								<td>{q.ready}</td>
+								<td data-rate="in">{rate(q, "in")}</td>
+								<td data-rate="out">{rate(q, "out")}</td>
+								<td>{q.oldestAgeMs === undefined ? "n/a" : q.oldestAgeMs === null ? "none" : duration(q.oldestAgeMs)}</td>
 								<td>{q.consumers === 0 ? <strong>none</strong> : q.consumers}</td>
 								<td>{q.dead > 0 ? <Link to={`/dead-letters?queue=${encodeURIComponent(q.queue)}`}>{q.dead}</Link> : 0}</td>
 							</tr>
@@ -101,6 +180,64 @@ export function Overview() {
 								<td class={`status-${b.status}`}>{b.status}</td>
 								<td>{b.counts.received}</td>
 								<td>{when(b.createdAt)}</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			</section>
+			<section aria-labelledby="h-runs">
+				<h2 id="h-runs">Last dispatch runs</h2>
+				<ErrorBox error={runs.error} />
+				<table>
+					<thead>
+						<tr>
+							<th scope="col">Run</th>
+							<th scope="col">Status</th>
+							<th scope="col">Window</th>
+							<th scope="col">Cases</th>
+							<th scope="col">Started</th>
+						</tr>
+					</thead>
+					<tbody>
+						{(runs.data?.items ?? []).map((r) => (
+							<tr>
+								<td>
+									<Link to={`/runs/${encodeURIComponent(r.id)}`}>{r.id}</Link>
+								</td>
+								<td class={`run-${r.status}`}>{r.status}</td>
+								<td>
+									{r.from} to {r.to}
+								</td>
+								<td>{r.cases}</td>
+								<td>{when(r.startedAt)}</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			</section>
+			<section aria-labelledby="h-intake">
+				<h2 id="h-intake">Last intake documents</h2>
+				<ErrorBox error={intake.error} />
+				<table>
+					<thead>
+						<tr>
+							<th scope="col">File</th>
+							<th scope="col">Client</th>
+							<th scope="col">Type</th>
+							<th scope="col">Status</th>
+							<th scope="col">Received</th>
+						</tr>
+					</thead>
+					<tbody>
+						{(intake.data?.items ?? []).map((d) => (
+							<tr>
+								<td>
+									<Link to={`/intake/${encodeURIComponent(d.id)}`}>{d.file.name}</Link>
+								</td>
+								<td>{d.clientId}</td>
+								<td>{d.type ?? ""}</td>
+								<td class={`status-${d.status}`}>{d.status}</td>
+								<td>{when(d.createdAt)}</td>
 							</tr>
 						))}
 					</tbody>

@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { apiFetch, qs } from "../api.ts";
 import { navigate, setQuery, type Route } from "../router.ts";
 import { useApi, when, ErrorBox, Link, Field } from "../ui.tsx";
+import type { CaseRow } from "./cases.tsx";
 
 const KEYS: { key: string; label: string }[] = [
 	{ key: "loan_id", label: "Loan ID" },
@@ -105,6 +106,7 @@ interface DocRow {
 export function RecordDetail(props: { id: string }) {
 	const rec = useApi<RecordRow>(`records/${encodeURIComponent(props.id)}`);
 	const docs = useApi<{ items: DocRow[] }>(`documents${qs({ recordId: props.id })}`);
+	const cases = useApi<{ total: number; items: CaseRow[] }>(rec.data ? `cases${qs({ loan_id: rec.data.key, clientId: rec.data.clientId, limit: 50 })}` : null);
 	const [preview, setPreview] = useState<{ id: string; url: string } | null>(null);
 	const [error, setError] = useState<Error | null>(null);
 	useEffect(() => () => (preview ? URL.revokeObjectURL(preview.url) : undefined), [preview]);
@@ -172,6 +174,24 @@ export function RecordDetail(props: { id: string }) {
 				</ul>
 				{preview && <iframe class="pdf" title={`document ${preview.id}`} src={preview.url} data-testid="pdf-preview" />}
 			</section>
+			{r && (
+				<section aria-labelledby="h-cases">
+					<h2 id="h-cases">Delivery cases</h2>
+					<ErrorBox error={cases.error} />
+					{cases.data && cases.data.items.length === 0 && <p>No delivery case for this record.</p>}
+					<ul data-testid="record-cases">
+						{(cases.data?.items ?? []).map((c) => (
+							<li>
+								<Link to={`/cases/${encodeURIComponent(c.id)}`}>
+									{c.documentType}: {c.status}
+									{c.channel ? ` on ${c.channel}` : ""}, try {c.try}
+								</Link>
+							</li>
+						))}
+					</ul>
+					{cases.data && cases.data.total > 0 && <Link to={`/cases${qs({ loan_id: r.key, clientId: r.clientId })}`}>All cases of {r.key}</Link>}
+				</section>
+			)}
 		</>
 	);
 }

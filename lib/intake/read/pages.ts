@@ -1,6 +1,6 @@
 /**
  * Reading a document's pages into text. A PDF's text layer comes from one pdftotext call (pages split on form
- * feeds, ~3.5 ms a page); only pages without one are rasterised (pdftoppm, grey PGM: PNG encoding would double
+ * feeds, ~3.5 ms a page; the PDF on its stdin when held in memory); only pages without one are rasterised (pdftoppm, grey PGM: PNG encoding would double
  * the cost) and OCRed by Tesseract, one single-threaded process per page (OMP_THREAD_LIMIT=1; letting Tesseract
  * thread is slower) in a pool as large as the cores. Images (PNG, JPEG, TIFF) go to Tesseract directly. Each page
  * records its source and, when OCRed, Tesseract's mean word confidence from its TSV output.
@@ -23,6 +23,15 @@ export interface ReadOptions {
 	maxPixels: number;
 }
 
+/**
+ * The document being read: its bytes when held in memory (a PDF's text layer is then read from stdin, with no
+ * temporary file), and its path on disk, made on first need (OCR, images, a large file).
+ */
+export interface Original {
+	bytes?: Buffer;
+	file(): Promise<string>;
+}
+
 export interface ReadResult {
 	pages: PageInfo[];
 	/** each page's text, in order */
@@ -38,28 +47,34 @@ export function meaningfulChars(text: string): number {
 	return (text.match(/[\p{L}\p{N}]/gu) ?? []).length;
 }
 
-/** Reads every page of a checked file stored at `file`. */
-export async function readPages(file: string, checked: CheckedFile, opts: ReadOptions): Promise<ReadResult> {
+/** Reads every page of a checked file. */
+export async function readPages(original: Original, checked: CheckedFile, opts: ReadOptions): Promise<ReadResult> {
 	if (checked.kind !== "pdf") {
+		const file = await original.file();
 		const r = await opts.pool.run(() => ocrImage(file, opts));
 		return { pages: [{ n: 1, source: r.error ? "none" : "ocr", confidence: r.confidence, chars: meaningfulChars(r.text), ...(r.error ? { error: r.error } : {}) }], texts: [r.text] };
 	}
-	const layer = await run("pdftotext", ["-layout", "-enc", "UTF-8", file, "-"], { timeoutMs: opts.timeoutMs, maxOutput: 32 * 1024 * 1024 });
+	const input = original.bytes;
+	const layer = await run("pdftotext", ["-layout", "-enc", "UTF-8", input ? "-" : await original.file(), "-"], { timeoutMs: opts.timeoutMs, maxOutput: 32 * 1024 * 1024, ...(input ? { input } : {}) });
 	const layerPages = layer.code === 0 ? layer.stdout.toString("utf8").split("\f") : [];
 	const pages: PageInfo[] = [];
 	const texts: string[] = [];
+	for (let i = 0; i < checked.pages; i++) {
+		const t = layerPages[i] ?? "";
+		if (meaningfulChars(t) < MIN_LAYER_CHARS) continue;
+		pages[i] = { n: i + 1, source: "layer", chars: meaningfulChars(t) };
+		texts[i] = t;
+	}
+	// a born-digital document ends here: no temporary folder, no file
+	if (pages.filter(Boolean).length === checked.pages) return { pages, texts };
+	const file = await original.file();
 	const dpi = dpiFor(checked, opts.maxPixels);
 	const dir = await mkdtemp(path.join(os.tmpdir(), "paperwork-read-"));
 	try {
 		await Promise.all(
 			Array.from({ length: checked.pages }, async (_v, i) => {
 				const n = i + 1;
-				const t = layerPages[i] ?? "";
-				if (meaningfulChars(t) >= MIN_LAYER_CHARS) {
-					pages[i] = { n, source: "layer", chars: meaningfulChars(t) };
-					texts[i] = t;
-					return;
-				}
+				if (pages[i]) return;
 				const r = await opts.pool.run(() => ocrPdfPage(file, n, dpi, dir, opts));
 				pages[i] = { n, source: r.error ? "none" : "ocr", ...(r.confidence !== undefined ? { confidence: r.confidence } : {}), chars: meaningfulChars(r.text), ...(r.error ? { error: r.error } : {}) };
 				texts[i] = r.text;

@@ -1,22 +1,27 @@
 /**
- * The reader's work on one document: claim it (PENDING -> PROCESSING, compare-and-set), copy the original to a
- * temporary file, read its pages (text layer, OCR for the rest), store the text, extract and check the fields, and
+ * The reader's work on one document: claim it (PENDING -> PROCESSING, compare-and-set), take the original (in
+ * memory, or a temporary file when a tool needs one), read its pages (text layer, OCR for the rest), store the text, extract and check the fields, and
  * finish it COMPLETED, NEEDS_REVIEW or FAILED with the reason. A document already finished is left alone, so a
  * message delivered twice does nothing twice; a reader killed mid-OCR leaves PROCESSING, and the redelivered
  * message takes it over once the claim's lease has passed.
  */
 import { createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { buffer } from "node:stream/consumers";
 import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Platform } from "../../platform.ts";
 import { READ_HEARTBEAT_MS, type IntakeDoc, type IntakeStatus, type IntakeStore } from "../documents.ts";
 import { readPages } from "./pages.ts";
+import { MAX_INSPECT_BYTES } from "../pdf-structure.ts";
 import type { Pool } from "../run.ts";
 import { extractFields } from "../../fields/extract.ts";
 import { loadTemplates } from "../../fields/templates.ts";
 import { searchFieldsOf } from "../context.ts";
+
+/** PDFs up to this size are read from memory (as the intake checks are, lib/intake/pdf-structure.ts) */
+const IN_MEMORY_BYTES = MAX_INSPECT_BYTES;
 
 export interface ProcessDeps {
 	platform: Pick<Platform, "config" | "objects">;
@@ -27,7 +32,8 @@ export interface ProcessDeps {
 	langs?: string;
 }
 
-export type ProcessOutcome = { status: IntakeStatus; done: boolean };
+/** `doc`: the document as this call finished it (absent when it found it finished, or another reader moved it) */
+export type ProcessOutcome = { status: IntakeStatus; done: boolean; doc?: IntakeDoc };
 
 /** Reads one document; `done` is false when another reader holds it (the caller leaves the message to it). */
 export async function processDocument(id: string, deps: ProcessDeps): Promise<ProcessOutcome> {
@@ -39,15 +45,29 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		const now = await store.get(id);
 		return { status: now?.status ?? "FAILED", done: now?.status !== "PROCESSING" };
 	}
-	await store.docs.updateById(id, { $inc: { attempts: 1 } });
-	const dir = await mkdtemp(path.join(os.tmpdir(), "paperwork-reader-"));
+	let dir: string | undefined;
 	// keep the claim alive while reading (OCR of a long scan takes minutes); a dead reader's claim runs out
 	const beat = setInterval(() => void store.heartbeat(id).catch(() => undefined), READ_HEARTBEAT_MS);
 	try {
-		const file = path.join(dir, "original");
-		await pipeline(await deps.platform.objects.get(doc.file.key), createWriteStream(file));
+		const { objects } = deps.platform;
+		// a PDF up to IN_MEMORY_BYTES is held in memory (its text layer read from stdin); a file is made only when a
+		// tool needs one (OCR, images, larger files)
+		const bytes = doc.file.kind === "pdf" && doc.file.size <= IN_MEMORY_BYTES ? await buffer(await objects.get(doc.file.key)) : undefined;
+		let file: string | undefined;
+		const original = {
+			...(bytes ? { bytes } : {}),
+			async file(): Promise<string> {
+				if (file) return file;
+				dir = await mkdtemp(path.join(os.tmpdir(), "paperwork-reader-"));
+				const f = path.join(dir, "original");
+				if (bytes) await writeFile(f, bytes);
+				else await pipeline(await objects.get(doc.file.key), createWriteStream(f));
+				file = f;
+				return f;
+			}
+		};
 		const cfg = deps.platform.config.intake;
-		const read = await readPages(file, doc.file, { pool: deps.pool, langs: deps.langs ?? cfg.ocrLangs, timeoutMs: cfg.ocrTimeoutMs, maxPixels: cfg.maxPixels });
+		const read = await readPages(original, doc.file, { pool: deps.pool, langs: deps.langs ?? cfg.ocrLangs, timeoutMs: cfg.ocrTimeoutMs, maxPixels: cfg.maxPixels });
 		const text = read.texts.join("\n\f\n");
 		const textKey = `intake/${doc.clientId}/${id}/text.txt`;
 		await deps.platform.objects.put(textKey, text, { contentType: "text/plain; charset=utf-8" });
@@ -67,12 +87,13 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		throw err;
 	} finally {
 		clearInterval(beat);
-		await rm(dir, { recursive: true, force: true });
+		if (dir) await rm(dir, { recursive: true, force: true });
 	}
 }
 
 async function finish(store: IntakeStore, doc: IntakeDoc, status: IntakeStatus, set: Partial<IntakeDoc>, text: string): Promise<ProcessOutcome> {
 	const search = searchFieldsOf({ ...doc, ...set }, text);
-	const moved = await store.transition(doc._id, ["PROCESSING"], status, { ...set, ...search, finishedAt: new Date() });
-	return { status, done: moved };
+	const finished = { ...set, ...search, finishedAt: new Date() };
+	const moved = await store.transition(doc._id, ["PROCESSING"], status, finished);
+	return { status, done: moved, ...(moved ? { doc: { ...doc, ...finished, status } as IntakeDoc } : {}) };
 }

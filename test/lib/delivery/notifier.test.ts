@@ -272,3 +272,26 @@ test("an event for an unknown message is acknowledged and changes nothing; a pro
 	assert.deepEqual(await deliverer.applyEvents("fake", [{ provider: "fake", channel: "whatsapp", providerMessageId: att.providerMessageId, status: "delivered", at: clock }]), ["applied"]);
 	assert.equal((await getCase(c._id)).status, "delivered");
 });
+
+test("cases in flight share their writes' transactions, and a message delivered twice at once still sends once", async () => {
+	const cases = await Promise.all(Array.from({ length: 40 }, (_, i) => newCase(`+9198770${String(10000 + i)}`)));
+	const adapter = store.attempts;
+	const original = adapter.insertManyIfAbsent.bind(adapter);
+	const calls: number[] = [];
+	adapter.insertManyIfAbsent = async (docs) => {
+		calls.push(docs.length);
+		return original(docs);
+	};
+	const before = providers.whatsapp.sent.length;
+	try {
+		// every message twice, all at once (a redelivery racing the first delivery)
+		await Promise.all([...cases, ...cases].map((c) => deliverer.onRendered(rendered(c))));
+	} finally {
+		adapter.insertManyIfAbsent = original;
+	}
+	const sent = providers.whatsapp.sent.slice(before).map((m) => m.caseId);
+	assert.equal(sent.length, 40, "one send per case");
+	assert.equal(new Set(sent).size, 40);
+	assert.ok(calls.length < 10, `40 attempt inserts in a few store calls (${calls.join(", ")})`);
+	for (const c of cases) assert.equal((await getCase(c._id)).status, "sending");
+});

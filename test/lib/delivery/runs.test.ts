@@ -131,6 +131,31 @@ test("a retried run creates no case and renders nothing: failed cases with a PDF
 	assert.equal(quiet.status, "completed", "a run with nothing to do is completed at once");
 });
 
+test("an operator's resend: a run of one ended case, its next try with the stored PDF; two at once make one try; a case under way is refused", async () => {
+	const id = caseIdOf("c1", "L-4", "welcome-letter");
+	await n1.store.cases.updateById(id, { $set: { status: "delivered", try: 1, documentId: "doc", documentKey: "documents/k.pdf", pages: 4, bytes: 9, attemptId: "a1", finishedAt: new Date() } });
+	n1.rendered.length = 0;
+	n2.rendered.length = 0;
+	const [a, b] = await Promise.all([n1.runs.resend(id, "ops@example.com"), n2.runs.resend(id, "ops@example.com")]);
+	const outcomes = [a.kind, b.kind].sort();
+	assert.deepEqual(outcomes, ["busy", "resent"], "one resend wins");
+	const won = (a.kind === "resent" ? a : b) as Extract<typeof a, { kind: "resent" }>;
+	assert.deepEqual([...n1.rendered, ...n2.rendered].map((r) => [r.caseId, r.documentId, r.key]), [[id, "doc", "documents/k.pdf"]], "sent once, with the stored PDF");
+	const c = (await n1.store.cases.findById(id)) as CaseDoc;
+	assert.deepEqual([c.status, c.try, c.runId, c.attemptId, c.finishedAt], ["pending", 2, won.runId, undefined, undefined]);
+	const v = await n1.runs.view(won.runId);
+	assert.deepEqual([v?.kind, v?.caseId, v?.requestedBy, v?.cases, v?.picked.retried], ["manual", id, "ops@example.com", 1, 1]);
+	// the case is now under way: another resend waits for it to end
+	assert.deepEqual(await n1.runs.resend(id), { kind: "busy", status: "pending" });
+	assert.deepEqual(await n1.runs.resend("nope"), { kind: "not-found" });
+	// a case that never got its document goes to the renderer (which returns a stored document when one exists)
+	const bare = caseIdOf("c1", "L-5", "welcome-letter");
+	await n1.store.cases.updateById(bare, { $set: { status: "failed" }, $unset: { documentId: "", documentKey: "" } });
+	n1.dispatched.length = 0;
+	assert.equal((await n1.runs.resend(bare)).kind, "resent");
+	assert.deepEqual(n1.dispatched.map((d) => d.caseId), [bare]);
+});
+
 test("a run that cannot read its loans is failed, with an alert", async () => {
 	const broken = new Runs({
 		store: n1.store,
