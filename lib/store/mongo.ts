@@ -9,8 +9,9 @@
 import { MongoClient, type AnyBulkWriteOperation, type Collection, type Db, type Filter, type UpdateFilter } from "mongodb";
 import type { Logger } from "pino";
 import type { BulkUpsertOptions, BulkUpsertResult, CompareAndSetOp, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
+import { AdapterBase } from "./adapter-base.ts";
 import { DuplicateKeyError, isDuplicateKeyError } from "./errors.ts";
-import { fromStoredId, getPath, keyOf, normaliseUpdate, parseSearchFields, parseSort, planWrite, toStoredId, upsertPlan, type UpsertPlan } from "./docs.ts";
+import { getPath, keyOf, normaliseUpdate, parseSearchFields, parseSort, planWrite, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
 
 /** Documents per bulkUpsert round trip (fetch by key + bulkWrite). */
@@ -76,12 +77,13 @@ export class MongoStore implements StoreFactory {
 }
 
 /** One MongoDB collection; implements moleculer-db's adapter contract and ours. */
-export class MongoAdapter implements StoreAdapter {
+export class MongoAdapter extends AdapterBase implements StoreAdapter {
 	readonly store: MongoStore;
 	readonly collection: string;
 	readonly coll: Collection<Doc>;
 
 	constructor(store: MongoStore, collection: string) {
+		super();
 		this.store = store;
 		this.collection = collection;
 		this.coll = store.db.collection<Doc>(collection);
@@ -213,22 +215,6 @@ export class MongoAdapter implements StoreAdapter {
 
 	async clear(): Promise<number> {
 		return (await this.coll.deleteMany({})).deletedCount;
-	}
-
-	entityToObject(doc: Doc): Record<string, unknown> {
-		return { ...doc };
-	}
-
-	beforeSaveTransformID(doc: NewDoc, idField: string): NewDoc {
-		return toStoredId(doc, idField);
-	}
-
-	afterRetrieveTransformID(doc: Doc, idField: string): Record<string, unknown> {
-		return fromStoredId(doc, idField);
-	}
-
-	async increment(id: string, inc: Record<string, number>, set?: Record<string, unknown>): Promise<Doc | null> {
-		return this.updateById(id, { $inc: inc, $set: set ?? {} });
 	}
 
 	async bulkUpsert(docs: NewDoc[], options: BulkUpsertOptions): Promise<BulkUpsertResult> {

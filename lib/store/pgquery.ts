@@ -13,7 +13,7 @@
  */
 import type { Query, Update } from "./types.ts";
 import { normaliseUpdate, parseSearchFields, parseSort } from "./docs.ts";
-import { fieldSegments, isOperatorObject } from "./query.ts";
+import { fieldSegments, isOperatorObject, whereOf } from "./query.ts";
 
 /** Parameters of one statement; `$n` placeholders index into it. */
 export type PgParams = unknown[];
@@ -99,25 +99,7 @@ function operators(field: string, ops: Record<string, unknown>, params: PgParams
 
 /** The WHERE condition for `query`, its values appended to `params` ("TRUE" for an empty query). */
 export function pgWhere(query: Query | undefined, params: PgParams): string {
-	if (!query) return "TRUE";
-	const parts: string[] = [];
-	for (const [key, value] of Object.entries(query)) {
-		if (value === undefined) continue;
-		if (key === "$and" || key === "$or" || key === "$nor") {
-			if (!Array.isArray(value) || value.length === 0) throw new Error(`${key} needs a non-empty array of queries`);
-			const subs = value.map((q: Query) => pgWhere(q, params));
-			if (key === "$and") parts.push(`(${subs.join(" AND ")})`);
-			else if (key === "$or") parts.push(`(${subs.join(" OR ")})`);
-			else parts.push(`NOT (${subs.join(" OR ")})`);
-		} else if (key.startsWith("$")) {
-			throw new Error(`unsupported top-level query operator '${key}' (supported: $and $or $nor)`);
-		} else if (isOperatorObject(value)) {
-			parts.push(operators(key, value, params));
-		} else {
-			parts.push(eq(key, value, params));
-		}
-	}
-	return parts.length === 0 ? "TRUE" : parts.join(" AND ");
+	return whereOf(query, params, "TRUE", (key, value, p) => (isOperatorObject(value) ? operators(key, value, p) : eq(key, value, p)));
 }
 
 /**

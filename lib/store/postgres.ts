@@ -25,7 +25,8 @@ import pg from "pg";
 import type { Logger } from "pino";
 import type { BulkUpsertOptions, BulkUpsertResult, CompareAndSetOp, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError } from "./errors.ts";
-import { fromStoredId, getPath, keyOf, planWrite, reviveInPlace, toStoredId, upsertPlan, type UpsertPlan } from "./docs.ts";
+import { AdapterBase } from "./adapter-base.ts";
+import { getPath, keyOf, planWrite, reviveInPlace, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
 import { pgField, pgLimit, pgOrderBy, pgOrderColumn, pgSearch, pgUpdate, pgWhere, type PgParams } from "./pgquery.ts";
 
@@ -242,7 +243,7 @@ interface StoredRow {
 }
 
 /** One collection (table) of the PostgreSQL store; implements moleculer-db's adapter contract and ours. */
-export class PostgresAdapter implements StoreAdapter {
+export class PostgresAdapter extends AdapterBase implements StoreAdapter {
 	readonly store: PostgresStore;
 	readonly collection: string;
 	readonly table: string;
@@ -251,6 +252,7 @@ export class PostgresAdapter implements StoreAdapter {
 	private ready: Promise<void> | undefined;
 
 	constructor(store: PostgresStore, collection: string) {
+		super();
 		if (!COLLECTION_NAME.test(collection) || collection.startsWith("pg_") || collection.startsWith("pw_")) {
 			throw new Error(`invalid collection name '${collection}' (letters, digits, _ . -; starting with a letter or _; at most 63 characters)`);
 		}
@@ -376,22 +378,6 @@ export class PostgresAdapter implements StoreAdapter {
 
 	async clear(): Promise<number> {
 		return (await this.q(`DELETE FROM ${this.table}`)).rowCount ?? 0;
-	}
-
-	entityToObject(doc: Doc): Record<string, unknown> {
-		return { ...doc };
-	}
-
-	beforeSaveTransformID(doc: NewDoc, idField: string): NewDoc {
-		return toStoredId(doc, idField);
-	}
-
-	afterRetrieveTransformID(doc: Doc, idField: string): Record<string, unknown> {
-		return fromStoredId(doc, idField);
-	}
-
-	async increment(id: string, inc: Record<string, number>, set?: Record<string, unknown>): Promise<Doc | null> {
-		return this.updateById(id, { $inc: inc, $set: set ?? {} });
 	}
 
 	/**

@@ -150,27 +150,33 @@ function operators(field: string, ops: Record<string, unknown>, params: SqlValue
 	return parts.length === 1 ? parts[0] : `(${parts.join(" AND ")})`;
 }
 
-/** Appends the WHERE condition for `query` to `params` and returns it ("1" for an empty query). */
-export function whereClause(query: Query | undefined, params: SqlValue[]): string {
-	if (!query) return "1";
+/**
+ * The WHERE condition for `query` in either SQL dialect: $and, $or and $nor are combined here, each field's own
+ * condition comes from `field` (which appends its values to `params`); `empty` is the dialect's "true".
+ */
+export function whereOf<P>(query: Query | undefined, params: P, empty: string, field: (key: string, value: unknown, params: P) => string): string {
+	if (!query) return empty;
 	const parts: string[] = [];
 	for (const [key, value] of Object.entries(query)) {
 		if (value === undefined) continue;
 		if (key === "$and" || key === "$or" || key === "$nor") {
 			if (!Array.isArray(value) || value.length === 0) throw new Error(`${key} needs a non-empty array of queries`);
-			const subs = value.map((q: Query) => whereClause(q, params));
+			const subs = value.map((q: Query) => whereOf(q, params, empty, field));
 			if (key === "$and") parts.push(`(${subs.join(" AND ")})`);
 			else if (key === "$or") parts.push(`(${subs.join(" OR ")})`);
 			else parts.push(`NOT (${subs.join(" OR ")})`);
 		} else if (key.startsWith("$")) {
 			throw new Error(`unsupported top-level query operator '${key}' (supported: $and $or $nor)`);
-		} else if (isOperatorObject(value)) {
-			parts.push(operators(key, value, params));
 		} else {
-			parts.push(equality(key, fieldExpr(key), value, params));
+			parts.push(field(key, value, params));
 		}
 	}
-	return parts.length === 0 ? "1" : parts.join(" AND ");
+	return parts.length === 0 ? empty : parts.join(" AND ");
+}
+
+/** Appends the SQLite WHERE condition for `query` to `params` and returns it ("1" for an empty query). */
+export function whereClause(query: Query | undefined, params: SqlValue[]): string {
+	return whereOf(query, params, "1", (key, value, p) => (isOperatorObject(value) ? operators(key, value, p) : equality(key, fieldExpr(key), value, p)));
 }
 
 /**

@@ -20,7 +20,8 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Logger } from "pino";
 import type { BulkUpsertOptions, BulkUpsertResult, CompareAndSetOp, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
 import { DuplicateKeyError } from "./errors.ts";
-import { fromStoredId, keyOf, planWrite, reviveInPlace, toStoredId, upsertPlan } from "./docs.ts";
+import { AdapterBase } from "./adapter-base.ts";
+import { keyOf, planWrite, reviveInPlace, upsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
 import { bindValue, fieldExpr, limitOffset, orderBy, searchClause, updateExpr, whereClause, type SqlValue } from "./query.ts";
 
@@ -218,7 +219,7 @@ export class SqliteStore implements StoreFactory {
 }
 
 /** One collection (table) of the SQLite store; implements moleculer-db's adapter contract and ours. */
-export class SqliteAdapter implements StoreAdapter {
+export class SqliteAdapter extends AdapterBase implements StoreAdapter {
 	readonly store: SqliteStore;
 	/** the file this collection lives in */
 	readonly conn: SqliteFile;
@@ -229,6 +230,7 @@ export class SqliteAdapter implements StoreAdapter {
 	private ready = false;
 
 	constructor(store: SqliteStore, collection: string) {
+		super();
 		if (!COLLECTION_NAME.test(collection) || collection.startsWith("sqlite_")) {
 			throw new Error(`invalid collection name '${collection}' (letters, digits, _ . -; starting with a letter or _)`);
 		}
@@ -371,22 +373,6 @@ export class SqliteAdapter implements StoreAdapter {
 
 	async clear(): Promise<number> {
 		return Number(this.conn.prepare(`DELETE FROM ${this.table_()}`).run().changes);
-	}
-
-	entityToObject(doc: Doc): Record<string, unknown> {
-		return { ...doc };
-	}
-
-	beforeSaveTransformID(doc: NewDoc, idField: string): NewDoc {
-		return toStoredId(doc, idField);
-	}
-
-	afterRetrieveTransformID(doc: Doc, idField: string): Record<string, unknown> {
-		return fromStoredId(doc, idField);
-	}
-
-	async increment(id: string, inc: Record<string, number>, set?: Record<string, unknown>): Promise<Doc | null> {
-		return this.updateById(id, { $inc: inc, $set: set ?? {} });
 	}
 
 	/**
