@@ -105,6 +105,15 @@ type Self = QueueService<Own & Methods & DbMixinThis>;
 type Schema = ServiceSchema<ServiceSettingSchema, Record<string, never>, Record<string, never>, Self> & { queues: Record<string, QueueBinding<Self>> };
 
 const WEBHOOK_BODY_LIMIT = 1024 * 1024;
+
+/** The orders GET /cases offers: each is served by an index on (field, createdAt) in lib/delivery/store.ts. */
+const CASE_SORTS = ["createdAt", "-createdAt", "status", "-status", "channel", "-channel"];
+
+/** A case list's order: the field asked for, then creation time in the direction an index walks with it. */
+function caseSort(sort = "-createdAt"): string[] {
+	if (sort.endsWith("createdAt")) return [sort];
+	return [sort, sort.startsWith("-") ? "createdAt" : "-createdAt"];
+}
 const COURIER_SHEET_LIMIT = 20 * 1024 * 1024;
 
 /** The whole body of a request stream, or 413 past `max` bytes. */
@@ -194,7 +203,7 @@ const notifierService: Schema = {
 			}
 		},
 
-		/** GET /cases?status=&channel=&loan_id=&runId=&from=&to=&limit=&offset= (from/to: creation dates, inclusive). */
+		/** GET /cases?status=&channel=&loan_id=&runId=&from=&to=&sort=&limit=&offset= (from/to: creation dates, inclusive; newest first by default). */
 		listCases: {
 			params: {
 				status: { type: "enum", values: [...CASE_STATUSES], optional: true },
@@ -203,11 +212,12 @@ const notifierService: Schema = {
 				runId: { type: "string", optional: true, max: 100 },
 				from: { type: "string", optional: true, max: 10 },
 				to: { type: "string", optional: true, max: 10 },
+				sort: { type: "enum", values: CASE_SORTS, optional: true },
 				limit: { type: "number", optional: true, convert: true, integer: true, min: 1, max: 1000 },
 				offset: { type: "number", optional: true, convert: true, integer: true, min: 0 },
 				clientId: { type: "string", optional: true, max: 100 }
 			},
-			async handler(this: Self, ctx: Context<{ status?: string; channel?: string; loan_id?: string; runId?: string; from?: string; to?: string; limit?: number; offset?: number; clientId?: string }>) {
+			async handler(this: Self, ctx: Context<{ status?: string; channel?: string; loan_id?: string; runId?: string; from?: string; to?: string; sort?: string; limit?: number; offset?: number; clientId?: string }>) {
 				const p = ctx.params;
 				const query: Record<string, unknown> = {};
 				// a client sees its own cases (a clientId it sends is ignored); operators every client's, or one
@@ -225,7 +235,7 @@ const notifierService: Schema = {
 				if (Object.keys(created).length) query.createdAt = created;
 				const limit = p.limit ?? 100;
 				const offset = p.offset ?? 0;
-				const [items, total] = await Promise.all([this.ds.cases.find({ query, sort: "-createdAt", limit, offset }), this.ds.cases.count({ query })]);
+				const [items, total] = await Promise.all([this.ds.cases.find({ query, sort: caseSort(p.sort), limit, offset }), this.ds.cases.count({ query })]);
 				return { items: (items as CaseDoc[]).map(caseView), total, limit, offset };
 			}
 		},

@@ -104,6 +104,10 @@ test("loans uploaded as CSV become delivered cases: WhatsApp, RCS after a WhatsA
 	assert.equal((await listCases(a.apiKey, `?runId=${run.id}&status=delivered`)).total, 3);
 	assert.equal((await listCases(a.apiKey, "?status=failed")).total, 0);
 	assert.equal((await http(`${node.url}/cases?from=yesterday`, { headers: apiKey(a.apiKey) })).status, 400);
+	// sorted on the server
+	assert.deepEqual((await listCases(a.apiKey, "?sort=channel")).items.map((c) => c.channel), ["rcs", "sms", "whatsapp"]);
+	assert.deepEqual((await listCases(a.apiKey, "?sort=-channel")).items.map((c) => c.channel), ["whatsapp", "sms", "rcs"]);
+	assert.equal((await http(`${node.url}/cases?sort=recipient`, { headers: apiKey(a.apiKey) })).status, 400);
 	// another client sees none of them
 	assert.equal((await caseOf(b.apiKey, byLoan["L-OK-1"].id)).status, 404);
 	assert.equal((await listCases(b.apiKey)).total, 0, "client b's loan was outside this run's client");

@@ -6,7 +6,7 @@
 import { useState } from "preact/hooks";
 import { api, allRows, qs } from "../api.ts";
 import { setQuery, type Route } from "../router.ts";
-import { useApi, useNow, ago, when, ErrorBox, Link, Pager, DateRange, downloadCsv, Field } from "../ui.tsx";
+import { useApi, useNow, ago, when, ErrorBox, Link, Pager, DateRange, downloadCsv, Field, SortHeader } from "../ui.tsx";
 import { useClients } from "./batches.tsx";
 
 export interface CaseRow {
@@ -74,12 +74,13 @@ function filtersOf(route: Route) {
 export function Cases(props: { route: Route }) {
 	const f = filtersOf(props.route);
 	const page = Math.max(1, Number(props.route.query.get("page") ?? "1") || 1);
-	const list = useApi<{ total: number; items: CaseRow[] }>(`cases${qs({ ...f, limit: LIMIT, offset: (page - 1) * LIMIT })}`, 5000);
+	const sort = props.route.query.get("sort") ?? "-createdAt";
+	const list = useApi<{ total: number; items: CaseRow[] }>(`cases${qs({ ...f, sort, limit: LIMIT, offset: (page - 1) * LIMIT })}`, 5000);
 	const clients = useClients();
 	const names = new Map((clients.data?.items ?? []).map((c) => [c.id, c.name]));
 	const set = (k: string) => (e: Event) => setQuery({ [k]: (e.currentTarget as HTMLInputElement).value.trim(), page: undefined });
 	const exportCsv = async () => {
-		const rows = await allRows<CaseRow>("cases", f);
+		const rows = await allRows<CaseRow>("cases", { ...f, sort });
 		downloadCsv("cases.csv", ["id", "clientId", "loanId", "documentType", "status", "channel", "try", "runId", "failure.code", "failure.reason", "dueDate", "createdAt", "finishedAt"], rows as unknown as Record<string, unknown>[]);
 	};
 	return (
@@ -127,11 +128,11 @@ export function Cases(props: { route: Route }) {
 						<th scope="col">Loan</th>
 						<th scope="col">Client</th>
 						<th scope="col">Document</th>
-						<th scope="col">Status</th>
-						<th scope="col">Channel</th>
+						<SortHeader field="status" label="Status" sort={sort} />
+						<SortHeader field="channel" label="Channel" sort={sort} />
 						<th scope="col">Try</th>
 						<th scope="col">Run</th>
-						<th scope="col">Created</th>
+						<SortHeader field="createdAt" label="Created" sort={sort} />
 					</tr>
 				</thead>
 				<tbody>
