@@ -2,7 +2,8 @@
  * Intake throughput and accuracy, small runs (a shared machine): born-digital 3-page invoices through the API
  * (upload -> reader -> COMPLETED) beside pdftotext alone on the same files, and 300 dpi scans through the API beside
  * the tesseract CLI alone; each tool alone runs as many processes at once as there are cores (the reader's pool and
- * parallelism). It prints each ratio, and the peak RSS of this process (the whole node runs in it). Accuracy: the
+ * parallelism). It prints each ratio, and the peak RSS of this process (the whole node runs in it) and of every process
+ * it started (the reader's tool helper, pdftotext, tesseract, and the tools run alone), per command name. Accuracy: the
  * share of expected fields (invoice number, issue date, total) read exactly.
  *
  * Born-digital documents run in several rounds (--rounds), the pipeline and the tool alone in turn, their order
@@ -20,6 +21,7 @@ import { startNode } from "../lib/node.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
 import { loadJwtSecret } from "../lib/secrets.ts";
 import { textPdf } from "../test/helpers/intake-corpus.ts";
+import { formatPeaks, sampleProcessTree } from "./fixtures/process-tree.ts";
 
 const { values: args } = parseArgs({ options: { docs: { type: "string", default: "10" }, scans: { type: "string", default: "4" }, rounds: { type: "string", default: "3" } } });
 const DOCS = Number(args.docs);
@@ -28,6 +30,7 @@ const SCANS = Number(args.scans);
 const ROUNDS = Math.max(1, Number(args.rounds));
 const dir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-intake-"));
 const cores = os.availableParallelism();
+const tree = sampleProcessTree();
 
 interface Expected {
 	file: string;
@@ -144,6 +147,8 @@ async function main(): Promise<void> {
 		console.log(`tesseract CLI alone (${cores} single-threaded at once): ${scans.length} pages in ${s.toFixed(2)} s: ${(scans.length / s).toFixed(2)} pages/s`);
 		if (scans.length) console.log(`scans: ${Math.round((100 * apiScans) / (scans.length / s))} % of the tesseract CLI alone (goal >= 90 %)`);
 		console.log(`peak RSS of the node (API, intake, reader, store in this process): ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
+		tree.stop();
+		console.log(`peak RSS of the processes it started, per command (sampled every 250 ms): ${formatPeaks(new Map([...tree.peaks()].filter(([name]) => name !== "self")))}`);
 	} finally {
 		try {
 			await node.stop();
