@@ -18,7 +18,7 @@ import type { Caller } from "../lib/api/auth.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { recordsStore } from "../lib/ingest/context.ts";
 import { deliveryStore, INDEXES, type DeliveryStore } from "../lib/delivery/store.ts";
-import { isDate, lookbackWindow, Runs, type RunRequest } from "../lib/delivery/runs.ts";
+import { isDate, lookbackWindow, Runs, RUN_SORTS, type RunRequest } from "../lib/delivery/runs.ts";
 import { createAlertSink } from "../lib/delivery/wiring.ts";
 import { CASE_STATUSES, type AlertSink, type RunDoc, type RunView } from "../lib/delivery/types.ts";
 
@@ -77,15 +77,18 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 			}
 		},
 
-		/** GET /dispatch/runs?limit=&offset=: runs, newest first, with their live counts. */
+		/** GET /dispatch/runs?clientId=&sort=&limit=&offset=: runs, newest first by default, with their live counts. */
 		listRuns: {
 			params: {
 				limit: { type: "number", optional: true, convert: true, integer: true, min: 1, max: 200 },
 				offset: { type: "number", optional: true, convert: true, integer: true, min: 0 },
-				clientId: { type: "string", optional: true, max: 100 }
+				clientId: { type: "string", optional: true, max: 100 },
+				sort: { type: "enum", values: RUN_SORTS, optional: true }
 			},
-			async handler(this: Self, ctx: Context<{ limit?: number; offset?: number; clientId?: string }>) {
-				return { items: await this.runs.list(ctx.params.limit ?? 20, ctx.params.offset ?? 0, ctx.params.clientId) };
+			async handler(this: Self, ctx: Context<{ limit?: number; offset?: number; clientId?: string; sort?: string }>) {
+				const limit = ctx.params.limit ?? 20;
+				const offset = ctx.params.offset ?? 0;
+				return { ...(await this.runs.list(limit, offset, ctx.params.clientId, ctx.params.sort)), limit, offset };
 			}
 		},
 

@@ -82,7 +82,7 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "PATCH", path: "/intake/:id", action: "intake.correct", access: "client-or-operator", summary: "Corrects fields {fields: {name: value}} (old values kept) and completes the document (an operator's correction is audited)", tag: "intake" },
 
 	{ method: "POST", path: "/dispatch/runs", action: "scheduler.createRun", access: "operator", summary: "Starts a dispatch run for loans disbursed in a date window: {from, to, includePending, clientId?} (202)", tag: "delivery", status: 202 },
-	{ method: "GET", path: "/dispatch/runs", action: "scheduler.listRuns", access: "operator", summary: "Dispatch runs, newest first, with live counts by case status and channel (?clientId=&limit=&offset=)", tag: "delivery" },
+	{ method: "GET", path: "/dispatch/runs", action: "scheduler.listRuns", access: "operator", summary: "Dispatch runs, newest first by default, with live counts by case status and channel (?clientId=&sort=startedAt|status|kind, - for descending&limit=&offset=) and their total", tag: "delivery" },
 	{ method: "GET", path: "/dispatch/runs/:id", action: "scheduler.getRun", access: "operator", summary: "One dispatch run: status and live counts by case status and channel", tag: "delivery" },
 	{ method: "GET", path: "/cases", action: "notifier.listCases", access: "client-or-operator", summary: "Delivery cases (?status=&channel=&loan_id=&runId=&from=&to=&limit=&offset=; from/to are creation dates); operators: every client's, or ?clientId=", tag: "delivery" },
 	{ method: "GET", path: "/cases/:id", action: "notifier.getCase", access: "client-or-operator", summary: "One case with every attempt (channel, provider, message ID, status history, failure) and status event", tag: "delivery" },

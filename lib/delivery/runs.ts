@@ -88,6 +88,9 @@ interface RecordDoc {
 	data: Record<string, unknown>;
 }
 
+/** The orders the run list offers. */
+export const RUN_SORTS = ["startedAt", "-startedAt", "status", "-status", "kind", "-kind"];
+
 export class Runs {
 	readonly #p: RunPorts;
 	readonly #now: () => Date;
@@ -324,15 +327,17 @@ export class Runs {
 		};
 	}
 
-	/** Runs, newest first. */
-	async list(limit = 20, offset = 0, clientId?: string): Promise<RunView[]> {
-		const runs = (await this.#p.store.runs.find({ query: clientId ? { clientId } : {}, sort: "-startedAt", limit, offset })) as RunDoc[];
-		const out: RunView[] = [];
+	/** Runs (one client's, or all), newest first unless `sort` says otherwise (a field of RUN_SORTS, "-" for descending), and how many there are. */
+	async list(limit = 20, offset = 0, clientId?: string, sort = "-startedAt"): Promise<{ items: RunView[]; total: number }> {
+		const query = clientId ? { clientId } : {};
+		const order = sort.endsWith("startedAt") ? [sort] : [sort, "-startedAt"];
+		const [runs, total] = await Promise.all([this.#p.store.runs.find({ query, sort: order, limit, offset }) as Promise<RunDoc[]>, this.#p.store.runs.count({ query })]);
+		const items: RunView[] = [];
 		for (const r of runs) {
 			const v = await this.view(r._id);
-			if (v) out.push(v);
+			if (v) items.push(v);
 		}
-		return out;
+		return { items, total };
 	}
 
 	/**

@@ -76,7 +76,7 @@ export const DELIVERY_COMPONENT_SCHEMAS: Record<string, Schema> = {
 
 export const DELIVERY_RESPONSES: Record<string, { schema: Schema; type?: string }> = {
 	"scheduler.createRun": { schema: ref("DispatchRun") },
-	"scheduler.listRuns": { schema: obj({ items: { type: "array", items: ref("DispatchRun") } }) },
+	"scheduler.listRuns": { schema: page(ref("DispatchRun")) },
 	"scheduler.getRun": { schema: ref("DispatchRun") },
 	"scheduler.resendCase": { schema: ref("DispatchRun") },
 	"notifier.listCases": { schema: page(ref("Case")) },

@@ -151,8 +151,15 @@ test("a second run over the same window renders nothing and creates no second ca
 	assert.equal(after_.rendered - before_.rendered, 1, "only the new case was rendered");
 	assert.equal((await listCases(a.apiKey)).total, 3);
 	assert.equal((await listCases(b.apiKey)).total, 1);
-	const runs = await http<{ items: RunView[] }>(`${node.url}/dispatch/runs`, { headers: bearer(node.operatorToken) });
+	const runs = await http<{ items: RunView[]; total: number }>(`${node.url}/dispatch/runs`, { headers: bearer(node.operatorToken) });
 	assert.equal(runs.body.items[0].id, run.id);
+	assert.equal(runs.body.total, runs.body.items.length);
+	// sorted on the server: oldest first, one a page
+	const oldest = await http<{ items: RunView[]; total: number }>(`${node.url}/dispatch/runs?sort=startedAt&limit=1`, { headers: bearer(node.operatorToken) });
+	assert.equal(oldest.body.items.length, 1);
+	assert.equal(oldest.body.items[0].id, runs.body.items.at(-1)?.id);
+	assert.equal(oldest.body.total, runs.body.total);
+	assert.equal((await http(`${node.url}/dispatch/runs?sort=cases`, { headers: bearer(node.operatorToken) })).status, 400);
 	assert.equal((await http(`${node.url}/dispatch/runs`, { method: "POST", headers: bearer(node.operatorToken), json: { from: "2026-11-31", to: "2026-11-01" } })).status, 400);
 	assert.equal((await http(`${node.url}/dispatch/runs`, { method: "POST", headers: apiKey(a.apiKey), json: { from: "2026-11-01", to: "2026-11-30" } })).status, 403);
 });

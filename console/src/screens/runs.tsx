@@ -3,9 +3,9 @@
  * one run's live counts by case status and channel (updating while it runs, stopping when it ends).
  */
 import { useState } from "preact/hooks";
-import { api, qs } from "../api.ts";
+import { api, allRows, qs } from "../api.ts";
 import { navigate, setQuery, type Route } from "../router.ts";
-import { useApi, useNow, ago, when, ErrorBox, Link, downloadCsv, Field } from "../ui.tsx";
+import { useApi, useNow, ago, when, ErrorBox, Link, downloadCsv, Field, Pager, SortHeader } from "../ui.tsx";
 import { useClients } from "./batches.tsx";
 import { CASE_STATUSES } from "./cases.tsx";
 
@@ -34,17 +34,13 @@ const CSV_COLUMNS = ["id", "kind", "status", "from", "to", "includePending", "cl
 export function Runs(props: { route: Route }) {
 	const clientId = props.route.query.get("clientId") ?? "";
 	const page = Math.max(1, Number(props.route.query.get("page") ?? "1") || 1);
-	const list = useApi<{ items: RunRow[] }>(`dispatch/runs${qs({ clientId, limit: LIMIT, offset: (page - 1) * LIMIT })}`, 5000);
+	const sort = props.route.query.get("sort") ?? "-startedAt";
+	const list = useApi<{ total: number; items: RunRow[] }>(`dispatch/runs${qs({ clientId, sort, limit: LIMIT, offset: (page - 1) * LIMIT })}`, 5000);
 	const clients = useClients();
 	const names = new Map((clients.data?.items ?? []).map((c) => [c.id, c.name]));
 	const items = list.data?.items ?? [];
 	const exportCsv = async () => {
-		const rows: RunRow[] = [];
-		for (let offset = 0; offset < 10_000; offset += 200) {
-			const got = await api<{ items: RunRow[] }>(`dispatch/runs${qs({ clientId, limit: 200, offset })}`);
-			rows.push(...got.items);
-			if (got.items.length < 200) break;
-		}
+		const rows = await allRows<RunRow>("dispatch/runs", { clientId, sort }, 200, 10_000);
 		downloadCsv("dispatch-runs.csv", CSV_COLUMNS, rows as unknown as Record<string, unknown>[]);
 	};
 	return (
@@ -67,14 +63,14 @@ export function Runs(props: { route: Route }) {
 				<thead>
 					<tr>
 						<th scope="col">Run</th>
-						<th scope="col">Kind</th>
-						<th scope="col">Status</th>
+						<SortHeader field="kind" label="Kind" sort={sort} />
+						<SortHeader field="status" label="Status" sort={sort} />
 						<th scope="col">Window</th>
 						<th scope="col">Client</th>
 						<th scope="col">Cases</th>
 						<th scope="col">Delivered</th>
 						<th scope="col">Failed</th>
-						<th scope="col">Started</th>
+						<SortHeader field="startedAt" label="Started" sort={sort} />
 					</tr>
 				</thead>
 				<tbody>
@@ -97,15 +93,7 @@ export function Runs(props: { route: Route }) {
 					))}
 				</tbody>
 			</table>
-			<nav class="pager" aria-label="pages">
-				<button type="button" disabled={page <= 1} onClick={() => setQuery({ page: String(page - 1) })}>
-					Previous
-				</button>
-				<span>page {page}</span>
-				<button type="button" disabled={items.length < LIMIT} onClick={() => setQuery({ page: String(page + 1) })}>
-					Next
-				</button>
-			</nav>
+			<Pager total={list.data?.total ?? 0} limit={LIMIT} page={page} />
 			<StartRun clients={clients.data?.items ?? []} />
 		</>
 	);
