@@ -153,6 +153,18 @@ export function Field(props: { label: string; children: ComponentChildren }) {
 	);
 }
 
+/** A list filter kept in the URL as `name`: one of `options` (a value, or {value, label}), or none (`any`). */
+export function FilterSelect(props: { label: string; name: string; value: string; options: readonly (string | { value: string; label: string })[]; any?: string }) {
+	return (
+		<Field label={props.label}>
+			<select value={props.value} onChange={(e) => setQuery({ [props.name]: e.currentTarget.value, page: undefined })}>
+				<option value="">{props.any ?? "any"}</option>
+				{props.options.map((o) => (typeof o === "string" ? <option value={o}>{o}</option> : <option value={o.value}>{o.label}</option>))}
+			</select>
+		</Field>
+	);
+}
+
 /** "From" and "To" date filters kept in the URL (`from`, `to`). */
 export function DateRange(props: { from: string; to: string }) {
 	const set = (k: string) => (e: Event) => setQuery({ [k]: (e.currentTarget as HTMLInputElement).value, page: undefined });

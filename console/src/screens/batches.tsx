@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { api, apiFetch, allRows, qs, type Operator } from "../api.ts";
 import { navigate, setQuery, type Route } from "../router.ts";
-import { useApi, useNow, ago, when, ErrorBox, Link, Pager, DateRange, SortHeader, downloadCsv, Field } from "../ui.tsx";
+import { useApi, useNow, ago, when, ErrorBox, Link, Pager, DateRange, SortHeader, downloadCsv, Field, FilterSelect } from "../ui.tsx";
 
 export interface BatchRow {
 	id: string;
@@ -55,22 +55,8 @@ export function Batches(props: { route: Route; me: Operator }) {
 	return (
 		<>
 			<form class="filters" aria-label="filters" onSubmit={(e) => e.preventDefault()}>
-				<Field label="Client">
-					<select value={f.clientId} onChange={set("clientId")}>
-						<option value="">all clients</option>
-						{(clients.data?.items ?? []).map((c) => (
-							<option value={c.id}>{c.name}</option>
-						))}
-					</select>
-				</Field>
-				<Field label="Status">
-					<select value={f.status} onChange={set("status")}>
-						<option value="">any</option>
-						{STATUSES.map((s) => (
-							<option value={s}>{s}</option>
-						))}
-					</select>
-				</Field>
+				<FilterSelect label="Client" name="clientId" value={f.clientId} options={(clients.data?.items ?? []).map((c) => ({ value: c.id, label: c.name }))} any="all clients" />
+				<FilterSelect label="Status" name="status" value={f.status} options={STATUSES} />
 				<Field label="Kind">
 					<select value={f.kind} onChange={set("kind")}>
 						<option value="">any</option>

@@ -6,7 +6,7 @@
 import { useState } from "preact/hooks";
 import { api, allRows, qs } from "../api.ts";
 import { setQuery, type Route } from "../router.ts";
-import { useApi, useNow, ago, when, ErrorBox, Link, Pager, DateRange, downloadCsv, Field, SortHeader } from "../ui.tsx";
+import { useApi, useNow, ago, when, ErrorBox, Link, Pager, DateRange, downloadCsv, Field, FilterSelect, SortHeader } from "../ui.tsx";
 import { useClients } from "./batches.tsx";
 
 export interface CaseRow {
@@ -86,30 +86,9 @@ export function Cases(props: { route: Route }) {
 	return (
 		<>
 			<form class="filters" aria-label="filters" onSubmit={(e) => e.preventDefault()}>
-				<Field label="Client">
-					<select value={f.clientId} onChange={set("clientId")}>
-						<option value="">all clients</option>
-						{(clients.data?.items ?? []).map((c) => (
-							<option value={c.id}>{c.name}</option>
-						))}
-					</select>
-				</Field>
-				<Field label="Status">
-					<select value={f.status} onChange={set("status")}>
-						<option value="">any</option>
-						{CASE_STATUSES.map((s) => (
-							<option value={s}>{s}</option>
-						))}
-					</select>
-				</Field>
-				<Field label="Channel">
-					<select value={f.channel} onChange={set("channel")}>
-						<option value="">any</option>
-						{CHANNELS.map((s) => (
-							<option value={s}>{s}</option>
-						))}
-					</select>
-				</Field>
+				<FilterSelect label="Client" name="clientId" value={f.clientId} options={(clients.data?.items ?? []).map((c) => ({ value: c.id, label: c.name }))} any="all clients" />
+				<FilterSelect label="Status" name="status" value={f.status} options={CASE_STATUSES} />
+				<FilterSelect label="Channel" name="channel" value={f.channel} options={CHANNELS} />
 				<Field label="Loan ID">
 					<input name="loan_id" value={f.loan_id} onChange={set("loan_id")} />
 				</Field>

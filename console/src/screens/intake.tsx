@@ -6,7 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, apiFetch, allRows, qs } from "../api.ts";
 import { setQuery, type Route } from "../router.ts";
-import { useApi, when, ErrorBox, Link, Pager, DateRange, downloadCsv, saveBlob, Field } from "../ui.tsx";
+import { useApi, when, ErrorBox, Link, Pager, DateRange, downloadCsv, saveBlob, Field, FilterSelect } from "../ui.tsx";
 import { useClients } from "./batches.tsx";
 
 interface FieldValue {
@@ -72,22 +72,8 @@ export function Intake(props: { route: Route }) {
 				<Field label="Text">
 					<input name="q" value={f.q} onChange={set("q")} />
 				</Field>
-				<Field label="Client">
-					<select value={f.clientId} onChange={set("clientId")}>
-						<option value="">all clients</option>
-						{(clients.data?.items ?? []).map((c) => (
-							<option value={c.id}>{c.name}</option>
-						))}
-					</select>
-				</Field>
-				<Field label="Status">
-					<select value={f.status} onChange={set("status")}>
-						<option value="">any</option>
-						{STATUSES.map((s) => (
-							<option value={s}>{s}</option>
-						))}
-					</select>
-				</Field>
+				<FilterSelect label="Client" name="clientId" value={f.clientId} options={(clients.data?.items ?? []).map((c) => ({ value: c.id, label: c.name }))} any="all clients" />
+				<FilterSelect label="Status" name="status" value={f.status} options={STATUSES} />
 				<Field label="Type">
 					<input name="type" value={f.type} onChange={set("type")} class="narrow" />
 				</Field>

@@ -4,8 +4,8 @@
  */
 import { useState } from "preact/hooks";
 import { api, allRows, qs } from "../api.ts";
-import { navigate, setQuery, type Route } from "../router.ts";
-import { useApi, useNow, ago, when, ErrorBox, Link, downloadCsv, Field, Pager, SortHeader } from "../ui.tsx";
+import { navigate, type Route } from "../router.ts";
+import { useApi, useNow, ago, when, ErrorBox, Link, downloadCsv, Field, FilterSelect, Pager, SortHeader } from "../ui.tsx";
 import { useClients } from "./batches.tsx";
 import { CASE_STATUSES } from "./cases.tsx";
 
@@ -46,14 +46,7 @@ export function Runs(props: { route: Route }) {
 	return (
 		<>
 			<form class="filters" aria-label="filters" onSubmit={(e) => e.preventDefault()}>
-				<Field label="Client">
-					<select value={clientId} onChange={(e) => setQuery({ clientId: e.currentTarget.value, page: undefined })}>
-						<option value="">all clients</option>
-						{(clients.data?.items ?? []).map((c) => (
-							<option value={c.id}>{c.name}</option>
-						))}
-					</select>
-				</Field>
+				<FilterSelect label="Client" name="clientId" value={clientId} options={(clients.data?.items ?? []).map((c) => ({ value: c.id, label: c.name }))} any="all clients" />
 				<button type="button" onClick={() => void exportCsv()}>
 					Export CSV
 				</button>
