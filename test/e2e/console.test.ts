@@ -8,13 +8,14 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { startTestNode, http, bearer, apiKey, ROOT, type TestNode } from "../helpers/node.ts";
+import { newPage as openPage, signIn as signInAt, screen, textOf, SHOTS } from "../helpers/browser.ts";
 import { debtCsv, debtRow, waitForBatch, type BatchBody } from "../helpers/ingest.ts";
 import { createOperator } from "../../lib/operators/accounts.ts";
 import { QUEUES } from "../../config/queues.ts";
@@ -31,10 +32,8 @@ interface El {
 	click(): void;
 }
 declare const document: { querySelector(selector: string): El | null };
-declare const window: unknown;
 declare const sessionStorage: { getItem(key: string): string | null };
 
-const SHOTS = path.join(ROOT, "test-output", "console");
 const ADMIN = { email: "admin@example.com", password: "admin password 1" };
 const OPERATOR = { email: "ops@example.com", password: "operator password 1" };
 
@@ -113,57 +112,9 @@ after(async () => {
 	if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-/** A page that records console errors and failed requests (`expected` lists URL parts whose 4xx are part of the test). */
-async function newPage(): Promise<{ page: Page; problems: string[] }> {
-	const page = await browser.newPage();
-	await page.setViewport({ width: 1280, height: 900 });
-	const problems: string[] = [];
-	page.on("console", (m) => {
-		if (m.type() === "error") problems.push(`console: ${m.text()}`);
-	});
-	page.on("pageerror", (e) => problems.push(`page error: ${(e as Error).message}`));
-	page.on("requestfailed", (r) => {
-		// a blob: download the page revokes, or an aborted poll when leaving a screen, is not a failure
-		if (!r.url().startsWith("blob:") && r.failure()?.errorText !== "net::ERR_ABORTED") problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
-	});
-	page.on("response", (r) => {
-		if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
-	});
-	page.on("dialog", (d) => void d.accept());
-	return { page, problems };
-}
-
-async function signIn(page: Page, who: { email: string; password: string }): Promise<void> {
-	await page.goto(`${base}/console/`, { waitUntil: "networkidle0" });
-	await page.waitForSelector("form[aria-label='sign in']");
-	await page.type("input[name=email]", who.email);
-	await page.type("input[name=password]", who.password);
-	await page.click("button[type=submit]");
-	await page.waitForSelector("header nav");
-}
-
-const axeSource = readFileSync(path.join(ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
-
-/** Runs axe-core on the page; returns serious and critical violations. */
-async function axe(page: Page): Promise<string[]> {
-	await page.evaluate(axeSource);
-	const result = await page.evaluate(async () => {
-		const w = window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } };
-		const r = await w.axe.run(document, { resultTypes: ["violations"] });
-		return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(" ")).slice(0, 3) }));
-	});
-	return result.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}) at ${v.targets.join(", ")}`);
-}
-
-async function screen(page: Page, name: string, problems: string[]): Promise<void> {
-	await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-	assert.deepEqual(await axe(page), [], `accessibility of ${name}`);
-	assert.deepEqual(problems, [], `no console errors or failed requests on ${name}`);
-}
-
-async function textOf(page: Page, selector: string): Promise<string> {
-	return page.$eval(selector, (e) => (e as El).innerText);
-}
+// the shared browser helpers (test/helpers/browser.ts), bound to this file's browser and node
+const newPage = () => openPage(browser);
+const signIn = (page: Page, who: { email: string; password: string }) => signInAt(page, base, who);
 
 test("sign-in: a wrong password is refused, a throttled account is told to wait; the right one enters", async () => {
 	const { page } = await newPage();
