@@ -186,20 +186,25 @@ const intake: QueueServiceSchema<Own> = {
 			}
 		},
 
-		/** GET /intake/stats: the client's documents per status, type and page source, and the mean OCR confidence */
+		/**
+		 * GET /intake/stats: documents per status, type and page source, and the mean OCR confidence; a client's own,
+		 * or for an operator every client's (one client's with ?clientId=)
+		 */
 		stats: {
-			async handler(ctx: Context) {
-				const clientId = clientOf(ctx);
+			params: { clientId: { type: "string", optional: true, max: 100 } },
+			async handler(ctx: Context<{ clientId?: string }>) {
+				const clientId = readScope(ctx, ctx.params.clientId);
+				const scope: Record<string, string> = clientId ? { clientId } : {};
 				const store = await intakeStore();
 				const byStatus: Record<string, number> = {};
-				await Promise.all(INTAKE_STATUSES.map(async (s) => (byStatus[s] = await store.docs.count({ query: { clientId, status: s } }))));
+				await Promise.all(INTAKE_STATUSES.map(async (s) => (byStatus[s] = await store.docs.count({ query: { ...scope, status: s } }))));
 				const pages = { layer: 0, ocr: 0, none: 0 };
 				const byType: Record<string, number> = {};
 				let confSum = 0;
 				let confN = 0;
 				const page = 1000;
 				for (let offset = 0; ; offset += page) {
-					const docs = (await store.docs.find({ query: { clientId }, sort: "_id", limit: page, offset })) as IntakeDoc[];
+					const docs = (await store.docs.find({ query: scope, sort: "_id", limit: page, offset })) as IntakeDoc[];
 					for (const d of docs) {
 						if (d.type) byType[d.type] = (byType[d.type] ?? 0) + 1;
 						for (const pg of d.pages ?? []) {

@@ -75,7 +75,7 @@ export const ROUTES: RouteSpec[] = [
 
 	{ method: "POST", path: "/intake", action: "intake.submit", access: "client", summary: "Sends a document to read: a PDF, PNG, JPEG or TIFF as the raw body or multipart field \"file\", or JSON {url}; ?type=&reference=", tag: "intake", body: "stream", status: 202 },
 	{ method: "GET", path: "/intake", action: "intake.list", access: "client-or-operator", summary: "Searches your documents, newest first (?q=&type=&status=&seller=&taxId=&from=&to=&minTotal=&maxTotal=&envelope=&limit=&offset=); operators: every client's, or ?clientId=", tag: "intake" },
-	{ method: "GET", path: "/intake/stats", action: "intake.stats", access: "client", summary: "Your documents per status and type, pages per source, mean OCR confidence", tag: "intake" },
+	{ method: "GET", path: "/intake/stats", action: "intake.stats", access: "client-or-operator", summary: "Your documents per status and type, pages per source, mean OCR confidence; operators: every client's, or ?clientId=", tag: "intake" },
 	{ method: "GET", path: "/intake/:id", action: "intake.get", access: "client-or-operator", summary: "A document: status, type, pages (source, OCR confidence), fields, checks, envelope, error", tag: "intake" },
 	{ method: "GET", path: "/intake/:id/file", action: "intake.file", access: "client-or-operator", summary: "The original file as received", tag: "intake" },
 	{ method: "GET", path: "/intake/:id/text", action: "intake.text", access: "client-or-operator", summary: "The text read from every page (form feed between pages)", tag: "intake" },

@@ -222,6 +222,14 @@ test("born-digital invoices (English with an issuer template, Hindi, Portuguese)
 	assert.equal(stats.body.total, 4);
 	assert.deepEqual(stats.body.byStatus, { PENDING: 0, PROCESSING: 0, COMPLETED: 3, NEEDS_REVIEW: 1, FAILED: 0 });
 	assert.deepEqual(stats.body.pages, { layer: 4, ocr: 0, none: 0 });
+	// a client sees only its own stats; an operator every client's, or one client's with ?clientId=
+	assert.equal((await http<{ total: number }>(`${node.url}/intake/stats?clientId=${c.id}`, { headers: apiKey(other.key) })).body.total, 0);
+	const one = await http<{ total: number; byStatus: Record<string, number> }>(`${node.url}/intake/stats?clientId=${c.id}`, { headers: bearer(node.operatorToken) });
+	assert.equal(one.status, 200);
+	assert.deepEqual(one.body, stats.body);
+	const all = await http<{ total: number }>(`${node.url}/intake/stats`, { headers: bearer(node.operatorToken) });
+	assert.equal(all.status, 200);
+	assert.ok(all.body.total > stats.body.total, `the operator sees the other clients' documents too: ${all.body.total}`);
 
 	// a person corrects the document that needs review: old values kept, then COMPLETED
 	const lotus = ids["lotus-mismatch"];
