@@ -40,6 +40,7 @@ export const SPEC: VarSpec[] = [
 	{ name: "SERVICES", kind: "list", description: "Comma list of services this node runs (e.g. `api,etl`); unset runs all." },
 	{ name: "TRANSPORTER", kind: "url", protocols: ["amqp", "amqps"], description: "Moleculer transporter. Unset: all services in one process (embedded default). `amqp://user:pass@host:5672`: the AMQP transporter on RabbitMQ." },
 	{ name: "AMQP_URL", kind: "url", protocols: ["amqp", "amqps"], description: "RabbitMQ URL for the durable work queues. Defaults to TRANSPORTER when that is AMQP; unset and no TRANSPORTER: in-process queues." },
+	{ name: "RABBITMQ_MANAGEMENT_URL", kind: "url", protocols: ["http", "https"], description: "RabbitMQ management API, e.g. `http://user:pass@rabbitmq:15672` (a `monitoring`-tagged user is enough): the console's queue in/out rates (sampled every 5 s by the broker) and, where the broker reports it, the oldest message's age. Unset: RabbitMQ queues show depths and consumers only. Used only with RabbitMQ queues." },
 	{ name: "DATA_DIR", kind: "string", default: "./data", description: "Folder for the embedded store (SQLite: paperwork.db, and records.db for registered records), objects and the generated JWT secret." },
 	{ name: "LOG_LEVEL", kind: "enum", default: "info", values: ["fatal", "error", "warn", "info", "debug", "trace"], description: "pino log level." },
 	{ name: "LOG_FORMAT", kind: "enum", values: ["json", "pretty"], description: "Log format. Default: pretty on a TTY, JSON otherwise." },
@@ -154,6 +155,8 @@ export interface Config {
 	services?: string[];
 	transporter?: string;
 	amqpUrl?: string;
+	/** RabbitMQ's management API (RABBITMQ_MANAGEMENT_URL), read for queue counters when the queues are on RabbitMQ */
+	rabbitmqManagementUrl?: string;
 	dataDir: string;
 	log: { level: string; format: "json" | "pretty" };
 	shutdownTimeoutMs: number;
@@ -293,6 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
 		services: v.SERVICES?.split(",").map((s) => s.trim()).filter(Boolean),
 		transporter,
 		amqpUrl,
+		rabbitmqManagementUrl: v.RABBITMQ_MANAGEMENT_URL,
 		dataDir,
 		log: {
 			level: v.LOG_LEVEL ?? "info",

@@ -2,7 +2,7 @@
 # Installs what a fresh Debian machine with Node and npm lacks, then returns quickly on later runs.
 #   scripts/setup.sh          for `npm start`: npm dependencies (Node 22 comes with them), the console build, and the Debian packages
 #                             the renderer and intake need (Chromium, Noto fonts for Indic scripts, WeasyPrint, poppler-utils, Tesseract, qpdf)
-#   scripts/setup.sh --test   the same, plus a running RabbitMQ for the tests that use the real broker, and a running
+#   scripts/setup.sh --test   the same, plus a running RabbitMQ (with its management API on :15672) for the tests that use the real broker, and a running
 #                             PostgreSQL whose postgres role logs in on 127.0.0.1 with the password the tests use
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(chromium fonts-noto-core weasyprint poppler-utils)
 # intake: OCR (Tesseract with English, Hindi, Marathi, Gujarati, Portuguese) and PDF checks (qpdf)
 APT_PACKAGES+=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin tesseract-ocr-mar tesseract-ocr-guj tesseract-ocr-por qpdf)
-if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(rabbitmq-server); fi
+if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(rabbitmq-server curl); fi
 # test/deploy/k8s.test.ts renders deploy/k8s with `kubectl kustomize`: Debian's kubectl (1.20, kustomize v2, which the
 # manifests are written for) only where no kubectl is installed
 if [ "${1:-}" = "--test" ] && ! command -v kubectl >/dev/null 2>&1; then APT_PACKAGES+=(kubernetes-client); fi
@@ -63,6 +63,17 @@ if [ "${1:-}" = "--test" ]; then
 		$SUDO timeout 60 rabbitmqctl stop >/dev/null 2>&1 || $SUDO pkill -9 -f 'beam.smp.*rabbit' || true
 		for _ in $(seq 1 30); do pgrep -f 'beam.smp.*rabbit' >/dev/null || break; sleep 1; done
 		start_rabbitmq
+	fi
+	# its management API on 127.0.0.1:15672 (guest/guest), which the queue counters' test reads
+	# (RABBITMQ_MANAGEMENT_URL); the plugin ships with rabbitmq-server, enabling it again is a no-op
+	if ! curl -fsS -o /dev/null -m 5 -u guest:guest http://127.0.0.1:15672/api/overview 2>/dev/null; then
+		echo "setup: enabling RabbitMQ's management plugin"
+		$SUDO timeout 120 rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null
+		for _ in $(seq 1 60); do
+			curl -fsS -o /dev/null -m 5 -u guest:guest http://127.0.0.1:15672/api/overview 2>/dev/null && break
+			sleep 1
+		done
+		curl -fsS -o /dev/null -m 5 -u guest:guest http://127.0.0.1:15672/api/overview || { echo "setup: RabbitMQ's management API does not answer on 127.0.0.1:15672" >&2; exit 1; }
 	fi
 fi
 

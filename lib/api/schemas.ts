@@ -57,7 +57,7 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		["id", "clientId", "template", "language", "pages", "bytes", "url", "createdAt"]
 	),
 	QueueStats: obj(
-		{ queue: str, ready: int, dead: int, consumers: int, published: { type: "integer", description: "messages put on the queue since the backend started (in-process queues only)" }, settled: { type: "integer", description: "messages handled or dead-lettered since the backend started (in-process queues only)" }, oldestAgeMs: { anyOf: [int, { type: "null" }], description: "age of the next message to be delivered (in-process queues only)" } },
+		{ queue: str, ready: int, dead: int, consumers: int, published: { type: "integer", description: "messages put on the queue, counted since the in-process backend started or, on RabbitMQ, since the queue was declared (needs RABBITMQ_MANAGEMENT_URL; sampled every 5 s by the broker); rates come from differences between readings, a drop is a reset" }, settled: { type: "integer", description: "messages handled or dead-lettered (once each, whatever the attempts), counted like published" }, oldestAgeMs: { anyOf: [int, { type: "null" }], description: "age of the next message to be delivered, null when none waits; on RabbitMQ (needs RABBITMQ_MANAGEMENT_URL) only where the broker reports the head's timestamp (classic queues, not quorum queues), up to 5 s old" }, countersError: { type: "string", description: "why published, settled and oldestAgeMs are missing though configured (the RabbitMQ management API could not be read)" } },
 		["queue", "ready", "dead", "consumers"]
 	),
 	DeadLetter: obj({ id: str, messageId: str, queue: str, payload: {}, attempts: int, error: str, failedAt: date, headers: { type: "object", additionalProperties: str } }),

@@ -45,6 +45,7 @@ import {
 	type QueueDefaults,
 	type ResolvedQueueOptions
 } from "./common.ts";
+import { RabbitManagement, safeUrl, vhostOf, type ManagementCounters } from "./management.ts";
 
 export interface RabbitQueueBackendOptions {
 	url: string;
@@ -58,6 +59,13 @@ export interface RabbitQueueBackendOptions {
 	watchdogMs?: number;
 	/** how long connect() waits for the broker, in ms (default 15000) */
 	connectTimeoutMs?: number;
+	/**
+	 * RabbitMQ's management API (http://user:pass@host:15672): stats() then adds published/settled counters and the
+	 * head message's age (see management.ts); unset, stats() answers depths and consumers only
+	 */
+	managementUrl?: string;
+	/** longest one management API request may take, in ms (default 2000) */
+	managementTimeoutMs?: number;
 }
 
 type Headers = Record<string, unknown>;
@@ -113,16 +121,6 @@ function retryQueueDecl(queue: string, level: number, ttl: number) {
 	};
 }
 
-/** A URL without its password, for logs and errors. */
-function safeUrl(url: string): string {
-	try {
-		const u = new URL(url);
-		if (u.password) u.password = "***";
-		return u.toString();
-	} catch {
-		return "(invalid url)";
-	}
-}
 
 /** Our and the caller's headers of a message, without what the broker added (x-death...). */
 function carriedHeaders(headers: Headers | undefined): Record<string, string> {
@@ -162,6 +160,7 @@ export class RabbitQueueBackend implements QueueBackend {
 	private readonly connectTimeoutMs: number;
 	private readonly conn: Connection;
 	private readonly pub: Publisher;
+	private readonly management: RabbitManagement | undefined;
 	private readonly running = new Set<RabbitConsumer>();
 	/** queues whose Q and Q.dlq this process declared */
 	private readonly mainDeclared = new Map<string, Promise<void>>();
@@ -179,6 +178,9 @@ export class RabbitQueueBackend implements QueueBackend {
 		this.watchdogMs = options.watchdogMs ?? 5000;
 		this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
 		this.connectionName = options.connectionName ?? `paperwork:${hostname()}:${process.pid}`;
+		this.management = options.managementUrl
+			? new RabbitManagement({ url: options.managementUrl, vhost: vhostOf(options.url), logger: options.logger, timeoutMs: options.managementTimeoutMs })
+			: undefined;
 		this.conn = new Connection({
 			url: options.url,
 			connectionName: this.connectionName,
@@ -277,9 +279,15 @@ export class RabbitQueueBackend implements QueueBackend {
 		return consumer;
 	}
 
+	/**
+	 * Depths and consumers from AMQP (passive declares: exact now). With a management URL, also the counters and the
+	 * head's age from the management API (sampled every 5 s by the broker); when that API cannot be read the answer
+	 * has depths only and `countersError` says why.
+	 */
 	async stats(queue: string): Promise<QueueStats> {
-		const [main, dead] = await Promise.all([this.peekCounts(queue), this.peekCounts(deadLetterQueueName(queue))]);
-		return { queue, ready: main?.messageCount ?? 0, dead: dead?.messageCount ?? 0, consumers: main?.consumerCount ?? 0 };
+		const [main, dead, counters] = await Promise.all([this.peekCounts(queue), this.peekCounts(deadLetterQueueName(queue)), this.management?.counters(queue)]);
+		const base: QueueStats = { queue, ready: main?.messageCount ?? 0, dead: dead?.messageCount ?? 0, consumers: main?.consumerCount ?? 0 };
+		return this.management ? withCounters(base, counters ?? null, Date.now()) : base;
 	}
 
 	readonly deadLetters = {
@@ -388,7 +396,9 @@ export class RabbitQueueBackend implements QueueBackend {
 	 * the confirm was read, so a return is recorded in `returned` one event-loop turn (nextTurn) after this resolves.
 	 */
 	private sendConfirmed(queue: string, body: Buffer, messageId: string, headers: Record<string, string>): Promise<void> {
-		return this.pub.send({ exchange: "", routingKey: queue, durable: true, mandatory: true, contentType: "application/json", messageId, headers }, body);
+		// timestamp (seconds; rabbitmq-client's default too, set here so it cannot silently go): the broker reports the
+		// head message's as head_message_timestamp, the management API's source of a queue's oldest age
+		return this.pub.send({ exchange: "", routingKey: queue, durable: true, mandatory: true, contentType: "application/json", messageId, headers, timestamp: Math.floor(Date.now() / 1000) }, body);
 	}
 
 	/** Forgets what this process declared for Q and declares Q (and its DLQ) again. */
@@ -483,6 +493,19 @@ export class RabbitQueueBackend implements QueueBackend {
 			return visit(msgs);
 		});
 	}
+}
+
+/**
+ * AMQP's stats with the management API's counters (pure). A queue the API does not list yet (declared within the
+ * last sample) has counted nothing; the oldest age is null when nothing waits, the head's age when the broker
+ * reports its timestamp, else unknown (quorum queues).
+ */
+export function withCounters(base: QueueStats, counters: ManagementCounters | null | Error, now: number): QueueStats {
+	if (counters instanceof Error) return { ...base, countersError: counters.message };
+	const out: QueueStats = { ...base, published: counters?.published ?? 0, settled: counters?.settled ?? 0 };
+	if (base.ready === 0) out.oldestAgeMs = null;
+	else if (counters?.headTimestampMs !== undefined) out.oldestAgeMs = Math.max(0, now - counters.headTimestampMs);
+	return out;
 }
 
 function toDeadLetter(queue: string, m: SyncMessage): DeadLetter {

@@ -79,13 +79,20 @@ export interface QueueStats {
 	/** consumers attached */
 	consumers: number;
 	/**
-	 * What a backend knows beyond depths (the in-process one; RabbitMQ's AMQP answers depths and consumers only):
-	 * messages put on the queue and taken off it since the backend started (rates come from two readings), and the
-	 * age of the next message to be delivered (null when none waits).
+	 * What a backend knows beyond depths: messages put on the queue and messages handled or dead-lettered (each once,
+	 * however many attempts it took), both counted from some start (rates come from differences between readings;
+	 * a counter that drops was reset), and the age of the next message to be delivered (null when none waits).
+	 * - in-process: counted since the backend started, exact at each reading;
+	 * - RabbitMQ with RABBITMQ_MANAGEMENT_URL: the management API's counters since the queue was declared (or its
+	 *   node restarted), sampled every 5 s by the broker; the oldest age only where the broker reports the head's
+	 *   timestamp (classic queues; not quorum queues, ours), else absent;
+	 * - RabbitMQ without it (AMQP alone): absent.
 	 */
 	published?: number;
 	settled?: number;
 	oldestAgeMs?: number | null;
+	/** why published/settled/oldestAgeMs are missing though the backend should have them (management API unreachable) */
+	countersError?: string;
 }
 
 export interface Consumer {

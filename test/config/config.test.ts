@@ -78,3 +78,11 @@ test("DATABASE_URL selects PostgreSQL: a postgres:// or postgresql:// URL, not t
 	assert.match(configError({ DATABASE_URL: "not a url" }).message, /DATABASE_URL must be a URL \(postgres:\/\/ or postgresql:\/\/\.\.\.\)/);
 	assert.match(configError({ DATABASE_URL: "postgres://db/x", MONGO_URL: "mongodb://m/x" }).message, /DATABASE_URL .* MONGO_URL .* both set/);
 });
+
+test("RABBITMQ_MANAGEMENT_URL: an http(s) URL kept as given (credentials included), unset by default", () => {
+	assert.equal(loadConfig({ RABBITMQ_MANAGEMENT_URL: "http://mon:secret@rabbitmq:15672" }).rabbitmqManagementUrl, "http://mon:secret@rabbitmq:15672");
+	assert.equal(loadConfig({}).rabbitmqManagementUrl, undefined);
+	const err = configError({ RABBITMQ_MANAGEMENT_URL: "amqp://guest:guest@rabbitmq:5672" });
+	assert.equal(err.variable, "RABBITMQ_MANAGEMENT_URL");
+	assert.match(err.message, /RABBITMQ_MANAGEMENT_URL must be a URL starting with http:\/\/ or https:\/\//);
+});

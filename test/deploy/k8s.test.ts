@@ -48,7 +48,7 @@ const EXTERNAL_VARIABLES = new Set(["HOME", "OMP_THREAD_LIMIT", "OPERATOR_PASSWO
  */
 const REQUIRED: string[][] = [["TRANSPORTER"], ["NAMESPACE"], ["MONGO_URL", "DATABASE_URL"], ["S3_ENDPOINT"], ["S3_ACCESS_KEY"], ["S3_SECRET_KEY"], ["JWT_SECRET"], ["METRICS_PORT"], ["DATA_DIR"]];
 /** Variables whose value holds a credential (besides SPEC's `secret` kind): never in a ConfigMap or a literal. */
-const CREDENTIAL_URLS = new Set(["TRANSPORTER", "AMQP_URL", "MONGO_URL", "DATABASE_URL", "OPENSEARCH_URL", "SMTP_URL"]);
+const CREDENTIAL_URLS = new Set(["TRANSPORTER", "AMQP_URL", "RABBITMQ_MANAGEMENT_URL", "MONGO_URL", "DATABASE_URL", "OPENSEARCH_URL", "SMTP_URL"]);
 
 interface K8sObject {
 	apiVersion: string;

@@ -1,7 +1,9 @@
 /**
  * Overview: health of each dependency and when this node saw it change, queue depths with in/out rates, the oldest
  * waiting message and consumers (a queue nobody consumes stands out; what a queue backend does not report reads
- * "n/a"), and the last batches, dispatch runs and intake documents.
+ * "n/a", with the reason when it could not be read), and the last batches, dispatch runs and intake documents.
+ * Rates are taken over the readings of the last 30 s: RabbitMQ's counters (its management API) move once per its
+ * 5 s statistics interval, so two readings 5 s apart would swing between 0 and twice the true rate.
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useApi, useNow, ago, when, ErrorBox, Link } from "../ui.tsx";
@@ -20,6 +22,7 @@ interface QueueStat {
 	published?: number;
 	settled?: number;
 	oldestAgeMs?: number | null;
+	countersError?: string;
 }
 interface Rate {
 	in: number;
@@ -33,27 +36,44 @@ function duration(ms: number): string {
 	return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
-/** Messages in and out per second from the last two readings of the counters (null until there are two). */
+/** How far back the rates look (the overview reads every 5 s). */
+const RATE_WINDOW_MS = 30_000;
+
+interface Reading {
+	at: number;
+	byQueue: Map<string, QueueStat>;
+}
+
+/**
+ * Messages in and out per second between the oldest reading of the last RATE_WINDOW_MS and this one (from the second
+ * reading on; a counter that went down was reset and reads 0 until the window has passed).
+ */
 function useRates(data: QueueStat[] | undefined, at: number | null): Map<string, Rate> {
-	const prev = useRef<{ at: number; byQueue: Map<string, QueueStat> } | null>(null);
+	const history = useRef<Reading[]>([]);
 	const [rates, setRates] = useState<Map<string, Rate>>(new Map());
 	useEffect(() => {
 		if (!data || at === null) return;
-		const byQueue = new Map(data.map((q) => [q.queue, q]));
-		const p = prev.current;
-		if (p && at > p.at) {
-			const secs = (at - p.at) / 1000;
-			const next = new Map<string, Rate>();
-			for (const q of data) {
-				const b = p.byQueue.get(q.queue);
-				if (q.published === undefined || q.settled === undefined || b?.published === undefined || b.settled === undefined) continue;
-				next.set(q.queue, { in: Math.max(0, q.published - b.published) / secs, out: Math.max(0, q.settled - b.settled) / secs });
-			}
-			setRates(next);
+		const h = history.current;
+		h.push({ at, byQueue: new Map(data.map((q) => [q.queue, q])) });
+		// keep the oldest reading that still spans the window
+		while (h.length > 2 && at - (h[1] as Reading).at >= RATE_WINDOW_MS) h.shift();
+		const first = h[0] as Reading;
+		if (h.length < 2 || at <= first.at) return;
+		const secs = (at - first.at) / 1000;
+		const next = new Map<string, Rate>();
+		for (const q of data) {
+			const b = first.byQueue.get(q.queue);
+			if (q.published === undefined || q.settled === undefined || b?.published === undefined || b.settled === undefined) continue;
+			next.set(q.queue, { in: Math.max(0, q.published - b.published) / secs, out: Math.max(0, q.settled - b.settled) / secs });
 		}
-		prev.current = { at, byQueue };
+		setRates(next);
 	}, [at]);
 	return rates;
+}
+
+/** "n/a" for a figure the queue backend does not report, with the reason when it could not be read. */
+function NotReported({ q }: { q: QueueStat }) {
+	return q.countersError ? <span title={q.countersError}>n/a</span> : <>n/a</>;
 }
 
 interface RunRow {
@@ -90,7 +110,7 @@ export function Overview() {
 	const rates = useRates(queues.data?.queues, queues.at);
 	const now = useNow();
 	const rate = (q: QueueStat, k: keyof Rate) => {
-		if (q.published === undefined) return "n/a";
+		if (q.published === undefined) return <NotReported q={q} />;
 		const r = rates.get(q.queue);
 		return r ? `${r[k].toFixed(1)}/s` : "…";
 	};
@@ -147,13 +167,22 @@ export function Overview() {
 								<td>{q.ready}</td>
 								<td data-rate="in">{rate(q, "in")}</td>
 								<td data-rate="out">{rate(q, "out")}</td>
-								<td>{q.oldestAgeMs === undefined ? "n/a" : q.oldestAgeMs === null ? "none" : duration(q.oldestAgeMs)}</td>
+								<td>{q.oldestAgeMs === undefined ? <NotReported q={q} /> : q.oldestAgeMs === null ? "none" : duration(q.oldestAgeMs)}</td>
 								<td>{q.consumers === 0 ? <strong>none</strong> : q.consumers}</td>
 								<td>{q.dead > 0 ? <Link to={`/dead-letters?queue=${encodeURIComponent(q.queue)}`}>{q.dead}</Link> : 0}</td>
 							</tr>
 						))}
 					</tbody>
 				</table>
+				<p class="muted">
+					In and out: messages per second over the last 30 s. On RabbitMQ they and the oldest waiting message come from its management API
+					(RABBITMQ_MANAGEMENT_URL), sampled every 5 s; it reports no oldest message for quorum queues.
+				</p>
+				{(queues.data?.queues ?? []).some((q) => q.countersError) && (
+					<p class="error" data-testid="counters-error">
+						{(queues.data?.queues ?? []).find((q) => q.countersError)?.countersError}
+					</p>
+				)}
 			</section>
 			<section aria-labelledby="h-batches">
 				<h2 id="h-batches">Last batches</h2>
