@@ -6,6 +6,7 @@
 import os from "node:os";
 import path from "node:path";
 import { Cron } from "croner";
+import { redactUrl } from "../lib/log.ts";
 
 export class ConfigError extends Error {
 	readonly variable: string;
@@ -236,13 +237,13 @@ function read(spec: VarSpec, env: Env): string | undefined {
 			try {
 				u = new URL(value);
 			} catch {
-				throw new ConfigError(spec.name, `${spec.name} must be a URL (${(spec.protocols ?? []).map((p) => `${p}://`).join(" or ")}...), got '${shown(value)}'`);
+				throw new ConfigError(spec.name, `${spec.name} must be a URL (${(spec.protocols ?? []).map((p) => `${p}://`).join(" or ")}...), got '${shown(redactUrl(value))}'`);
 			}
 			const proto = u.protocol.replace(/:$/, "");
 			if (spec.protocols && !spec.protocols.includes(proto)) {
-				throw new ConfigError(spec.name, `${spec.name} must be a URL starting with ${spec.protocols.map((p) => `${p}://`).join(" or ")}, got '${shown(value)}'`);
+				throw new ConfigError(spec.name, `${spec.name} must be a URL starting with ${spec.protocols.map((p) => `${p}://`).join(" or ")}, got '${shown(redactUrl(value))}'`);
 			}
-			if (!u.hostname) throw new ConfigError(spec.name, `${spec.name} must be a URL with a host, got '${shown(value)}'`);
+			if (!u.hostname) throw new ConfigError(spec.name, `${spec.name} must be a URL with a host, got '${shown(redactUrl(value))}'`);
 			return value;
 		}
 		case "int": {

@@ -127,3 +127,18 @@ export function createLogger(options: LogOptions): Logger {
 	}
 	return pino(opts);
 }
+
+/**
+ * A URL without its password, for logs and error messages (`amqp://guest:***@host/`). A string that is not a URL
+ * keeps its shape with anything between "user:" and "@" masked, so a mistyped URL in an error still says what is wrong
+ * without printing the password.
+ */
+export function redactUrl(url: string): string {
+	try {
+		const u = new URL(url);
+		if (u.password) u.password = "***";
+		return u.toString();
+	} catch {
+		return url.replace(/(\/\/[^/:@\s]*):[^@\s]*@/, "$1:***@");
+	}
+}

@@ -14,7 +14,7 @@
  *   classic queues only, not for quorum queues (rabbitmq/rabbitmq-server#6813), so our quorum work queues have no
  *   oldest age ("n/a") unless a broker version adds it.
  * - A request has a short timeout; when the API is unreachable the caller answers without these figures and says why.
- * Credentials in the URL are sent as Basic auth and never logged or put in an error (see safeUrl).
+ * Credentials in the URL are sent as Basic auth and never logged or put in an error (see redactUrl in lib/log.ts).
  */
 import type { Logger } from "pino";
 import { errorMessage } from "./common.ts";
@@ -81,17 +81,6 @@ export function parseListing(body: unknown): ManagementQueue[] {
 	const items = Array.isArray(body) ? body : (body as { items?: unknown } | null)?.items;
 	if (!Array.isArray(items)) throw new Error("unexpected answer from the management API (no list of queues)");
 	return items.filter((q): q is ManagementQueue => typeof q === "object" && q !== null && typeof (q as { name?: unknown }).name === "string");
-}
-
-/** A URL without its password, for logs and errors. */
-export function safeUrl(url: string): string {
-	try {
-		const u = new URL(url);
-		if (u.password) u.password = "***";
-		return u.toString();
-	} catch {
-		return "(invalid url)";
-	}
 }
 
 /** The vhost named by an AMQP URL's path ("/" when it has none; "%2F" is "/"). */

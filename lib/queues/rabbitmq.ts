@@ -45,7 +45,8 @@ import {
 	type QueueDefaults,
 	type ResolvedQueueOptions
 } from "./common.ts";
-import { RabbitManagement, safeUrl, vhostOf, type ManagementCounters } from "./management.ts";
+import { RabbitManagement, vhostOf, type ManagementCounters } from "./management.ts";
+import { redactUrl } from "../log.ts";
 
 export interface RabbitQueueBackendOptions {
 	url: string;
@@ -189,7 +190,7 @@ export class RabbitQueueBackend implements QueueBackend {
 			retryHigh: 5000
 		});
 		this.conn.on("error", (err: unknown) => this.logger.warn({ err: errorMessage(err) }, "RabbitMQ connection error"));
-		this.conn.on("connection", () => this.logger.info({ url: safeUrl(this.url), name: this.connectionName }, "RabbitMQ connected"));
+		this.conn.on("connection", () => this.logger.info({ url: redactUrl(this.url), name: this.connectionName }, "RabbitMQ connected"));
 		this.conn.on("connection.blocked", (reason: string) => this.logger.warn({ reason }, "RabbitMQ blocked publishing"));
 		this.conn.on("connection.unblocked", () => this.logger.info("RabbitMQ unblocked publishing"));
 		this.pub = this.conn.createPublisher({
@@ -208,7 +209,7 @@ export class RabbitQueueBackend implements QueueBackend {
 		try {
 			await this.conn.onConnect(this.connectTimeoutMs, true);
 		} catch (err) {
-			throw new Error(`cannot connect to RabbitMQ at ${safeUrl(this.url)}: ${errorMessage(err)}`, { cause: err });
+			throw new Error(`cannot connect to RabbitMQ at ${redactUrl(this.url)}: ${errorMessage(err)}`, { cause: err });
 		}
 	}
 

@@ -28,6 +28,7 @@ import { DuplicateKeyError } from "./errors.ts";
 import { AdapterBase } from "./adapter-base.ts";
 import { getPath, keyOf, planWrite, reviveInPlace, upsertPlan, type UpsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
+import { redactUrl } from "../log.ts";
 import { pgField, pgLimit, pgOrderBy, pgOrderColumn, pgSearch, pgUpdate, pgWhere, type PgParams } from "./pgquery.ts";
 
 /** Documents per bulkUpsert/insertMany statement. */
@@ -85,17 +86,6 @@ function revived(doc: Record<string, unknown>): Doc {
 /** A stable string for a key tuple (Dates as their ISO strings, as they are stored). */
 function keyString(values: unknown[]): string {
 	return JSON.stringify(values);
-}
-
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-	try {
-		const u = new URL(url);
-		if (u.password) u.password = "***";
-		return u.toString();
-	} catch {
-		return "(invalid URL)";
-	}
 }
 
 export interface PostgresStoreOptions {

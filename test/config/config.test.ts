@@ -41,6 +41,11 @@ test("a bad value names the variable and what it expects", () => {
 	assert.equal(configError({ PORT: "eighty" }).variable, "PORT");
 	assert.match(configError({ PORT: "70000" }).message, /PORT must be at most 65535, got 70000/);
 	assert.match(configError({ TRANSPORTER: "nats://x:4222" }).message, /TRANSPORTER must be a URL starting with amqp:\/\/ or amqps:\/\//);
+	// the value is shown to say what is wrong, never with its password
+	const withPassword = configError({ TRANSPORTER: "nats://bus:hunter2@x:4222" }).message;
+	assert.match(withPassword, /got 'nats:\/\/bus:\*\*\*@x:4222'/);
+	assert.doesNotMatch(withPassword, /hunter2/);
+	assert.doesNotMatch(configError({ S3_ENDPOINT: "minio//key:hunter2@minio:9000" }).message, /hunter2/);
 	assert.match(configError({ LOG_LEVEL: "loud" }).message, /LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, got 'loud'/);
 	assert.match(configError({ S3_ENDPOINT: "http://minio:9000" }).message, /S3_ACCESS_KEY must be set when S3_ENDPOINT is set/);
 	assert.match(configError({ SERVICES: "api;etl" }).message, /SERVICES must be a comma list/);

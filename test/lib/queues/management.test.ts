@@ -10,7 +10,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { RabbitManagement, managementCounters, parseListing, safeUrl, vhostOf, type ManagementQueue } from "../../../lib/queues/management.ts";
+import { RabbitManagement, managementCounters, parseListing, vhostOf, type ManagementQueue } from "../../../lib/queues/management.ts";
+import { redactUrl } from "../../../lib/log.ts";
 import { withCounters } from "../../../lib/queues/rabbitmq.ts";
 
 describe("managementCounters (API JSON -> counters)", () => {
@@ -77,9 +78,11 @@ describe("URLs", () => {
 		assert.equal(vhostOf("amqp://u:p@h:5672/%2F"), "/");
 		assert.equal(vhostOf("amqps://u:p@h/paper%20work"), "paper work");
 	});
-	it("safeUrl hides the password", () => {
-		assert.equal(safeUrl("http://mon:s3cret@h:15672/"), "http://mon:***@h:15672/");
-		assert.equal(safeUrl("::"), "(invalid url)");
+	it("redactUrl hides the password, in a URL and in a string that is not one", () => {
+		assert.equal(redactUrl("http://mon:s3cret@h:15672/"), "http://mon:***@h:15672/");
+		// a mistyped URL (no scheme's colon) is not a URL, but its password is still masked
+		assert.equal(redactUrl("http//mon:s3cret@h:15672/"), "http//mon:***@h:15672/");
+		assert.equal(redactUrl("not a url"), "not a url");
 	});
 });
 
