@@ -42,7 +42,7 @@ try {
 		const docs = [];
 		for (let j = i; j < Math.min(records, i + 5000); j++) {
 			const key = `C${String(j).padStart(9, "0")}`;
-			const data = { contract_id: key, debtor_name: `Devedor ${j}`, debtor_cpf: cpf(j), amount: "100.00", due_date: "2026-01-01", email: `d${j}@example.com`, phone: "+5511987654321" };
+			const data = { contract_id: key, debtor_name: `Devedor ${j}`, debtor_cpf: cpf(j), amount: "100.00", due_date: "2026-01-01", email: `d${j}@example.com`, phone: `+55119${String(j).padStart(8, "0")}` };
 			docs.push({ client: `client-${j % CLIENTS}`, kind: "debt", key, data, searchText: normaliseText(`${data.debtor_name} ${key}`), batchId: `b${String(j % batches).padStart(7, "0")}`, line: 2, batchOutcome: "inserted", version: 1, registeredAt: new Date() });
 		}
 		await recs.bulkUpsert(docs, { key: ["client", "kind", "key"], rowsPerTransaction: 5000 });
@@ -90,6 +90,10 @@ try {
 		["records by contract_id, one client", (i) => `records?clientId=client-${pick(i) % CLIENTS}&contract_id=C${String(pick(i)).padStart(9, "0")}`],
 		["records by contract_id, all clients", (i) => `records?contract_id=C${String(pick(i)).padStart(9, "0")}`],
 		["records by CPF, all clients", (i) => `records?cpf=${cpf(pick(i))}`],
+		["records by phone, all clients", (i) => `records?phone=${encodeURIComponent(`+55119${String(pick(i)).padStart(8, "0")}`)}`],
+		["records by email, all clients", (i) => `records?email=d${pick(i)}@example.com`],
+		["records of a batch, all clients", (i) => `records?batchId=b${String(pick(i) % batches).padStart(7, "0")}&limit=20`],
+		["records by name, all clients", (i) => `records?q=${encodeURIComponent(`Devedor ${pick(i)}`)}&limit=20`],
 		["audit log", () => "audit?limit=50"],
 		["cases, all clients, newest first", () => "cases?limit=20"],
 		["cases of one client, page 5", (i) => `cases?clientId=client-${i % CLIENTS}&limit=20&offset=80`],

@@ -48,20 +48,21 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 			}
 		},
 
-		/** GET /batches?status=&kind=&source=&from=&to=&sort=&limit=&offset= (newest first by default); operators: &clientId= */
+		/** GET /batches?status=&kind=&source=&file=&from=&to=&sort=&limit=&offset= (newest first by default); operators: &clientId= */
 		list: {
 			params: {
 				clientId: clientIdParam,
 				status: { type: "enum", values: STATUSES, optional: true },
 				kind: { type: "enum", values: KIND_NAMES, optional: true },
 				source: { type: "enum", values: ["upload", "rest", "inbox"], optional: true },
+				file: { type: "string", optional: true, min: 1, max: 200, trim: true, description: "part of the uploaded file's name (any case)" },
 				from: { type: "string", optional: true, max: 40, description: "created at or after (ISO 8601)" },
 				to: { type: "string", optional: true, max: 40, description: "created before (ISO 8601)" },
 				sort: { type: "enum", values: SORTS, optional: true },
 				limit: { type: "number", convert: true, optional: true, min: 1, max: 200 },
 				offset: { type: "number", convert: true, optional: true, min: 0 }
 			},
-			async handler(this: Self, ctx: Context<{ clientId?: string; status?: BatchStatus; kind?: Kind; source?: string; from?: string; to?: string; sort?: string; limit?: number; offset?: number }>) {
+			async handler(this: Self, ctx: Context<{ clientId?: string; status?: BatchStatus; kind?: Kind; source?: string; file?: string; from?: string; to?: string; sort?: string; limit?: number; offset?: number }>) {
 				const p = ctx.params;
 				const clientId = readScope(ctx, p.clientId);
 				const store = await batchStore();
@@ -75,7 +76,9 @@ const batches: QueueServiceSchema<Own> & { recover(this: Self): Promise<Record<s
 				const limit = p.limit ?? 20;
 				const offset = p.offset ?? 0;
 				const sort = p.sort ?? "-createdAt";
-				const [rows, total] = await Promise.all([store.batches.find({ query, sort: [sort, "-createdAt"], limit, offset }), store.batches.count({ query })]);
+				// a file name is matched as a case-insensitive part of it (a scan of the scoped batches: thousands, not millions)
+				const byFile = p.file ? { search: p.file, searchFields: ["file.name"] } : {};
+				const [rows, total] = await Promise.all([store.batches.find({ query, ...byFile, sort: [sort, "-createdAt"], limit, offset }), store.batches.count({ query, ...byFile })]);
 				return { total, limit, offset, items: await Promise.all((rows as BatchDoc[]).map((b) => store.view(b))) };
 			}
 		},

@@ -34,7 +34,7 @@ export const ROUTES: RouteSpec[] = [
 
 	{ method: "POST", path: "/uploads", action: "ingest.upload", access: "client-or-operator", summary: "Uploads a CSV or XLSX file (raw body, or multipart field \"file\"); ?kind=debt|loan|repayment; an operator uploads on a client's behalf with ?clientId=", tag: "ingestion", body: "stream", status: 202 },
 	{ method: "POST", path: "/batches", action: "ingest.createBatch", access: "client", summary: "Opens a REST batch of a kind: {kind}", tag: "ingestion", status: 201 },
-	{ method: "GET", path: "/batches", action: "batches.list", access: "client-or-operator", summary: "Lists batches, newest first (?status=&kind=&source=&from=&to=&sort=&limit=&offset=); operators: every client's, or ?clientId=", tag: "ingestion" },
+	{ method: "GET", path: "/batches", action: "batches.list", access: "client-or-operator", summary: "Lists batches, newest first (?status=&kind=&source=&file=&from=&to=&sort=&limit=&offset=); operators: every client's, or ?clientId=", tag: "ingestion" },
 	{ method: "GET", path: "/batches/:id", action: "batches.get", access: "client-or-operator", summary: "A batch: status, counts, chunks, error", tag: "ingestion" },
 	{ method: "POST", path: "/batches/:id/records", action: "ingest.addRecords", access: "client", summary: "Adds rows to an OPEN batch: a JSON array of objects, at most 10,000 per call", tag: "ingestion", status: 202 },
 	{ method: "POST", path: "/batches/:id/submit", action: "ingest.submit", access: "client", summary: "Closes a REST batch and starts processing it", tag: "ingestion", status: 202 },

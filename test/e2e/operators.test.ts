@@ -143,6 +143,16 @@ test("operators read every client's batches, rejections and records, or one clie
 	assert.equal((await http(`${node.url}/batches/${bb.id}`, { headers: op })).status, 200);
 	assert.equal((await http(`${node.url}/batches/${bb.id}?clientId=${a.id}`, { headers: op })).status, 404);
 
+	// by file name: any part of it, any case, across clients for an operator; a client still sees only its own
+	const named = await http<{ batchId: string }>(`${node.url}/uploads?kind=debt&filename=Carteira-Dezembro-2026.csv`, { method: "POST", headers: { ...apiKey(b.apiKey), "Content-Type": "text/csv" }, body: debtCsv([debtRow(9201)]) });
+	assert.equal(named.status, 202, JSON.stringify(named.body));
+	const byFile = await http<{ total: number; items: { id: string; file?: { name: string } }[] }>(`${node.url}/batches?file=dezembro-2026`, { headers: op });
+	assert.equal(byFile.status, 200);
+	assert.deepEqual(byFile.body.items.map((x) => x.id), [named.body.batchId]);
+	assert.equal(byFile.body.total, 1);
+	assert.equal((await http<{ total: number }>(`${node.url}/batches?file=dezembro-2026`, { headers: apiKey(a.apiKey) })).body.total, 0);
+	assert.equal((await http<{ total: number }>(`${node.url}/batches?file=dezembro-2026`, { headers: apiKey(b.apiKey) })).body.total, 1);
+
 	const rej = await http<{ total: number; codes: { code: string; count: number }[] }>(`${node.url}/batches/${ba.id}/rejections?codes=true`, { headers: op });
 	assert.equal(rej.status, 200);
 	assert.equal(rej.body.total, 1);

@@ -36,7 +36,7 @@ export function useClients() {
 
 function filtersOf(route: Route) {
 	const q = route.query;
-	return { clientId: q.get("clientId") ?? "", status: q.get("status") ?? "", kind: q.get("kind") ?? "", source: q.get("source") ?? "", from: q.get("from") ?? "", to: q.get("to") ?? "" };
+	return { clientId: q.get("clientId") ?? "", status: q.get("status") ?? "", kind: q.get("kind") ?? "", source: q.get("source") ?? "", file: q.get("file") ?? "", from: q.get("from") ?? "", to: q.get("to") ?? "" };
 }
 
 export function Batches(props: { route: Route; me: Operator }) {
@@ -71,6 +71,9 @@ export function Batches(props: { route: Route; me: Operator }) {
 						<option value="rest">rest</option>
 						<option value="inbox">inbox</option>
 					</select>
+				</Field>
+				<Field label="File name">
+					<input type="search" value={f.file} placeholder="part of the name" onChange={set("file")} />
 				</Field>
 				<DateRange from={f.from} to={f.to} />
 				<button type="button" onClick={() => void exportCsv()}>

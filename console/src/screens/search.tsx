@@ -12,6 +12,7 @@ const KEYS: { key: string; label: string }[] = [
 	{ key: "phone", label: "Phone" },
 	{ key: "email", label: "Email" },
 	{ key: "batchId", label: "Batch ID" },
+	{ key: "file", label: "File name" },
 	{ key: "q", label: "Name or text" }
 ];
 
@@ -43,6 +44,11 @@ export function Search(props: { route: Route }) {
 		if (draftBy === "batchId" && draft.trim()) {
 			// a batch ID opens the batch
 			navigate(`/batches/${encodeURIComponent(draft.trim())}`);
+			return;
+		}
+		if (draftBy === "file" && draft.trim()) {
+			// a file name lists the batches of files with that name (any client, any case)
+			navigate(`/batches?file=${encodeURIComponent(draft.trim())}`);
 			return;
 		}
 		setQuery({ by: draftBy, value: draft.trim() }, false);

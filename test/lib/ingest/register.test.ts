@@ -14,6 +14,7 @@ import { StoreSearch } from "../../../lib/search/store.ts";
 import { BatchStore, chunkId, type BatchDoc, type ChunkDoc } from "../../../lib/ingest/batches.ts";
 import { drainBatch, GROUP_ROWS, openRecords, registerChunks, stagedSearchText, type RegistryDeps } from "../../../lib/ingest/register.ts";
 import { stagedKey } from "../../../lib/ingest/stage.ts";
+import { fieldExpr } from "../../../lib/store/query.ts";
 import type { ValidRecord } from "../../../lib/etl/parse-chunk.ts";
 
 let dir: string;
@@ -98,4 +99,17 @@ test("a group registered again after a crash counts each row once, with the outc
 	const twice = await registerChunks(deps, batch, chunks);
 	assert.deepEqual(twice, once.map((r, i) => ({ ...r, ms: twice[i].ms })));
 	assert.deepEqual(once.map((r) => [r.inserted, r.duplicates]), [[2, 0], [0, 1]]);
+});
+
+test("the keys an operator looks records up by across clients (CPF, phone, email, batch, loan) are answered by an index, not a scan", async () => {
+	const { DatabaseSync } = await import("node:sqlite");
+	const db = new DatabaseSync(path.join(dir, "records.db"), { readOnly: true });
+	try {
+		for (const field of ["data.debtor_cpf", "data.phone", "data.email", "batchId", "data.loan_id"]) {
+			const plan = (db.prepare(`EXPLAIN QUERY PLAN SELECT doc FROM "records" WHERE ${fieldExpr(field)} = ?`).all("x") as { detail: string }[]).map((r) => r.detail).join(" | ");
+			assert.match(plan, /USING INDEX/, `${field}: ${plan}`);
+		}
+	} finally {
+		db.close();
+	}
 });
