@@ -16,8 +16,16 @@
  * Filters, ranges and sorts are the store's query translation on the collection; without a sort, hits come by
  * FTS5's bm25 rank, then id.
  *
- * A view can leave its text unindexed (StoreView.fullText false: the records, whose registry writes 50,000-row
- * groups and is not measured with FTS indexing on every record); its text queries then scan as store.ts does.
+ * A view written in large transactions (StoreView.fullText "batched": the records, whose registry writes groups of up
+ * to 50,000) gets its new rows into the FTS table by one statement per transaction instead of a trigger per row: a
+ * hook of the file's connection (SqliteFile.beforeCommit) indexes the rows above a high-water mark
+ * (`<collection>__fts_mark`) just before each commit. Per row, a trigger cost ~6 us and FTS5 writing out its pending
+ * words at every statement ~30 us more (measured: 43 against 8 us a record inserted); the one statement ~5 us. Updates
+ * and deletes still go through triggers (few, and each must be exact). A writer that commits rows without the hook
+ * (one outside a transaction) leaves them above the mark; until the next transaction indexes them, a text query
+ * scans as store.ts does, so it is exact either way.
+ *
+ * A view can also leave its text unindexed (StoreView.fullText false); its text queries then scan as store.ts does.
  */
 import type { SqliteFile, SqliteStore } from "../store/sqlite.ts";
 import { jsonPath, limitOffset, orderBy, whereClause, type SqlValue } from "../store/query.ts";
@@ -28,6 +36,9 @@ import { StoreSearch, normaliseWords } from "./store.ts";
 
 const quote = (name: string) => `"${name.replace(/"/g, "\"\"")}"`;
 
+/** per connection, the batched FTS tables whose commit hook it already runs */
+const BATCHED_HOOKS = new WeakMap<SqliteFile, Set<string>>();
+
 /** An FTS5 query: every word a quoted string, whole, the last a prefix. */
 export function ftsQuery(words: string[]): string {
 	return words.map((w, i) => `"${w.replace(/"/g, "\"\"")}"${i === words.length - 1 ? "*" : ""}`).join(" AND ");
@@ -36,8 +47,8 @@ export function ftsQuery(words: string[]): string {
 export class SqliteSearch extends StoreSearch {
 	override readonly kind: SearchIndex["kind"] = "sqlite";
 	private readonly sqlite: SqliteStore;
-	/** index -> its collection's FTS table */
-	private readonly fts = new Map<string, { conn: SqliteFile; table: string; fts: string }>();
+	/** index -> its collection's FTS table (and, when batched, the table holding the last rowid indexed) */
+	private readonly fts = new Map<string, { conn: SqliteFile; table: string; fts: string; mark?: string }>();
 
 	constructor(store: SqliteStore) {
 		super(store);
@@ -54,6 +65,10 @@ export class SqliteSearch extends StoreSearch {
 		const name = `${collection}__fts`;
 		const fts = quote(name);
 		const text = (row: "new" | "old") => `coalesce(json_extract(${row}.doc, '${jsonPath(view ? view.textField : "t")}'), '')`;
+		if (view?.fullText === "batched") {
+			this.fts.set(index, { conn, table, fts, mark: this.ensureBatched(conn, table, name, text) });
+			return;
+		}
 		conn.transaction(() => {
 			if (conn.prepare("SELECT 1 AS x FROM sqlite_master WHERE name = ?").get(name)) return;
 			conn.db.exec(`CREATE VIRTUAL TABLE ${fts} USING fts5(t, content='', contentless_delete=1, tokenize='ascii')`);
@@ -65,10 +80,55 @@ export class SqliteSearch extends StoreSearch {
 		this.fts.set(index, { conn, table, fts });
 	}
 
+	/**
+	 * The batched FTS table of a collection: made (with its mark, and triggers for updates and deletes) when missing,
+	 * and this connection's commit hook that indexes the rows above the mark; the rows already there are indexed at
+	 * once. Returns the mark table's quoted name.
+	 */
+	private ensureBatched(conn: SqliteFile, table: string, name: string, text: (row: "new" | "old") => string): string {
+		const fts = quote(name);
+		const mark = quote(`${name}_mark`);
+		conn.transaction(() => {
+			if (conn.prepare("SELECT 1 AS x FROM sqlite_master WHERE name = ?").get(name)) return;
+			conn.db.exec(`CREATE VIRTUAL TABLE ${fts} USING fts5(t, content='', contentless_delete=1, tokenize='ascii')`);
+			conn.db.exec(`CREATE TABLE ${mark} (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)`);
+			conn.db.exec(`INSERT INTO ${mark} (id, n) VALUES (1, 0)`);
+			// a deleted row leaves the index; the mark never stays above the last row (a new row may take a freed rowid)
+			conn.db.exec(`CREATE TRIGGER ${quote(`${name}_ad`)} AFTER DELETE ON ${table} BEGIN DELETE FROM ${fts} WHERE rowid = old.rowid; UPDATE ${mark} SET n = min(n, (SELECT coalesce(max(rowid), 0) FROM ${table})) WHERE id = 1; END`);
+			// an indexed row whose text changed is indexed again; a row above the mark is indexed by the hook as it is then
+			conn.db.exec(`CREATE TRIGGER ${quote(`${name}_au`)} AFTER UPDATE ON ${table} WHEN ${text("old")} IS NOT ${text("new")} OR old.rowid IS NOT new.rowid BEGIN DELETE FROM ${fts} WHERE rowid = old.rowid; INSERT INTO ${fts} (rowid, t) SELECT new.rowid, ${text("new")} WHERE new.rowid <= (SELECT n FROM ${mark} WHERE id = 1); END`);
+		});
+		let hooked = BATCHED_HOOKS.get(conn);
+		if (!hooked) BATCHED_HOOKS.set(conn, (hooked = new Set()));
+		if (!hooked.has(name)) {
+			hooked.add(name);
+			const source = text("new").replace("new.doc", "doc");
+			conn.beforeCommit(() => {
+				const done = Number((conn.prepare(`SELECT n FROM ${mark} WHERE id = 1`).get() as { n: number }).n);
+				const last = Number((conn.prepare(`SELECT coalesce(max(rowid), 0) AS n FROM ${table}`).get() as { n: number }).n);
+				if (last <= done) return;
+				conn.prepare(`INSERT OR REPLACE INTO ${fts} (rowid, t) SELECT rowid, ${source} FROM ${table} WHERE rowid > ?`).run(done);
+				conn.prepare(`UPDATE ${mark} SET n = ? WHERE id = 1`).run(last);
+			});
+		}
+		// the rows already there (a store made before this index, or rows committed without the hook)
+		conn.transaction(() => undefined);
+		return mark;
+	}
+
+	/** True when every row of a batched view's collection is in its FTS table (none above the mark). */
+	private upToDate(f: { conn: SqliteFile; table: string; mark?: string }): boolean {
+		if (!f.mark) return true;
+		const done = Number((f.conn.prepare(`SELECT n FROM ${f.mark} WHERE id = 1`).get() as { n: number }).n);
+		const last = Number((f.conn.prepare(`SELECT coalesce(max(rowid), 0) AS n FROM ${f.table}`).get() as { n: number }).n);
+		return last <= done;
+	}
+
 	override async search(index: string, q: SearchQuery): Promise<SearchResult> {
 		const words = normaliseWords(q.text);
 		const f = this.fts.get(index);
-		if (!f || words.length === 0) return super.search(index, q);
+		// rows not indexed yet (written outside a transaction): the scan is exact
+		if (!f || words.length === 0 || !this.upToDate(f)) return super.search(index, q);
 		const l = this.layout(index);
 		// the MATCH parameter comes first in the SQL, then the filters' own
 		const params: SqlValue[] = [ftsQuery(words)];

@@ -54,6 +54,10 @@ export interface StoreView {
 	paths: Record<string, string>;
 	/** document field holding normaliseText() of the searchable text */
 	textField: string;
-	/** false: no full-text index of the text where the store would keep one (SQLite FTS5); text queries scan */
-	fullText?: boolean;
+	/**
+	 * Where the store keeps a full-text index of the text (SQLite FTS5): true (default) keeps it row by row; "batched"
+	 * indexes each write transaction's new rows in one statement before it commits (for collections written in large
+	 * transactions: far cheaper per row); false keeps none (text queries scan).
+	 */
+	fullText?: boolean | "batched";
 }

@@ -97,6 +97,8 @@ export class SqliteFile {
 	readonly file: string;
 	readonly db: DatabaseSync;
 	private readonly statements = new Map<string, StatementSync>();
+	/** run inside every transaction() on this connection, after its work and before COMMIT (see beforeCommit) */
+	private readonly commitHooks: (() => void)[] = [];
 
 	constructor(file: string, busyTimeoutMs: number) {
 		this.file = file;
@@ -125,11 +127,20 @@ export class SqliteFile {
 		return stmt;
 	}
 
+	/**
+	 * Adds work to every later transaction() on this connection, run after the transaction's own work and before its
+	 * COMMIT, so that what it derives (a full-text index of the rows just written) commits with them or not at all.
+	 */
+	beforeCommit(hook: () => void): void {
+		this.commitHooks.push(hook);
+	}
+
 	/** Runs `fn` in a BEGIN IMMEDIATE transaction (takes the write lock at once, waiting up to busy_timeout). */
 	transaction<T>(fn: () => T): T {
 		this.db.exec("BEGIN IMMEDIATE");
 		try {
 			const out = fn();
+			for (const hook of this.commitHooks) hook();
 			this.db.exec("COMMIT");
 			return out;
 		} catch (err) {

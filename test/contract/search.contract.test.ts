@@ -10,7 +10,7 @@ import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import type { SearchDoc, SearchIndex } from "../../lib/search/types.ts";
 import { SqliteStore } from "../../lib/store/sqlite.ts";
-import { StoreSearch, normaliseText } from "../../lib/search/store.ts";
+import { StoreSearch, normaliseText, normaliseWords } from "../../lib/search/store.ts";
 import { OpenSearchIndex } from "../../lib/search/opensearch.ts";
 import { PostgresSearch } from "../../lib/search/postgres.ts";
 import { SqliteSearch, ftsQuery } from "../../lib/search/sqlite.ts";
@@ -285,6 +285,64 @@ describe("sqlite search over a view of a collection, through its FTS5 table", ()
 			assert.equal(store.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'plain__fts%'").get()?.n, 0);
 			assert.equal(ftsQuery(["jose", "smi"]), "\"jose\" AND \"smi\"*");
 		} finally {
+			await store.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	});
+});
+
+describe("sqlite search over a view written in large transactions (fullText \"batched\")", () => {
+	it("indexes each transaction's new rows before it commits, stays exact for rows written outside one, and follows updates and deletes", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "search-fts-batched-"));
+		const file = path.join(dir, "s.db");
+		const store = new SqliteStore({ file });
+		// another connection to the same file, as the registry's thread has: its own search adapter, its own hook
+		const writer = new SqliteStore({ file });
+		const view = { collection: "recs", paths: { client: "client" }, textField: "words", fullText: "batched" as const };
+		const inFts = (text: string) => (store.db.prepare(`SELECT rowid FROM "recs__fts" WHERE "recs__fts" MATCH ? ORDER BY rowid`).all(ftsQuery(normaliseWords(text))) as { rowid: number }[]).length;
+		try {
+			const coll = store.adapter("recs");
+			await coll.connect();
+			await coll.insert({ _id: "r0", client: "c1", words: normaliseText("Kaveri Caterers") });
+			const search = new SqliteSearch(store);
+			await search.ensureIndex("recs", ["client"], view);
+			await search.ensureIndex("recs", ["client"], view);
+			assert.equal(inFts("kaveri"), 1, "a row there before the index is indexed when it is made");
+			const ids = async (text: string) => (await search.search("recs", { filter: { client: "c1" }, text, sort: "_id" })).hits.map((h) => h.id);
+
+			const other = writer.adapter("recs");
+			await other.connect();
+			await new SqliteSearch(writer).ensureIndex("recs", ["client"], view);
+			await other.insertMany([
+				{ _id: "r1", client: "c1", words: normaliseText("Maria Silva Recife") },
+				{ _id: "r2", client: "c1", words: normaliseText("Maria Souza Natal") },
+				{ _id: "r3", client: "c2", words: normaliseText("Maria Silva") }
+			]);
+			assert.equal(inFts("maria"), 3, "the writer's transaction indexed its rows before committing");
+			assert.deepEqual(await ids("maria sil"), ["r1"]);
+
+			// a row written outside a transaction is above the mark: found by the scan until a transaction indexes it
+			await other.insert({ _id: "r4", client: "c1", words: normaliseText("Maria Silveira") });
+			assert.equal(inFts("silveira"), 0);
+			assert.deepEqual(await ids("maria sil"), ["r1", "r4"]);
+			await other.insertMany([{ _id: "r5", client: "c1", words: normaliseText("Joana Lima") }]);
+			assert.equal(inFts("silveira"), 1, "the next transaction indexed it too");
+			assert.deepEqual(await ids("maria sil"), ["r1", "r4"]);
+
+			// an indexed row's new text replaces its words; a deleted row leaves the index
+			await other.updateById("r1", { $set: { words: normaliseText("Maria Costa Recife") } });
+			assert.deepEqual(await ids("maria sil"), ["r4"]);
+			assert.deepEqual(await ids("costa"), ["r1"]);
+			await other.removeById("r2");
+			assert.deepEqual(await ids("souza"), []);
+			// the last row deleted, then a new row that may take its rowid: indexed all the same
+			await other.removeById("r5");
+			await other.insertMany([{ _id: "r6", client: "c1", words: normaliseText("Paulo Andrade") }]);
+			assert.deepEqual(await ids("andrade"), ["r6"]);
+			assert.equal(inFts("lima"), 0);
+			assert.deepEqual((await search.search("recs", { text: "maria", limit: 0 })).total, 3, "r1, r3, r4: every client's");
+		} finally {
+			await writer.close();
 			await store.close();
 			fs.rmSync(dir, { recursive: true, force: true });
 		}
