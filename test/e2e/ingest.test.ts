@@ -138,6 +138,10 @@ test("a Latin-1, semicolon, DD/MM/YYYY, 1.234,56 client file registers correctly
 	assert.equal(d.phone, "+552134567890");
 	const byName = await http<{ items: unknown[] }>(`${node.url}/records?q=${encodeURIComponent("conceicao")}`, { headers: apiKey(c.key) });
 	assert.equal(byName.body.items.length, 1, "search folds accents");
+	const byPhone = await http<{ items: { key: string }[] }>(`${node.url}/records?phone=${encodeURIComponent("(21) 3456-7890")}`, { headers: apiKey(c.key) });
+	assert.deepEqual(byPhone.body.items.map((r) => r.key), ["X-1"], "a phone as typed finds the record it was stored with");
+	const byBatch = await http<{ total: number }>(`${node.url}/records?batchId=${up.body.batchId}`, { headers: apiKey(c.key) });
+	assert.equal(byBatch.body.total, 2);
 });
 
 test("an XLSX upload (multipart) registers its rows with sheet line numbers", async () => {
