@@ -25,6 +25,7 @@ import { deliveryStore, INDEXES, type DeliveryStore } from "../lib/delivery/stor
 import { Deliverer, type RenderedCase } from "../lib/delivery/notifier.ts";
 import { Sandbox, type OutboxEntry } from "../lib/delivery/sandbox.ts";
 import { composeProviders, createAlertSink, type ComposedProviders } from "../lib/delivery/wiring.ts";
+import { sharedServiceWindow } from "../lib/delivery/providers/whatsapp.ts";
 import { checkCourierRows, readCourierSheet } from "../lib/delivery/courier.ts";
 import { dateIn, isDate } from "../lib/delivery/runs.ts";
 import { CASE_STATUSES, type AlertSink, type AttemptDoc, type CaseDoc, type EventDoc } from "../lib/delivery/types.ts";
@@ -346,6 +347,8 @@ const notifierService: Schema = {
 				this.logger.warn({ provider, status: outcome.status, reason: outcome.reason }, "provider callback rejected; nothing changed");
 				throw httpError(outcome.status, "CALLBACK_REJECTED", outcome.reason);
 			}
+			// inbound messages open WhatsApp's service window: recorded for every notifier node before the answer
+			await Promise.all((outcome.inbound ?? []).map((m) => this.ds.recordInbound(m.channel, m.phone.replace(/\D/g, ""), m.at)));
 			const results = await this.deliverer.applyEvents(provider, outcome.events);
 			const count = (r: string) => results.filter((x) => x === r).length;
 			return { kind: "events" as const, applied: count("applied"), duplicate: count("duplicate"), unknown: count("unknown") };
@@ -392,7 +395,11 @@ const notifierService: Schema = {
 				await this.handleCallback("sandbox", req);
 			}
 		});
-		this.providers = composeProviders(config, logger, this.sandbox, { metrics: this.metrics, alerts: this.alerts });
+		// apart from the api (TRANSPORTER set), another notifier may have answered the webhook that opened a recipient's
+		// WhatsApp service window: the store knows (in one process, this process's memory sees every webhook)
+		const ds = this.ds;
+		const whatsappWindow = config.transporter ? sharedServiceWindow((phone) => ds.lastInbound("whatsapp", phone)) : undefined;
+		this.providers = composeProviders(config, logger, this.sandbox, { metrics: this.metrics, alerts: this.alerts, ...(whatsappWindow ? { whatsappWindow } : {}) });
 		const metrics = this.metrics;
 		this.deliverer = new Deliverer({
 			store: this.ds,

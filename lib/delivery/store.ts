@@ -18,7 +18,9 @@ export const COLLECTIONS = {
 	attempts: "delivery_attempts",
 	events: "delivery_events",
 	runs: "dispatch_runs",
-	outbox: "sandbox_outbox"
+	outbox: "sandbox_outbox",
+	/** per channel and phone, the last inbound message (WhatsApp's 24 h customer-service window, across nodes) */
+	inbound: "delivery_inbound"
 } as const;
 
 export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
@@ -44,7 +46,8 @@ export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
 		{ fields: ["slot"], unique: true, name: "runs_slot" },
 		{ fields: ["startedAt"], name: "runs_started" }
 	],
-	outbox: [{ fields: ["attemptId"], name: "outbox_attempt" }, { fields: ["caseId"], name: "outbox_case" }, { fields: ["at"], name: "outbox_at" }]
+	outbox: [{ fields: ["attemptId"], name: "outbox_attempt" }, { fields: ["caseId"], name: "outbox_case" }, { fields: ["at"], name: "outbox_at" }],
+	inbound: []
 };
 
 /** How the writes of cases in flight are grouped: up to 500 per transaction, gathered over 10 ms. */
@@ -57,6 +60,7 @@ export class DeliveryStore {
 	readonly events: StoreAdapter;
 	readonly runs: StoreAdapter;
 	readonly outbox: StoreAdapter;
+	readonly inbound: StoreAdapter;
 	readonly #cas = new Map<StoreAdapter, Coalescer<CompareAndSetOp, boolean>>();
 	readonly #newAttempts: Coalescer<NewDoc, boolean>;
 	readonly #inserts = new Map<StoreAdapter, Coalescer<NewDoc, Doc>>();
@@ -67,6 +71,7 @@ export class DeliveryStore {
 		this.events = open(COLLECTIONS.events);
 		this.runs = open(COLLECTIONS.runs);
 		this.outbox = open(COLLECTIONS.outbox);
+		this.inbound = open(COLLECTIONS.inbound);
 		this.#newAttempts = new Coalescer((docs) => this.attempts.insertManyIfAbsent(docs), BATCHING);
 	}
 
@@ -107,6 +112,19 @@ export class DeliveryStore {
 			this.#inserts.set(adapter, c);
 		}
 		return c.call(doc);
+	}
+
+	/** Records an inbound message from a phone (digits) on a channel; a later one replaces an earlier one, never the reverse. */
+	async recordInbound(channel: string, phoneDigits: string, at: Date): Promise<void> {
+		const _id = `${channel}:${phoneDigits}`;
+		const [inserted] = await this.inbound.insertManyIfAbsent([{ _id, at }]);
+		if (!inserted) await this.inbound.updateMany({ _id, at: { $lt: at } }, { $set: { at } });
+	}
+
+	/** When the last inbound message from a phone (digits) on a channel was received, or null. */
+	async lastInbound(channel: string, phoneDigits: string): Promise<Date | null> {
+		const d = await this.inbound.findById(`${channel}:${phoneDigits}`);
+		return d?.at instanceof Date ? d.at : null;
 	}
 
 	async getCase<T extends Doc>(id: string): Promise<T | null> {

@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../../config/index.ts";
 import { createProviders } from "./providers/index.ts";
+import type { ServiceWindow } from "./providers/whatsapp.ts";
 import { createAlerts } from "../alerts/index.ts";
 import type { Metrics } from "../metrics.ts";
 import { CHANNELS, type CallbackHandler, type Channel, type Provider } from "./provider.ts";
@@ -21,9 +22,9 @@ export interface ComposedProviders {
 }
 
 /** The configured providers, with the sandbox serving every channel that has none. */
-export function composeProviders(config: Config, logger: Logger, sandbox: Sandbox, deps: { metrics?: Metrics; alerts?: AlertSink } = {}): ComposedProviders {
+export function composeProviders(config: Config, logger: Logger, sandbox: Sandbox, deps: { metrics?: Metrics; alerts?: AlertSink; whatsappWindow?: ServiceWindow } = {}): ComposedProviders {
 	// the clients raise "circuit_open" themselves through the alert sink, and count their calls
-	const real = createProviders(config, { logger, ...(deps.metrics ? { metrics: deps.metrics } : {}), ...(deps.alerts ? { alerts: deps.alerts } : {}) });
+	const real = createProviders(config, { logger, ...(deps.metrics ? { metrics: deps.metrics } : {}), ...(deps.alerts ? { alerts: deps.alerts } : {}), ...(deps.whatsappWindow ? { whatsappWindow: deps.whatsappWindow } : {}) });
 	const byChannel = {} as Record<Channel, Provider>;
 	const sandboxed: Channel[] = [];
 	for (const ch of CHANNELS) {

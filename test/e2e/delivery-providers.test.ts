@@ -195,3 +195,14 @@ test("a callback whose signature is wrong is refused with 401 and changes nothin
 	assert.deepEqual(after.attempts.map((a) => a.status), ["delivered"]);
 	assert.equal(after.events.length, before.events.length + 1, "the late event is recorded, not applied");
 });
+
+test("an inbound WhatsApp message through the webhook is recorded for every notifier node (the service window across nodes)", async () => {
+	const { deliveryStore } = await import("../../lib/delivery/store.ts");
+	const ds = await deliveryStore(node.platform.store);
+	const before = new Date(Date.now() - 1000);
+	wa.inbound("+919876511234");
+	await wa.settled();
+	const at = await ds.lastInbound("whatsapp", "919876511234");
+	assert.ok(at && at >= before, `recorded: ${String(at)}`);
+	assert.equal(await ds.lastInbound("whatsapp", "919876599999"), null);
+});

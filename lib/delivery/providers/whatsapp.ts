@@ -35,7 +35,7 @@ export interface ServiceWindow {
 	/** a message from this phone (any format; digits are what count) was received at `at` */
 	noteInbound(phone: string, at: Date): void;
 	/** whether a free-form message may be sent to this phone now */
-	isOpen(phone: string, now: Date): boolean;
+	isOpen(phone: string, now: Date): boolean | Promise<boolean>;
 }
 
 /** The in-process ServiceWindow: one entry per phone, at most `max` phones (the oldest are forgotten first). */
@@ -61,6 +61,24 @@ export function memoryServiceWindow(max = 100_000): ServiceWindow {
 	};
 }
 
+/**
+ * A window shared by every node: open when this process saw the phone's last inbound message within 24 h, or when
+ * `lastInbound` (the store, where the node that answered the webhook recorded it) says so. The notifier uses it when
+ * it runs apart from the api (TRANSPORTER set): a webhook answered by one node opens the window for every notifier.
+ */
+export function sharedServiceWindow(lastInbound: (phoneDigits: string) => Promise<Date | null>, local: ServiceWindow = memoryServiceWindow()): ServiceWindow {
+	return {
+		noteInbound(phone, at) {
+			local.noteInbound(phone, at);
+		},
+		async isOpen(phone, now) {
+			if (await local.isOpen(phone, now)) return true;
+			const at = await lastInbound(digits(phone));
+			return at !== null && now.getTime() - at.getTime() < WINDOW_MS;
+		}
+	};
+}
+
 /** Graph API error codes worth another try later (throughput, server trouble); others are permanent. */
 const TRANSIENT_CODES = new Set([1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131048, 131056, 131057, 133004]);
 
@@ -77,8 +95,8 @@ function isThrottled(answer: HttpAnswer): boolean {
 
 /**
  * This process's window, shared by every createWhatsApp without a window of its own: the api's webhook route and the
- * notifier see the same inbound messages when they run in one process (the embedded default). Across processes, pass
- * a ServiceWindow backed by the store, or rely on templates (always allowed) as nodes without the window do.
+ * notifier see the same inbound messages when they run in one process (the embedded default). Across processes the
+ * notifier passes a sharedServiceWindow backed by the store.
  */
 const processWindow = memoryServiceWindow();
 
@@ -99,10 +117,10 @@ export function createWhatsApp(config: WhatsAppConfig, resilience: ResilienceCon
 	const endpoint = `${config.apiUrl}/${config.apiVersion}/${encodeURIComponent(config.phoneNumberId)}/messages`;
 	const now = (): Date => new Date(deps.clock?.now() ?? Date.now());
 
-	function body(message: OutgoingMessage, to: string): Record<string, unknown> | SendResult {
+	async function body(message: OutgoingMessage, to: string): Promise<Record<string, unknown> | SendResult> {
 		const base = { messaging_product: "whatsapp", recipient_type: "individual", to, biz_opaque_callback_data: message.attemptId };
 		const doc = { link: message.document.url, filename: message.document.fileName };
-		if (window.isOpen(to, now())) {
+		if (await window.isOpen(to, now())) {
 			return { ...base, type: "document", document: { ...doc, caption: clip(message.text.body, 1024) } };
 		}
 		const templates = message.settings?.whatsapp?.templates ?? {};
@@ -131,7 +149,7 @@ export function createWhatsApp(config: WhatsAppConfig, resilience: ResilienceCon
 				return failed("NO_PHONE", "recipient has no valid E.164 phone number", true);
 			}
 			const to = digits(phone);
-			const payload = body(message, to);
+			const payload = await body(message, to);
 			if ("ok" in payload) {
 				http.count("rejected");
 				return payload as SendResult;

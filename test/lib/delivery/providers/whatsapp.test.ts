@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, test } from "node:test";
 import { createProviders } from "../../../../lib/delivery/providers/index.ts";
-import { whatsAppSignature } from "../../../../lib/delivery/providers/whatsapp.ts";
+import { sharedServiceWindow, whatsAppSignature } from "../../../../lib/delivery/providers/whatsapp.ts";
 import type { Provider, ProviderSet } from "../../../../lib/delivery/provider.ts";
 import { startWhatsAppServer, type WhatsAppServer } from "../../../fixtures/providers/whatsapp.ts";
 import { configWith, fastClock, type Gateway, message, silent, startGateway } from "./helpers.ts";
@@ -201,4 +201,33 @@ test("two provider sets in one process (the api's webhook route and the notifier
 	assert.equal((await (other.byChannel.whatsapp as Provider).send(message({ phone, language: "gu" }))).ok, true);
 	assert.equal(JSON.parse(wa.requests.at(-1)?.body ?? "{}").type, "document");
 	await other.close();
+});
+
+test("a notifier in another process sees the service window another node recorded in the store (sharedServiceWindow)", async () => {
+	const { SqliteStore } = await import("../../../../lib/store/sqlite.ts");
+	const { DeliveryStore } = await import("../../../../lib/delivery/store.ts");
+	const store = new SqliteStore({ file: ":memory:" });
+	const ds = await DeliveryStore.open((c) => store.adapter(c));
+	// its own memory window, which never saw the webhook: only the store can open it
+	const elsewhere = createProviders(
+		configWith({ WHATSAPP_API_URL: wa.url, WHATSAPP_API_VERSION: wa.version, WHATSAPP_PHONE_NUMBER_ID: wa.phoneNumberId, WHATSAPP_TOKEN: TOKEN, WHATSAPP_APP_SECRET: SECRET, WHATSAPP_VERIFY_TOKEN: VERIFY }),
+		{ logger: silent, whatsappWindow: sharedServiceWindow((phone) => ds.lastInbound("whatsapp", phone)) }
+	);
+	try {
+		const send = (phone: string) => (elsewhere.byChannel.whatsapp as Provider).send(message({ phone, language: "gu" }));
+		const closed = await send("+919876500088");
+		assert.deepEqual(closed.ok ? null : closed.code, "NO_TEMPLATE", "no inbound anywhere: no window");
+		await ds.recordInbound("whatsapp", "919876500088", new Date());
+		assert.equal((await send("+919876500088")).ok, true);
+		assert.equal(JSON.parse(wa.requests.at(-1)?.body ?? "{}").type, "document");
+		// a message older than 24 h opens nothing; an earlier one recorded late never moves the window back
+		await ds.recordInbound("whatsapp", "919876500089", new Date(Date.now() - 25 * 3600_000));
+		assert.deepEqual(((await send("+919876500089")) as { code?: string }).code, "NO_TEMPLATE");
+		await ds.recordInbound("whatsapp", "919876500089", new Date());
+		await ds.recordInbound("whatsapp", "919876500089", new Date(Date.now() - 26 * 3600_000));
+		assert.equal((await send("+919876500089")).ok, true);
+	} finally {
+		await elsewhere.close();
+		await store.close();
+	}
 });
