@@ -4,6 +4,7 @@
  * SQLite file `${DATA_DIR}/paperwork.db` (its folder is created), with the records in `${DATA_DIR}/records.db`.
  */
 import path from "node:path";
+import { isMainThread } from "node:worker_threads";
 import type { Logger } from "pino";
 import type { Config } from "../../config/index.ts";
 import type { StoreFactory } from "./types.ts";
@@ -22,7 +23,8 @@ export function ownFiles(dataDir: string): Record<string, string> {
 export function createStore(config: Config, logger: Logger): StoreFactory {
 	if (config.postgres) return new PostgresStore({ url: config.postgres.url, poolSize: config.postgres.poolSize, logger });
 	if (config.mongo) return new MongoStore({ url: config.mongo.url, db: config.mongo.db, logger });
-	return new SqliteStore({ file: path.join(config.dataDir, "paperwork.db"), ownFiles: ownFiles(config.dataDir), logger });
+	// the process's main thread checkpoints from a worker; the registry's write thread (a worker itself) in its commits
+	return new SqliteStore({ file: path.join(config.dataDir, "paperwork.db"), ownFiles: ownFiles(config.dataDir), logger, backgroundCheckpoints: isMainThread });
 }
 
 export { SqliteStore } from "./sqlite.ts";

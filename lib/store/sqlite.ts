@@ -15,7 +15,6 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { createRequire } from "node:module";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Logger } from "pino";
 import type { BulkUpsertOptions, BulkUpsertResult, CompareAndSetOp, Doc, FindOptions, IndexSpec, NewDoc, Query, StoreAdapter, StoreFactory, Update } from "./types.ts";
@@ -24,30 +23,9 @@ import { AdapterBase } from "./adapter-base.ts";
 import { keyOf, planWrite, reviveInPlace, upsertPlan } from "./docs.ts";
 import { newId } from "./ids.ts";
 import { bindValue, fieldExpr, limitOffset, orderBy, searchClause, updateExpr, whereClause, type SqlValue } from "./query.ts";
+import { BackgroundCheckpoints, SAFETY_NET_PAGES } from "./sqlite-checkpoints.ts";
+import { loadSqlite } from "./sqlite-module.ts";
 
-type SqliteModule = typeof import("node:sqlite");
-
-let sqliteModule: SqliteModule | undefined;
-
-/**
- * Loads node:sqlite, dropping only the "SQLite is an experimental feature" warning Node 22 prints on first
- * load (every other warning still goes through).
- */
-function loadSqlite(): SqliteModule {
-	if (sqliteModule) return sqliteModule;
-	const original = process.emitWarning;
-	process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]): void {
-		const text = typeof warning === "string" ? warning : warning.message;
-		if (/SQLite is an experimental feature/i.test(text)) return;
-		return (original as (...a: unknown[]) => void).call(this, warning, ...rest);
-	} as typeof process.emitWarning;
-	try {
-		sqliteModule = createRequire(import.meta.url)("node:sqlite") as SqliteModule;
-	} finally {
-		process.emitWarning = original;
-	}
-	return sqliteModule;
-}
 
 /** Rows per bulkUpsert/insertMany transaction. */
 const CHUNK = 5000;
@@ -90,6 +68,11 @@ export interface SqliteStoreOptions {
 	 * its own file never holds up the short writes of the others.
 	 */
 	ownFiles?: Record<string, string>;
+	/**
+	 * Checkpoint the WAL from a worker thread (lib/store/sqlite-checkpoints.ts) instead of in the commit that fills it:
+	 * the process's main store sets it, so no commit on its main thread copies pages and fsyncs.
+	 */
+	backgroundCheckpoints?: boolean;
 }
 
 /** One SQLite file: its connection, cached statements and transactions. */
@@ -100,7 +83,7 @@ export class SqliteFile {
 	/** run inside every transaction() on this connection, after its work and before COMMIT (see beforeCommit) */
 	private readonly commitHooks: (() => void)[] = [];
 
-	constructor(file: string, busyTimeoutMs: number) {
+	constructor(file: string, busyTimeoutMs: number, checkpoints?: BackgroundCheckpoints) {
 		this.file = file;
 		if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
 		const { DatabaseSync: Database } = loadSqlite();
@@ -112,6 +95,11 @@ export class SqliteFile {
 		this.db.exec("PRAGMA synchronous = NORMAL");
 		this.db.exec("PRAGMA temp_store = MEMORY");
 		this.db.exec("PRAGMA cache_size = -32000");
+		if (checkpoints && file !== ":memory:") {
+			// the worker checkpoints; this connection only past the safety net
+			this.db.exec(`PRAGMA wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
+			checkpoints.add(file);
+		}
 		// Unicode-aware lower() for moleculer-db's case-insensitive search (SQLite's own lower() is ASCII only)
 		this.db.function("pw_lower", { deterministic: true }, (v: unknown) => (v === null || v === undefined ? null : String(v).toLowerCase()));
 	}
@@ -174,13 +162,18 @@ export class SqliteStore implements StoreFactory {
 	private readonly ownFiles: Record<string, string>;
 	private readonly busyTimeoutMs: number;
 	private readonly adapters = new Map<string, SqliteAdapter>();
+	private readonly checkpoints?: BackgroundCheckpoints;
 	private closed = false;
 
 	constructor(options: SqliteStoreOptions) {
 		this.file = options.file;
 		this.busyTimeoutMs = options.busyTimeoutMs ?? 30000;
 		this.ownFiles = options.ownFiles ?? {};
-		this.main = new SqliteFile(this.file, this.busyTimeoutMs);
+		if (options.backgroundCheckpoints && this.file !== ":memory:") {
+			const logger = options.logger;
+			this.checkpoints = new BackgroundCheckpoints((file, message) => logger?.warn({ file, err: message }, "background WAL checkpoint failed; the store's own checkpoints take over past the safety net"));
+		}
+		this.main = new SqliteFile(this.file, this.busyTimeoutMs, this.checkpoints);
 		options.logger?.debug({ file: this.file, ownFiles: this.ownFiles }, "sqlite store opened");
 	}
 
@@ -195,7 +188,7 @@ export class SqliteStore implements StoreFactory {
 		if (!own) return this.main;
 		let f = this.own.get(own);
 		if (!f) {
-			f = new SqliteFile(own, this.busyTimeoutMs);
+			f = new SqliteFile(own, this.busyTimeoutMs, this.checkpoints);
 			this.own.set(own, f);
 		}
 		return f;
@@ -223,6 +216,7 @@ export class SqliteStore implements StoreFactory {
 		if (this.closed) return;
 		this.closed = true;
 		this.adapters.clear();
+		await this.checkpoints?.close();
 		for (const f of this.own.values()) f.close();
 		this.own.clear();
 		this.main.close();

@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { SqliteStore } from "../../../lib/store/sqlite.ts";
+import { SAFETY_NET_PAGES } from "../../../lib/store/sqlite-checkpoints.ts";
 import { createStore } from "../../../lib/store/index.ts";
 import { loadConfig } from "../../../config/index.ts";
 
@@ -149,6 +150,24 @@ describe("SqliteStore", () => {
 			await a.insert({ _id: "taken", k: "other" });
 			await assert.rejects(a.bulkUpsert([{ k: "a" }, { _id: "taken", k: "b" }], { key: ["k"] }), /duplicate key/);
 			assert.equal(await a.count(), 1, "the first document of the failed chunk was not kept");
+		} finally {
+			await store.close();
+		}
+	});
+
+	it("with background checkpoints, a worker thread copies the WAL into the database file; commits on this thread do not", async () => {
+		const file = path.join(dir, "ckpt.db");
+		const store = new SqliteStore({ file, backgroundCheckpoints: true });
+		try {
+			assert.equal((store.db.prepare("PRAGMA wal_autocheckpoint").get() as { wal_autocheckpoint: number }).wal_autocheckpoint, SAFETY_NET_PAGES, "this connection only checkpoints past the safety net");
+			const a = store.adapter("blobs");
+			// ~16 MB in 20 transactions: 2,000 pages, past SQLite's default of 1,000 but far below the safety net
+			const filler = "x".repeat(8000);
+			for (let t = 0; t < 20; t++) await a.insertMany(Array.from({ length: 100 }, (_v, i) => ({ _id: `b${t}-${i}`, filler })));
+			const deadline = Date.now() + 10_000;
+			while (fs.statSync(file).size < 10_000_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+			assert.ok(fs.statSync(file).size >= 10_000_000, `the pages reached the database file: ${fs.statSync(file).size} bytes`);
+			assert.equal(await a.count(), 2000);
 		} finally {
 			await store.close();
 		}
