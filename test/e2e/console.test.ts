@@ -33,6 +33,7 @@ interface El {
 }
 declare const document: { querySelector(selector: string): El | null };
 declare const sessionStorage: { getItem(key: string): string | null };
+declare const location: { pathname: string; search: string };
 
 const ADMIN = { email: "admin@example.com", password: "admin password 1" };
 const OPERATOR = { email: "ops@example.com", password: "operator password 1" };
@@ -190,6 +191,16 @@ test("a batch is followed live from PROCESSING to COMPLETED without a reload; it
 	assert.equal(await page.$eval("select", (s) => (s as El).value), client.id);
 	assert.ok((await page.content()).includes("live.csv"));
 	await screen(page, "batches", problems);
+	// a file name from the search screen lists the batches of that file (part of its name, any case), filter in the URL
+	await page.goto(`${base}/console/search`, { waitUntil: "networkidle0" });
+	await page.select("form[role=search] select", "file");
+	await page.type("input[name=value]", "LIVE.C");
+	await page.click("form[role=search] button[type=submit]");
+	await page.waitForFunction(() => location.pathname.endsWith("/batches") && new URLSearchParams(location.search).get("file") === "LIVE.C");
+	await page.waitForFunction(() => document.querySelector("table tbody")?.textContent?.includes("live.csv"));
+	const files = await page.$$eval("table tbody tr td:first-child", (tds) => tds.map((t) => t.textContent ?? ""));
+	assert.ok(files.length > 0 && files.every((f) => f.toLowerCase().includes("live.c")), JSON.stringify(files));
+	assert.equal(await page.$eval("input[type=search]", (i) => (i as El).value), "LIVE.C");
 	await page.close();
 });
 
