@@ -7,6 +7,7 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useApi, useNow, ago, when, ErrorBox, Link } from "../ui.tsx";
+import { useClients } from "./batches.tsx";
 
 interface Health {
 	status: string;
@@ -108,6 +109,8 @@ export function Overview() {
 	const runs = useApi<{ items: RunRow[] }>("dispatch/runs?limit=5", 5000);
 	const intake = useApi<{ items: IntakeRow[] }>("intake?limit=5", 5000);
 	const rates = useRates(queues.data?.queues, queues.at);
+	const clients = useClients();
+	const clientName = (id: string) => clients.data?.items.find((c) => c.id === id)?.name ?? id;
 	const now = useNow();
 	const rate = (q: QueueStat, k: keyof Rate) => {
 		if (q.published === undefined) return <NotReported q={q} />;
@@ -204,7 +207,7 @@ export function Overview() {
 								<td>
 									<Link to={`/batches/${b.id}`}>{b.id}</Link>
 								</td>
-								<td>{b.clientId}</td>
+								<td>{clientName(b.clientId)}</td>
 								<td>{b.kind}</td>
 								<td class={`status-${b.status}`}>{b.status}</td>
 								<td>{b.counts.received}</td>
@@ -263,7 +266,7 @@ export function Overview() {
 								<td>
 									<Link to={`/intake/${encodeURIComponent(d.id)}`}>{d.file.name}</Link>
 								</td>
-								<td>{d.clientId}</td>
+								<td>{clientName(d.clientId)}</td>
 								<td>{d.type ?? ""}</td>
 								<td class={`status-${d.status}`}>{d.status}</td>
 								<td>{when(d.createdAt)}</td>
