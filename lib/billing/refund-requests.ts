@@ -8,11 +8,10 @@
  *   - the timeout (sweepRefunds: requests unanswered for too long, marked timed out once each).
  */
 import type { StoreAdapter } from "../store/types.ts";
-import type { RecordDoc } from "../ingest/register.ts";
 import type { ClientDoc } from "../clients.ts";
 import { signBody } from "../ingest/report.ts";
 import { conflict, notFound } from "../api/errors.ts";
-import { loadLoanChunk, loansOf, openRefunds, type RefundDoc } from "./loans.ts";
+import { loadLoanChunk, loansOfBatch, openRefunds, type RefundDoc } from "./loans.ts";
 import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus } from "./refunds.ts";
 
 /** What a client sees of a refund request. */
@@ -38,8 +37,7 @@ export function refundView(r: RefundDoc): RefundView {
  * of the client whose notice is not delivered yet (also those created by a try that died before notifying).
  */
 export async function openBatchRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, batchId: string, windowSeconds: number): Promise<{ created: number; loans: number; pending: RefundDoc[] }> {
-	const rows = (await records.find({ query: { client: clientId, kind: "repayment", batchId } })) as RecordDoc[];
-	const loans = loansOf(rows);
+	const loans = await loansOfBatch(records, clientId, batchId);
 	let created = 0;
 	// every repayment of the loans (a duplicate may repeat one of an earlier batch), read 500 loans at a time
 	for (let i = 0; i < loans.length; i += 500) {

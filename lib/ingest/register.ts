@@ -89,7 +89,8 @@ export async function openRecords(store: StoreFactory, search: SearchIndex): Pro
 		{ fields: ["data.loan_id"] },
 		{ fields: ["data.phone"] },
 		{ fields: ["data.email"] },
-		{ fields: ["batchId"] }
+		// a batch's records in _id order, a page at a time (billing's duplicate check reads a repayment batch so)
+		{ fields: ["batchId", "_id"], name: "batch_records" }
 	]);
 	await search.ensureIndex(SEARCH_INDEX, SEARCH_FIELDS, SEARCH_VIEW);
 	return a;

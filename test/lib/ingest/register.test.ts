@@ -109,6 +109,10 @@ test("the keys an operator looks records up by across clients (CPF, phone, email
 			const plan = (db.prepare(`EXPLAIN QUERY PLAN SELECT doc FROM "records" WHERE ${fieldExpr(field)} = ?`).all("x") as { detail: string }[]).map((r) => r.detail).join(" | ");
 			assert.match(plan, /USING INDEX/, `${field}: ${plan}`);
 		}
+		// a batch read a page at a time in _id order (billing's duplicate check): a range of the index, no sort
+		const page = (db.prepare(`EXPLAIN QUERY PLAN SELECT doc FROM "records" WHERE ${fieldExpr("batchId")} = ? AND _id > ? AND ${fieldExpr("client")} = ? ORDER BY _id LIMIT 5000`).all("b", "x", "c") as { detail: string }[]).map((r) => r.detail).join(" | ");
+		assert.match(page, /USING INDEX records__batch_records/, page);
+		assert.doesNotMatch(page, /TEMP B-TREE/, page);
 	} finally {
 		db.close();
 	}
