@@ -83,15 +83,27 @@ export async function startRun(p: RunPorts, clientId: string, cycle: Cycle, pdf:
 	return { run: started, created };
 }
 
-/** Enqueues, in chunks, the run's active items at `step` (all of them, or those of `ids`); returns how many. */
-export async function handOn(p: RunPorts, run: BillingRunDoc, step: BillingStep, ids?: string[]): Promise<number> {
+/** Items read per page when a run hands them on (keyset on loanId, unique in a run): whole chunks, never all at once. */
+const HAND_ON_PAGE = 10 * CHUNK_ITEMS;
+
+/**
+ * Enqueues, in chunks in loanId order, the run's active items at `step` (all of them, or those of `ids`); returns
+ * how many. The items are read a page at a time: a run of millions of loans is never held in memory whole.
+ */
+export async function handOn(p: RunPorts, run: BillingRunDoc, step: BillingStep, ids?: string[], pageSize = HAND_ON_PAGE): Promise<number> {
 	if (ids && ids.length === 0) return 0;
 	const query: Record<string, unknown> = { runId: run._id, step, status: "active", ...(ids ? { _id: { $in: ids } } : {}) };
-	const at = (await p.items.find({ query, sort: "loanId" })) as BillingItemDoc[];
-	const chunks: string[][] = [];
-	for (let i = 0; i < at.length; i += CHUNK_ITEMS) chunks.push(at.slice(i, i + CHUNK_ITEMS).map((d) => d._id));
-	if (chunks.length) await p.enqueue(step, run._id, chunks);
-	return at.length;
+	let total = 0;
+	let after: string | undefined;
+	for (;;) {
+		const page = (await p.items.find({ query: after === undefined ? query : { ...query, loanId: { $gt: after } }, sort: "loanId", limit: pageSize })) as BillingItemDoc[];
+		const chunks: string[][] = [];
+		for (let i = 0; i < page.length; i += CHUNK_ITEMS) chunks.push(page.slice(i, i + CHUNK_ITEMS).map((d) => d._id));
+		if (chunks.length) await p.enqueue(step, run._id, chunks);
+		total += page.length;
+		if (page.length < pageSize) return total;
+		after = (page[page.length - 1] as BillingItemDoc).loanId;
+	}
 }
 
 /** Halted loans of a run (of one step, or some loans) go on from the step they halted at; returns how many. */

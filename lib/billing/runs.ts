@@ -29,7 +29,8 @@ export const ITEMS = "billing_items";
 export const RUN_INDEXES = [{ fields: ["clientId", "cycle.to"], unique: true }, { fields: ["clientId", "createdAt"] }];
 export const ITEM_INDEXES = [
 	{ fields: ["clientId", "cycleTo", "loanId"], unique: true },
-	{ fields: ["runId", "step", "status"] },
+	// a step's active items in loanId order, a page at a time (run-control.ts handOn); counts per step and status
+	{ fields: ["runId", "step", "status", "loanId"] },
 	{ fields: ["runId", "loanId"] }
 ];
 

@@ -1,6 +1,6 @@
 /**
- * The loans a repayment batch touched (billing's duplicate check after a repayment batch): read a page at a time in
- * _id order, every page's loans kept once, only the batch's own repayments of its own client.
+ * Billing reads what may be millions of rows a page at a time: the loans a repayment batch touched (the duplicate
+ * check after a repayment batch), and the items a run hands on to a step's queue.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -8,6 +8,8 @@ import { SqliteStore } from "../../../lib/store/sqlite.ts";
 import { StoreSearch } from "../../../lib/search/store.ts";
 import { openRecords } from "../../../lib/ingest/register.ts";
 import { loansOfBatch } from "../../../lib/billing/loans.ts";
+import { handOn } from "../../../lib/billing/run-control.ts";
+import { ITEMS, ITEM_INDEXES, RUNS, type BillingItemDoc, type BillingRunDoc } from "../../../lib/billing/runs.ts";
 
 test("loansOfBatch reads a batch page by page and returns each loan once, sorted; other batches, clients and kinds are left out", async () => {
 	const store = new SqliteStore({ file: ":memory:" });
@@ -26,6 +28,34 @@ test("loansOfBatch reads a batch page by page and returns each loan once, sorted
 		assert.deepEqual(await loansOfBatch(records, "c1", "b1", 25), all);
 		assert.deepEqual(await loansOfBatch(records, "c1", "b1"), all);
 		assert.deepEqual(await loansOfBatch(records, "c1", "nothing"), []);
+	} finally {
+		await store.close();
+	}
+});
+
+test("handOn enqueues a step's active items in loanId order, a page at a time, and counts them", async () => {
+	const store = new SqliteStore({ file: ":memory:" });
+	try {
+		const items = store.adapter(ITEMS);
+		await items.ensureIndexes(ITEM_INDEXES);
+		const item = (n: number, over: Partial<BillingItemDoc> = {}) => ({ _id: `i${n}`, runId: "r1", clientId: "c1", cycleTo: "2026-11-10", loanId: `L${String(n).padStart(3, "0")}`, step: "passbook", status: "active", ...over });
+		// 23 active at passbook, given in reverse; others done, halted, at another step or of another run
+		await items.insertMany([
+			...Array.from({ length: 23 }, (_v, i) => item(22 - i)),
+			item(50, { status: "done" }),
+			item(51, { status: "halted" }),
+			item(52, { step: "statement" }),
+			item(53, { runId: "r2" })
+		]);
+		const enqueued: string[][] = [];
+		const ports = { runs: store.adapter(RUNS), items, records: async () => items, enqueue: async (_step: string, _run: string, chunks: string[][]) => void enqueued.push(...chunks) };
+		const run = { _id: "r1" } as BillingRunDoc;
+		assert.equal(await handOn(ports, run, "passbook", undefined, 10), 23);
+		assert.deepEqual(enqueued.map((c) => c.length), [10, 10, 3], "a page of 10 at a time");
+		assert.deepEqual(enqueued.flat(), Array.from({ length: 23 }, (_v, i) => `i${i}`), "every active item once, in loanId order");
+		enqueued.length = 0;
+		assert.equal(await handOn(ports, run, "passbook", ["i3", "i7", "i50"], 2), 2, "of these IDs, the active ones");
+		assert.deepEqual(enqueued.flat(), ["i3", "i7"]);
 	} finally {
 		await store.close();
 	}
