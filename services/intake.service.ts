@@ -5,6 +5,7 @@
  * (queue intake.notify). The reading itself is the reader's (queue intake.received).
  */
 import type { Readable } from "node:stream";
+import type { StoreAdapter } from "../lib/store/types.ts";
 import type { Context } from "moleculer";
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
@@ -19,7 +20,7 @@ import { acceptDocument, asHttpError } from "../lib/intake/accept.ts";
 import { fetchUrl } from "../lib/intake/fetch-url.ts";
 import { intakeStore, indexDocument, INTAKE_INDEX, searchFieldsOf } from "../lib/intake/context.ts";
 import { INTAKE_STATUSES, intakeView, type FieldValue, type IntakeDoc, type IntakeStatus } from "../lib/intake/documents.ts";
-import { deliver, eventOf } from "../lib/intake/notify.ts";
+import { deliver, deliveryIdsOf, eventOf } from "../lib/intake/notify.ts";
 import { checkFields } from "../lib/fields/extract.ts";
 import { normaliseText } from "../lib/search/store.ts";
 import type { Caller } from "../lib/api/auth.ts";
@@ -43,6 +44,19 @@ type Self = QueueService<Own>;
 const CLIENTS_TTL_MS = 30_000;
 
 /** A document the caller may see: a client's own, or any for an operator; 404 otherwise, as for one that does not exist. */
+/** The webhook attempts (lib/intake/notify.ts), indexed by delivery ID and time. */
+let deliveriesOpened: Promise<StoreAdapter> | undefined;
+function deliveriesOf(): Promise<StoreAdapter> {
+	deliveriesOpened ??= (async () => {
+		const a = getPlatform().store.adapter("intake_deliveries");
+		await a.connect();
+		await a.ensureIndexes([{ fields: ["deliveryId", "at"] }]);
+		return a;
+	})();
+	deliveriesOpened.catch(() => (deliveriesOpened = undefined));
+	return deliveriesOpened;
+}
+
 async function ownDocument(ctx: Context, id: string): Promise<IntakeDoc> {
 	const scope = readScope(ctx, undefined);
 	const doc = await (await intakeStore()).get(id);
@@ -114,6 +128,35 @@ const intake: QueueServiceSchema<Own> = {
 			params: { id: { type: "string" } },
 			async handler(ctx: Context<{ id: string }>) {
 				return intakeView(await ownDocument(ctx, ctx.params.id));
+			}
+		},
+
+		/** GET /intake/:id/deliveries: every try to tell the client's webhook about the document, newest first */
+		deliveries: {
+			params: { id: { type: "string" } },
+			async handler(ctx: Context<{ id: string }>) {
+				const doc = await ownDocument(ctx, ctx.params.id);
+				const rows = await (await deliveriesOf()).find({ query: { deliveryId: { $in: deliveryIdsOf(doc._id) } }, sort: "-at", limit: 200 });
+				const items = rows.map((r) => ({ deliveryId: String(r.deliveryId), event: String(r.event), host: String(r.host), status: typeof r.status === "number" ? r.status : null, ok: r.ok === true, error: typeof r.error === "string" ? r.error : null, at: r.at as Date }));
+				return { total: items.length, items };
+			}
+		},
+
+		/**
+		 * POST /intake/:id/redeliver (operators): the document's event goes to its client's webhook again, under the same
+		 * delivery ID (X-Paperwork-Delivery), even if it was delivered before; audited
+		 */
+		redeliver: {
+			params: { id: { type: "string" } },
+			async handler(this: Self, ctx: Context<{ id: string }>) {
+				const doc = await ownDocument(ctx, ctx.params.id);
+				const event = eventOf(doc.status);
+				if (!event) throw conflict(`document ${doc._id} is ${doc.status}: its event is sent once it is finished`);
+				const client = await clientSettings(this.broker, doc.clientId);
+				if (!client?.webhook) throw conflict(`client ${doc.clientId} has no webhook to deliver to; set one in its settings first`);
+				await this.enqueue(QUEUES.intakeNotify, { id: doc._id, status: doc.status, force: true }, { key: `${doc._id}:${doc.status}:redeliver:${Date.now()}` });
+				await audit(ctx, { action: "intake.redeliver", target: `intake:${doc._id}`, items: [doc._id], count: 1, clientId: doc.clientId, details: { event } });
+				return { queued: true, event, deliveryId: `${doc._id}:${doc.status}` };
 			}
 		},
 
@@ -313,7 +356,7 @@ const intake: QueueServiceSchema<Own> = {
 		[QUEUES.intakeNotify]: {
 			concurrency: 4,
 			async handler(this: Self, payload: unknown) {
-				const { id, status } = payload as { id: string; status: IntakeStatus };
+				const { id, status, force } = payload as { id: string; status: IntakeStatus; force?: boolean };
 				const store = await intakeStore();
 				const doc = await store.get(id);
 				const event = eventOf(status);
@@ -321,10 +364,10 @@ const intake: QueueServiceSchema<Own> = {
 				const client = await clientSettings(this.broker, doc.clientId);
 				if (!client?.webhook) return;
 				const { config } = getPlatform();
-				const deliveries = getPlatform().store.adapter("intake_deliveries");
-				await deliveries.connect();
+				const deliveries = await deliveriesOf();
 				// a reader that died after finishing re-sends this message: an event delivered once is not sent again
-				if (await deliveries.findOne({ deliveryId: `${id}:${status}`, ok: true })) return;
+				// (unless an operator asked for it again)
+				if (!force && (await deliveries.findOne({ deliveryId: `${id}:${status}`, ok: true }))) return;
 				const view = intakeView(doc);
 				await deliver(client.webhook.url, client.webhook.secret, event, `${id}:${status}`, { document: { ...view, status } , links: { document: `${config.http.publicUrl}/api/v1/intake/${id}`, text: `${config.http.publicUrl}/api/v1/intake/${id}/text` } }, { deliveries, timeoutMs: config.ingest.webhookTimeoutMs });
 			}

@@ -189,6 +189,8 @@ export const RESPONSES: Record<string, { schema: Schema; type?: string }> = {
 	"intake.get": { schema: ref("IntakeDocument") },
 	"intake.file": { schema: { type: "string", format: "binary" }, type: "application/octet-stream" },
 	"intake.text": { schema: { type: "string" }, type: "text/plain" },
+	"intake.deliveries": { schema: obj({ total: int, items: { type: "array", items: obj({ deliveryId: str, event: str, host: str, status: nullable(int), ok: bool, error: nullable(str), at: date }) } }) },
+	"intake.redeliver": { schema: obj({ queued: bool, event: str, deliveryId: str }) },
 	"intake.correct": { schema: ref("IntakeDocument") },
 	"billing.passbook": { schema: ref("Passbook") },
 	"billing.refunds": { schema: page(ref("Refund")) },

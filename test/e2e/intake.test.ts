@@ -328,6 +328,33 @@ test("a webhook that fails is retried with backoff; every attempt is kept", asyn
 	const deliveries = getPlatform().store.adapter("intake_deliveries");
 	const attempts = await deliveries.find({ query: { deliveryId: `${res.body.id}:COMPLETED` }, sort: "at" });
 	assert.deepEqual(attempts.map((a) => [a.status, a.ok]), [[500, false], [500, false], [204, true]]);
+
+	// the attempts through the API (newest first); another client sees none of them
+	type Attempts = { total: number; items: { deliveryId: string; event: string; status: number | null; ok: boolean; error: string | null }[] };
+	const listed = await http<Attempts>(`${node.url}/intake/${res.body.id}/deliveries`, { headers: apiKey(c.key) });
+	assert.equal(listed.status, 200);
+	assert.deepEqual(listed.body.items.map((a) => [a.status, a.ok, a.event]), [[204, true, "intake.completed"], [500, false, "intake.completed"], [500, false, "intake.completed"]]);
+	assert.equal(listed.body.items[1]?.error, "answered 500");
+	const stranger = await newClient("intake-retry-other");
+	assert.equal((await http(`${node.url}/intake/${res.body.id}/deliveries`, { headers: apiKey(stranger.key) })).status, 404);
+
+	// an operator sends the event again (audited); the client cannot
+	assert.equal((await http(`${node.url}/intake/${res.body.id}/redeliver`, { method: "POST", headers: apiKey(c.key) })).status, 403);
+	const before = hooks.filter((h) => JSON.parse(h.body).document.id === res.body.id).length;
+	const again = await http<{ queued: boolean; event: string; deliveryId: string }>(`${node.url}/intake/${res.body.id}/redeliver`, { method: "POST", headers: bearer(node.operatorToken) });
+	assert.equal(again.status, 202, JSON.stringify(again.body));
+	assert.deepEqual(again.body, { queued: true, event: "intake.completed", deliveryId: `${res.body.id}:COMPLETED` });
+	const until2 = Date.now() + 20_000;
+	while (hooks.filter((h) => JSON.parse(h.body).document.id === res.body.id).length <= before && Date.now() < until2) await new Promise((r) => setTimeout(r, 100));
+	assert.equal(hooks.filter((h) => JSON.parse(h.body).document.id === res.body.id).length, before + 1, "delivered once more");
+	assert.equal((await http<Attempts>(`${node.url}/intake/${res.body.id}/deliveries`, { headers: apiKey(c.key) })).body.total, 4);
+	const audited = await http<{ items: { action: string; target: string }[] }>(`${node.url}/audit?limit=20`, { headers: bearer(node.operatorToken) });
+	assert.ok(audited.body.items.some((a) => a.action === "intake.redeliver" && a.target === `intake:${res.body.id}`));
+	// a client without a webhook: nothing to redeliver to
+	const plain = await newClient("intake-no-hook");
+	const done = await send(plain.key, corpus.pdf["saffron-en"]);
+	await waitForDoc(plain.key, done.body.id);
+	assert.equal((await http(`${node.url}/intake/${done.body.id}/redeliver`, { method: "POST", headers: bearer(node.operatorToken) })).status, 409);
 });
 
 test("PDFs and images dropped in the S3 inbox go to intake; a refused one goes to rejected/ with the reason", async () => {
