@@ -10,6 +10,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { startTestNode, http, bearer, apiKey, tempDir, type TestNode } from "../helpers/node.ts";
 import { waitForBatch } from "../helpers/ingest.ts";
 import { launchBrowser, newPage, signIn, screen, textOf, setValue, clickButton, downloadsTo, type ConsoleBrowser, type El } from "../helpers/browser.ts";
@@ -194,6 +196,8 @@ test("an intake document shows its pages, text and fields; an operator's correct
 	const audit = await http<{ items: { actor: string; items: string[]; clientId: string }[] }>(`${node.url}/audit?action=intake.correct`, { headers: bearer(node.adminToken) });
 	assert.deepEqual(audit.body.items.map((e) => [e.actor, e.items, e.clientId]), [[OPERATOR.email, [id], client.id]]);
 	await page.waitForSelector("input[name=field-loan_reference]");
+	// its webhook deliveries: this client has no webhook, so none (the API's list, GET /intake/:id/deliveries)
+	await page.waitForFunction(() => /None: the client has no webhook/.test(document.querySelector("section[aria-labelledby=h-deliveries]")?.textContent ?? ""));
 	await screen(page, "intake-document", problems);
 	await page.close();
 });
@@ -247,4 +251,43 @@ test("the overview shows queue in and out rates, the oldest waiting message, whe
 	await page.waitForSelector("section[aria-labelledby=h-intake] tbody tr a");
 	await screen(page, "overview-rates", problems);
 	await page.close();
+});
+
+test("an intake document's webhook deliveries are listed, and Send again delivers its event once more under the same ID", async () => {
+	const got: string[] = [];
+	const hook = createServer((req, res) => {
+		req.resume();
+		req.on("end", () => {
+			got.push(String(req.headers["x-paperwork-delivery"]));
+			res.writeHead(204).end();
+		});
+	});
+	await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+	try {
+		const port = (hook.address() as AddressInfo).port;
+		const hooked = (await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "console-hooked", webhook: { url: `http://127.0.0.1:${port}/hook`, secret: "console-hook-secret" } } })).body;
+		const c = await until("a case with its document", async () => {
+			const r = await http<{ items: CaseView[] }>(`${node.url}/cases?loan_id=LN-CON-OK`, { headers: apiKey(client.apiKey) });
+			return r.body.items.find((x) => x.documentId);
+		});
+		const pdf = Buffer.from(await (await fetch(`${node.url}/documents/${c.documentId}/pdf`, { headers: apiKey(client.apiKey) })).arrayBuffer());
+		const sent = await http<{ id: string }>(`${node.url}/intake`, { method: "POST", headers: { ...apiKey(hooked.apiKey), "Content-Type": "application/pdf" }, body: pdf });
+		assert.equal(sent.status, 202, JSON.stringify(sent.body));
+		const id = sent.body.id;
+		await until("the event delivered", async () => (got.length >= 1 ? true : undefined));
+
+		const { page, problems } = await newPage(chromium.browser);
+		await signIn(page, base, OPERATOR);
+		await page.goto(`${base}/console/intake/${id}`, { waitUntil: "networkidle0" });
+		await page.waitForFunction(() => /delivered \(204\)/.test(document.querySelector("[data-testid=intake-deliveries] tbody")?.textContent ?? ""));
+		await clickButton(page, "Send again");
+		await page.waitForFunction(() => /queued to be sent again/.test(document.querySelector("section[aria-labelledby=h-deliveries] [role=status]")?.textContent ?? ""));
+		await until("the event delivered again", async () => (got.length >= 2 ? true : undefined));
+		assert.deepEqual(got, [`${id}:COMPLETED`, `${id}:COMPLETED`], "the same delivery ID, twice");
+		await page.waitForFunction(() => (document.querySelector("[data-testid=intake-deliveries] tbody")?.textContent?.match(/delivered \(204\)/g) ?? []).length === 2);
+		await screen(page, "intake-deliveries", problems);
+		await page.close();
+	} finally {
+		await new Promise((r) => hook.close(r));
+	}
 });

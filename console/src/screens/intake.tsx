@@ -263,9 +263,75 @@ export function IntakeDetail(props: { id: string }) {
 							<p>Not read yet.</p>
 						)}
 					</section>
+					<Deliveries path={path} finished={readable || d.status === "FAILED"} />
 				</>
 			)}
 		</>
+	);
+}
+
+interface DeliveryRow {
+	deliveryId: string;
+	event: string;
+	host: string;
+	status: number | null;
+	ok: boolean;
+	error: string | null;
+	at: string;
+}
+
+/** The document's webhook attempts, newest first, and "Send again" (the same event, under the same delivery ID). */
+function Deliveries(props: { path: string; finished: boolean }) {
+	const list = useApi<{ total: number; items: DeliveryRow[] }>(`${props.path}/deliveries`, 5000);
+	const [msg, setMsg] = useState<string | null>(null);
+	const [fail, setFail] = useState<Error | null>(null);
+	const again = async () => {
+		if (!confirm("Send this document's event to its client's webhook again, under the same delivery ID?")) return;
+		setFail(null);
+		try {
+			const r = await api<{ event: string }>(`${props.path}/redeliver`, { method: "POST", json: {} });
+			setMsg(`${r.event} is queued to be sent again.`);
+			list.reload();
+		} catch (err) {
+			setFail(err as Error);
+		}
+	};
+	const rows = list.data?.items ?? [];
+	return (
+		<section aria-labelledby="h-deliveries">
+			<h2 id="h-deliveries">Webhook deliveries</h2>
+			<ErrorBox error={list.error ?? fail} />
+			{msg && <p role="status">{msg}</p>}
+			{list.data && rows.length === 0 ? (
+				<p>None: the client has no webhook, or the document's event has not been sent yet.</p>
+			) : (
+				<table data-testid="intake-deliveries">
+					<thead>
+						<tr>
+							<th scope="col">When</th>
+							<th scope="col">Event</th>
+							<th scope="col">Target</th>
+							<th scope="col">Answer</th>
+						</tr>
+					</thead>
+					<tbody>
+						{rows.map((r) => (
+							<tr>
+								<td>{when(r.at)}</td>
+								<td>{r.event}</td>
+								<td>{r.host}</td>
+								<td class={r.ok ? "ok" : "bad"}>{r.ok ? `delivered (${r.status})` : r.error ?? `HTTP ${r.status}`}</td>
+							</tr>
+						))}
+					</tbody>
+				</table>
+			)}
+			{props.finished && (
+				<button type="button" onClick={() => void again()}>
+					Send again
+				</button>
+			)}
+		</section>
 	);
 }
 
