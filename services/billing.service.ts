@@ -34,6 +34,9 @@ import { deliveryStore } from "../lib/delivery/store.ts";
 import { BILLING_STEPS, STEP_QUEUES, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemsAfter, runChunk, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "../lib/billing/runs.ts";
 import { requestedCycle, resumeHalted, runView, shouldAlertHalts, startDueRuns, startRun, type RunPorts } from "../lib/billing/run-control.ts";
 import { billingFlow, type RunChunk } from "../lib/billing/flow.ts";
+import { PASSBOOK_FIELDS, PASSBOOK_INDEX } from "../lib/billing/passbook-search.ts";
+import { readScope } from "../lib/api/scope.ts";
+import type { SearchIndex } from "../lib/search/types.ts";
 import type { Cycle } from "../lib/billing/statement.ts";
 
 const SWEEP_MS = 60_000;
@@ -51,6 +54,8 @@ interface Own {
 	flow(): Flow<RunChunk>;
 	billingFlow?: Flow<RunChunk>;
 	opened?: Promise<RunPorts>;
+	passbookSearch(): Promise<SearchIndex>;
+	passbookIndex?: Promise<SearchIndex>;
 }
 
 /** What an operator passes to start a run. */
@@ -85,6 +90,41 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				if (!loan) throw notFound("loan", ctx.params.loan_id);
 				const client = await clientSettings(this.broker, clientId);
 				return loanPassbook(records, this.adapter, clientId, loan.data, asOf, penaltyRuleOf(client?.charges));
+			}
+		},
+
+		/**
+		 * GET /passbooks?q=&status=&loan_id=&minArrears=&maxArrears=&dueFrom=&dueTo=&sort=&limit=&offset=: the loans'
+		 * passbooks as of their last billing run, through the search port; operators: every client's, or ?clientId=
+		 */
+		searchPassbooks: {
+			params: {
+				q: { type: "string", optional: true, max: 200 },
+				status: { type: "enum", values: ["overdue", "current", "closed"], optional: true },
+				loan_id: { type: "string", optional: true, max: 64 },
+				minArrears: { type: "number", convert: true, optional: true, min: 0 },
+				maxArrears: { type: "number", convert: true, optional: true, min: 0 },
+				dueFrom: { type: "string", optional: true, pattern: /^\d{4}-\d{2}-\d{2}$/ },
+				dueTo: { type: "string", optional: true, pattern: /^\d{4}-\d{2}-\d{2}$/ },
+				sort: { type: "enum", values: ["arrears", "-arrears", "due_date", "-due_date", "loan_id"], optional: true },
+				limit: { type: "number", convert: true, optional: true, min: 1, max: 200 },
+				offset: { type: "number", convert: true, optional: true, min: 0 },
+				clientId: { type: "string", optional: true, max: 100 }
+			},
+			async handler(this: Self, ctx: Context<{ q?: string; status?: string; loan_id?: string; minArrears?: number; maxArrears?: number; dueFrom?: string; dueTo?: string; sort?: string; limit?: number; offset?: number; clientId?: string }>) {
+				const p = ctx.params;
+				const clientId = readScope(ctx, p.clientId);
+				const filter: Record<string, string> = clientId ? { client: clientId } : {};
+				if (p.status) filter.status = p.status;
+				if (p.loan_id) filter.loan_id = p.loan_id.trim();
+				const range: Record<string, { gte?: string | number; lte?: string | number }> = {};
+				if (p.minArrears !== undefined || p.maxArrears !== undefined) range.arrears = { ...(p.minArrears !== undefined ? { gte: p.minArrears } : {}), ...(p.maxArrears !== undefined ? { lte: p.maxArrears } : {}) };
+				if (p.dueFrom || p.dueTo) range.due_date = { ...(p.dueFrom ? { gte: p.dueFrom } : {}), ...(p.dueTo ? { lte: p.dueTo } : {}) };
+				const limit = p.limit ?? 20;
+				const offset = p.offset ?? 0;
+				const search = await this.passbookSearch();
+				const res = await search.search(PASSBOOK_INDEX, { filter, range, text: p.q?.trim() || undefined, sort: p.sort ?? "-arrears", limit, offset });
+				return { total: res.total, limit, offset, items: res.hits.map((h) => h.fields) };
 			}
 		},
 
@@ -298,6 +338,17 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			});
 		},
 
+		/** The search port with the passbooks' index declared (once). */
+		passbookSearch(this: Self): Promise<SearchIndex> {
+			this.passbookIndex ??= (async () => {
+				const { search } = getPlatform();
+				await search.ensureIndex(PASSBOOK_INDEX, PASSBOOK_FIELDS);
+				return search;
+			})();
+			this.passbookIndex.catch(() => (this.passbookIndex = undefined));
+			return this.passbookIndex;
+		},
+
 		flow(this: Self): Flow<RunChunk> {
 			const { store, config } = getPlatform();
 			this.billingFlow ??= billingFlow({
@@ -310,6 +361,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				// twice the tabs of a renderer: a chunk keeps one renderer busy while its results come back
 				renderInFlight: 2 * config.render.concurrency,
 				delivery: async () => ({ delivery: await deliveryStore(store), documents: store.adapter("documents") }),
+				indexPassbooks: async (docs) => (await this.passbookSearch()).index(PASSBOOK_INDEX, docs),
 				handOnCases: async (cases) => {
 					await this.enqueueMany(QUEUES.casesRendered, cases.map((i) => ({ payload: i.payload, options: { key: i.key } })));
 				}

@@ -53,6 +53,7 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "GET", path: "/documents/:id", action: "renderer.document", access: "client-or-operator", summary: "Reads a document's metadata and a signed, time-limited link to its PDF", tag: "documents" },
 	{ method: "GET", path: "/documents/:id/pdf", action: "renderer.pdf", access: "client-or-operator", summary: "Streams a document's PDF", tag: "documents" },
 
+	{ method: "GET", path: "/passbooks", action: "billing.searchPassbooks", access: "client-or-operator", summary: "Searches the loans' passbooks as of their last billing run (?q=&status=overdue|current|closed&loan_id=&minArrears=&maxArrears=&dueFrom=&dueTo=&sort=&limit=&offset=), most arrears first; operators: every client's, or ?clientId=", tag: "billing" },
 	{ method: "GET", path: "/loans/:loan_id/passbook", action: "billing.passbook", access: "client", summary: "A loan's passbook: its EMI schedule falling due, penalties and repayments applied, as of a date (?asOf=YYYY-MM-DD)", tag: "billing" },
 	{ method: "GET", path: "/refunds", action: "billing.refunds", access: "client", summary: "Refund requests for suspected duplicate repayments (?status=&loan_id=&limit=&offset=)", tag: "billing" },
 	{ method: "GET", path: "/refunds/:id", action: "billing.refund", access: "client", summary: "One refund request with its history", tag: "billing" },

@@ -193,6 +193,7 @@ export const RESPONSES: Record<string, { schema: Schema; type?: string }> = {
 	"intake.redeliver": { schema: obj({ queued: bool, event: str, deliveryId: str }) },
 	"intake.correct": { schema: ref("IntakeDocument") },
 	"billing.passbook": { schema: ref("Passbook") },
+	"billing.searchPassbooks": { schema: page(obj({ client: str, loan_id: str, cycle_to: str, status: { enum: ["overdue", "current", "closed"] }, arrears: { type: "number" }, amount_due: { type: "number" }, outstanding: { type: "number" }, due_date: str })) },
 	"billing.refunds": { schema: page(ref("Refund")) },
 	"billing.refund": { schema: ref("Refund") },
 	"billing.confirmRefund": { schema: ref("Refund") },

@@ -17,6 +17,8 @@ import { loadLoanChunk, openRefunds, passbookFrom, penaltyRuleOf, refundsOfLoan,
 import type { Passbook, PenaltyRule } from "./passbook.ts";
 import { computeStatement, statementDocumentData, validateStatement, type Statement } from "./statement.ts";
 import { deliverStatements, type DeliverInput, type DeliverPorts } from "./deliver.ts";
+import { passbookSearchDoc } from "./passbook-search.ts";
+import type { SearchDoc } from "../search/types.ts";
 import { HaltError, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "./runs.ts";
 
 export interface FlowPorts {
@@ -34,6 +36,8 @@ export interface FlowPorts {
 	delivery(): Promise<Pick<DeliverPorts, "delivery" | "documents">>;
 	/** hands cases to the notifier (cases.rendered) */
 	handOnCases(items: { payload: RenderedCase; key: string }[]): Promise<void>;
+	/** indexes the chunk's passbook summaries (lib/billing/passbook-search.ts) in the search port */
+	indexPassbooks(docs: SearchDoc[]): Promise<void>;
 }
 
 /** What a chunk reads once and what its steps computed for it. */
@@ -44,6 +48,8 @@ export interface RunChunk extends LoanChunk {
 	passbooks: Map<string, Passbook>;
 	/** cases to hand to the notifier at flush */
 	cases: { payload: RenderedCase; key: string }[];
+	/** passbook summaries to index at flush */
+	searchDocs: SearchDoc[];
 }
 
 type StatementResult = Statement & { closed?: boolean };
@@ -88,7 +94,7 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 				loadLoanChunk(await p.records(), p.refunds, run.clientId, items.map((i) => i.loanId), { payments: from !== "deliver" }),
 				p.client(run.clientId)
 			]);
-			return { ...chunk, client, penalty: penaltyRuleOf(client?.charges), passbooks: new Map(), cases: [] };
+			return { ...chunk, client, penalty: penaltyRuleOf(client?.charges), passbooks: new Map(), cases: [], searchDocs: [] };
 		},
 		inline: (step, run) => inlineStep(step, run.pdf),
 		apply: {
@@ -103,9 +109,11 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 			},
 			passbook: async (item, _run, c) => ({ ...passbookOf(item, c).pb.totals }),
 			statement: async (item, run, c) => {
-				const st = computeStatement(passbookOf(item, c).pb, run.cycle);
+				const { loan, pb } = passbookOf(item, c);
+				const st = computeStatement(pb, run.cycle);
 				// a loan paid off before the cycle with nothing in it has nothing to bill
 				const closed = st.amount_due === "0.00" && st.outstanding_principal === "0.00" && st.instalments.length === 0 && st.payment_refs.length === 0;
+				c.searchDocs.push(passbookSearchDoc(run.clientId, loan, st));
 				return { ...st, closed };
 			},
 			validate: async (item, _run, c) => {
@@ -161,6 +169,7 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 			}
 		},
 		async flush(c) {
+			if (c.searchDocs.length) await p.indexPassbooks(c.searchDocs.splice(0));
 			if (c.cases.length) await p.handOnCases(c.cases.splice(0));
 		}
 	};

@@ -17,7 +17,8 @@
  * FTS5's bm25 rank, then id.
  *
  * A view written in large transactions (StoreView.fullText "batched": the records, whose registry writes groups of up
- * to 50,000) gets its new rows into the FTS table by one statement per transaction instead of a trigger per row: a
+ * to 50,000), and the search's own documents (search_<index>, written by index() in transactions: the passbooks), get
+ * their new rows into the FTS table by one statement per transaction instead of a trigger per row: a
  * hook of the file's connection (SqliteFile.beforeCommit) indexes the rows above a high-water mark
  * (`<collection>__fts_mark`) just before each commit. Per row, a trigger cost ~6 us and FTS5 writing out its pending
  * words at every statement ~30 us more (measured: 43 against 8 us a record inserted); the one statement ~5 us. Updates
@@ -65,9 +66,13 @@ export class SqliteSearch extends StoreSearch {
 		const name = `${collection}__fts`;
 		const fts = quote(name);
 		const text = (row: "new" | "old") => `coalesce(json_extract(${row}.doc, '${jsonPath(view ? view.textField : "t")}'), '')`;
-		if (view?.fullText === "batched") {
-			this.fts.set(index, { conn, table, fts, mark: this.ensureBatched(conn, table, name, text) });
-			return;
+		// the search's own documents (index()) are written in transactions, as "batched" views are
+		if (view ? view.fullText === "batched" : true) {
+			const mark = this.ensureBatched(conn, table, name, text);
+			if (mark) {
+				this.fts.set(index, { conn, table, fts, mark });
+				return;
+			}
 		}
 		conn.transaction(() => {
 			if (conn.prepare("SELECT 1 AS x FROM sqlite_master WHERE name = ?").get(name)) return;
@@ -85,11 +90,14 @@ export class SqliteSearch extends StoreSearch {
 	 * and this connection's commit hook that indexes the rows above the mark; the rows already there are indexed at
 	 * once. Returns the mark table's quoted name.
 	 */
-	private ensureBatched(conn: SqliteFile, table: string, name: string, text: (row: "new" | "old") => string): string {
+	private ensureBatched(conn: SqliteFile, table: string, name: string, text: (row: "new" | "old") => string): string | undefined {
 		const fts = quote(name);
 		const mark = quote(`${name}_mark`);
+		const exists = (n: string) => conn.prepare("SELECT 1 AS x FROM sqlite_master WHERE name = ?").get(n) !== undefined;
+		// an FTS table kept by row triggers (made before batching) stays so
+		if (exists(name) && !exists(`${name}_mark`)) return undefined;
 		conn.transaction(() => {
-			if (conn.prepare("SELECT 1 AS x FROM sqlite_master WHERE name = ?").get(name)) return;
+			if (exists(name)) return;
 			conn.db.exec(`CREATE VIRTUAL TABLE ${fts} USING fts5(t, content='', contentless_delete=1, tokenize='ascii')`);
 			conn.db.exec(`CREATE TABLE ${mark} (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)`);
 			conn.db.exec(`INSERT INTO ${mark} (id, n) VALUES (1, 0)`);

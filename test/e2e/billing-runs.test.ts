@@ -86,6 +86,23 @@ test("a run without PDFs: every loan goes through every step to one SMS with its
 	assert.deepEqual([run.counts.loans, run.counts.done, run.counts.halted], [6, 6, 0]);
 	assert.equal(run.counts.steps.deliver.passed, 6);
 
+	// the passbooks as of the run, through the search port: nobody has paid November's instalment (due on the 5th) by
+	// the 10th, so all are overdue, R0 (who missed October too) the most; found by name, by arrears; a client's own
+	type Found = { total: number; items: { client: string; loan_id: string; status: string; arrears: number; cycle_to: string }[] };
+	const found = (query: string, headers: Record<string, string> = apiKey(c.key)) => http<Found>(`${node.url}/passbooks${query}`, { headers });
+	const overdue = await found("?status=overdue");
+	assert.equal(overdue.status, 200, JSON.stringify(overdue.body));
+	assert.equal(overdue.body.total, 6);
+	assert.deepEqual(overdue.body.items.map((x) => [x.loan_id, x.arrears]).slice(0, 2), [["R0", 2020], ["R1", 1000]], "most arrears first");
+	assert.ok(overdue.body.items.every((x) => x.status === "overdue" && x.cycle_to === "2026-11-10"));
+	assert.equal((await found("?status=current")).body.total, 0);
+	assert.deepEqual((await found(`?q=${encodeURIComponent("borrower 3")}`)).body.items.map((x) => x.loan_id), ["R3"]);
+	assert.deepEqual((await found("?minArrears=1500")).body.items.map((x) => x.loan_id), ["R0"]);
+	const stranger = await client("lender-runs-stranger");
+	assert.equal((await found("", apiKey(stranger.key))).body.total, 0);
+	const asOperator = await found(`?clientId=${c.id}&minArrears=1500`, bearer(node.operatorToken));
+	assert.deepEqual(asOperator.body.items.map((x) => [x.client, x.loan_id]), [[c.id, "R0"]]);
+
 	// loan R0 missed October: 1,000 overdue, 2 % of it on 5 November, and November's (the last) instalment unpaid:
 	// 2,020, due a week after the statement as no instalment is left
 	const cases = await http<{ items: { id: string; documentType: string; status: string; loan_id?: string; loanKey?: string }[] }>(`${node.url}/cases?loan_id=R0`, { headers: apiKey(c.key) });
