@@ -280,6 +280,8 @@ test("an intake document's webhook deliveries are listed, and Send again deliver
 		await signIn(page, base, OPERATOR);
 		await page.goto(`${base}/console/intake/${id}`, { waitUntil: "networkidle0" });
 		await page.waitForFunction(() => /delivered \(204\)/.test(document.querySelector("[data-testid=intake-deliveries] tbody")?.textContent ?? ""));
+		// the client by its name, not its ID
+		await page.waitForFunction(() => /console-hooked/.test(document.querySelector("dl")?.textContent ?? ""));
 		await clickButton(page, "Send again");
 		await page.waitForFunction(() => /queued to be sent again/.test(document.querySelector("section[aria-labelledby=h-deliveries] [role=status]")?.textContent ?? ""));
 		await until("the event delivered again", async () => (got.length >= 2 ? true : undefined));

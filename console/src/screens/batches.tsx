@@ -34,6 +34,12 @@ export function useClients() {
 	return useApi<{ items: ClientRow[] }>("clients?limit=500");
 }
 
+/** A client's name (its ID until the clients have loaded, or when it is not among them). */
+export function ClientName(props: { id: string }) {
+	const clients = useClients();
+	return <>{clients.data?.items.find((c) => c.id === props.id)?.name ?? props.id}</>;
+}
+
 function filtersOf(route: Route) {
 	const q = route.query;
 	return { clientId: q.get("clientId") ?? "", status: q.get("status") ?? "", kind: q.get("kind") ?? "", source: q.get("source") ?? "", file: q.get("file") ?? "", from: q.get("from") ?? "", to: q.get("to") ?? "" };
@@ -212,7 +218,9 @@ export function BatchDetail(props: { id: string }) {
 						<dd>{b.id}</dd>
 						<dt>Client</dt>
 						<dd>
-							<Link to={`/batches?clientId=${b.clientId}`}>{b.clientId}</Link>
+							<Link to={`/batches?clientId=${b.clientId}`}>
+								<ClientName id={b.clientId} />
+							</Link>
 						</dd>
 						<dt>Kind / source</dt>
 						<dd>

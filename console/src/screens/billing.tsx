@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { api, allRows, qs } from "../api.ts";
 import { navigate, type Route } from "../router.ts";
 import { useApi, useNow, ago, when, ErrorBox, Link, Pager, downloadCsv, Field, FilterSelect } from "../ui.tsx";
-import { useClients } from "./batches.tsx";
+import { ClientName, useClients } from "./batches.tsx";
 
 interface BillingRun {
 	id: string;
@@ -180,7 +180,9 @@ export function BillingRunDetail(props: { id: string }) {
 						<dd>{r.id}</dd>
 						<dt>Client</dt>
 						<dd>
-							<Link to={`/billing?clientId=${encodeURIComponent(r.clientId)}`}>{r.clientId}</Link>
+							<Link to={`/billing?clientId=${encodeURIComponent(r.clientId)}`}>
+								<ClientName id={r.clientId} />
+							</Link>
 						</dd>
 						<dt>Cycle</dt>
 						<dd>

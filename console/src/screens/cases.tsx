@@ -7,7 +7,7 @@ import { useState } from "preact/hooks";
 import { api, allRows, qs } from "../api.ts";
 import { setQuery, type Route } from "../router.ts";
 import { useApi, useNow, ago, when, ErrorBox, Link, Pager, DateRange, downloadCsv, Field, FilterSelect, SortHeader } from "../ui.tsx";
-import { useClients } from "./batches.tsx";
+import { ClientName, useClients } from "./batches.tsx";
 
 export interface CaseRow {
 	id: string;
@@ -246,7 +246,9 @@ export function CaseDetail(props: { id: string }) {
 						</dd>
 						<dt>Client</dt>
 						<dd>
-							<Link to={`/cases?clientId=${encodeURIComponent(d.clientId)}`}>{d.clientId}</Link>
+							<Link to={`/cases?clientId=${encodeURIComponent(d.clientId)}`}>
+								<ClientName id={d.clientId} />
+							</Link>
 						</dd>
 						<dt>Document</dt>
 						<dd>

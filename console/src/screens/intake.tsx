@@ -7,7 +7,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, apiFetch, allRows, qs } from "../api.ts";
 import { setQuery, type Route } from "../router.ts";
 import { useApi, when, ErrorBox, Link, Pager, DateRange, downloadCsv, saveBlob, Field, FilterSelect } from "../ui.tsx";
-import { useClients } from "./batches.tsx";
+import { ClientName, useClients } from "./batches.tsx";
 
 interface FieldValue {
 	value: string | number | null;
@@ -171,7 +171,9 @@ export function IntakeDetail(props: { id: string }) {
 						</dd>
 						<dt>Client</dt>
 						<dd>
-							<Link to={`/intake?clientId=${encodeURIComponent(d.clientId)}`}>{d.clientId}</Link>
+							<Link to={`/intake?clientId=${encodeURIComponent(d.clientId)}`}>
+								<ClientName id={d.clientId} />
+							</Link>
 						</dd>
 						<dt>Type / template</dt>
 						<dd>

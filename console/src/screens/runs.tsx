@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { api, allRows, qs } from "../api.ts";
 import { navigate, type Route } from "../router.ts";
 import { useApi, useNow, ago, when, ErrorBox, Link, downloadCsv, Field, FilterSelect, Pager, SortHeader } from "../ui.tsx";
-import { useClients } from "./batches.tsx";
+import { ClientName, useClients } from "./batches.tsx";
 import { CASE_STATUSES } from "./cases.tsx";
 
 interface RunRow {
@@ -179,7 +179,7 @@ export function RunDetail(props: { id: string }) {
 							{r.includePending ? ", retrying pending and failed cases" : ""}
 						</dd>
 						<dt>Client</dt>
-						<dd>{r.clientId ?? "every client"}</dd>
+						<dd>{r.clientId ? <ClientName id={r.clientId} /> : "every client"}</dd>
 						<dt>Picked</dt>
 						<dd>
 							{r.picked.created} new, {r.picked.retried} retried, {r.picked.existing} already had a case
