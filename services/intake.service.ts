@@ -5,7 +5,6 @@
  * (queue intake.notify). The reading itself is the reader's (queue intake.received).
  */
 import type { Readable } from "node:stream";
-import type { StoreAdapter } from "../lib/store/types.ts";
 import type { Context } from "moleculer";
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import { getPlatform } from "../lib/platform.ts";
@@ -44,19 +43,6 @@ type Self = QueueService<Own>;
 const CLIENTS_TTL_MS = 30_000;
 
 /** A document the caller may see: a client's own, or any for an operator; 404 otherwise, as for one that does not exist. */
-/** The webhook attempts (lib/intake/notify.ts), indexed by delivery ID and time. */
-let deliveriesOpened: Promise<StoreAdapter> | undefined;
-function deliveriesOf(): Promise<StoreAdapter> {
-	deliveriesOpened ??= (async () => {
-		const a = getPlatform().store.adapter("intake_deliveries");
-		await a.connect();
-		await a.ensureIndexes([{ fields: ["deliveryId", "at"] }]);
-		return a;
-	})();
-	deliveriesOpened.catch(() => (deliveriesOpened = undefined));
-	return deliveriesOpened;
-}
-
 async function ownDocument(ctx: Context, id: string): Promise<IntakeDoc> {
 	const scope = readScope(ctx, undefined);
 	const doc = await (await intakeStore()).get(id);
@@ -136,7 +122,7 @@ const intake: QueueServiceSchema<Own> = {
 			params: { id: { type: "string" } },
 			async handler(ctx: Context<{ id: string }>) {
 				const doc = await ownDocument(ctx, ctx.params.id);
-				const rows = await (await deliveriesOf()).find({ query: { deliveryId: { $in: deliveryIdsOf(doc._id) } }, sort: "-at", limit: 200 });
+				const rows = await (await intakeStore()).deliveries.find({ query: { deliveryId: { $in: deliveryIdsOf(doc._id) } }, sort: "-at", limit: 200 });
 				const items = rows.map((r) => ({ deliveryId: String(r.deliveryId), event: String(r.event), host: String(r.host), status: typeof r.status === "number" ? r.status : null, ok: r.ok === true, error: typeof r.error === "string" ? r.error : null, at: r.at as Date }));
 				return { total: items.length, items };
 			}
@@ -364,7 +350,7 @@ const intake: QueueServiceSchema<Own> = {
 				const client = await clientSettings(this.broker, doc.clientId);
 				if (!client?.webhook) return;
 				const { config } = getPlatform();
-				const deliveries = await deliveriesOf();
+				const { deliveries } = store;
 				// a reader that died after finishing re-sends this message: an event delivered once is not sent again
 				// (unless an operator asked for it again)
 				if (!force && (await deliveries.findOne({ deliveryId: `${id}:${status}`, ok: true }))) return;

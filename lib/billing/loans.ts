@@ -133,10 +133,6 @@ export function refundsOfLoan(clientId: string, loanId: string): Record<string, 
 }
 
 /** The loans a set of repayment records touches (for the check after a repayment batch). */
-export function loansOf(rows: { data: { loan_id?: unknown } }[]): string[] {
-	return [...new Set(rows.map((r) => r.data.loan_id).filter((v): v is string => typeof v === "string"))].sort();
-}
-
 /** Records of a batch read per page (keyset on _id, the records' (batchId, _id) index): a batch may hold millions. */
 const BATCH_PAGE = 5000;
 

@@ -84,16 +84,20 @@ export interface IntakeDoc extends Doc {
 export class IntakeStore {
 	readonly docs: StoreAdapter;
 	readonly hashes: StoreAdapter;
+	/** every try to tell a client's webhook about a document (lib/intake/notify.ts) */
+	readonly deliveries: StoreAdapter;
 
-	private constructor(docs: StoreAdapter, hashes: StoreAdapter) {
+	private constructor(docs: StoreAdapter, hashes: StoreAdapter, deliveries: StoreAdapter) {
 		this.docs = docs;
 		this.hashes = hashes;
+		this.deliveries = deliveries;
 	}
 
 	static async open(adapter: (collection: string) => StoreAdapter): Promise<IntakeStore> {
-		const s = new IntakeStore(adapter("intake_documents"), adapter("intake_hashes"));
-		await Promise.all([s.docs.connect(), s.hashes.connect()]);
+		const s = new IntakeStore(adapter("intake_documents"), adapter("intake_hashes"), adapter("intake_deliveries"));
+		await Promise.all([s.docs.connect(), s.hashes.connect(), s.deliveries.connect()]);
 		await s.docs.ensureIndexes([{ fields: ["clientId", "-createdAt"] }, { fields: ["status"] }, { fields: ["envelope.id"] }]);
+		await s.deliveries.ensureIndexes([{ fields: ["deliveryId", "at"] }]);
 		return s;
 	}
 

@@ -122,7 +122,6 @@ function retryQueueDecl(queue: string, level: number, ttl: number) {
 	};
 }
 
-
 /** Our and the caller's headers of a message, without what the broker added (x-death...). */
 function carriedHeaders(headers: Headers | undefined): Record<string, string> {
 	const out: Record<string, string> = {};

@@ -37,6 +37,13 @@ import { StoreSearch, normaliseWords } from "./store.ts";
 
 const quote = (name: string) => `"${name.replace(/"/g, "\"\"")}"`;
 
+/** A batched FTS table's mark (the last rowid indexed) and its collection's last rowid. */
+function indexedUpTo(conn: SqliteFile, table: string, mark: string): { done: number; last: number } {
+	const done = Number((conn.prepare(`SELECT n FROM ${mark} WHERE id = 1`).get() as { n: number }).n);
+	const last = Number((conn.prepare(`SELECT coalesce(max(rowid), 0) AS n FROM ${table}`).get() as { n: number }).n);
+	return { done, last };
+}
+
 /** per connection, the batched FTS tables whose commit hook it already runs */
 const BATCHED_HOOKS = new WeakMap<SqliteFile, Set<string>>();
 
@@ -112,8 +119,7 @@ export class SqliteSearch extends StoreSearch {
 			hooked.add(name);
 			const source = text("new").replace("new.doc", "doc");
 			conn.beforeCommit(() => {
-				const done = Number((conn.prepare(`SELECT n FROM ${mark} WHERE id = 1`).get() as { n: number }).n);
-				const last = Number((conn.prepare(`SELECT coalesce(max(rowid), 0) AS n FROM ${table}`).get() as { n: number }).n);
+				const { done, last } = indexedUpTo(conn, table, mark);
 				if (last <= done) return;
 				conn.prepare(`INSERT OR REPLACE INTO ${fts} (rowid, t) SELECT rowid, ${source} FROM ${table} WHERE rowid > ?`).run(done);
 				conn.prepare(`UPDATE ${mark} SET n = ? WHERE id = 1`).run(last);
@@ -127,8 +133,7 @@ export class SqliteSearch extends StoreSearch {
 	/** True when every row of a batched view's collection is in its FTS table (none above the mark). */
 	private upToDate(f: { conn: SqliteFile; table: string; mark?: string }): boolean {
 		if (!f.mark) return true;
-		const done = Number((f.conn.prepare(`SELECT n FROM ${f.mark} WHERE id = 1`).get() as { n: number }).n);
-		const last = Number((f.conn.prepare(`SELECT coalesce(max(rowid), 0) AS n FROM ${f.table}`).get() as { n: number }).n);
+		const { done, last } = indexedUpTo(f.conn, f.table, f.mark);
 		return last <= done;
 	}
 
