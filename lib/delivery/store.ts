@@ -29,6 +29,8 @@ export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
 		{ fields: ["runId", "status"], name: "cases_run_status" },
 		{ fields: ["clientId", "status", "dueDate"], name: "cases_client_status_due" },
 		{ fields: ["status", "dueDate"], name: "cases_status_due" },
+		// the sweep's cases left in "sending" (oldest first): without it, every sweep read every case in flight
+		{ fields: ["status", "updatedAt"], name: "cases_status_updated" },
 		// the case lists (GET /cases, the console), newest first: across clients, per client, per status or channel, by loan
 		{ fields: ["-createdAt"], name: "cases_created" },
 		{ fields: ["clientId", "-createdAt"], name: "cases_client_created" },

@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { SqliteStore } from "../../../lib/store/sqlite.ts";
+import { fieldExpr } from "../../../lib/store/query.ts";
 import { DeliveryStore } from "../../../lib/delivery/store.ts";
 import { Deliverer, attemptIdOf, caseIdOf, moves, usablePlan } from "../../../lib/delivery/notifier.ts";
 import type { Channel, OutgoingMessage, Provider, SendResult } from "../../../lib/delivery/provider.ts";
@@ -262,6 +263,19 @@ test("a case that names an attempt never written (death between the two writes) 
 	assert.equal(providers.whatsapp.sent.at(-1)?.attemptId, a);
 	await deliverer.sweep();
 	assert.equal(providers.whatsapp.sent.length, sends + 1, "never a second time");
+});
+
+test("the sweep's look for cases left in 'sending' is a range of an index, not a read of every case in flight", async () => {
+	const { DatabaseSync } = await import("node:sqlite");
+	const db = new DatabaseSync(path.join(dir, "p.db"), { readOnly: true });
+	try {
+		const sql = `EXPLAIN QUERY PLAN SELECT doc FROM "cases" WHERE ${fieldExpr("status")} = ? AND ${fieldExpr("updatedAt")} < ? ORDER BY ${fieldExpr("updatedAt")} LIMIT 500`;
+		const plan = (db.prepare(sql).all("sending", "2026-12-01T10:00:00.000Z") as { detail: string }[]).map((r) => r.detail).join(" | ");
+		assert.match(plan, /USING INDEX cases__cases_status_updated/, plan);
+		assert.doesNotMatch(plan, /TEMP B-TREE/, plan);
+	} finally {
+		db.close();
+	}
 });
 
 test("an event for an unknown message is acknowledged and changes nothing; a provider message ID matches when the attempt ID is absent", async () => {
