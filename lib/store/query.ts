@@ -34,8 +34,21 @@ export function fieldSegments(field: string): string[] {
 	return segs;
 }
 
+/** Paths already built: every statement names its fields again (a few hundred distinct names in a process). */
+const PATHS = new Map<string, string>();
+
 /** The JSON path of a dotted field ("a.b.0" -> "$.a.b[0]"); throws on characters we do not accept in names. */
 export function jsonPath(field: string): string {
+	let path = PATHS.get(field);
+	if (path === undefined) {
+		path = buildJsonPath(field);
+		if (PATHS.size >= 10_000) PATHS.clear();
+		PATHS.set(field, path);
+	}
+	return path;
+}
+
+function buildJsonPath(field: string): string {
 	let out = "$";
 	for (const seg of fieldSegments(field)) {
 		if (/^\d+$/.test(seg)) out += `[${seg}]`;
