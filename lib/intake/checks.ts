@@ -1,6 +1,6 @@
 /**
  * What intake checks before it answers: the type by the bytes (PDF, PNG, JPEG, TIFF), an image's size from its
- * header (a 50,000-pixel-wide image is refused before any decoder sees it), and a PDF's soundness with qpdf and
+ * header (a 50,000-pixel-wide image is refused before any decoder sees it; every frame of a TIFF, a page each), and a PDF's soundness with qpdf and
  * pdfinfo: corrupt or truncated, encrypted with a user password (unreadable), owner-only encryption (readable as is),
  * the number of pages and the largest page size (so rasterising it stays bounded). A sound unencrypted PDF is
  * recognised in process first (lib/intake/pdf-structure.ts) and costs no child process; the tools check the rest.
@@ -24,8 +24,8 @@ export function sniffKind(head: Uint8Array): DocKind | null {
 	return null;
 }
 
-/** Width and height from an image's header (PNG IHDR, JPEG SOFn, TIFF first IFD), or null when not found. */
-export function imageSize(kind: Exclude<DocKind, "pdf">, b: Buffer): { width: number; height: number } | null {
+/** Width and height from an image's header (PNG IHDR, JPEG SOFn), or null when not found (a TIFF: tiffFrames). */
+export function imageSize(kind: "png" | "jpeg", b: Buffer): { width: number; height: number } | null {
 	if (kind === "png") return b.length >= 24 ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) } : null;
 	if (kind === "jpeg") {
 		let i = 2;
@@ -51,26 +51,7 @@ export function imageSize(kind: Exclude<DocKind, "pdf">, b: Buffer): { width: nu
 		}
 		return null;
 	}
-	// TIFF
-	const le = b[0] === 0x49;
-	const u16 = (o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
-	const u32 = (o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
-	if (b.length < 8) return null;
-	const ifd = u32(4);
-	if (ifd + 2 > b.length) return null;
-	const n = u16(ifd);
-	let width = 0;
-	let height = 0;
-	for (let k = 0; k < n; k++) {
-		const e = ifd + 2 + k * 12;
-		if (e + 12 > b.length) break;
-		const tag = u16(e);
-		const type = u16(e + 2);
-		const value = type === 3 ? u16(e + 8) : u32(e + 8);
-		if (tag === 256) width = value;
-		if (tag === 257) height = value;
-	}
-	return width && height ? { width, height } : null;
+	return null;
 }
 
 /** Why a file is refused: the HTTP status and a stable code for the client. */
@@ -126,6 +107,7 @@ export async function checkFile(file: string, size: number, limits: Limits): Pro
 	const head = whole ? whole.subarray(0, 256 * 1024) : await readHead(file, 256 * 1024);
 	const kind = sniffKind(head);
 	if (!kind) throw new IntakeCheckError(415, "unsupported_type", "the file is not a PDF, PNG, JPEG or TIFF (its content says so, whatever its name)");
+	if (kind === "tiff") return checkTiff(file, whole, limits);
 	if (kind !== "pdf") {
 		const dim = imageSize(kind, head);
 		if (!dim || dim.width === 0 || dim.height === 0) throw new IntakeCheckError(400, "corrupt", `the ${kind.toUpperCase()} image is corrupt: its size cannot be read`);
@@ -140,8 +122,77 @@ export async function checkFile(file: string, size: number, limits: Limits): Pro
 	return { kind, mime: MIME.pdf, ...(await checkPdf(file, limits)) };
 }
 
-function tooManyPages(pages: number, limits: Pick<Limits, "maxPages">): IntakeCheckError {
-	return new IntakeCheckError(400, "too_many_pages", `the PDF has ${pages} pages; the limit is ${limits.maxPages}`);
+function tooManyPages(pages: number, limits: Pick<Limits, "maxPages">, what = "PDF"): IntakeCheckError {
+	return new IntakeCheckError(400, "too_many_pages", `the ${what} has ${pages} pages; the limit is ${limits.maxPages}`);
+}
+
+/** A TIFF frame's pixel size, as its directory (IFD) gives it. */
+export interface TiffFrame {
+	width: number;
+	height: number;
+}
+
+/** Reads `length` bytes at `offset` of a file or a buffer (fewer at its end). */
+type ReadAt = (offset: number, length: number) => Promise<Buffer>;
+
+/**
+ * Every frame of a TIFF by following its chain of directories (IFDs) wherever they are in the file: libtiff writes
+ * them after the image data, so a scan's first IFD is often past any head we would read. Stops after `maxFrames`
+ * + 1 frames (enough to refuse), at an offset seen before (a loop), or at a directory that does not fit the file
+ * (corrupt: null).
+ */
+export async function tiffFrames(readAt: ReadAt, size: number, maxFrames: number): Promise<TiffFrame[] | null> {
+	const header = await readAt(0, 8);
+	if (header.length < 8) return null;
+	const le = header[0] === 0x49;
+	const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
+	const u32 = (b: Buffer, o: number) => (le ? b.readUInt32LE(o) : b.readUInt32BE(o));
+	const frames: TiffFrame[] = [];
+	const seen = new Set<number>();
+	let ifd = u32(header, 4);
+	while (ifd !== 0 && frames.length <= maxFrames) {
+		if (seen.has(ifd) || ifd < 8 || ifd + 2 > size) return null;
+		seen.add(ifd);
+		const n = u16(await readAt(ifd, 2), 0);
+		const dir = await readAt(ifd + 2, n * 12 + 4);
+		if (dir.length < n * 12 + 4) return null;
+		let width = 0;
+		let height = 0;
+		for (let k = 0; k < n; k++) {
+			const e = k * 12;
+			const tag = u16(dir, e);
+			const value = u16(dir, e + 2) === 3 ? u16(dir, e + 8) : u32(dir, e + 8);
+			if (tag === 256) width = value;
+			if (tag === 257) height = value;
+		}
+		if (!width || !height) return null;
+		frames.push({ width, height });
+		ifd = u32(dir, n * 12);
+	}
+	return frames;
+}
+
+/** A TIFF: every frame is a page, each checked against the pixel limits, their number against the page limit. */
+async function checkTiff(file: string, whole: Buffer | undefined, limits: Limits): Promise<CheckedFile> {
+	const fh = whole ? undefined : await open(file, "r");
+	try {
+		const size = whole ? whole.length : (await (fh as NonNullable<typeof fh>).stat()).size;
+		const readAt: ReadAt = whole
+			? async (offset, length) => whole.subarray(offset, offset + length)
+			: async (offset, length) => {
+					const buf = Buffer.alloc(length);
+					const { bytesRead } = await (fh as NonNullable<typeof fh>).read(buf, 0, length, offset);
+					return buf.subarray(0, bytesRead);
+				};
+		const frames = await tiffFrames(readAt, size, limits.maxPages);
+		if (!frames || frames.length === 0) throw new IntakeCheckError(400, "corrupt", "the TIFF image is corrupt: its frames cannot be read");
+		if (frames.length > limits.maxPages) throw tooManyPages(frames.length, limits, "TIFF");
+		for (const f of frames) checkPixels(f.width, f.height, limits);
+		const first = frames[0] as TiffFrame;
+		return { kind: "tiff", mime: MIME.tiff, pages: frames.length, width: first.width, height: first.height };
+	} finally {
+		await fh?.close();
+	}
 }
 
 /** Refuses an image too large to decode safely. */

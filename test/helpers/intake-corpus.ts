@@ -252,3 +252,89 @@ export async function buildCorpus(dir: string, opts: { scans?: string[] } = {}):
 		hostile: { pngAsPdf: h("png-named.pdf"), truncated: h("truncated.pdf"), userPassword: h("user-password.pdf"), ownerOnly: h("owner-only.pdf"), empty: h("empty.pdf"), big: h("big.pdf"), manyPages: h("many-pages.pdf"), wideImage: h("wide.png") }
 	};
 }
+
+/** A grey frame of a TIFF: 8 bits a pixel, `data` row by row (absent: a frame that only declares its size). */
+export interface GreyFrame {
+	width: number;
+	height: number;
+	data?: Buffer;
+}
+
+/**
+ * A baseline little-endian TIFF of grey frames, uncompressed, laid out as libtiff writes it: the image data first,
+ * the directories (IFDs) after it, so a large file's first IFD is far from its head. `loop` points the last IFD back
+ * at the first (a corrupt chain).
+ */
+export function greyTiff(frames: GreyFrame[], opts: { loop?: boolean } = {}): Buffer {
+	const parts: Buffer[] = [];
+	const header = Buffer.alloc(8);
+	header.write("II", 0, "latin1");
+	header.writeUInt16LE(42, 2);
+	parts.push(header);
+	let offset = 8;
+	const strips = frames.map((f) => {
+		const data = f.data ?? Buffer.alloc(0);
+		const at = offset;
+		parts.push(data);
+		offset += data.length;
+		if (offset % 2) {
+			parts.push(Buffer.alloc(1));
+			offset++;
+		}
+		return { at, length: data.length };
+	});
+	const ENTRIES = 12;
+	const ifdSize = 2 + ENTRIES * 12 + 4 + 16;
+	const firstIfd = offset;
+	frames.forEach((f, i) => {
+		const at = offset;
+		const ifd = Buffer.alloc(ifdSize);
+		ifd.writeUInt16LE(ENTRIES, 0);
+		const rational = at + 2 + ENTRIES * 12 + 4;
+		const entries: [number, number, number][] = [
+			[256, 4, f.width],
+			[257, 4, f.height],
+			[258, 3, 8],
+			[259, 3, 1],
+			[262, 3, 1],
+			[273, 4, strips[i]?.at ?? 0],
+			[277, 3, 1],
+			[278, 4, f.height],
+			[279, 4, strips[i]?.length ?? 0],
+			[282, 5, rational],
+			[283, 5, rational + 8],
+			[296, 3, 2]
+		];
+		entries.forEach(([tag, type, value], k) => {
+			const e = 2 + k * 12;
+			ifd.writeUInt16LE(tag, e);
+			ifd.writeUInt16LE(type, e + 2);
+			ifd.writeUInt32LE(1, e + 4);
+			if (type === 3) ifd.writeUInt16LE(value, e + 8);
+			else ifd.writeUInt32LE(value, e + 8);
+		});
+		const last = i === frames.length - 1;
+		ifd.writeUInt32LE(last ? (opts.loop ? firstIfd : 0) : at + ifdSize, 2 + ENTRIES * 12);
+		// 150 dpi, both ways
+		ifd.writeUInt32LE(150, rational - at);
+		ifd.writeUInt32LE(1, rational - at + 4);
+		ifd.writeUInt32LE(150, rational - at + 8);
+		ifd.writeUInt32LE(1, rational - at + 12);
+		parts.push(ifd);
+		offset += ifdSize;
+	});
+	header.writeUInt32LE(firstIfd, 4);
+	return Buffer.concat(parts);
+}
+
+/** The grey frame of a one-page PDF of `lines`, rasterised by pdftoppm at `dpi` (a page "scanned" to a TIFF). */
+export function scannedFrame(dir: string, lines: string[], dpi = 150): GreyFrame {
+	const src = path.join(dir, `frame-${lines.join(" ").replace(/[^A-Za-z0-9]/g, "").slice(0, 20)}.pdf`);
+	writeFileSync(src, textPdf(lines));
+	const prefix = src.replace(/\.pdf$/, "");
+	execFileSync("pdftoppm", ["-r", String(dpi), "-gray", "-singlefile", src, prefix]);
+	const pgm = readFileSync(`${prefix}.pgm`);
+	const m = /^P5\s+(\d+)\s+(\d+)\s+255\s/.exec(pgm.toString("latin1", 0, 40));
+	if (!m) throw new Error("pdftoppm wrote no PGM");
+	return { width: Number(m[1]), height: Number(m[2]), data: pgm.subarray(m[0].length) };
+}

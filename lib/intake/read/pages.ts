@@ -2,7 +2,8 @@
  * Reading a document's pages into text. A PDF's text layer comes from one pdftotext call (pages split on form
  * feeds, ~3.5 ms a page; the PDF on its stdin when held in memory); only pages without one are rasterised (pdftoppm, grey PGM: PNG encoding would double
  * the cost) and OCRed by Tesseract, one single-threaded process per page (OMP_THREAD_LIMIT=1; letting Tesseract
- * thread is slower) in a pool as large as the cores. Images (PNG, JPEG, TIFF) go to Tesseract directly. Each page
+ * thread is slower) in a pool as large as the cores. Images (PNG, JPEG, TIFF) go to Tesseract directly, a TIFF's
+ * frames as its pages (one process, its TSV split by page number). Each page
  * records its source and, when OCRed, Tesseract's mean word confidence from its TSV output.
  *
  * Bounds: the resolution drops below 300 dpi when a page would exceed the pixel limit (a PDF bomb with a huge
@@ -50,9 +51,18 @@ export function meaningfulChars(text: string): number {
 /** Reads every page of a checked file. */
 export async function readPages(original: Original, checked: CheckedFile, opts: ReadOptions): Promise<ReadResult> {
 	if (checked.kind !== "pdf") {
+		// one Tesseract for the image; a TIFF's frames are its pages, told apart by the TSV's page numbers
 		const file = await original.file();
-		const r = await opts.pool.run(() => ocrImage(file, opts));
-		return { pages: [{ n: 1, source: r.error ? "none" : "ocr", confidence: r.confidence, chars: meaningfulChars(r.text), ...(r.error ? { error: r.error } : {}) }], texts: [r.text] };
+		const frames = Math.max(1, checked.pages);
+		const r = await opts.pool.run(() => ocrImage(file, frames, opts));
+		const pages: PageInfo[] = [];
+		const texts: string[] = [];
+		for (let i = 0; i < frames; i++) {
+			const p = r.pages[i] ?? { text: "" };
+			pages.push({ n: i + 1, source: r.error ? "none" : "ocr", ...(p.confidence !== undefined ? { confidence: p.confidence } : {}), chars: meaningfulChars(p.text), ...(r.error ? { error: r.error } : {}) });
+			texts.push(p.text);
+		}
+		return { pages, texts };
 	}
 	const input = original.bytes;
 	const layer = await run("pdftotext", ["-layout", "-enc", "UTF-8", input ? "-" : await original.file(), "-"], { timeoutMs: opts.timeoutMs, maxOutput: 32 * 1024 * 1024, ...(input ? { input } : {}) });
@@ -112,14 +122,39 @@ async function ocrPdfPage(file: string, n: number, dpi: number, dir: string, opt
 	}
 }
 
-function ocrImage(file: string, opts: ReadOptions): Promise<OcrResult> {
-	return tesseract(file, opts);
+/** An image's pages (a TIFF's frames) in one Tesseract process, whose time limit grows with the frames. */
+async function ocrImage(file: string, frames: number, opts: ReadOptions): Promise<{ pages: { text: string; confidence?: number }[]; error?: string }> {
+	const r = await runTesseract(file, { ...opts, timeoutMs: opts.timeoutMs * frames });
+	if ("error" in r) return { pages: [], error: r.error };
+	return { pages: parseTsvPages(r.tsv) };
 }
 
 async function tesseract(image: string, opts: ReadOptions): Promise<OcrResult> {
+	const r = await runTesseract(image, opts);
+	return "error" in r ? { text: "", error: r.error } : parseTsv(r.tsv);
+}
+
+async function runTesseract(image: string, opts: ReadOptions): Promise<{ tsv: string } | { error: string }> {
 	const r = await run("tesseract", [image, "stdout", "-l", opts.langs, "--psm", "3", "tsv"], { timeoutMs: opts.timeoutMs, maxOutput: 16 * 1024 * 1024, env: { OMP_THREAD_LIMIT: "1" } });
-	if (r.code !== 0) return { text: "", error: r.killed === "timeout" ? "OCR took too long" : `OCR failed: ${r.stderr.split("\n").find((l) => /error/i.test(l))?.slice(0, 160) ?? `exit ${r.code}`}` };
-	return parseTsv(r.stdout.toString("utf8"));
+	if (r.code !== 0) return { error: r.killed === "timeout" ? "OCR took too long" : `OCR failed: ${r.stderr.split("\n").find((l) => /error/i.test(l))?.slice(0, 160) ?? `exit ${r.code}`}` };
+	return { tsv: r.stdout.toString("utf8") };
+}
+
+/** Tesseract's TSV of a multi-page image split by its page numbers (column 2, from 1): each page's text and confidence. */
+export function parseTsvPages(tsv: string): { text: string; confidence?: number }[] {
+	const rows = tsv.split("\n");
+	const byPage = new Map<number, string[]>();
+	for (const row of rows.slice(1)) {
+		const page = Number(row.split("\t", 2)[1]);
+		if (!Number.isInteger(page) || page < 1) continue;
+		let list = byPage.get(page);
+		if (!list) byPage.set(page, (list = []));
+		list.push(row);
+	}
+	const out: { text: string; confidence?: number }[] = [];
+	for (const [page, list] of byPage) out[page - 1] = parseTsv([rows[0] ?? "", ...list].join("\n"));
+	for (let i = 0; i < out.length; i++) out[i] ??= { text: "" };
+	return out;
 }
 
 /** Text (lines in reading order, blank lines between blocks) and mean word confidence from Tesseract's TSV. */
