@@ -14,13 +14,19 @@
  *   billing show <runId>           a billing run's counts per step
  *   billing halted <runId> [step]  the loans halted in a run, with the step, reason and attempts
  *   billing resume <runId> [step]  halted loans go on from the step they halted at
- * They call actions, so in distributed mode they reach whichever node runs the service.
+ *   refunds [status] [clientId]    refund requests, oldest first: open (default: requested or timed out), timed_out...
+ *   passbook <loanId> [clientId] [asOf]  a loan's passbook: totals, instalments and entries
+ * They call actions, so in distributed mode they reach whichever node runs the service; reads scoped by client run
+ * as an operator's (every client's, or the one named).
  */
 import type { ServiceBroker } from "moleculer";
 import type { HealthReport } from "./health.ts";
 import type { DeadLetter, QueueStats } from "./queues/types.ts";
 import type { ClientView } from "./clients.ts";
 import type { RunView } from "./delivery/types.ts";
+import type { Passbook } from "./billing/passbook.ts";
+import type { RefundView } from "./billing/refund-requests.ts";
+import type { Caller } from "./api/auth.ts";
 
 export interface ReplCommand {
 	command: string;
@@ -29,6 +35,10 @@ export interface ReplCommand {
 }
 
 type Print = (line: string) => void;
+
+/** Who the REPL calls client-scoped reads as: an operator at the console (lib/api/scope.ts readScope). */
+const OPERATOR: { meta: { auth: Caller } } = { meta: { auth: { kind: "operator", sub: "repl", role: "operator" } } };
+const REFUND_STATUSES = ["open", "requested", "timed_out", "confirmed", "rejected"];
 
 /** Builds the commands; `print` is console output (tests pass their own). */
 export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`)): ReplCommand[] {
@@ -194,6 +204,41 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 					default:
 						print(`unknown verb '${verb}': billing runs|start|show|halted|resume`);
 				}
+			}
+		},
+		{
+			command: "refunds [status] [clientId]",
+			description: "Refund requests of suspected duplicate repayments, oldest first: open (default: requested or timed out), requested, timed_out, confirmed or rejected; every client's, or one client's",
+			async action(broker, args) {
+				const status = args.status ?? "open";
+				if (!REFUND_STATUSES.includes(status)) return print(`unknown status '${status}': use ${REFUND_STATUSES.join(", ")}`);
+				const res = (await broker.call("billing.refunds", { status, limit: 100, ...(args.clientId ? { clientId: args.clientId } : {}) }, OPERATOR)) as { total: number; items: RefundView[] };
+				table(
+					res.items.map((r) => ({
+						id: r.id,
+						client: r.clientId,
+						loan: r.loan_id,
+						payment: r.payment_ref,
+						of: r.of,
+						amount: r.amount,
+						status: r.status,
+						requested: new Date(r.requestedAt).toISOString(),
+						notice: r.noticeDelivered ? "delivered" : `not delivered${r.noticeError ? `: ${r.noticeError.slice(0, 60)}` : ""}`
+					}))
+				);
+				if (res.total > res.items.length) print(`(${res.items.length} of ${res.total} shown)`);
+			}
+		},
+		{
+			command: "passbook <loanId> [clientId] [asOf]",
+			description: "A loan's passbook as of a date (YYYY-MM-DD, default today): totals, instalments and entries; the client is needed only when the loan ID is registered for several",
+			async action(broker, args) {
+				const pb = (await broker.call("billing.passbook", { loan_id: args.loanId, ...(args.clientId ? { clientId: args.clientId } : {}), ...(args.asOf ? { asOf: args.asOf } : {}) }, OPERATOR)) as Passbook & { client_id: string };
+				const t = pb.totals;
+				print(`loan ${pb.loan_id} (client ${pb.client_id}) as of ${pb.as_of}: EMI ${pb.emi}; billed ${t.billed}, penalties ${t.penalties}, paid ${t.paid}, held ${t.held}, refunded ${t.refunded}, overdue ${t.overdue}, balance ${t.balance}`);
+				if (pb.next_due) print(`next due: instalment ${pb.next_due.no} on ${pb.next_due.due_date}, ${pb.next_due.unpaid} of ${pb.next_due.amount} unpaid`);
+				table(pb.instalments.map((i) => ({ no: i.no, due: i.due_date, amount: i.amount, paid: i.paid, status: i.status, paid_on: i.paid_on ?? "" })));
+				table(pb.entries.map((e) => ({ date: e.date, kind: e.kind, ref: e.ref, debit: e.debit, credit: e.credit, balance: e.balance, amount: e.amount ?? "" })));
 			}
 		}
 	];

@@ -5,12 +5,14 @@
  * - Refunds (lib/billing/refund-requests.ts): when a repayment batch completes (`billing.repayments`), the loans it
  *   touched are checked for suspected duplicates and a refund request is recorded for each new one; the client is
  *   asked over its signed webhook (`billing.refund-notices`, retried by the queue) and answers with
- *   POST /refunds/:id/confirm or /reject; a request unanswered for BILLING_REFUND_TIMEOUT_H times out (alerted once).
+ *   POST /refunds/:id/confirm or /reject; a request unanswered for BILLING_REFUND_TIMEOUT_H times out (alerted once:
+ *   `refund_timeout`); a notice still undelivered after its queue's retries is queued again by the refund sweep.
+ *   Operators read every client's refunds and passbooks (or one client's with ?clientId=).
  * - Runs (lib/billing/run-control.ts, runs.ts, flow.ts): POST /billing/runs enrols a client's loans for a cycle and
  *   moves them through duplicates -> passbook -> statement -> validate -> render -> deliver, one queue per step
  *   (`billing.step.<step>`, chunks of loans); a loan that keeps failing a step halts there and waits for an operator
- *   (GET /billing/runs/:id/halted, POST /billing/runs/:id/resume). Each client's run starts by itself once its
- *   cycle has ended (BILLING_SCHEDULE_MS).
+ *   (GET /billing/runs/:id/halted, POST /billing/runs/:id/resume); many halted at one step alert operators once
+ *   (`billing_halted`). Each client's run starts by itself once its cycle has ended (BILLING_SCHEDULE_MS).
  */
 import type { Context } from "moleculer";
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
@@ -26,26 +28,33 @@ import { withLogContext } from "../lib/log.ts";
 import { startSweep, type Sweep } from "../lib/sweep.ts";
 import { isoDateIn } from "../lib/validate/dates.ts";
 import { parseIsoDate } from "../lib/render/emi.ts";
-import { findLoan, loanPassbook, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
+import { findLoan, findLoanAnyClient, loanPassbook, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
 import type { RefundEvent, RefundStatus } from "../lib/billing/refunds.ts";
-import { decideRefund, openBatchRefunds, refundView, sendRefundNotice, sweepRefunds, type RefundView } from "../lib/billing/refund-requests.ts";
+import { decideRefund, dueNotices, noticeResendAfterMs, openBatchRefunds, refundStatusQuery, refundView, sendRefundNotice, sweepRefunds, type RefundView } from "../lib/billing/refund-requests.ts";
+import { alertHalts, alertRefundTimeouts } from "../lib/billing/alerts.ts";
+import { createAlertSink } from "../lib/delivery/wiring.ts";
+import type { AlertSink } from "../lib/delivery/types.ts";
+import { Metrics } from "../lib/metrics.ts";
 import type { Passbook } from "../lib/billing/passbook.ts";
 import { deliveryStore } from "../lib/delivery/store.ts";
 import { BILLING_STEPS, STEP_QUEUES, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemsAfter, runChunk, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "../lib/billing/runs.ts";
-import { requestedCycle, resumeHalted, runView, shouldAlertHalts, startDueRuns, startRun, type RunPorts } from "../lib/billing/run-control.ts";
+import { requestedCycle, resumeHalted, runView, startDueRuns, startRun, type RunPorts } from "../lib/billing/run-control.ts";
 import { billingFlow, type RunChunk } from "../lib/billing/flow.ts";
 import { PASSBOOK_FIELDS, PASSBOOK_INDEX } from "../lib/billing/passbook-search.ts";
-import { readScope } from "../lib/api/scope.ts";
+import { inScope, readScope } from "../lib/api/scope.ts";
 import type { SearchIndex } from "../lib/search/types.ts";
 import type { Cycle } from "../lib/billing/statement.ts";
 
 const SWEEP_MS = 60_000;
-const REFUND_STATUSES: RefundStatus[] = ["requested", "confirmed", "rejected", "timed_out"];
+const REFUND_STATUSES: (RefundStatus | "open")[] = ["requested", "confirmed", "rejected", "timed_out", "open"];
 
 interface Own {
 	sweep?: Sweep;
 	scheduleSweep?: Sweep;
 	sweepRefunds(): Promise<number>;
+	resendRefundNotices(now?: Date): Promise<number>;
+	alerts(): AlertSink;
+	alertSink?: AlertSink;
 	startDueRuns(now?: Date): Promise<string[]>;
 	decide(ctx: Context<{ id: string; note?: string }>, event: RefundEvent): Promise<RefundView>;
 	runPorts(): Promise<RunPorts>;
@@ -74,11 +83,10 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 	mixins: [dbMixin("refunds", { indexes: REFUND_INDEXES }), queuesMixin],
 
 	actions: {
-		/** GET /loans/:loan_id/passbook?asOf=YYYY-MM-DD (default: today in India) */
+		/** GET /loans/:loan_id/passbook?asOf=YYYY-MM-DD (default: today in India); operators: ?clientId=, or the one client the loan is registered for */
 		passbook: {
-			params: { loan_id: { type: "string", min: 1, max: 64 }, asOf: { type: "string", optional: true, max: 10 }, clientId: { type: "string", optional: true, internal: true } },
-			async handler(this: Self, ctx: Context<{ loan_id: string; asOf?: string; clientId?: string }>): Promise<Passbook> {
-				const clientId = clientFor(ctx, ctx.params.clientId);
+			params: { loan_id: { type: "string", min: 1, max: 64 }, asOf: { type: "string", optional: true, max: 10 }, clientId: { type: "string", optional: true, max: 100 } },
+			async handler(this: Self, ctx: Context<{ loan_id: string; asOf?: string; clientId?: string }>): Promise<Passbook & { client_id: string }> {
 				const asOf = ctx.params.asOf ?? isoDateIn(new Date(), "Asia/Kolkata");
 				try {
 					parseIsoDate(asOf, "asOf");
@@ -86,10 +94,19 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 					throw badRequest((err as Error).message, [{ field: "asOf", message: "must be a date YYYY-MM-DD" }]);
 				}
 				const records = await recordsStore();
-				const loan = await findLoan(records, clientId, ctx.params.loan_id);
+				const scope = readScope(ctx, ctx.params.clientId);
+				let loan: Awaited<ReturnType<typeof findLoan>> | undefined;
+				if (scope) loan = await findLoan(records, scope, ctx.params.loan_id);
+				else {
+					// an operator without a client: the loan ID is looked up among every client's loans
+					const clients = (await ctx.call("clients.list", { limit: 500 })) as { total: number; items: { id: string }[] };
+					const found = await findLoanAnyClient(records, ctx.params.loan_id, clients.total <= clients.items.length ? clients.items.map((c) => c.id) : undefined);
+					if (found.length > 1) throw badRequest(`loan ${ctx.params.loan_id} is registered for several clients: name one with ?clientId=`, [{ field: "clientId", message: `one of ${found.map((l) => l.client).join(", ")}` }]);
+					loan = found[0];
+				}
 				if (!loan) throw notFound("loan", ctx.params.loan_id);
-				const client = await clientSettings(this.broker, clientId);
-				return loanPassbook(records, this.adapter, clientId, loan.data, asOf, penaltyRuleOf(client?.charges));
+				const client = await clientSettings(this.broker, loan.client);
+				return { client_id: loan.client, ...(await loanPassbook(records, this.adapter, loan.client, loan.data, asOf, penaltyRuleOf(client?.charges))) };
 			}
 		},
 
@@ -128,18 +145,18 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			}
 		},
 
-		/** GET /refunds?status=&loan_id=&limit=&offset= (oldest request first) */
+		/** GET /refunds?status=&loan_id=&limit=&offset= (oldest request first; status=open: requested or timed out); operators: every client's, or ?clientId= */
 		refunds: {
 			params: {
 				status: { type: "enum", values: REFUND_STATUSES, optional: true },
 				loan_id: { type: "string", optional: true, max: 64 },
 				limit: { type: "number", convert: true, optional: true, min: 1, max: 500 },
 				offset: { type: "number", convert: true, optional: true, min: 0 },
-				clientId: { type: "string", optional: true, internal: true }
+				clientId: { type: "string", optional: true, max: 100 }
 			},
-			async handler(this: Self, ctx: Context<{ status?: RefundStatus; loan_id?: string; limit?: number; offset?: number; clientId?: string }>) {
-				const client = clientFor(ctx, ctx.params.clientId);
-				const query: Record<string, unknown> = { client, ...(ctx.params.status ? { status: ctx.params.status } : {}), ...(ctx.params.loan_id ? { loan_id: ctx.params.loan_id } : {}) };
+			async handler(this: Self, ctx: Context<{ status?: RefundStatus | "open"; loan_id?: string; limit?: number; offset?: number; clientId?: string }>) {
+				const scope = readScope(ctx, ctx.params.clientId);
+				const query: Record<string, unknown> = { ...(scope ? { client: scope } : {}), ...refundStatusQuery(ctx.params.status), ...(ctx.params.loan_id ? { loan_id: ctx.params.loan_id } : {}) };
 				const limit = ctx.params.limit ?? 50;
 				const offset = ctx.params.offset ?? 0;
 				const [rows, total] = await Promise.all([this.adapter.find({ query, sort: "requestedAt", limit, offset }), this.adapter.count({ query })]);
@@ -147,12 +164,13 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			}
 		},
 
-		/** GET /refunds/:id */
+		/** GET /refunds/:id (a client: its own; an operator: any, or one of ?clientId=) */
 		refund: {
-			params: { id: { type: "string" } },
-			async handler(this: Self, ctx: Context<{ id: string }>): Promise<RefundView> {
+			params: { id: { type: "string" }, clientId: { type: "string", optional: true, max: 100 } },
+			async handler(this: Self, ctx: Context<{ id: string; clientId?: string }>): Promise<RefundView> {
+				const scope = readScope(ctx, ctx.params.clientId);
 				const r = (await this.adapter.findById(ctx.params.id)) as RefundDoc | null;
-				if (!r || r.client !== clientFor(ctx, undefined)) throw notFound("refund", ctx.params.id);
+				if (!r || !inScope(scope, r.client)) throw notFound("refund", ctx.params.id);
 				return refundView(r);
 			}
 		},
@@ -210,20 +228,22 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			}
 		},
 
-		/** GET /billing/runs/:id/halted?step=&limit=&offset=: halted loans with the step, reason and input */
+		/** GET /billing/runs/:id/halted?step=&reason=&limit=&offset=: halted loans with the step, reason and input (reason: a case-insensitive part of it) */
 		halted: {
 			params: {
 				id: { type: "string" },
 				step: { type: "enum", values: [...BILLING_STEPS], optional: true },
+				reason: { type: "string", optional: true, min: 1, max: 200 },
 				limit: { type: "number", convert: true, optional: true, min: 1, max: 1000 },
 				offset: { type: "number", convert: true, optional: true, min: 0 }
 			},
-			async handler(this: Self, ctx: Context<{ id: string; step?: BillingStep; limit?: number; offset?: number }>) {
+			async handler(this: Self, ctx: Context<{ id: string; step?: BillingStep; reason?: string; limit?: number; offset?: number }>) {
 				const { items } = await this.runPorts();
 				const query = { runId: ctx.params.id, status: "halted", ...(ctx.params.step ? { step: ctx.params.step } : {}) };
+				const reason = ctx.params.reason?.trim() ? { search: ctx.params.reason.trim(), searchFields: "halted.reason" } : {};
 				const limit = ctx.params.limit ?? 100;
 				const offset = ctx.params.offset ?? 0;
-				const [rows, total] = await Promise.all([items.find({ query, sort: "loanId", limit, offset }), items.count({ query })]);
+				const [rows, total] = await Promise.all([items.find({ query, ...reason, sort: "loanId", limit, offset }), items.count({ query, ...reason })]);
 				return { total, limit, offset, items: (rows as BillingItemDoc[]).map((i) => ({ loanId: i.loanId, step: i.step, reason: i.halted?.reason, input: i.halted?.input, haltedAt: i.halted?.at, attempts: i.attempts })) };
 			}
 		},
@@ -329,11 +349,8 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				const out = await runChunk(ports.items, run, step, ids, this.flow(), lastTry);
 				// the chunk's items now at a later step (moved by this try or an earlier one that died before handing on)
 				for (const [at, list] of await itemsAfter(ports.items, step, ids)) await ports.enqueue(at, run._id, [list]);
-				for (const [at, n] of Object.entries(out.haltedAt) as [BillingStep, number][]) {
-					this.logger.warn({ step: at, halted: n }, "loans halted at a billing step");
-					const { alert, halted } = await shouldAlertHalts(ports, run, at);
-					if (alert) this.logger.warn({ alert: "billing_halted", step: at, halted }, `billing run ${runId}: ${halted} loans halted at ${at}; list them with GET /billing/runs/${runId}/halted`);
-				}
+				for (const [at, n] of Object.entries(out.haltedAt) as [BillingStep, number][]) this.logger.warn({ step: at, halted: n }, "loans halted at a billing step");
+				await alertHalts(ports, this.alerts(), run, out.haltedAt);
 				if (out.retry.length) throw new Error(`${out.retry.length} loan(s) failed at ${step}; they are retried (the others went on)`);
 			});
 		},
@@ -362,6 +379,10 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 				renderInFlight: 2 * config.render.concurrency,
 				delivery: async () => ({ delivery: await deliveryStore(store), documents: store.adapter("documents") }),
 				indexPassbooks: async (docs) => (await this.passbookSearch()).index(PASSBOOK_INDEX, docs),
+				noticeRefunds: async (ids) => {
+					await this.enqueueMany(QUEUES.billingRefundNotices, ids.map((id) => ({ payload: { refundId: id }, options: { key: `${id}:notice` } })));
+					this.logger.warn({ created: ids.length }, "suspected duplicate repayments found by a billing run: refund requests opened");
+				},
 				handOnCases: async (cases) => {
 					await this.enqueueMany(QUEUES.casesRendered, cases.map((i) => ({ payload: i.payload, options: { key: i.key } })));
 				}
@@ -382,11 +403,28 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			return started.map((r) => r._id);
 		},
 
-		/** Marks requests unanswered for too long as timed out, alerting once per refund. Returns how many. */
+		/** The refund sweep: marks requests unanswered for too long as timed out (alerting once per refund) and queues undelivered notices again. Returns how many timed out. */
 		async sweepRefunds(this: Self): Promise<number> {
-			const marked = await sweepRefunds(this.adapter, getPlatform().config.billing.refundTimeoutHours * 3600_000);
-			for (const r of marked) this.logger.warn({ alert: "refund_timed_out", refundId: r._id, clientId: r.client }, "a refund request had no answer from the client in time; an operator should follow it up");
+			const hours = getPlatform().config.billing.refundTimeoutHours;
+			const marked = await sweepRefunds(this.adapter, hours * 3600_000);
+			alertRefundTimeouts(this.alerts(), marked, hours);
+			await this.resendRefundNotices();
 			return marked.length;
+		},
+
+		/** Queues again the notices of open requests not delivered (lib/billing/refund-requests.ts dueNotices). Returns how many. */
+		async resendRefundNotices(this: Self, now = new Date()): Promise<number> {
+			const due = await dueNotices(this.adapter, noticeResendAfterMs(getPlatform().config.queues), now);
+			await this.enqueueMany(QUEUES.billingRefundNotices, due.map((r) => ({ payload: { refundId: r._id }, options: { key: `${r._id}:notice` } })));
+			if (due.length) this.logger.info({ refunds: due.length }, "refund notices not delivered yet queued again");
+			return due.length;
+		},
+
+		/** The operator alert sink (lib/alerts: logged and counted; mailed when ALERT_EMAILS and SMTP_URL are set), made once. */
+		alerts(this: Self): AlertSink {
+			const { config, logger } = getPlatform();
+			this.alertSink ??= createAlertSink(config, logger, new Metrics(this.broker));
+			return this.alertSink;
 		}
 	},
 
@@ -397,9 +435,10 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 		if (every > 0) this.scheduleSweep = startSweep(every, () => this.startDueRuns(), (err) => this.logger.warn({ err: err.message }, "billing schedule failed"));
 	},
 
-	stopped(this: Self) {
+	async stopped(this: Self) {
 		this.sweep?.stop();
 		this.scheduleSweep?.stop();
+		await this.alertSink?.close();
 	}
 };
 

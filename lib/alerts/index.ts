@@ -1,6 +1,7 @@
 /**
  * Operator alerts: a run that failed, cases failed on every channel, a dead-letter queue that is not empty, a
- * provider whose circuit opened, and the daily digest of the day's runs.
+ * provider whose circuit opened, a refund request the client left unanswered (billing), many loans of a billing run
+ * halted at one step, and the daily digest of the day's runs.
  *
  * Every alert is logged (warn) and counted (paperwork_alerts_total{kind, outcome}); when ALERT_EMAILS and SMTP_URL
  * are set it is also mailed, at most one mail per kind per ALERT_INTERVAL_S: the first alert of a kind is mailed at
@@ -16,7 +17,7 @@ import type { Transporter } from "nodemailer";
 import type { Logger } from "pino";
 import type { Config } from "../../config/index.ts";
 
-export type AlertKind = "run_failed" | "cases_failed" | "dlq_not_empty" | "circuit_open" | "digest";
+export type AlertKind = "run_failed" | "cases_failed" | "dlq_not_empty" | "circuit_open" | "refund_timeout" | "billing_halted" | "digest";
 
 export interface Alerts {
 	raise(kind: AlertKind, text: string, details?: Record<string, unknown>): void;
@@ -42,6 +43,8 @@ const SUBJECT: Record<AlertKind, string> = {
 	cases_failed: "cases failed on every channel",
 	dlq_not_empty: "a dead-letter queue is not empty",
 	circuit_open: "a provider's circuit opened",
+	refund_timeout: "a refund request had no answer from the client in time",
+	billing_halted: "many loans of a billing run halted at one step",
 	digest: "daily digest"
 };
 

@@ -65,6 +65,7 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 	Session: obj({ accessToken: str, tokenType: { const: "Bearer" }, expiresIn: { type: "integer", description: "seconds" }, refreshToken: str, refreshExpiresAt: date, operator: ref("Operator") }),
 	AuditEntry: obj({ id: str, at: date, actor: str, role: str, action: str, target: str, items: { type: "array", items: str }, count: int, clientId: nullable(str), details: nullable({ type: "object" }), requestId: nullable(str) }),
 	Passbook: obj({
+		client_id: str,
 		loan_id: str,
 		as_of: { type: "string", format: "date" },
 		emi: money,
@@ -80,18 +81,23 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		totals: obj({ billed: money, penalties: money, paid: money, held: money, refunded: money, credit: money, overdue: money, due_today: money, outstanding_principal: money, balance: money }),
 		next_due: nullable(obj({ no: int, due_date: str, amount: money, unpaid: money }))
 	}),
-	Refund: obj({
-		id: str,
-		loan_id: str,
-		payment_ref: str,
-		of: { type: "string", description: "the earlier payment it repeats" },
-		amount: money,
-		paid_at: date,
-		status: { enum: ["requested", "confirmed", "rejected", "timed_out"] },
-		requestedAt: date,
-		history: { type: "array", items: obj({ status: str, at: date, by: str, note: str }, ["status", "at", "by"]) },
-		noticeDelivered: bool
-	}),
+	Refund: obj(
+		{
+			id: str,
+			clientId: str,
+			loan_id: str,
+			payment_ref: str,
+			of: { type: "string", description: "the earlier payment it repeats" },
+			amount: money,
+			paid_at: date,
+			status: { enum: ["requested", "confirmed", "rejected", "timed_out"] },
+			requestedAt: date,
+			history: { type: "array", items: obj({ status: str, at: date, by: str, note: str }, ["status", "at", "by"]) },
+			noticeDelivered: bool,
+			noticeError: { type: "string", description: "why the last try to deliver the notice to the client's webhook failed, while it is not delivered" }
+		},
+		["id", "clientId", "loan_id", "payment_ref", "of", "amount", "paid_at", "status", "requestedAt", "history", "noticeDelivered"]
+	),
 	BillingRun: obj(
 		{
 			id: str,

@@ -6,7 +6,9 @@
  * A chunk reads its loans, their repayments and refunds in three indexed queries (loadLoanChunk) and the client's
  * settings once; each loan's passbook is built once and carried through the steps that run inline after it
  * (statement, validate, and render when the run makes no PDF); the deliver step hands the chunk's delivery cases to
- * the notifier in one enqueue (flush), before the chunk's states are written, so a case is never left unsent.
+ * the notifier in one enqueue (flush), before the chunk's states are written, so a case is never left unsent. The
+ * duplicates step's new refund requests have their notices (the client's webhook) queued at the same flush; one left
+ * unqueued by a handler that died in between is queued by the refund sweep (refund-requests.ts dueNotices).
  */
 import type { StoreAdapter } from "../store/types.ts";
 import type { ClientDoc } from "../clients.ts";
@@ -38,6 +40,8 @@ export interface FlowPorts {
 	handOnCases(items: { payload: RenderedCase; key: string }[]): Promise<void>;
 	/** indexes the chunk's passbook summaries (lib/billing/passbook-search.ts) in the search port */
 	indexPassbooks(docs: SearchDoc[]): Promise<void>;
+	/** queues the notices (billing.refund-notices) of refund requests the duplicates step opened */
+	noticeRefunds(refundIds: string[]): Promise<void>;
 }
 
 /** What a chunk reads once and what its steps computed for it. */
@@ -50,6 +54,8 @@ export interface RunChunk extends LoanChunk {
 	cases: { payload: RenderedCase; key: string }[];
 	/** passbook summaries to index at flush */
 	searchDocs: SearchDoc[];
+	/** refund requests opened by the duplicates step, to notify at flush */
+	notices: string[];
 }
 
 type StatementResult = Statement & { closed?: boolean };
@@ -94,7 +100,7 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 				loadLoanChunk(await p.records(), p.refunds, run.clientId, items.map((i) => i.loanId), { payments: from !== "deliver" }),
 				p.client(run.clientId)
 			]);
-			return { ...chunk, client, penalty: penaltyRuleOf(client?.charges), passbooks: new Map(), cases: [], searchDocs: [] };
+			return { ...chunk, client, penalty: penaltyRuleOf(client?.charges), passbooks: new Map(), cases: [], searchDocs: [], notices: [] };
 		},
 		inline: (step, run) => inlineStep(step, run.pdf),
 		apply: {
@@ -105,6 +111,7 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 				// passbook built next in this handler holds them aside
 				if (opened.suspects > 0) c.refunds.set(item.loanId, (await p.refunds.find({ query: refundsOfLoan(run.clientId, item.loanId) })) as RefundDoc[]);
 				c.passbooks.delete(item.loanId);
+				c.notices.push(...opened.created.map((r) => r._id));
 				return { refundsOpened: opened.created.length };
 			},
 			passbook: async (item, _run, c) => ({ ...passbookOf(item, c).pb.totals }),
@@ -169,6 +176,7 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 			}
 		},
 		async flush(c) {
+			if (c.notices.length) await p.noticeRefunds(c.notices.splice(0));
 			if (c.searchDocs.length) await p.indexPassbooks(c.searchDocs.splice(0));
 			if (c.cases.length) await p.handOnCases(c.cases.splice(0));
 		}

@@ -30,18 +30,27 @@ export interface RefundDoc extends RefundState {
 	of: string;
 	amount: string;
 	paid_at: string;
-	/** delivery of the refund.requested webhook */
-	notice?: { deliveredAt?: string; lastError?: string };
+	/** delivery of the refund.requested webhook: when delivered; else the last try and why it failed */
+	notice?: { deliveredAt?: string; lastError?: string; triedAt?: string };
 	[key: string]: unknown;
 }
 
-/** A registered record whose data is of one kind. */
-type RecordRow<T> = Omit<RecordDoc, "data"> & { data: T };
+/** A registered record whose data is of one kind (Omit drops RecordDoc's own fields behind Doc's index signature: the client is named again). */
+type RecordRow<T> = Omit<RecordDoc, "data"> & { data: T; client: string };
 
 /** The loan's registered record, or null. */
 export async function findLoan(records: StoreAdapter, clientId: string, loanId: string): Promise<RecordRow<LoanRecord> | null> {
 	const row = (await records.findOne({ client: clientId, kind: "loan", key: loanId })) as RecordDoc | null;
 	return row ? { ...row, data: row.data as LoanRecord } : null;
+}
+
+/**
+ * An operator's look-up of a loan by its ID without naming the client: the loan's records among `clientIds` (each
+ * client one probe of the unique (client, kind, key) index; every client when not given), at most `limit`.
+ */
+export async function findLoanAnyClient(records: StoreAdapter, loanId: string, clientIds: string[] | undefined, limit = 2): Promise<RecordRow<LoanRecord>[]> {
+	const rows = (await records.find({ query: { ...(clientIds ? { client: { $in: clientIds } } : {}), kind: "loan", key: loanId }, limit })) as RecordDoc[];
+	return rows.map((row) => ({ ...row, data: row.data as LoanRecord }));
 }
 
 /** Every registered repayment of a loan. */

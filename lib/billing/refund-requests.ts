@@ -2,8 +2,11 @@
  * The excess-refund saga on the store (the transitions themselves are lib/billing/refunds.ts):
  *   - a repayment batch completed: the loans it touched are checked for suspected duplicates and a refund request is
  *     recorded for each new one (openBatchRefunds); every request whose notice is not delivered yet is to be notified;
+ *   - a billing run's duplicates step opens them too (lib/billing/flow.ts) and has their notices queued at once;
  *   - the notice: the signed `refund.requested` webhook to the client (sendRefundNotice; a failure throws so the
- *     queue retries it);
+ *     queue retries it); every try is recorded (`notice.triedAt`), and a request whose notice is still undelivered
+ *     once its queue's retries are over (or was never queued: a handler that died in between) is queued again by the
+ *     refund sweep (dueNotices);
  *   - the client's answer (decideRefund: a compare-and-set on the status read, so of two answers at once one wins);
  *   - the timeout (sweepRefunds: requests unanswered for too long, marked timed out once each).
  */
@@ -26,10 +29,33 @@ export interface RefundView {
 	requestedAt: string;
 	history: RefundDoc["history"];
 	noticeDelivered: boolean;
+	/** why the last try to deliver the notice failed (while it is not delivered) */
+	noticeError?: string;
+	clientId: string;
 }
 
 export function refundView(r: RefundDoc): RefundView {
-	return { id: r._id, loan_id: r.loan_id, payment_ref: r.payment_ref, of: r.of, amount: r.amount, paid_at: r.paid_at, status: r.status, requestedAt: r.requestedAt, history: r.history, noticeDelivered: Boolean(r.notice?.deliveredAt) };
+	const delivered = Boolean(r.notice?.deliveredAt);
+	return {
+		id: r._id,
+		clientId: r.client,
+		loan_id: r.loan_id,
+		payment_ref: r.payment_ref,
+		of: r.of,
+		amount: r.amount,
+		paid_at: r.paid_at,
+		status: r.status,
+		requestedAt: r.requestedAt,
+		history: r.history,
+		noticeDelivered: delivered,
+		...(!delivered && r.notice?.lastError ? { noticeError: r.notice.lastError } : {})
+	};
+}
+
+/** The refund statuses a list may ask for: one status, or `open` (requested or timed out: waiting for the client). */
+export function refundStatusQuery(status: RefundStatus | "open" | undefined): Record<string, unknown> {
+	if (!status) return {};
+	return status === "open" ? { status: { $in: ["requested", "timed_out"] } } : { status };
 }
 
 /**
@@ -63,10 +89,12 @@ export interface NoticeSettings {
 export async function sendRefundNotice(refunds: StoreAdapter, refundId: string, clientOf: (clientId: string) => Promise<ClientDoc | null>, s: NoticeSettings): Promise<"delivered" | "already" | "no-webhook"> {
 	const r = (await refunds.findById(refundId)) as RefundDoc | null;
 	if (!r || r.notice?.deliveredAt) return "already";
+	// every try is recorded: the sweep queues a notice again only once its tries have been over for a while
+	const failed = async (error: string) => void (await refunds.updateById(refundId, { $set: { "notice.lastError": error, "notice.triedAt": new Date().toISOString() } }));
 	const client = await clientOf(r.client);
 	const hook = client?.webhook;
 	if (!hook) {
-		await refunds.updateById(refundId, { $set: { notice: { lastError: "client has no webhook" } } });
+		await failed("client has no webhook");
 		return "no-webhook";
 	}
 	const api = `${s.publicUrl}/api/v1`;
@@ -77,12 +105,14 @@ export async function sendRefundNotice(refunds: StoreAdapter, refundId: string, 
 		body,
 		signal: AbortSignal.timeout(s.timeoutMs),
 		redirect: "error"
-	}).catch((err: Error) => {
-		throw new Error(`refund webhook ${new URL(hook.url).host} unreachable: ${err.message}`);
+	}).catch(async (err: Error) => {
+		const error = `refund webhook ${new URL(hook.url).host} unreachable: ${err.message}`;
+		await failed(error);
+		throw new Error(error);
 	});
 	await res.body?.cancel();
 	if (res.status < 200 || res.status >= 300) {
-		await refunds.updateById(refundId, { $set: { "notice.lastError": `webhook answered ${res.status}` } });
+		await failed(`webhook answered ${res.status}`);
 		throw new Error(`refund webhook answered ${res.status}`);
 	}
 	await refunds.updateById(refundId, { $set: { "notice.deliveredAt": new Date().toISOString() } });
@@ -119,4 +149,34 @@ export async function sweepRefunds(refunds: StoreAdapter, timeoutMs: number, now
 		marked.push(r);
 	}
 	return marked;
+}
+
+/**
+ * How long after a notice's last try (or its request, when never tried) the sweep queues it again: at least 15
+ * minutes, and longer than the queue's own retries take (QUEUE_RETRY_DELAY_MS, 4x longer each of QUEUE_RETRIES
+ * times), so a notice still being retried by its queue is not queued a second time.
+ */
+export function noticeResendAfterMs(queues: { retries: number; retryDelayMs: number }): number {
+	const retrying = (queues.retryDelayMs * (4 ** queues.retries - 1)) / 3;
+	return Math.max(15 * 60_000, Math.ceil(retrying) + 60_000);
+}
+
+/**
+ * Requests still waiting for the client's answer (requested or timed out: a late answer is taken) whose notice is
+ * not delivered and was last tried (or, never tried, requested) more than `afterMs` ago: a notice whose queue gave
+ * up (webhook down, dead-lettered), one whose handler died before queueing it, a client without a webhook then.
+ * Oldest first, at most `limit`.
+ */
+export async function dueNotices(refunds: StoreAdapter, afterMs: number, now = new Date(), limit = 500): Promise<RefundDoc[]> {
+	const before = new Date(now.getTime() - afterMs).toISOString();
+	return (await refunds.find({
+		query: {
+			status: { $in: ["requested", "timed_out"] },
+			requestedAt: { $lt: before },
+			"notice.deliveredAt": { $exists: false },
+			$or: [{ "notice.triedAt": { $exists: false } }, { "notice.triedAt": { $lt: before } }]
+		},
+		sort: "requestedAt",
+		limit
+	})) as RefundDoc[];
 }

@@ -117,13 +117,14 @@ export async function resumeHalted(p: RunPorts, run: BillingRunDoc, only: { step
 }
 
 /**
- * Many loans halted on one step (at least 10, and 1 % of the run): true once per run and step (the run records it
- * with a compare-and-set), so operators are alerted once.
+ * Many loans halted on one step (at least 10, and 1 % of the run): true once per run and step (the run records the
+ * step's alert with a compare-and-set on a field of its own, so of two chunks or nodes that read the run before, one
+ * alerts; `$nin` on an array does not test membership on the SQL stores), so operators are alerted once.
  */
 export async function shouldAlertHalts(p: RunPorts, run: BillingRunDoc, step: BillingStep): Promise<{ alert: boolean; halted: number }> {
 	const halted = await p.items.count({ query: { runId: run._id, step, status: "halted" } });
-	if (halted < Math.max(10, Math.ceil(run.loans * 0.01)) || (run.alerted ?? []).includes(step)) return { alert: false, halted };
-	const n = await p.runs.updateMany({ _id: run._id, alerted: { $nin: [step] } }, { $set: { alerted: [...(run.alerted ?? []), step], updatedAt: new Date() } });
+	if (halted < Math.max(10, Math.ceil(run.loans * 0.01)) || run.alertedAt?.[step]) return { alert: false, halted };
+	const n = await p.runs.updateMany({ _id: run._id, [`alertedAt.${step}`]: { $exists: false } }, { $set: { [`alertedAt.${step}`]: new Date(), updatedAt: new Date() } });
 	return { alert: n > 0, halted };
 }
 

@@ -56,8 +56,8 @@ export interface BillingRunDoc extends Record<string, unknown> {
 	startedBy: string;
 	/** loans enrolled */
 	loans: number;
-	/** steps whose halted loans already alerted operators */
-	alerted?: string[];
+	/** when each step's halted loans alerted operators (once per step) */
+	alertedAt?: Partial<Record<BillingStep, Date>>;
 	createdAt: Date;
 	updatedAt: Date;
 }

@@ -6,6 +6,7 @@
  * event a provider reports is kept as it came (the `delivery_events` collection).
  */
 import type { Logger } from "pino";
+import type { AlertKind } from "../alerts/index.ts";
 import type { Channel, DeliveryStatus, Recipient } from "./provider.ts";
 import type { StatementWords } from "./texts.ts";
 
@@ -169,8 +170,8 @@ export function recipientOf(data: Record<string, unknown>): Recipient {
 	return { name: s(data.applicant_name) ?? s(data.debtor_name) ?? "", phone: s(data.phone), email: s(data.email), language: s(data.language) ?? "en" };
 }
 
-/** Alert kinds an operator can be told about. */
-export type AlertKind = "run_failed" | "cases_failed" | "dlq_not_empty" | "circuit_open" | "digest";
+/** Alert kinds an operator can be told about (lib/alerts lists them). */
+export type { AlertKind };
 
 /** Where delivery raises operator alerts (lib/alerts provides the real one: SMTP, throttled per kind). */
 export interface AlertSink {

@@ -1,7 +1,8 @@
 /**
  * Billing runs end to end on the embedded default: loans and a year of repayments uploaded as CSV, a run for one
  * cycle through every step to the SMS with the amount due (sandbox provider), a run with the statement PDF sent on
- * the client's plan, a second start of the same cycle that bills nobody twice, and a loan that halts and is resumed.
+ * the client's plan, a second start of the same cycle that bills nobody twice, a loan that halts and is resumed, and
+ * many loans halted at one step: listed by reason and mailed to operators once.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -9,13 +10,17 @@ import { startTestNode, http, bearer, apiKey, type TestNode } from "../helpers/n
 import { waitForBatch } from "../helpers/ingest.ts";
 import { cycleEndingBy } from "../../lib/billing/statement.ts";
 import { isoDateIn } from "../../lib/validate/dates.ts";
+import { startSmtp, type LocalSmtp } from "../helpers/smtp.ts";
 
 let node: TestNode;
+let smtp: LocalSmtp;
 before(async () => {
-	node = await startTestNode({ INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "50", QUEUE_RETRIES: "1", SANDBOX_CALLBACK_DELAY_MS: "0" });
+	smtp = await startSmtp();
+	node = await startTestNode({ INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "50", QUEUE_RETRIES: "1", SANDBOX_CALLBACK_DELAY_MS: "0", SMTP_URL: smtp.url, ALERT_EMAILS: "ops@lender.example" });
 });
 after(async () => {
 	await node.close();
+	await smtp.close();
 });
 
 const HEAD = "loan_id,applicant_name,language,phone,email,address_line1,address_line2,city,state,postal_code,loan_amount,annual_interest_rate,tenure_months,disbursement_date,first_emi_date,processing_fee";
@@ -162,6 +167,41 @@ test("a loan that fails a step halts there with the reason, and a resume runs it
 	assert.equal(view.body.counts.steps.passbook.halted, 1);
 	const clientCannot = await http(`${node.url}/billing/runs`, { method: "POST", headers: apiKey(c.key), json: { clientId: c.id } });
 	assert.ok([401, 403].includes(clientCannot.status));
+});
+
+test("many loans halted at one step: listed by step and reason, and operators get one billing_halted mail", async () => {
+	const c = await client("lender-runs-many-halts");
+	await upload(c.key, "loan", loans("M", 2));
+	const run = await runToEnd(c.id, { cycleTo: "2026-11-10", pdf: false });
+	assert.equal(run.counts.done, 2);
+	// twelve loans enrolled, then removed from the register before their passbook step
+	const items = node.platform.store.adapter("billing_items");
+	for (let i = 0; i < 12; i++) {
+		await items.insert({ _id: `${c.id}:2026-11-10:GONE${i}`, runId: run.id, clientId: c.id, loanId: `GONE${i}`, cycleTo: "2026-11-10", step: "passbook", status: "halted", attempts: 0, results: {}, halted: { step: "passbook", reason: "test", input: {}, at: new Date() }, updatedAt: new Date() });
+	}
+	const halted = (query: string) => http<{ total: number; items: { loanId: string; reason: string }[] }>(`${node.url}/billing/runs/${run.id}/halted${query}`, { headers: bearer(node.operatorToken) });
+	const resume = () => http<{ resumed: number }>(`${node.url}/billing/runs/${run.id}/resume`, { method: "POST", headers: bearer(node.operatorToken), json: { step: "passbook" } });
+	assert.equal((await resume()).body.resumed, 12);
+	await waitFor("the loans to halt again", async () => ((await halted("?reason=no%20longer")).body.total === 12 ? true : undefined));
+	// the reason filter: a case-insensitive part of it, with the step or without
+	const byReason = await halted("?step=passbook&reason=NO%20LONGER%20REGISTERED&limit=5");
+	assert.deepEqual([byReason.status, byReason.body.total, byReason.body.items.length], [200, 12, 5]);
+	assert.ok(byReason.body.items.every((i) => /loan GONE\d+ is no longer registered/.test(i.reason)));
+	assert.equal((await halted("?reason=GONE7")).body.total, 1);
+	assert.equal((await halted("?reason=does%20not%20balance")).body.total, 0);
+	assert.equal((await halted("?step=validate&reason=no%20longer")).body.total, 0);
+
+	const subject = /^Subject: \[Paperwork\] many loans of a billing run halted at one step/m;
+	const unfolded = (raw: string) => raw.replace(/=\r?\n/g, "");
+	const mailsOf = () => smtp.mails.filter((m) => subject.test(m.raw) && unfolded(m.raw).includes(run.id));
+	const mail = await waitFor("the billing_halted mail", async () => mailsOf()[0]);
+	assert.deepEqual(mail.to, ["ops@lender.example"]);
+	assert.match(unfolded(mail.raw), /12 loans halted at passbook/);
+	// halted again after another resume: the run alerted for this step already
+	assert.equal((await resume()).body.resumed, 12);
+	await waitFor("the loans to halt once more", async () => ((await halted("?reason=no%20longer")).body.total === 12 ? true : undefined));
+	await new Promise((r) => setTimeout(r, 300));
+	assert.equal(mailsOf().length, 1);
 });
 
 test("a client's statement day sets the cycle a run bills by default; a day out of 1-31 is refused", async () => {

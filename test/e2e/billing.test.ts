@@ -1,7 +1,8 @@
 /**
  * Repayments and the passbook through the HTTP API on the embedded default: loans and repayments uploaded as CSV, a
- * suspected duplicate held and its refund requested over the client's signed webhook, the client's answer, and the
- * passbook before and after.
+ * suspected duplicate held and its refund requested over the client's signed webhook (also when a billing run finds
+ * it, and again by the sweep when it was never delivered), the client's answer, the passbook before and after, what
+ * operators read of every client's refunds and passbooks, and the refund timeout mailed to operators.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -10,9 +11,11 @@ import { createServer, type Server } from "node:http";
 import { createHmac } from "node:crypto";
 import { startTestNode, http, bearer, apiKey, type TestNode } from "../helpers/node.ts";
 import { waitForBatch } from "../helpers/ingest.ts";
+import { startSmtp, type LocalSmtp } from "../helpers/smtp.ts";
 import type { Passbook } from "../../lib/billing/passbook.ts";
 
 let node: TestNode;
+let smtp: LocalSmtp;
 let hooks: Server;
 let hookUrl = "";
 const received: { body: string; signature: string | undefined; event: string | undefined }[] = [];
@@ -31,12 +34,14 @@ before(async () => {
 	await once(hooks, "listening");
 	const addr = hooks.address();
 	hookUrl = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}/hooks`;
-	node = await startTestNode({ INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "50" });
+	smtp = await startSmtp();
+	node = await startTestNode({ INBOX_POLL_MS: "0", QUEUE_RETRY_DELAY_MS: "50", SMTP_URL: smtp.url, ALERT_EMAILS: "ops@lender.example" });
 });
 
 after(async () => {
 	await node.close();
 	hooks.close();
+	await smtp.close();
 });
 
 const LOANS = [
@@ -144,6 +149,126 @@ test("a refund request unanswered past BILLING_REFUND_TIMEOUT_H is timed out onc
 	assert.equal(await svc.sweepRefunds(), 0);
 	const view = await http<{ status: string }>(`${node.url}/refunds/${doc._id}`, { headers: apiKey(c.body.apiKey) });
 	assert.equal(view.body.status, "timed_out");
+	// operators are told by mail (ALERT_EMAILS), once
+	const unfolded = (raw: string) => raw.replace(/=\r?\n/g, "");
+	const mailsOf = () => smtp.mails.filter((m) => unfolded(m.raw).includes(String(doc._id)) && /^Subject: \[Paperwork\] a refund request had no answer/m.test(m.raw));
+	const mail = await until("the refund_timeout alert mail", async () => mailsOf()[0]);
+	assert.deepEqual(mail.to, ["ops@lender.example"]);
+	assert.match(unfolded(mail.raw), /no answer from the client in 72 h/);
+	await new Promise((r) => setTimeout(r, 300));
+	assert.equal(mailsOf().length, 1);
 	const late = await http<{ status: string }>(`${node.url}/refunds/${doc._id}/confirm`, { method: "POST", headers: apiKey(c.body.apiKey), json: {} });
 	assert.equal(late.body.status, "confirmed");
+});
+
+/** The refund notices the hook server received for one client, in order. */
+function noticesOf(clientId: string): { refund: { id: string; clientId: string; payment_ref: string; loan_id: string }; signature: string | undefined; body: string }[] {
+	return received
+		.filter((r) => r.event === "refund.requested")
+		.map((r) => ({ ...(JSON.parse(r.body) as { refund: { id: string; clientId: string; payment_ref: string; loan_id: string } }), signature: r.signature, body: r.body }))
+		.filter((n) => n.refund.clientId === clientId);
+}
+
+test("a refund a billing run opens is sent to the client's signed webhook at once, not at the client's next batch", async () => {
+	const c = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-run-refund", webhook: { url: hookUrl, secret: SECRET } } });
+	await upload(c.body.apiKey, "loan", LOANS);
+	await upload(c.body.apiKey, "repayment", REPAYMENTS);
+	const first = await until("the batch's refund notice", async () => noticesOf(c.body.id)[0]);
+	// the check after the batch missed it (its message dead-lettered, say): the run's duplicates step finds it
+	const refunds = node.platform.store.adapter("refunds");
+	assert.equal(await refunds.removeMany({ client: c.body.id }), 1);
+	const start = await http<{ id: string }>(`${node.url}/billing/runs`, { method: "POST", headers: bearer(node.operatorToken), json: { clientId: c.body.id, cycleTo: "2026-02-10", pdf: false } });
+	assert.equal(start.status, 202, JSON.stringify(start.body));
+	const notice = await until("the run's refund notice", async () => noticesOf(c.body.id).find((n) => n.refund.id !== first.refund.id));
+	assert.equal(notice.signature, `sha256=${createHmac("sha256", SECRET).update(notice.body).digest("hex")}`);
+	assert.deepEqual([notice.refund.payment_ref, notice.refund.loan_id], ["UPI-2", "L-100"]);
+	const item = (await node.platform.store.adapter("billing_items").findById(`${c.body.id}:2026-02-10:L-100`)) as { results: { duplicates?: { refundsOpened: number } } } | null;
+	assert.deepEqual(item?.results.duplicates, { refundsOpened: 1 });
+	const view = await until("the notice recorded as delivered", async () => {
+		const r = await http<{ noticeDelivered: boolean; status: string }>(`${node.url}/refunds/${notice.refund.id}`, { headers: apiKey(c.body.apiKey) });
+		return r.body.noticeDelivered ? r.body : undefined;
+	});
+	assert.equal(view.status, "requested");
+	await new Promise((r) => setTimeout(r, 300));
+	assert.equal(noticesOf(c.body.id).length, 2, "one notice per refund request");
+});
+
+test("a notice never delivered is queued again by the refund sweep; one tried a moment ago or delivered is not", async () => {
+	const c = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-resend", webhook: { url: hookUrl, secret: SECRET } } });
+	const refunds = node.platform.store.adapter("refunds");
+	const hourAgo = new Date(Date.now() - 3600_000).toISOString();
+	const doc = (ref: string, notice?: Record<string, unknown>) => ({ client: c.body.id, loan_id: "L-7", payment_ref: ref, of: "UPI-0", amount: "10.00", paid_at: "2026-01-05T04:30:00Z", status: "requested", requestedAt: hourAgo, history: [{ status: "requested", at: hourAgo, by: "billing" }], ...(notice ? { notice } : {}) });
+	// never queued (its handler died after the insert), given up by its queue an hour ago, tried just now, delivered
+	const lost = await refunds.insert(doc("UPI-LOST"));
+	const gaveUp = await refunds.insert(doc("UPI-GAVE-UP", { lastError: "webhook answered 503", triedAt: hourAgo }));
+	await refunds.insert(doc("UPI-TRYING", { lastError: "webhook answered 503", triedAt: new Date().toISOString() }));
+	await refunds.insert(doc("UPI-SENT", { deliveredAt: hourAgo }));
+	const svc = node.broker.getLocalService("billing") as unknown as { sweepRefunds(): Promise<number> };
+	await svc.sweepRefunds();
+	await until("both notices", async () => (noticesOf(c.body.id).length >= 2 ? true : undefined));
+	await new Promise((r) => setTimeout(r, 300));
+	assert.deepEqual(noticesOf(c.body.id).map((n) => n.refund.payment_ref).sort(), ["UPI-GAVE-UP", "UPI-LOST"]);
+	for (const id of [lost._id, gaveUp._id]) {
+		const r = await http<{ noticeDelivered: boolean; noticeError?: string }>(`${node.url}/refunds/${id}`, { headers: apiKey(c.body.apiKey) });
+		assert.equal(r.body.noticeDelivered, true);
+		assert.equal(r.body.noticeError, undefined);
+	}
+	// delivered now: the next sweep sends nothing more
+	await svc.sweepRefunds();
+	await new Promise((r) => setTimeout(r, 300));
+	assert.equal(noticesOf(c.body.id).length, 2);
+});
+
+test("operators read every client's refunds and passbooks, or one client's; a client reads only its own", async () => {
+	const mk = async (name: string) => (await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name } })).body;
+	const x = await mk("lender-ops-x");
+	const y = await mk("lender-ops-y");
+	// y has the same loan IDs as x, and loans of its own (M-...) with a duplicate payment of M-100
+	const mine = (csv: string) => csv.split("\n").slice(1).map((l) => l.replace(/\bL-/g, "M-").replace(/\b(UPI|NACH)-/g, "$1-M"));
+	await upload(x.apiKey, "loan", LOANS);
+	await upload(x.apiKey, "repayment", REPAYMENTS);
+	await upload(y.apiKey, "loan", [LOANS, ...mine(LOANS)].join("\n"));
+	await upload(y.apiKey, "repayment", [REPAYMENTS.split("\n")[0], ...mine(REPAYMENTS)].join("\n"));
+	type Refunds = { total: number; items: { id: string; clientId: string; loan_id: string; status: string }[] };
+	const list = (query: string, headers: Record<string, string>) => http<Refunds>(`${node.url}/refunds${query}`, { headers });
+	const ofX = await until("x's refund", async () => ((await list("", apiKey(x.apiKey))).body.total === 1 ? (await list("", apiKey(x.apiKey))).body.items[0] : undefined));
+	const ofY = await until("y's refund", async () => ((await list("", apiKey(y.apiKey))).body.total === 1 ? (await list("", apiKey(y.apiKey))).body.items[0] : undefined));
+	assert.deepEqual([ofX.clientId, ofX.loan_id, ofY.clientId, ofY.loan_id], [x.id, "L-100", y.id, "M-100"]);
+
+	// an operator: every client's, one client's with ?clientId=, by status (open: requested or timed out)
+	const op = bearer(node.operatorToken);
+	const all = await list("?limit=500", op);
+	assert.equal(all.status, 200, JSON.stringify(all.body));
+	assert.ok([ofX.id, ofY.id].every((id) => all.body.items.some((r) => r.id === id)), "both clients' refunds");
+	assert.ok(new Set(all.body.items.map((r) => r.clientId)).size >= 2);
+	const onlyY = await list(`?clientId=${y.id}`, op);
+	assert.deepEqual(onlyY.body.items.map((r) => r.id), [ofY.id]);
+	assert.equal((await list(`?clientId=${y.id}&status=open`, op)).body.total, 1);
+	assert.equal((await list(`?clientId=${y.id}&status=timed_out`, op)).body.total, 0);
+	const one = await http<{ id: string; clientId: string }>(`${node.url}/refunds/${ofY.id}`, { headers: op });
+	assert.deepEqual([one.status, one.body.clientId], [200, y.id]);
+	assert.equal((await http(`${node.url}/refunds/${ofY.id}?clientId=${x.id}`, { headers: op })).status, 404, "not of the client named");
+
+	// a client: its own only, whatever clientId it sends
+	assert.deepEqual((await list(`?clientId=${y.id}`, apiKey(x.apiKey))).body.items.map((r) => r.id), [ofX.id]);
+	assert.equal((await http(`${node.url}/refunds/${ofY.id}`, { headers: apiKey(x.apiKey) })).status, 404);
+	assert.equal((await http(`${node.url}/refunds`)).status, 401);
+	// deciding stays the client's: an operator cannot confirm on its behalf
+	assert.ok([401, 403].includes((await http(`${node.url}/refunds/${ofY.id}/confirm`, { method: "POST", headers: op, json: {} })).status));
+
+	// passbooks: an operator names the client, or not when the loan ID is the client's alone
+	type Pb = Passbook & { client_id: string };
+	const pb = (path: string, headers: Record<string, string>) => http<Pb>(`${node.url}/loans/${path}`, { headers });
+	const m100 = await pb("M-100/passbook?asOf=2026-02-05", op);
+	assert.equal(m100.status, 200, JSON.stringify(m100.body));
+	assert.deepEqual([m100.body.client_id, m100.body.loan_id, m100.body.totals.held, m100.body.totals.paid], [y.id, "M-100", "1000.00", "2000.00"]);
+	const ambiguous = await http<{ error: { code: string; message: string } }>(`${node.url}/loans/L-100/passbook`, { headers: op });
+	assert.equal(ambiguous.status, 400);
+	assert.match(ambiguous.body.error.message, /several clients: name one with \?clientId=/);
+	const l100 = await pb(`L-100/passbook?asOf=2026-02-05&clientId=${y.id}`, op);
+	assert.deepEqual([l100.status, l100.body.client_id, l100.body.totals.held], [200, y.id, "0.00"], "y has no repayments of L-100");
+	assert.equal((await pb(`L-100/passbook?asOf=2026-02-05&clientId=${x.id}`, op)).body.totals.held, "1000.00");
+	assert.equal((await pb("NOPE/passbook", op)).status, 404);
+	assert.equal((await pb("M-100/passbook", apiKey(y.apiKey))).body.client_id, y.id);
+	assert.equal((await pb(`M-100/passbook?clientId=${y.id}`, apiKey(x.apiKey))).status, 404, "a client never reads another's loan");
 });

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { replCommands } from "../../lib/repl-commands.ts";
-import { ROOT, startTestNode, tempDir, type TestNode } from "../helpers/node.ts";
+import { ROOT, startTestNode, tempDir, http, apiKey, type TestNode } from "../helpers/node.ts";
+import { waitForBatch } from "../helpers/ingest.ts";
 
 let node: TestNode;
 before(async () => {
@@ -97,4 +98,34 @@ test("billing start, runs, show, halted and resume drive a client's billing run"
 	assert.match(await run("billing", { verb: "resume", id, arg: "statement" }), /resumed 1 halted loan\(s\) of billing run/);
 	assert.match(await run("billing", { verb: "nope" }), /unknown verb 'nope'/);
 	assert.match(await run("billing", { verb: "show" }), /usage: billing show <runId>/);
+});
+
+test("refunds lists open (or timed-out) refund requests of every client or one; passbook shows a loan's", async () => {
+	const c = (await node.broker.call("clients.create", { name: "repl-refunds" })) as { id: string; apiKey: string };
+	const upload = async (kind: string, csv: string) => {
+		const res = await http<{ batchId: string }>(`${node.url}/uploads?kind=${kind}`, { method: "POST", headers: { ...apiKey(c.apiKey), "Content-Type": "text/csv" }, body: csv });
+		assert.equal(res.status, 202, JSON.stringify(res.body));
+		assert.equal((await waitForBatch(node.url, c.apiKey, res.body.batchId)).status, "COMPLETED");
+	};
+	await upload("loan", ["loan_id,applicant_name,language,phone,email,address_line1,address_line2,city,state,postal_code,loan_amount,annual_interest_rate,tenure_months,disbursement_date,first_emi_date,processing_fee", "RL-1,Asha Rao,en,9876543210,,12 MG Road,,Pune,Maharashtra,411001,3000,0,3,2025-12-01,2026-01-05,0"].join("\n"));
+	await upload("repayment", ["payment_ref,loan_id,amount,paid_at,method,payer_ref", "RUPI-1,RL-1,1000.00,2026-01-05 10:00,upi,", "RUPI-2,RL-1,1000.00,2026-01-05 10:04,upi,"].join("\n"));
+	let out = "";
+	for (let i = 0; i < 100 && !/RUPI-2/.test(out); i++) {
+		out = await run("refunds");
+		if (!/RUPI-2/.test(out)) await new Promise((r) => setTimeout(r, 100));
+	}
+	assert.match(out, /id +client +loan +payment +of +amount +status +requested +notice/);
+	assert.match(out, new RegExp(`${c.id} +RL-1 +RUPI-2 +RUPI-1 +1000\\.00 +requested +\\S+ +not delivered`));
+	assert.match(await run("refunds", { status: "requested", clientId: c.id }), /RUPI-2/);
+	assert.doesNotMatch(await run("refunds", { status: "open", clientId: "another-client" }), /RUPI-2/);
+	assert.equal(await run("refunds", { status: "timed_out", clientId: c.id }), "(none)");
+	assert.match(await run("refunds", { status: "lost" }), /unknown status 'lost'/);
+
+	const pb = await run("passbook", { loanId: "RL-1", asOf: "2026-02-05" });
+	assert.match(pb, new RegExp(`loan RL-1 \\(client ${c.id}\\) as of 2026-02-05: EMI 1000\\.00; billed 2000\\.00, penalties 0\\.00, paid 1000\\.00, held 1000\\.00`));
+	assert.match(pb, /next due: instalment 3 on 2026-03-05/);
+	assert.match(pb, /1 +2026-01-05 +1000\.00 +1000\.00 +paid/);
+	assert.match(pb, /2026-01-05 +held +RUPI-2/);
+	assert.equal(await run("passbook", { loanId: "RL-1", clientId: c.id, asOf: "2026-02-05" }), pb);
+	await assert.rejects(run("passbook", { loanId: "NOPE" }), /not found/i);
 });
