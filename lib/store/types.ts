@@ -11,6 +11,8 @@ export type NewDoc = { _id?: string } & Record<string, unknown>;
 /**
  * The Mongo-style query subset the services use:
  * equality, $in, $nin, $gt/$gte/$lt/$lte, $ne, $exists, $and/$or; dotted paths reach into nested objects.
+ * Operators compare a field's value whole: MongoDB's "an array matches when one element does" is not portable to the
+ * SQL stores, so a query never relies on it (keep a flag or a scalar field per fact instead).
  */
 export type Query = Record<string, unknown>;
 
