@@ -3,7 +3,9 @@
  * keywords under `fields.*` (strings without a declared name are mapped as keywords too), the text is
  * analysed with lower-casing and ASCII folding; text queries use match_bool_prefix with operator "and"
  * (every word, the last as a prefix), the same meaning as the store search. Writes use the bulk API with
- * refresh=wait_for, so what index() wrote is visible to search() once it resolves.
+ * refresh=wait_for, so what index() wrote is visible to search() once it resolves (with `wait: false`, refresh=false:
+ * visible at the next refresh, within ~1 s). A list of strings in `fields` is a multi-valued keyword: a term filter
+ * matches any of its values.
  */
 import { Client } from "@opensearch-project/opensearch";
 import type { SearchDoc, SearchIndex, SearchQuery, SearchResult } from "./types.ts";
@@ -70,8 +72,8 @@ export class OpenSearchIndex implements SearchIndex {
 	}
 
 	/** Sends a bulk body and throws on the first failed item (ignoring deletes of absent documents). */
-	private async bulk(body: Record<string, unknown>[]): Promise<void> {
-		const res = await this.client.bulk({ body, refresh: "wait_for" });
+	private async bulk(body: Record<string, unknown>[], wait = true): Promise<void> {
+		const res = await this.client.bulk({ body, refresh: wait ? "wait_for" : false });
 		if (!res.body.errors) return;
 		for (const item of res.body.items as unknown as BulkItem[]) {
 			const [op, r] = Object.entries(item)[0];
@@ -79,7 +81,7 @@ export class OpenSearchIndex implements SearchIndex {
 		}
 	}
 
-	async index(index: string, docs: SearchDoc[]): Promise<void> {
+	async index(index: string, docs: SearchDoc[], options: { wait?: boolean } = {}): Promise<void> {
 		if (docs.length === 0) return;
 		const name = this.name(index);
 		// one bulk request per 5,000 documents (the registry hands over up to 50,000 at a time)
@@ -88,7 +90,7 @@ export class OpenSearchIndex implements SearchIndex {
 			for (const d of docs.slice(start, start + 5000)) {
 				body.push({ index: { _index: name, _id: String(d.id) } }, { id: String(d.id), fields: d.fields, text: d.text ?? "" });
 			}
-			await this.bulk(body);
+			await this.bulk(body, options.wait !== false);
 		}
 	}
 

@@ -10,7 +10,9 @@
  * There is no relevance ranking: the default order is by id.
  *
  * Views: an index declared with a StoreView is searched in its own collection (fields at their document paths,
- * the text in the view's text field), so data that already lives in the store is never copied.
+ * the text in the view's text field), so data that already lives in the store is never copied. A view's
+ * multi-valued field (a list of paths, e.g. the tax IDs of an invoice at `taxIds.0`..`taxIds.3`) is filtered as "any
+ * of its paths holds the value", since the store query does not look inside lists.
  */
 import type { StoreAdapter, StoreFactory, Query, Doc } from "../store/types.ts";
 import type { SearchDoc, SearchIndex, SearchQuery, SearchResult, StoreView } from "./types.ts";
@@ -37,12 +39,20 @@ export function normaliseText(text: string | undefined | null): string {
 	return words.length ? ` ${words.join(" ")} ` : "";
 }
 
+/** Where a search field lives in an index's documents (`paths`: every path of a multi-valued field), and the text. */
+interface Layout {
+	path(field: string): string;
+	paths(field: string): string[];
+	text: string;
+	fields(d: Doc): SearchDoc["fields"];
+}
+
 /** Dates revived by the store are ISO strings again (the search contract keeps dates as strings). */
 function plainFields(f: unknown): SearchDoc["fields"] {
 	const out: SearchDoc["fields"] = {};
 	if (f && typeof f === "object") {
 		for (const [k, v] of Object.entries(f as Record<string, unknown>)) {
-			out[k] = v instanceof Date ? v.toISOString() : (v as string | number | boolean | null);
+			out[k] = v instanceof Date ? v.toISOString() : (v as SearchDoc["fields"][string]);
 		}
 	}
 	return out;
@@ -63,12 +73,16 @@ export class StoreSearch implements SearchIndex {
 		return this.store.adapter(view ? view.collection : `search_${index}`);
 	}
 
-	/** Where a search field lives in the index's documents, and where the text is. */
 	/** The store query of a search's filters and ranges (inclusive bounds) on the index's layout. */
-	protected storeQuery(l: { path(field: string): string }, q: SearchQuery): Query {
+	protected storeQuery(l: Layout, q: SearchQuery): Query {
 		const query: Query = {};
+		const anyOf: Query[] = [];
 		for (const [field, value] of Object.entries(q.filter ?? {})) {
-			query[l.path(field)] = Array.isArray(value) ? { $in: value } : value;
+			const cond = Array.isArray(value) ? { $in: value } : value;
+			const paths = l.paths(field);
+			// a multi-valued field of a view: the value at any of its paths
+			if (paths.length > 1) anyOf.push({ $or: paths.map((p) => ({ [p]: cond })) });
+			else query[l.path(field)] = cond;
 		}
 		for (const [field, b] of Object.entries(q.range ?? {})) {
 			const cond: Record<string, string | number> = {};
@@ -76,17 +90,37 @@ export class StoreSearch implements SearchIndex {
 			if (b.lte !== undefined) cond.$lte = b.lte;
 			if (Object.keys(cond).length) query[l.path(field)] = { ...((query[l.path(field)] as object | undefined) ?? {}), ...cond };
 		}
+		if (anyOf.length === 1) Object.assign(query, anyOf[0]);
+		else if (anyOf.length > 1) query.$and = anyOf;
 		return query;
 	}
 
-	protected layout(index: string): { path(field: string): string; text: string; fields(d: Doc): SearchDoc["fields"] } {
+	/** Where a search field lives in the index's documents, and where the text is. */
+	protected layout(index: string): Layout {
 		const view = this.views.get(index);
-		if (!view) return { path: (f) => `f.${f}`, text: "t", fields: (d) => plainFields(d.f) };
+		if (!view) return { path: (f) => `f.${f}`, paths: (f) => [`f.${f}`], text: "t", fields: (d) => plainFields(d.f) };
 		const get = (d: Doc, path: string): unknown => path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), d);
+		const paths = (f: string): string[] => {
+			const p = view.paths[f] ?? f;
+			return Array.isArray(p) ? p : [p];
+		};
 		return {
-			path: (f) => view.paths[f] ?? f,
+			path: (f) => {
+				const p = paths(f);
+				if (p.length > 1) throw new Error(`search field '${f}' has several values: it can be filtered on, not ranged or sorted`);
+				return p[0];
+			},
+			paths,
 			text: view.textField,
-			fields: (d) => plainFields(Object.fromEntries(Object.entries(view.paths).map(([f, p]) => [f, get(d, p) ?? null])))
+			fields: (d) =>
+				plainFields(
+					Object.fromEntries(
+						Object.keys(view.paths).map((f) => {
+							const p = paths(f);
+							return [f, p.length > 1 ? p.map((x) => get(d, x)).filter((v) => typeof v === "string") : (get(d, p[0]) ?? null)];
+						})
+					)
+				)
 		};
 	}
 
@@ -102,6 +136,11 @@ export class StoreSearch implements SearchIndex {
 
 	async index(index: string, docs: SearchDoc[]): Promise<void> {
 		if (docs.length === 0 || this.views.has(index)) return;
+		for (const d of docs) {
+			const multi = Object.keys(d.fields).find((f) => Array.isArray(d.fields[f]));
+			// the store query does not look inside lists: a multi-valued field needs a view with a path per value
+			if (multi) throw new Error(`search field '${multi}' of '${d.id}' has several values: on the store, index it through a view (StoreView.paths)`);
+		}
 		const a = this.coll(index);
 		await a.bulkUpsert(
 			docs.map((d) => ({ _id: String(d.id), f: d.fields, t: normaliseText(d.text) })),

@@ -7,8 +7,12 @@
 export interface SearchDoc {
 	/** unique within the index; indexing the same id again replaces the document */
 	id: string;
-	/** exact-match fields (keywords, numbers, dates as ISO strings) */
-	fields: Record<string, string | number | boolean | null>;
+	/**
+	 * exact-match fields (keywords, numbers, dates as ISO strings). A list of strings is a multi-valued keyword (a
+	 * filter matches when any of them equals): OpenSearch keeps it as such; the store search takes one only in a view,
+	 * which maps the field to the paths its values are kept at (StoreView.paths).
+	 */
+	fields: Record<string, string | number | boolean | null | string[]>;
 	/** free text matched by `text` queries (names, addresses...) */
 	text?: string;
 }
@@ -39,8 +43,12 @@ export interface SearchIndex {
 	 * collection's owner keeps the values in place); OpenSearch ignores `view` and keeps its own index.
 	 */
 	ensureIndex(index: string, fields: string[], view?: StoreView): Promise<void>;
-	/** indexes many documents in one request; visible to search() when it resolves */
-	index(index: string, docs: SearchDoc[]): Promise<void>;
+	/**
+	 * indexes many documents in one request; visible to search() when it resolves. With `wait: false` it resolves once
+	 * the documents are stored, and they become visible at the index's next refresh (OpenSearch: within ~1 s; the
+	 * store implementations are always at once): for a write that must not wait, still ordered before later writes.
+	 */
+	index(index: string, docs: SearchDoc[], options?: { wait?: boolean }): Promise<void>;
 	search(index: string, query: SearchQuery): Promise<SearchResult>;
 	remove(index: string, ids: string[]): Promise<void>;
 	ping(): Promise<boolean>;
@@ -50,8 +58,12 @@ export interface SearchIndex {
 /** A search index that is a view of a store collection (see SearchIndex.ensureIndex). */
 export interface StoreView {
 	collection: string;
-	/** search field -> document path ("cpf" -> "data.debtor_cpf"); unmapped fields use their own name */
-	paths: Record<string, string>;
+	/**
+	 * search field -> document path ("cpf" -> "data.debtor_cpf"); unmapped fields use their own name. A list of paths
+	 * makes a multi-valued field: a filter on it matches when any of the paths holds the value
+	 * (`taxId: ["taxIds.0", "taxIds.1"]`); ranges and sorts need a field with one path.
+	 */
+	paths: Record<string, string | string[]>;
 	/** document field holding normaliseText() of the searchable text */
 	textField: string;
 	/**

@@ -121,6 +121,23 @@ export function searchContract(label: string, make: () => Promise<Harness>, skip
 			assert.equal(left.total, 1);
 			assert.deepEqual(idsOf(left), ["b"]);
 		});
+
+		it("index without waiting: visible by the next refresh, later writes of an id winning", async () => {
+			const other = `${idx}w`;
+			created.push(other);
+			await h.search.ensureIndex(other, ["state"]);
+			await h.search.index(other, [{ id: "d", fields: { state: "PENDING" }, text: "first" }], { wait: false });
+			await h.search.index(other, [{ id: "d", fields: { state: "PROCESSING" }, text: "second" }], { wait: false });
+			const until = Date.now() + 10_000;
+			let r = await h.search.search(other, { filter: { state: "PROCESSING" } });
+			while (r.total === 0 && Date.now() < until) {
+				await new Promise((res) => setTimeout(res, 100));
+				r = await h.search.search(other, { filter: { state: "PROCESSING" } });
+			}
+			assert.deepEqual(idsOf(r), ["d"]);
+			assert.equal((await h.search.search(other, { filter: { state: "PENDING" } })).total, 0);
+			assert.deepEqual(idsOf(await h.search.search(other, { text: "second" })), ["d"]);
+		});
 	});
 }
 
@@ -237,6 +254,39 @@ describe("store search over a view of a collection (no copy)", () => {
 			await search.remove("people", ["p1"]);
 			assert.equal(await coll.count(), 3, "the view's collection is its owner's");
 			assert.equal(await store.adapter("search_people").count(), 0, "no copy is made");
+		} finally {
+			await store.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it("a multi-valued field maps to several paths: a filter matches any of them; its own documents take no lists", async () => {
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), "search-view-multi-"));
+		const store = new SqliteStore({ file: path.join(dir, "s.db") });
+		try {
+			const coll = store.adapter("invoices");
+			await coll.connect();
+			await coll.insertMany([
+				{ _id: "i1", client: "c1", ids: ["AA1", "BB2"], status: "done", words: normaliseText("one") },
+				{ _id: "i2", client: "c1", ids: ["BB2"], status: "open", words: normaliseText("two") },
+				{ _id: "i3", client: "c1", ids: [], status: "done", words: normaliseText("three AA1") },
+				{ _id: "i4", client: "c1", phones: ["P1"], ids: ["CC3", "AA1"], status: "done", words: normaliseText("four") }
+			]);
+			const search = new StoreSearch(store);
+			const view = { collection: "invoices", paths: { client: "client", status: "status", taxId: ["ids.0", "ids.1"], phone: ["phones.0", "phones.1"] }, textField: "words" };
+			await search.ensureIndex("invoices", ["client", "status", "taxId", "phone"], view);
+			const ids = async (filter: Record<string, string | string[]>, text?: string) => (await search.search("invoices", { filter, text, sort: "_id" })).hits.map((h) => h.id);
+			assert.deepEqual(await ids({ taxId: "AA1" }), ["i1", "i4"], "first or second value; not the text");
+			assert.deepEqual(await ids({ taxId: "BB2" }), ["i1", "i2"]);
+			assert.deepEqual(await ids({ taxId: ["CC3", "BB2"] }), ["i1", "i2", "i4"], "any of several values");
+			assert.deepEqual(await ids({ taxId: "BB2", status: "done" }), ["i1"], "with other filters");
+			assert.deepEqual(await ids({ taxId: "AA1", phone: "P1" }), ["i4"], "two multi-valued filters");
+			assert.deepEqual(await ids({ taxId: "AA1" }, "fou"), ["i4"], "with words");
+			assert.deepEqual(await ids({ taxId: "AA" }), [], "exact");
+			assert.deepEqual((await search.search("invoices", { filter: { taxId: "BB2" }, sort: "_id" })).hits[0].fields, { client: "c1", status: "done", taxId: ["AA1", "BB2"], phone: [] });
+			await assert.rejects(search.search("invoices", { sort: "taxId" }), /several values/);
+			await search.ensureIndex("own", ["tags"]);
+			await assert.rejects(search.index("own", [{ id: "x", fields: { tags: ["a", "b"] } }]), /through a view/);
 		} finally {
 			await store.close();
 			fs.rmSync(dir, { recursive: true, force: true });
