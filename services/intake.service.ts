@@ -17,11 +17,10 @@ import type { RequestInfo } from "../lib/ingest/receive.ts";
 import { fileStream } from "../lib/ingest/receive.ts";
 import { acceptDocument, asHttpError } from "../lib/intake/accept.ts";
 import { fetchUrl } from "../lib/intake/fetch-url.ts";
-import { intakeStore, indexDocument, INTAKE_INDEX, searchFieldsOf } from "../lib/intake/context.ts";
+import { intakeStore, indexDocument, INTAKE_INDEX, listQuery, searchFieldsOf } from "../lib/intake/context.ts";
 import { INTAKE_STATUSES, intakeView, type FieldValue, type IntakeDoc, type IntakeStatus } from "../lib/intake/documents.ts";
 import { deliver, deliveryIdsOf, eventOf } from "../lib/intake/notify.ts";
 import { checkFields } from "../lib/fields/extract.ts";
-import { normaliseText } from "../lib/search/store.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
 import { Metrics } from "../lib/metrics.ts";
@@ -86,7 +85,7 @@ const intake: QueueServiceSchema<Own> = {
 				}
 				const doc = await acceptDocument(
 					{ clientId, body: source.body, filename: source.filename, source: source.source, type, reference, url: source.url },
-					{ platform, store, received: (id, kind) => this.received(id, source.source, kind) }
+					{ platform, store, received: (id, kind) => this.received(id, source.source, kind), log: (level, obj, msg) => this.logger[level](obj, msg) }
 				);
 				this.logger.info({ intakeId: doc._id, clientId, source: doc.source, kind: doc.file.kind, pages: doc.file.pages, size: doc.file.size }, "document received");
 				return { id: doc._id, status: doc.status };
@@ -103,7 +102,7 @@ const intake: QueueServiceSchema<Own> = {
 				if (await store.get(ctx.params.id)) return { id: ctx.params.id, status: "TAKEN" };
 				const doc = await acceptDocument(
 					{ id: ctx.params.id, clientId: ctx.params.clientId, body: await platform.objects.get(ctx.params.key), filename: ctx.params.name, source: "inbox" },
-					{ platform, store, received: (id, kind) => this.received(id, "inbox", kind) }
+					{ platform, store, received: (id, kind) => this.received(id, "inbox", kind), log: (level, obj, msg) => this.logger[level](obj, msg) }
 				);
 				return { id: doc._id, status: doc.status };
 			}
@@ -194,20 +193,10 @@ const intake: QueueServiceSchema<Own> = {
 			async handler(ctx: Context<{ q?: string; type?: string; status?: IntakeStatus; seller?: string; taxId?: string; from?: string; to?: string; minTotal?: number; maxTotal?: number; envelope?: string; limit?: number; offset?: number; clientId?: string }>) {
 				// a client sees its own documents; an operator every client's, or one client's with ?clientId=
 				const clientId = readScope(ctx, ctx.params.clientId);
-				const p = ctx.params;
 				const store = await intakeStore();
-				const filter: Record<string, string> = clientId ? { clientId } : {};
-				if (p.type) filter.type = p.type;
-				if (p.status) filter.status = p.status;
-				if (p.seller) filter.seller = normaliseText(p.seller).trim();
-				if (p.envelope) filter.envelope = p.envelope;
-				const range: Record<string, { gte?: string | number; lte?: string | number }> = {};
-				if (p.from || p.to) range.receivedAt = { ...(p.from ? { gte: p.from } : {}), ...(p.to ? { lte: p.to.length === 10 ? `${p.to}T23:59:59.999Z` : p.to } : {}) };
-				if (p.minTotal !== undefined || p.maxTotal !== undefined) range.total = { ...(p.minTotal !== undefined ? { gte: p.minTotal } : {}), ...(p.maxTotal !== undefined ? { lte: p.maxTotal } : {}) };
-				const text = [p.q ?? "", p.taxId ? p.taxId.toUpperCase().replace(/[\s./-]/g, "") : ""].join(" ").trim();
-				const limit = p.limit ?? 20;
-				const offset = p.offset ?? 0;
-				const res = await getPlatform().search.search(INTAKE_INDEX, { filter, range, text: text || undefined, sort: "-receivedAt", limit, offset });
+				const query = listQuery(ctx.params, clientId);
+				const { limit = 20, offset = 0 } = query;
+				const res = await getPlatform().search.search(INTAKE_INDEX, query);
 				const docs = (await store.docs.findByIds(res.hits.map((h) => h.id))) as IntakeDoc[];
 				const byId = new Map(docs.map((d) => [d._id, d]));
 				const items = res.hits.map((h) => byId.get(h.id)).filter((d): d is IntakeDoc => d !== undefined && inScope(clientId, d.clientId)).map(intakeView);

@@ -1,7 +1,9 @@
 /**
  * reader: consumes intake.received and reads each document (lib/intake/read/process.ts): text layer per page, OCR
  * (a pool of single-threaded Tesseract processes, one per core) for pages without one, fields from the issuer
- * templates and the generic extractor, checks; then puts the finished document on intake.notify.
+ * templates and the generic extractor, checks; then puts the finished document on intake.notify. A document whose
+ * readings keep failing (MAX_READ_ATTEMPTS, its reader dying included) is finished FAILED with the reason and its
+ * intake.failed event goes out like any other.
  */
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
 import { recoveryMixin } from "../mixins/recovery.mixin.ts";
@@ -11,6 +13,7 @@ import { QUEUES } from "../config/queues.ts";
 import { intakeStore, ocrPool, indexDocument, TEMPLATES_DIR } from "../lib/intake/context.ts";
 import { processDocument } from "../lib/intake/read/process.ts";
 import { eventOf } from "../lib/intake/notify.ts";
+import type { IntakeDoc } from "../lib/intake/documents.ts";
 import { clientSettings } from "../lib/ingest/context.ts";
 
 interface Own {
@@ -77,7 +80,9 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 					if (!doc) return;
 					const client = await clientSettings(this.broker, doc.clientId);
 					const started = Date.now();
-					const out = await processDocument(id, { platform, store, pool: ocrPool(), templatesDir: TEMPLATES_DIR, langs: client?.intake?.languages });
+					// OpenSearch lists the document as PROCESSING (or PENDING again) while it is read; failing that is logged, not a failed reading
+					const moved = (d: IntakeDoc) => indexDocument(store, id, d, { wait: false }).catch((err: Error) => this.logger.warn({ intakeId: id, err: err.message }, "document status not indexed"));
+					const out = await processDocument(id, { platform, store, pool: ocrPool(), templatesDir: TEMPLATES_DIR, langs: client?.intake?.languages, moved });
 					if (!out.done) throw new Error(`document ${id} is being read by another reader; retry later`);
 					await indexDocument(store, id, out.doc);
 					if (out.doc) {
@@ -88,7 +93,7 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 					// a client without a webhook has nothing to be told: no intake.notify hop (its handler would find none)
 					const event = eventOf(out.status);
 					if (event && client?.webhook) await this.enqueue(QUEUES.intakeNotify, { id, status: out.status }, { key: `${id}:${out.status}` });
-					this.logger.info({ intakeId: id, clientId: doc.clientId, status: out.status, ms: Date.now() - started }, "document read");
+					this.logger.info({ intakeId: id, clientId: doc.clientId, status: out.status, ...(out.doc?.error ? { reason: out.doc.error.code, attempts: out.doc.attempts } : {}), ms: Date.now() - started }, "document read");
 				}
 			}
 		}

@@ -7,7 +7,8 @@
  *   NEEDS_REVIEW -> COMPLETED (a person corrected the fields: PATCH /intake/:id)
  *
  * A reader that died leaves PROCESSING behind; the message comes back (at-least-once) and a claim older than the
- * lease is taken over.
+ * lease is taken over. Every claim counts an attempt: after MAX_READ_ATTEMPTS readings that failed (threw, or whose
+ * reader died) the document is FAILED with the reason instead of being read again.
  */
 import type { StoreAdapter, Doc, Query } from "../store/types.ts";
 import type { DocKind } from "./checks.ts";
@@ -22,6 +23,18 @@ export type IntakeSource = "upload" | "link" | "email" | "inbox";
  */
 export const READ_LEASE_MS = 60_000;
 export const READ_HEARTBEAT_MS = 15_000;
+/** Readings of one document that may fail (an error, or a reader that died) before it is FAILED with the last error. */
+export const MAX_READ_ATTEMPTS = 3;
+/**
+ * How long a file's SHA-256 claim may point at a document that does not exist before another submission of the same
+ * file takes it over: between the claim and the document only the original is stored (seconds), so an older claim
+ * without its document was left by a crash.
+ */
+export const CLAIM_STALE_MS = 120_000;
+/** How many tax IDs of a document its search fields keep (the filter `taxId=`). */
+export const MAX_TAX_IDS = 4;
+/** what is recorded when a reader's claim ran out: it died (or hung) while reading */
+const READER_LOST = "the reader stopped while reading (it crashed or was stopped)";
 
 export interface PageInfo {
 	n: number;
@@ -76,6 +89,8 @@ export interface IntakeDoc extends Doc {
 	corrections?: Correction[];
 	claimedAt?: Date;
 	attempts?: number;
+	/** why the last reading failed (kept while the document is read again) */
+	lastError?: string;
 	createdAt: Date;
 	updatedAt: Date;
 	finishedAt?: Date;
@@ -101,16 +116,39 @@ export class IntakeStore {
 		return s;
 	}
 
-	/** Claims a file's SHA-256 for a client: null when new, else the earlier document's ID. */
-	async claimHash(clientId: string, sha256: string, docId: string): Promise<string | null> {
+	/**
+	 * Claims a file's SHA-256 for a client: null when the claim is `docId`'s to use, else the earlier document's ID
+	 * (the 409). A claim is `docId`'s when it is new, when it already names `docId` and that document does not exist
+	 * yet (a derived ID handed over again after a crash between the claim and the document), or when the document it
+	 * names does not exist and the claim is older than CLAIM_STALE_MS (taken over by compare-and-set: a crash left it).
+	 * `taken` is called with the abandoned document's ID when a claim is taken over.
+	 */
+	async claimHash(clientId: string, sha256: string, docId: string, now = new Date(), taken?: (abandoned: string) => Promise<void>): Promise<string | null> {
 		const id = `${clientId}:${sha256}`;
-		try {
-			await this.hashes.insert({ _id: id, docId, createdAt: new Date() });
-			return null;
-		} catch (err) {
-			const existing = await this.hashes.findById(id);
-			if (!existing) throw err;
-			return String(existing.docId);
+		for (let tries = 0; ; tries++) {
+			try {
+				await this.hashes.insert({ _id: id, docId, createdAt: now });
+				return null;
+			} catch (err) {
+				const existing = await this.hashes.findById(id);
+				// released in between: try the insert again
+				if (!existing) {
+					if (tries < 3) continue;
+					throw err;
+				}
+				const earlier = String(existing.docId);
+				if (await this.docs.findById(earlier)) return earlier;
+				if (earlier === docId) return null;
+				const at = existing.createdAt instanceof Date ? existing.createdAt.getTime() : Date.parse(String(existing.createdAt));
+				// a younger claim without its document is another submission storing it right now
+				if (!(now.getTime() - at > CLAIM_STALE_MS)) return earlier;
+				if ((await this.hashes.updateMany({ _id: id, docId: earlier }, { $set: { docId, createdAt: now } })) > 0) {
+					await taken?.(earlier);
+					return null;
+				}
+				// another submission took it over first: decide again on what it holds now
+				if (tries >= 3) return earlier;
+			}
 		}
 	}
 
@@ -147,11 +185,40 @@ export class IntakeStore {
 		})) as IntakeDoc[];
 	}
 
-	/** A reader's claim: PENDING, or PROCESSING whose claim is older than the lease; counts the attempt in the same write. */
+	/**
+	 * A reader's claim: PENDING, or PROCESSING whose claim is older than the lease (its reader died: recorded as the
+	 * last error), while fewer than MAX_READ_ATTEMPTS readings were tried; counts the attempt in the same write.
+	 */
 	async claim(id: string, now = new Date()): Promise<boolean> {
-		const update = { $set: { status: "PROCESSING", claimedAt: now, updatedAt: now }, $inc: { attempts: 1 } };
-		if ((await this.docs.updateMany({ _id: id, status: "PENDING" }, update)) > 0) return true;
-		return (await this.docs.updateMany({ _id: id, status: "PROCESSING", claimedAt: { $lt: new Date(now.getTime() - READ_LEASE_MS) } }, update)) > 0;
+		const update = (set: Record<string, unknown> = {}) => ({ $set: { status: "PROCESSING", claimedAt: now, updatedAt: now, ...set }, $inc: { attempts: 1 } });
+		const left = { $or: [{ attempts: null }, { attempts: { $lt: MAX_READ_ATTEMPTS } }] };
+		if ((await this.docs.updateMany({ _id: id, status: "PENDING", ...left }, update())) > 0) return true;
+		return (await this.docs.updateMany({ _id: id, status: "PROCESSING", claimedAt: { $lt: new Date(now.getTime() - READ_LEASE_MS) }, ...left }, update({ lastError: READER_LOST }))) > 0;
+	}
+
+	/** A reading failed with `error`: back to PENDING (to be read again) with the error kept; false when not held. */
+	async release(id: string, error: string): Promise<boolean> {
+		return this.transition(id, ["PROCESSING"], "PENDING", { lastError: error.slice(0, 500) });
+	}
+
+	/**
+	 * Fails a document whose readings are used up (MAX_READ_ATTEMPTS): PENDING, or PROCESSING held by this reader
+	 * (`held`) or by one whose claim ran out. Returns the FAILED document, or null when it was not due (or someone
+	 * else moved it).
+	 */
+	async giveUp(id: string, opts: { now?: Date; held?: boolean; error?: string } = {}): Promise<IntakeDoc | null> {
+		const now = opts.now ?? new Date();
+		const doc = await this.get(id);
+		if (!doc || (doc.attempts ?? 0) < MAX_READ_ATTEMPTS) return null;
+		const lost = doc.status === "PROCESSING" && !opts.held;
+		if (lost && !(doc.claimedAt && doc.claimedAt.getTime() < now.getTime() - READ_LEASE_MS)) return null;
+		if (doc.status !== "PENDING" && doc.status !== "PROCESSING") return null;
+		const last = opts.error ?? (lost ? READER_LOST : doc.lastError) ?? "unknown error";
+		const error = { code: "read_failed", message: `reading failed ${doc.attempts ?? MAX_READ_ATTEMPTS} times: ${last}`.slice(0, 600) };
+		const set = { error, lastError: last.slice(0, 500), finishedAt: now };
+		const cas: Query = lost ? { claimedAt: doc.claimedAt } : {};
+		if (!(await this.transition(id, [doc.status], "FAILED", set, cas))) return null;
+		return { ...doc, ...set, status: "FAILED", updatedAt: now };
 	}
 }
 

@@ -30,25 +30,35 @@ export interface ProcessDeps {
 	templatesDir: string;
 	/** the client's OCR languages, when it set them */
 	langs?: string;
+	/** told of the document's state while it is read (PROCESSING, or PENDING again after a failed reading), for search */
+	moved?(doc: IntakeDoc): Promise<void>;
 }
 
 /** `doc`: the document as this call finished it (absent when it found it finished, or another reader moved it) */
 export type ProcessOutcome = { status: IntakeStatus; done: boolean; doc?: IntakeDoc };
 
-/** Reads one document; `done` is false when another reader holds it (the caller leaves the message to it). */
+/**
+ * Reads one document; `done` is false when another reader holds it (the caller leaves the message to it). A document
+ * whose readings are used up (MAX_READ_ATTEMPTS, lib/intake/documents.ts) is finished FAILED with the last error.
+ */
 export async function processDocument(id: string, deps: ProcessDeps): Promise<ProcessOutcome> {
 	const { store } = deps;
 	const doc = await store.get(id);
 	if (!doc) return { status: "FAILED", done: true };
 	if (doc.status !== "PENDING" && doc.status !== "PROCESSING") return { status: doc.status, done: true };
 	if (!(await store.claim(id))) {
+		// no reading left (the last one failed or its reader died): FAILED with the reason
+		const failed = await store.giveUp(id);
+		if (failed) return { status: "FAILED", done: true, doc: failed };
 		const now = await store.get(id);
 		return { status: now?.status ?? "FAILED", done: now?.status !== "PROCESSING" };
 	}
+	const claimed: IntakeDoc = { ...doc, status: "PROCESSING", attempts: (doc.attempts ?? 0) + 1 };
 	let dir: string | undefined;
 	// keep the claim alive while reading (OCR of a long scan takes minutes); a dead reader's claim runs out
 	const beat = setInterval(() => void store.heartbeat(id).catch(() => undefined), READ_HEARTBEAT_MS);
 	try {
+		await deps.moved?.(claimed);
 		const { objects } = deps.platform;
 		// a PDF up to IN_MEMORY_BYTES is held in memory (its text layer read from stdin); a file is made only when a
 		// tool needs one (OCR, images, larger files)
@@ -83,7 +93,10 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		const e = err as Error;
 		// an unreadable stored original is final; anything else (the store, objects) is retried by the queue
 		if (/ObjectNotFound/.test(e.name)) return finish(store, doc, "FAILED", { error: { code: "original_missing", message: "the stored original is missing" } }, "");
-		await store.transition(id, ["PROCESSING"], "PENDING");
+		// the last reading allowed: FAILED with this error; else back to PENDING for the queue's retry
+		const failed = await store.giveUp(id, { held: true, error: e.message });
+		if (failed) return { status: "FAILED", done: true, doc: failed };
+		if (await store.release(id, e.message)) await deps.moved?.({ ...claimed, status: "PENDING", lastError: e.message });
 		throw err;
 	} finally {
 		clearInterval(beat);
