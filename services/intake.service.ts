@@ -25,7 +25,7 @@ import { normaliseText } from "../lib/search/store.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
 import { Metrics } from "../lib/metrics.ts";
-import { takeMail, type MailClient, type MailDeps } from "../lib/intake/mail.ts";
+import { recordOversized, takeMail, type MailClient, type MailDeps, type MailSummary } from "../lib/intake/mail.ts";
 import { startSmtpListener, ImapMailbox } from "../lib/intake/mail-sources.ts";
 
 interface Own {
@@ -326,7 +326,8 @@ const intake: QueueServiceSchema<Own> = {
 			this.smtp = await startSmtpListener({ ...config.intake.smtp, maxBytes: config.intake.mailMaxBytes, handle, log });
 			this.logger.info({ port: this.smtp.port }, "intake SMTP listener started");
 		}
-		this.mailboxes = config.intake.imapUrls.map((u) => new ImapMailbox(u, { pollMs: config.intake.imapPollMs, maxBytes: config.intake.mailMaxBytes, handle, log }));
+		const tooLarge = async (mail: MailSummary) => recordOversized(mail, config.intake.mailMaxBytes, await this.mailDeps());
+		this.mailboxes = config.intake.imapUrls.map((u) => new ImapMailbox(u, { pollMs: config.intake.imapPollMs, maxBytes: config.intake.mailMaxBytes, handle, tooLarge, log }));
 		for (const m of this.mailboxes) {
 			// a mailbox that cannot be reached now is tried again by its poll
 			m.start().catch((err: Error) => this.logger.warn({ mailbox: m.label, err: err.message }, "IMAP mailbox not reachable; will retry"));
