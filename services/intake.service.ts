@@ -21,13 +21,13 @@ import { intakeStore, indexDocument, INTAKE_INDEX, searchFieldsOf } from "../lib
 import { INTAKE_STATUSES, intakeView, type FieldValue, type IntakeDoc, type IntakeStatus } from "../lib/intake/documents.ts";
 import { deliver, deliveryIdsOf, eventOf } from "../lib/intake/notify.ts";
 import { checkFields } from "../lib/fields/extract.ts";
-import { DOC_TYPES, type DocType } from "../lib/fields/doctype.ts";
 import { normaliseText } from "../lib/search/store.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { recordOversized, takeMail, type MailClient, type MailDeps, type MailSummary } from "../lib/intake/mail.ts";
 import { startSmtpListener, ImapMailbox } from "../lib/intake/mail-sources.ts";
+import { DOC_TYPES, type DocType } from "../lib/fields/doctype.ts";
 
 interface Own {
 	mailDeps(): Promise<MailDeps>;
