@@ -24,8 +24,9 @@ import { checkFields } from "../lib/fields/extract.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
 import { Metrics } from "../lib/metrics.ts";
-import { takeMail, type MailClient, type MailDeps } from "../lib/intake/mail.ts";
+import { recordOversized, takeMail, type MailClient, type MailDeps, type MailSummary } from "../lib/intake/mail.ts";
 import { startSmtpListener, ImapMailbox } from "../lib/intake/mail-sources.ts";
+import { DOC_TYPES, type DocType } from "../lib/fields/doctype.ts";
 
 interface Own {
 	mailDeps(): Promise<MailDeps>;
@@ -50,6 +51,14 @@ async function ownDocument(ctx: Context, id: string): Promise<IntakeDoc> {
 }
 
 const TYPE = { type: "string", optional: true, max: 40, pattern: /^[a-z][a-z0-9_-]*$/ };
+/** a document's type as the client gives it (left out: detected from the text); any other is a 400 that names the types */
+const GIVEN_TYPE = {
+	type: "enum",
+	values: DOC_TYPES,
+	optional: true,
+	description: `${DOC_TYPES.join(", ")}; left out: detected from the text`,
+	messages: { enumValue: `type must be one of ${DOC_TYPES.join(", ")}, or left out to have it detected from the text` }
+};
 const REFERENCE = { type: "string", optional: true, max: 200 };
 
 const intake: QueueServiceSchema<Own> = {
@@ -59,8 +68,8 @@ const intake: QueueServiceSchema<Own> = {
 	actions: {
 		/** POST /intake: the file (raw body or multipart "file"), or JSON {url}; ?type=&reference= */
 		submit: {
-			params: { type: TYPE, reference: REFERENCE, filename: { type: "string", optional: true, max: 200 }, url: { type: "string", optional: true, max: 2048 } },
-			async handler(this: Self, ctx: Context<{ type?: string; reference?: string; filename?: string; url?: string }>) {
+			params: { type: GIVEN_TYPE, reference: REFERENCE, filename: { type: "string", optional: true, max: 200 }, url: { type: "string", optional: true, max: 2048 } },
+			async handler(this: Self, ctx: Context<{ type?: DocType; reference?: string; filename?: string; url?: string }>) {
 				const clientId = clientOf(ctx);
 				const stream = (ctx as unknown as { stream?: Readable }).stream;
 				if (!stream) throw badRequest('send the document as the request body, as the multipart field "file", or JSON {"url": ...}');
@@ -257,7 +266,7 @@ const intake: QueueServiceSchema<Own> = {
 					corrections.push({ field: name, old: fields[name] ?? null, value, by, at });
 					fields[name] = { value, source: "manual", confidence: 1 };
 				}
-				const checks = checkFields(fields, doc.type ?? "document").filter((c) => c.code !== "bad_check_digit" || fields[c.field ?? ""]?.source !== "manual");
+				const checks = checkFields(fields, doc.type ?? "other").filter((c) => c.code !== "bad_check_digit" || fields[c.field ?? ""]?.source !== "manual");
 				const store = await intakeStore();
 				const search = searchFieldsOf({ ...doc, fields }, "");
 				const text = (doc as unknown as { searchText?: string }).searchText ?? "";
@@ -315,7 +324,8 @@ const intake: QueueServiceSchema<Own> = {
 			this.smtp = await startSmtpListener({ ...config.intake.smtp, maxBytes: config.intake.mailMaxBytes, handle, log });
 			this.logger.info({ port: this.smtp.port }, "intake SMTP listener started");
 		}
-		this.mailboxes = config.intake.imapUrls.map((u) => new ImapMailbox(u, { pollMs: config.intake.imapPollMs, maxBytes: config.intake.mailMaxBytes, handle, log }));
+		const tooLarge = async (mail: MailSummary) => recordOversized(mail, config.intake.mailMaxBytes, await this.mailDeps());
+		this.mailboxes = config.intake.imapUrls.map((u) => new ImapMailbox(u, { pollMs: config.intake.imapPollMs, maxBytes: config.intake.mailMaxBytes, handle, tooLarge, log }));
 		for (const m of this.mailboxes) {
 			// a mailbox that cannot be reached now is tried again by its poll
 			m.start().catch((err: Error) => this.logger.warn({ mailbox: m.label, err: err.message }, "IMAP mailbox not reachable; will retry"));

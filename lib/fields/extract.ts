@@ -7,6 +7,7 @@ import type { FieldValue } from "../intake/documents.ts";
 import { extractGeneric } from "./generic.ts";
 import { applyTemplate, matchTemplate, type Template } from "./templates.ts";
 import { cents } from "./locale.ts";
+import { classify } from "./doctype.ts";
 
 export interface Check {
 	code: "missing_field" | "bad_check_digit" | "totals_mismatch";
@@ -25,12 +26,7 @@ export interface Extraction {
 export const INVOICE_REQUIRED = ["invoice_number", "issue_date", "total"];
 const TAX_FIELDS = ["cgst", "sgst", "igst", "icms", "iss", "ipi", "vat", "gst"];
 
-/** "invoice" when the text says so, else "document". */
-export function classify(text: string): string {
-	return /\b(?:tax\s+)?invoice\b|\bfatura\b|nota fiscal|\bnf-?e\b|चालान|बीजक|\bbill\s+no/i.test(text) ? "invoice" : "document";
-}
-
-/** Extracts and checks; `type` is the client's (or classified from the text). */
+/** Extracts and checks; `type` is the client's, else an issuer template's "invoice", else detected from the text (lib/fields/doctype.ts). */
 export function extractFields(text: string, templates: Template[], type?: string): Extraction {
 	const template = matchTemplate(text, templates);
 	const opts = template?.options ?? {};

@@ -7,14 +7,20 @@
  *
  * IMAP: each mailbox is searched for messages without the keyword $PaperworkTaken, one at a time; a message is
  * flagged $PaperworkTaken (and \Seen) only after its attachments are stored (or its mail recorded without any), so a
- * crash in between reads it again (and the Message-ID check makes that harmless). New mail is announced by IDLE
+ * crash in between reads it again (and the Message-ID check makes that harmless). A message's size and envelope
+ * are fetched first: one over the size limit is never downloaded, it is handed to `tooLarge` (recorded with the
+ * reason) and flagged; the download itself stops one byte past the limit, whatever size the server announced.
+ * New mail is announced by IDLE
  * (imapflow enters it after autoIdleDelay, 15 s by default) and a poll every INTAKE_IMAP_POLL_MS catches the rest.
  */
 import { SMTPServer } from "smtp-server";
 import { ImapFlow } from "imapflow";
-import type { MailOutcome } from "./mail.ts";
+import type { FetchMessageObject, MessageAddressObject } from "imapflow";
+import type { MailOutcome, MailSummary } from "./mail.ts";
 
 export type MailHandler = (raw: Buffer, recipients: string[] | null) => Promise<MailOutcome>;
+/** A message over the size limit, described by what the server says about it (it is not downloaded). */
+export type OversizedHandler = (mail: MailSummary) => Promise<MailOutcome>;
 type Log = (level: "info" | "warn", obj: Record<string, unknown>, msg: string) => void;
 
 export const TAKEN_KEYWORD = "$PaperworkTaken";
@@ -59,6 +65,33 @@ export async function startSmtpListener(opts: { port: number; host: string; maxB
 	return { port: address.port, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+const addressesOf = (list: MessageAddressObject[] | undefined): string[] => (list ?? []).map((a) => a.address ?? "").filter(Boolean);
+
+/** A message's summary from its ENVELOPE, RFC822.SIZE and Delivered-To header. */
+export function summaryOf(msg: Pick<FetchMessageObject, "size" | "envelope" | "headers">): MailSummary {
+	const env = msg.envelope ?? {};
+	const delivered = [...String(msg.headers ?? "").matchAll(/^delivered-to:\s*<?([^\s>]+)>?\s*$/gim)].map((m) => m[1]);
+	const date = env.date ? new Date(env.date) : undefined;
+	const from = addressesOf(env.from)[0];
+	return {
+		size: msg.size ?? 0,
+		recipients: [...addressesOf(env.to), ...addressesOf(env.cc), ...delivered],
+		...(from ? { from } : {}),
+		...(env.subject ? { subject: env.subject } : {}),
+		...(date && !Number.isNaN(date.getTime()) ? { date } : {}),
+		...(env.messageId ? { messageId: env.messageId } : {})
+	};
+}
+
+export interface ImapMailboxOptions {
+	pollMs: number;
+	maxBytes: number;
+	handle: MailHandler;
+	tooLarge: OversizedHandler;
+	log: Log;
+	autoIdleDelayMs?: number;
+}
+
 /** A watched IMAP mailbox. */
 export class ImapMailbox {
 	private client?: ImapFlow;
@@ -68,9 +101,9 @@ export class ImapMailbox {
 	private closed = false;
 	readonly label: string;
 	private readonly url: URL;
-	private readonly opts: { pollMs: number; maxBytes: number; handle: MailHandler; log: Log; autoIdleDelayMs?: number };
+	private readonly opts: ImapMailboxOptions;
 
-	constructor(url: string, opts: { pollMs: number; maxBytes: number; handle: MailHandler; log: Log; autoIdleDelayMs?: number }) {
+	constructor(url: string, opts: ImapMailboxOptions) {
 		this.url = new URL(url);
 		this.opts = opts;
 		// for logs: never the password
@@ -123,13 +156,21 @@ export class ImapMailbox {
 				const uids = (await client.search({ unKeyword: TAKEN_KEYWORD }, { uid: true })) || [];
 				for (const uid of uids) {
 					if (this.closed) break;
-					const msg = await client.fetchOne(String(uid), { source: true, size: true }, { uid: true });
-					if (!msg) continue;
-					if ((msg.size ?? 0) > this.opts.maxBytes || !msg.source) {
-						this.opts.log("warn", { mailbox: this.label, uid, size: msg.size }, "IMAP message over the size limit left unread and flagged");
-					} else {
-						await this.opts.handle(msg.source, null);
+					// its size and envelope first: a message over the limit is not downloaded
+					const head = await client.fetchOne(String(uid), { size: true, envelope: true, headers: ["delivered-to"] }, { uid: true });
+					if (!head) continue;
+					// the download stops one byte past the limit, should the server's size be wrong
+					const raw = (head.size ?? 0) > this.opts.maxBytes ? undefined : await client.fetchOne(String(uid), { source: { start: 0, maxLength: this.opts.maxBytes + 1 } }, { uid: true });
+					if (raw === false) continue;
+					if (raw?.source && raw.source.length <= this.opts.maxBytes) {
+						await this.opts.handle(raw.source, null);
 						taken++;
+					} else if (raw && !raw.source) {
+						this.opts.log("warn", { mailbox: this.label, uid }, "IMAP message without a source flagged");
+					} else {
+						const summary = summaryOf(head);
+						const outcome = await this.opts.tooLarge({ ...summary, size: Math.max(summary.size, raw?.source?.length ?? 0) });
+						this.opts.log("warn", { mailbox: this.label, uid, size: head.size, limit: this.opts.maxBytes, outcome: outcome.status }, "IMAP message over the size limit not downloaded, flagged");
 					}
 					// flagged only now: its attachments are stored (or the mail recorded without any)
 					await client.messageFlagsAdd(String(uid), [TAKEN_KEYWORD, "\\Seen"], { uid: true });

@@ -4,7 +4,8 @@
  * optional sender allow-list (addresses or @domains). Each attachment, inline ones too, becomes a document of one
  * envelope that keeps sender, subject, date and Message-ID; the raw .eml is stored. The same Message-ID for the same
  * client twice creates nothing; a mail without a usable attachment is recorded with the reasons (and so is not read
- * again); mail for nobody is kept aside under intake/unrouted/ and logged (addresses masked).
+ * again); mail for nobody is kept aside under intake/unrouted/ and logged (addresses masked). A mailbox's message over
+ * the size limit is not downloaded: what the mailbox says about it (size, envelope) is recorded the same way.
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
@@ -64,7 +65,8 @@ export type MailOutcome =
 	| { status: "NO_DOCUMENTS"; clientId: string; envelopeId: string; refused: { filename: string; reason: string }[] }
 	| { status: "DUPLICATE"; clientId: string; envelopeId: string }
 	| { status: "SENDER_REFUSED"; clientId: string; key: string }
-	| { status: "UNROUTED"; key: string };
+	| { status: "UNROUTED"; key: string }
+	| { status: "TOO_LARGE"; clientId: string | null; envelopeId: string | null };
 
 export interface MailDeps extends AcceptDeps {
 	/** intake_mails: one record per (client, Message-ID) */
@@ -139,4 +141,48 @@ export async function takeMail(raw: Buffer, recipients: string[] | null, deps: M
 	await deps.mails.updateById(envelopeId, { $set: { status, documents, refused, from: from ?? null, subject: parsed.subject ?? null, emlKey, finishedAt: new Date() } });
 	deps.log("info", { clientId, envelopeId, documents: documents.length, refused: refused.length }, status === "STORED" ? "mail taken" : "mail without usable attachments recorded");
 	return status === "STORED" ? { status, clientId, envelopeId, documents, refused } : { status, clientId, envelopeId, refused };
+}
+
+/** What a mailbox tells about a message without downloading it (IMAP RFC822.SIZE, ENVELOPE, Delivered-To). */
+export interface MailSummary {
+	size: number;
+	recipients: string[];
+	from?: string;
+	subject?: string;
+	date?: Date;
+	messageId?: string;
+}
+
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
+/**
+ * A mailbox's message over the size limit, never downloaded: recorded for its client with the reason (status
+ * TOO_LARGE, beside the mails without usable attachments; the same Message-ID twice records it once), or only
+ * logged when it is for no client or from a sender the client does not allow (there is no .eml to keep aside). It
+ * stays in the mailbox.
+ */
+export async function recordOversized(mail: MailSummary, maxBytes: number, deps: MailDeps): Promise<MailOutcome> {
+	const client = routeMail(mail.recipients, await deps.clients()) ?? routeMail(mail.recipients, await deps.clients(true));
+	const size = { size: mail.size, limit: maxBytes };
+	if (!client) {
+		deps.log("warn", { ...size, to: mail.recipients.map(maskAddress), from: maskAddress(mail.from) }, "mail over the size limit for no client left in the mailbox");
+		return { status: "TOO_LARGE", clientId: null, envelopeId: null };
+	}
+	const clientId = client.id;
+	if (!senderAllowed(mail.from, client.intake?.senders)) {
+		deps.log("warn", { clientId, ...size, from: maskAddress(mail.from) }, "mail over the size limit from a sender the client does not allow left in the mailbox");
+		return { status: "TOO_LARGE", clientId, envelopeId: null };
+	}
+	const messageId = mail.messageId ?? `<size-${derivedId(mail.from ?? "", mail.subject ?? "", mail.date?.toISOString() ?? "", String(mail.size))}>`;
+	const envelopeId = derivedId(clientId, messageId);
+	if (await deps.mails.findById(envelopeId)) return { status: "DUPLICATE", clientId, envelopeId };
+	const reason = `the mail is ${mib(mail.size)} MiB, over the limit of ${mib(maxBytes)} MiB: it was not downloaded and stays in the mailbox`;
+	const now = new Date();
+	try {
+		await deps.mails.insert({ _id: envelopeId, clientId, messageId, status: "TOO_LARGE", documents: [], refused: [{ filename: "", reason }], size: mail.size, from: mail.from ?? null, subject: mail.subject ?? null, createdAt: now, finishedAt: now });
+	} catch {
+		return { status: "DUPLICATE", clientId, envelopeId };
+	}
+	deps.log("warn", { clientId, envelopeId, ...size }, "mail over the size limit recorded, not downloaded");
+	return { status: "TOO_LARGE", clientId, envelopeId };
 }

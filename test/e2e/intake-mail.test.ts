@@ -2,7 +2,8 @@
  * Documents by mail: the SMTP listener (nodemailer sends to it) and an IMAP mailbox on a private dovecot. An
  * application mail with three attachments (one inline) becomes one envelope of three documents; the same
  * Message-ID creates nothing; mail for nobody and from a refused sender is kept aside; a mail without attachments
- * is recorded with the reason; an oversized mail gets 552; an IMAP message is flagged only once taken.
+ * is recorded with the reason; an oversized mail gets 552 (by IMAP: recorded, not downloaded); an IMAP message is
+ * flagged only once taken.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -176,6 +177,35 @@ test("an IMAP mailbox: new mail is taken and flagged only after its attachments 
 			return Array.isArray(all) && all.length === 0;
 		});
 		assert.equal((await list(c.key)).total, 1);
+	} finally {
+		await imap.logout();
+	}
+});
+
+test("an IMAP message over INTAKE_MAIL_MAX_MB is not downloaded: recorded for its client with the reason, flagged, no document", async () => {
+	const c = await newClient("mail-imap-big", { addresses: ["big@imap.test"] });
+	const imap = new ImapFlow({ host: "127.0.0.1", port: dovecot.port, secure: false, auth: { user: IMAP_USER, pass: IMAP_PASS }, logger: false });
+	await imap.connect();
+	try {
+		const raw = await new Promise<Buffer>((resolve, reject) =>
+			nodemailer
+				.createTransport({ streamTransport: true, buffer: true })
+				.sendMail({ from: "vendor@supplier.test", to: "big+q1@imap.test", subject: "Scans", messageId: "<huge@supplier.test>", attachments: [{ filename: "scan.pdf", content: Buffer.alloc(1_200_000, 0x41) }] }, (err, info) => (err ? reject(err) : resolve(info.message as Buffer)))
+		);
+		await imap.append("INBOX", raw);
+		const mails = getPlatform().store.adapter("intake_mails");
+		await mails.connect();
+		const rec = await until("the record", async () => (await mails.findOne({ clientId: c.id, messageId: "<huge@supplier.test>" })) ?? undefined);
+		assert.equal(rec.status, "TOO_LARGE");
+		assert.equal(rec.size, raw.length);
+		assert.deepEqual(rec.documents, []);
+		assert.match(String((rec.refused as { reason: string }[])[0].reason), /^the mail is 1\.\d MiB, over the limit of 1\.0 MiB: it was not downloaded/);
+		await imap.mailboxOpen("INBOX");
+		await until("the flag", async () => {
+			const all = await imap.search({ unKeyword: TAKEN_KEYWORD });
+			return Array.isArray(all) && all.length === 0;
+		});
+		assert.equal((await list(c.key)).total, 0);
 	} finally {
 		await imap.logout();
 	}

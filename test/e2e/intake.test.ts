@@ -11,7 +11,7 @@ import { createHmac } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { startTestNode, http, bearer, apiKey, freePort, tempDir, metricSamples, type TestNode } from "../helpers/node.ts";
-import { buildCorpus, INVOICES, IDS, type Corpus } from "../helpers/intake-corpus.ts";
+import { buildCorpus, INVOICES, IDS, textPdf, type Corpus } from "../helpers/intake-corpus.ts";
 import { getPlatform } from "../../lib/platform.ts";
 
 interface DocBody {
@@ -314,6 +314,33 @@ test("links: fetched over http with the same checks, redirects followed; errors 
 	assert.equal(ftp.status, 400);
 	assert.equal(ftp.body.error.details?.reason, "bad_url");
 	assert.equal((await post({ nourl: 1 })).status, 400);
+});
+
+test("type: only invoice, application, statement, id or other is taken (else 400 naming them); left out, the text decides", async () => {
+	const c = await newClient("intake-types");
+	const post = (body: Buffer, query: string) => http<{ id: string; status: string } & { error: { code: string; details?: { field?: string; message?: string }[] } }>(`${node.url}/intake${query}`, { method: "POST", headers: { ...apiKey(c.key), "Content-Type": "application/pdf" }, body });
+	const statement = textPdf(["Example Bank Ltd", "Statement of Account", "Opening balance 10,000.00", "Closing balance 12,345.67"]);
+	for (const bad of ["receipt", "document", "Invoice"]) {
+		const res = await post(statement, `?type=${bad}`);
+		assert.equal(res.status, 400, bad);
+		assert.equal(res.body.error.code, "VALIDATION_ERROR");
+		assert.equal(res.body.error.details?.[0].field, "type");
+		assert.equal(res.body.error.details?.[0].message, "type must be one of invoice, application, statement, id, other, or left out to have it detected from the text");
+	}
+	const json = await http<{ error: { code: string } }>(`${node.url}/intake`, { method: "POST", headers: apiKey(c.key), json: { url: `http://127.0.0.1:${filesPort}/doc/horizonte-pt.pdf`, type: "nota" } });
+	assert.equal(json.status, 400, "a link's type is checked the same way");
+	assert.equal((await http<{ total: number }>(`${node.url}/intake`, { headers: apiKey(c.key) })).body.total, 0, "nothing stored");
+
+	const detected = await waitForDoc(c.key, (await post(statement, "")).body.id);
+	assert.equal(detected.type, "statement");
+	const application = await post(textPdf(["Loan application form", "Applicant: Test Applicant One", "Amount requested: 50,000.00"]), "");
+	assert.equal((await waitForDoc(c.key, application.body.id)).type, "application");
+	const other = await post(textPdf(["Dear Sir,", "the papers you asked for are attached."]), "");
+	assert.equal((await waitForDoc(c.key, other.body.id)).type, "other");
+	// the client's type wins over the text
+	const given = await post(textPdf(["Example Bank Ltd", "Statement of Account", "Closing balance 1.00", "for October"]), "?type=id");
+	assert.equal(given.status, 202, JSON.stringify(given.body));
+	assert.equal((await waitForDoc(c.key, given.body.id)).type, "id");
 });
 
 test("a webhook that fails is retried with backoff; every attempt is kept", async () => {

@@ -14,7 +14,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { checkFile, imageSize, sniffKind, tiffFrames, IntakeCheckError } from "../../../lib/intake/checks.ts";
 import { spool, TooLargeError } from "../../../lib/intake/receive.ts";
-import { fetchUrl, isPrivateAddress } from "../../../lib/intake/fetch-url.ts";
+import { addressBlock, fetchUrl, isPrivateAddress } from "../../../lib/intake/fetch-url.ts";
 import { parseTsv, dpiFor, meaningfulChars } from "../../../lib/intake/read/pages.ts";
 import { Pool, run } from "../../../lib/intake/run.ts";
 import { backoff } from "../../../lib/intake/notify.ts";
@@ -104,30 +104,171 @@ test("links to loopback, private, link-local and mapped addresses are refused (a
 	for (const a of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"]) assert.ok(isPrivateAddress(a), a);
 	for (const a of ["8.8.8.8", "1.1.1.1", "2606:4700::1111"]) assert.ok(!isPrivateAddress(a), a);
 	let hits = 0;
-	const server = createServer((req, res) => {
+	const server = createServer((_req, res) => {
 		hits++;
-		if (req.url === "/redirect") res.writeHead(302, { Location: "http://localhost:1/x" }).end();
-		else res.writeHead(200, { "Content-Type": "application/pdf" }).end(minimalPdf(1));
+		res.writeHead(200, { "Content-Type": "application/pdf" }).end(minimalPdf(1));
 	});
 	await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
 	const port = (server.address() as { port: number }).port;
 	try {
 		const opts = { allowPrivate: false, timeoutMs: 5000 };
-		for (const url of [`http://127.0.0.1:${port}/a.pdf`, `http://localhost:${port}/a.pdf`, `http://[::1]:${port}/`, "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"]) {
+		for (const url of [`http://127.0.0.1:${port}/a.pdf`, `http://localhost:${port}/a.pdf`, `http://[::1]:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, `http://[2002:7f00:1::1]:${port}/`, "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/"]) {
 			assert.deepEqual(await refusal(fetchUrl(url, opts)), { status: 400, code: "url_refused" }, url);
 		}
 		assert.equal(hits, 0, "nothing was fetched");
 		assert.deepEqual(await refusal(fetchUrl("file:///etc/passwd", opts)), { status: 400, code: "bad_url" });
 		assert.deepEqual(await refusal(fetchUrl("http://user:pw@example.com/", opts)), { status: 400, code: "bad_url" });
-		// allowed (tests, closed networks): fetched; a redirect's target is checked again (here: refused port 1)
+		// allowed (tests, closed networks): fetched
 		const ok = await fetchUrl(`http://127.0.0.1:${port}/a.pdf`, { allowPrivate: true, timeoutMs: 5000 });
-		const chunks: Buffer[] = [];
-		for await (const c of ok.body) chunks.push(c as Buffer);
-		assert.deepEqual(Buffer.concat(chunks), minimalPdf(1));
+		assert.deepEqual(await body(ok.body), minimalPdf(1));
 		assert.equal(ok.filename, "a.pdf");
-		assert.deepEqual(await refusal(fetchUrl(`http://127.0.0.1:${port}/redirect`, { allowPrivate: true, timeoutMs: 5000 })), { status: 400, code: "url_unreachable" });
 	} finally {
 		await new Promise<void>((r) => server.close(() => r()));
+	}
+});
+
+test("IANA's special-purpose ranges are refused; IPv6 forms carrying an IPv4 address are judged by that address", () => {
+	const refused: [string, RegExp][] = [
+		["0.1.2.3", /this network/],
+		["192.0.0.8", /IETF/],
+		["192.0.2.10", /documentation/],
+		["198.51.100.7", /documentation/],
+		["203.0.113.9", /documentation/],
+		["192.88.99.1", /6to4 relay/],
+		["198.19.255.1", /benchmarking/],
+		["224.0.0.251", /multicast/],
+		["239.255.255.250", /multicast/],
+		["255.255.255.255", /broadcast/],
+		["240.0.0.1", /reserved/],
+		["::", /unspecified/],
+		["::7f00:1", /IPv4-compatible/],
+		["::8.8.8.8", /IPv4-compatible/],
+		["::ffff:7f00:1", /IPv4-mapped form of 127\.0\.0\.1: loopback/],
+		["::ffff:10.0.0.1", /IPv4-mapped form of 10\.0\.0\.1: private/],
+		["2002:c0a8:0101::1", /6to4 form of 192\.168\.1\.1: private/],
+		["2002:a9fe:a9fe::", /6to4 form of 169\.254\.169\.254: link-local/],
+		["64:ff9b::7f00:1", /NAT64 form of 127\.0\.0\.1: loopback/],
+		["64:ff9b::192.168.0.1", /NAT64 form of 192\.168\.0\.1/],
+		["64:ff9b:1::a00:1", /local-use/],
+		["100::1", /discard-only/],
+		["2001:0:4136:e378::1", /Teredo/],
+		["2001:2::1", /benchmarking/],
+		["2001:db8::1", /documentation/],
+		["3fff::1", /documentation/],
+		["fc00::1", /unique-local/],
+		["fe80::1%eth0", /link-local/],
+		["fec0::1", /site-local/],
+		["feff::1", /site-local/],
+		["ff02::1", /multicast/],
+		["5f00::1", /outside 2000::\/3/],
+		["4000::1", /outside 2000::\/3/],
+		["example.com", /not an IP address/]
+	];
+	for (const [a, why] of refused) assert.match(String(addressBlock(a)), why, a);
+	// public: the same forms around public IPv4 addresses are reachable through them
+	for (const a of ["93.184.215.14", "100.128.0.1", "198.20.0.1", "223.255.255.255", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:0808:0808::1", "2a00:1450:4001:80b::200e"]) assert.equal(addressBlock(a), null, a);
+});
+
+/** A local server answering `handler`, on `host` (port 0: a free one); closed with every connection. */
+async function serve(host: string, port: number, handler: Parameters<typeof createServer>[1]): Promise<{ port: number; close(): Promise<void> }> {
+	const server = createServer(handler);
+	await new Promise<void>((r, j) => server.once("error", j).listen(port, host, () => r()));
+	return {
+		port: (server.address() as { port: number }).port,
+		close: () =>
+			new Promise<void>((r) => {
+				server.closeAllConnections();
+				server.close(() => r());
+			})
+	};
+}
+
+async function body(stream: NodeJS.ReadableStream): Promise<Buffer> {
+	const chunks: Buffer[] = [];
+	for await (const c of stream) chunks.push(c as Buffer);
+	return Buffer.concat(chunks);
+}
+
+test("a redirect to a private address is refused when private links are refused: the reason is given and no request reaches the target", async () => {
+	const secret: string[] = [];
+	const target = await serve("127.0.0.1", 0, (req, res) => {
+		secret.push(req.url ?? "");
+		res.writeHead(200, { "Content-Type": "application/pdf" }).end(minimalPdf(1));
+	});
+	// the "public" document server: on 127.0.0.2, let through by allowAddresses as a public host would be
+	const redirector = await serve("127.0.0.2", 0, (req, res) => {
+		const to = { "/to-ip": `http://127.0.0.1:${target.port}/secret`, "/to-name": `http://internal.test:${target.port}/secret`, "/to-mapped": `http://[::ffff:127.0.0.1]:${target.port}/secret` }[req.url ?? ""];
+		res.writeHead(302, { Location: to ?? "/" }).end();
+	});
+	const lookup = async (host: string) => (host === "internal.test" ? [{ address: "127.0.0.1", family: 4 }] : []);
+	const refusedOpts = { allowPrivate: false, timeoutMs: 5000, lookup, allowAddresses: ["127.0.0.2"] };
+	try {
+		const cases: [string, RegExp][] = [
+			["/to-ip", /^the link redirects to 127\.0\.0\.1: loopback, 127\.0\.0\.0\/8; only public addresses are fetched$/],
+			["/to-name", /^the link redirects to internal\.test \(127\.0\.0\.1\): loopback/],
+			["/to-mapped", /^the link redirects to ::ffff:7f00:1: IPv4-mapped form of 127\.0\.0\.1: loopback/]
+		];
+		for (const [path, message] of cases) {
+			const err = await fetchUrl(`http://127.0.0.2:${redirector.port}${path}`, refusedOpts).then(
+				() => assert.fail(`${path} was fetched`),
+				(e: unknown) => e
+			);
+			assert.ok(err instanceof IntakeCheckError, String(err));
+			assert.deepEqual([err.status, err.code], [400, "url_refused"], path);
+			assert.match(err.message, message, path);
+		}
+		assert.deepEqual(secret, [], "no request reached the private target");
+		// the same redirect is followed when private links are allowed: the refusal above was the guard's
+		const ok = await fetchUrl(`http://127.0.0.2:${redirector.port}/to-ip`, { allowPrivate: true, timeoutMs: 5000 });
+		assert.deepEqual(await body(ok.body), minimalPdf(1));
+		assert.deepEqual(secret, ["/secret"]);
+	} finally {
+		await target.close();
+		await redirector.close();
+	}
+});
+
+test("DNS rebinding: the connection goes to the address that was checked, whatever a second lookup would answer", async () => {
+	const good = await serve("127.0.0.1", 0, (_req, res) => res.writeHead(200, { "Content-Type": "application/pdf" }).end(minimalPdf(1)));
+	let rebound = 0;
+	// the same port on another loopback address: where a second DNS answer would send the connection
+	const evil = await serve("127.0.0.2", good.port, (_req, res) => {
+		rebound++;
+		res.writeHead(200).end("internal");
+	});
+	let lookups = 0;
+	const lookup = async () => (lookups++ === 0 ? [{ address: "127.0.0.1", family: 4 }] : [{ address: "127.0.0.2", family: 4 }]);
+	try {
+		const got = await fetchUrl(`http://docs.rebind.test:${good.port}/a.pdf`, { allowPrivate: true, timeoutMs: 5000, lookup });
+		assert.deepEqual(await body(got.body), minimalPdf(1));
+		assert.equal(lookups, 1, "the host is resolved once");
+		assert.equal(rebound, 0, "nothing reached the second answer's address");
+		// one private address among a name's answers refuses the link, before any connection
+		const mixed = async () => [{ address: "93.184.215.14", family: 4 }, { address: "127.0.0.1", family: 4 }];
+		assert.deepEqual(await refusal(fetchUrl(`http://docs.rebind.test:${good.port}/a.pdf`, { allowPrivate: false, timeoutMs: 5000, lookup: mixed })), { status: 400, code: "url_refused" });
+	} finally {
+		await good.close();
+		await evil.close();
+	}
+});
+
+test("a link that does not answer, or stops sending, within the time limit is url_timeout", async () => {
+	const server = await serve("127.0.0.1", 0, (req, res) => {
+		if (req.url === "/stall") {
+			res.writeHead(200, { "Content-Type": "application/pdf", "Content-Length": "100000" });
+			res.write(minimalPdf(1));
+		}
+		// "/hang": no answer at all
+	});
+	const opts = { allowPrivate: true, timeoutMs: 300 };
+	try {
+		const started = Date.now();
+		assert.deepEqual(await refusal(fetchUrl(`http://127.0.0.1:${server.port}/hang`, opts)), { status: 400, code: "url_timeout" });
+		assert.ok(Date.now() - started < 3000, "given up at the limit");
+		const got = await fetchUrl(`http://127.0.0.1:${server.port}/stall`, opts);
+		assert.deepEqual(await refusal(body(got.body)), { status: 400, code: "url_timeout" });
+	} finally {
+		await server.close();
 	}
 });
 
