@@ -114,8 +114,9 @@ export interface ListParams {
  * on the document, whatever its punctuation); date and total ranges; newest first. Without `clientId`: every client's.
  */
 export function listQuery(p: ListParams, clientId: string | undefined): SearchQuery {
-	const filter: Record<string, string> = clientId ? { clientId } : {};
-	if (p.type) filter.type = p.type;
+	const filter: Record<string, string | string[]> = clientId ? { clientId } : {};
+	// "document" was the name of "other" before the types were detected: documents read then are "other" too
+	if (p.type) filter.type = p.type === "other" ? ["other", "document"] : p.type;
 	if (p.status) filter.status = p.status;
 	if (p.seller) filter.seller = normaliseText(p.seller).trim();
 	if (p.envelope) filter.envelope = p.envelope;

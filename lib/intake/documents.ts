@@ -228,7 +228,8 @@ export function intakeView(d: IntakeDoc): Record<string, unknown> {
 		id: d._id,
 		clientId: d.clientId,
 		status: d.status,
-		type: d.type ?? null,
+		// "document": what "other" was called before the types were detected
+		type: d.type === "document" ? "other" : (d.type ?? null),
 		reference: d.reference ?? null,
 		source: d.source,
 		...(d.url ? { url: d.url } : {}),

@@ -21,7 +21,7 @@ import { StoreSearch } from "../../../lib/search/store.ts";
 import { PostgresSearch } from "../../../lib/search/postgres.ts";
 import { OpenSearchIndex } from "../../../lib/search/opensearch.ts";
 import { acceptDocument, type AcceptDeps } from "../../../lib/intake/accept.ts";
-import { IntakeStore, type FieldValue, type IntakeDoc } from "../../../lib/intake/documents.ts";
+import { IntakeStore, intakeView, type FieldValue, type IntakeDoc } from "../../../lib/intake/documents.ts";
 import { ensureIntakeIndex, indexDocument, INTAKE_INDEX, listQuery, searchFieldsOf, TEMPLATES_DIR, type ListParams } from "../../../lib/intake/context.ts";
 import { processDocument } from "../../../lib/intake/read/process.ts";
 import { Pool } from "../../../lib/intake/run.ts";
@@ -146,6 +146,17 @@ function suite(label: string, make: () => Promise<Harness>, skip?: string): void
 			assert.deepEqual(await ids({ taxId: SELLER, status: "COMPLETED", minTotal: 1000 }), [b._id], "with filters and ranges");
 			assert.deepEqual(await ids({ taxId: SELLER, status: "PENDING" }), []);
 			assert.deepEqual(await ids({ taxId: SELLER }, null), [d._id, b._id], "an operator's search: every client's, newest first");
+		});
+
+		it("a document read before the types were detected (type 'document') shows and is found as 'other'", async () => {
+			const e = await accept("c3", ["Old reading"], "old.pdf");
+			await store.docs.updateById(e._id, { $set: { type: "document" } });
+			await indexDocument(store, e._id, undefined, { search: h.search });
+			const f = await accept("c3", ["New reading"], "new.pdf");
+			await store.docs.updateById(f._id, { $set: { type: "other" } });
+			await indexDocument(store, f._id, undefined, { search: h.search });
+			await eventually(async () => (await ids({ type: "other" }, "c3")).sort(), [e._id, f._id].sort(), "both are 'other'");
+			assert.equal(intakeView((await store.get(e._id)) as IntakeDoc).type, "other");
 		});
 	});
 }
