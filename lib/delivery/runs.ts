@@ -6,7 +6,7 @@
  * those with a stored document go straight to the notifier (the PDF is never rendered again).
  *
  * A scheduled run claims its cron slot by inserting the run under a unique slot key: however many scheduler
- * nodes are up, one insert wins and only that node runs it.
+ * nodes are up, one insert wins and only that node runs it. The daily digest claims its day the same way.
  */
 import crypto from "node:crypto";
 import type { Logger } from "pino";
@@ -108,6 +108,21 @@ export class Runs {
 			return run;
 		} catch (err) {
 			if (isDuplicateKeyError(err)) return null;
+			throw err;
+		}
+	}
+
+	/**
+	 * Claims the daily digest of `day` (YYYY-MM-DD in the scheduler's time zone) by inserting it under its key: true
+	 * for the one node that inserted it, false when another node (or an earlier try) has it. A node that dies after
+	 * its claim leaves that day without a digest: a missed mail, never two.
+	 */
+	async claimDigest(day: string, at: Date): Promise<boolean> {
+		try {
+			await this.#p.store.digests.insert({ _id: `digest:${day}`, day, at, claimedAt: this.#now() });
+			return true;
+		} catch (err) {
+			if (isDuplicateKeyError(err)) return false;
 			throw err;
 		}
 	}
