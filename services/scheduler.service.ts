@@ -19,7 +19,7 @@ import type { Caller } from "../lib/api/auth.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { recordsStore } from "../lib/ingest/context.ts";
 import { deliveryStore, INDEXES, type DeliveryStore } from "../lib/delivery/store.ts";
-import { dateIn, isDate, lookbackWindow, Runs, RUN_SORTS, type RunRequest } from "../lib/delivery/runs.ts";
+import { dateIn, isDate, lookbackWindow, Runs, RUN_SORTS, scheduledTime, type RunRequest } from "../lib/delivery/runs.ts";
 import { nextDigestAt } from "../lib/alerts/index.ts";
 import { createAlertSink } from "../lib/delivery/wiring.ts";
 import { CASE_STATUSES, type AlertSink, type RunDoc, type RunView } from "../lib/delivery/types.ts";
@@ -47,7 +47,10 @@ interface Methods {
 }
 type Self = QueueService<Own & Methods & DbMixinThis>;
 
-/** The minute a cron tick belongs to: every node that fires for the same slot computes the same key. */
+/**
+ * The minute a cron tick belongs to, from the time the cron was scheduled to fire (not the clock when its callback
+ * runs): every node that fires for the same slot computes the same key.
+ */
 function slotOf(at: Date): string {
 	return `scheduled:${new Date(Math.floor(at.getTime() / 60_000) * 60_000).toISOString()}`;
 }
@@ -238,9 +241,13 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 			}
 		});
 		const d = config.delivery;
-		this.cron = new Cron(d.cron, { timezone: d.timeZone, protect: true }, async () => {
+		// the fire times before this one were not this node's to run
+		let lastFire = new Date();
+		this.cron = new Cron(d.cron, { timezone: d.timeZone, protect: true }, async (self: Cron) => {
+			const at = scheduledTime((after) => self.nextRun(after), lastFire, new Date());
+			lastFire = at;
 			try {
-				await this.tick(new Date());
+				await this.tick(at);
 			} catch (err) {
 				this.logger.error({ err }, "scheduled dispatch run could not start");
 				this.alerts.raise("run_failed", `the scheduled dispatch run could not start: ${(err as Error).message}`);

@@ -76,6 +76,22 @@ export function lookbackWindow(at: Date, timeZone: string, days: number): { from
 	return { from, to };
 }
 
+/**
+ * The time a cron fired for, from inside its callback: the last of its scheduled times after `since` (the previous
+ * one this node handled, or when it started) and up to `now`. A callback that runs late (a busy event loop) past a
+ * minute boundary still gets the time it was scheduled for, so every node computes the same slot from it. `next`
+ * is the cron's own next-time function (croner's `nextRun`); `now` when it knows none (not expected).
+ */
+export function scheduledTime(next: (after: Date) => Date | null, since: Date, now: Date): Date {
+	let at: Date | undefined;
+	let t = next(since);
+	for (let i = 0; t && t.getTime() <= now.getTime() && i < 100_000; i++) {
+		at = t;
+		t = next(t);
+	}
+	return at ?? now;
+}
+
 export function newRunId(): string {
 	return `run_${Date.now().toString(36)}_${crypto.randomBytes(5).toString("hex")}`;
 }
