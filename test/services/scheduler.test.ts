@@ -5,6 +5,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { nextDigestAt } from "../../lib/alerts/index.ts";
 import { spawnNode, startTestNode, tempDir, type TestNode } from "../helpers/node.ts";
 import { startSmtp, type LocalSmtp } from "../helpers/smtp.ts";
@@ -79,8 +80,9 @@ test("two scheduler processes on one store, their timers due the same minute: on
 	const before = digests().length;
 	// the first whole minute at least 30 s ahead (the two processes start meanwhile), as HH:MM in UTC
 	const due = new Date(Math.ceil((Date.now() + 30_000) / 60_000) * 60_000);
+	const dataDir = tempDir();
 	const env = {
-		DATA_DIR: tempDir(),
+		DATA_DIR: dataDir,
 		JWT_SECRET: "scheduler-digest-secret-scheduler-digest",
 		SERVICES: "scheduler",
 		SCHEDULER_CRON: "0 0 1 1 *",
@@ -90,8 +92,10 @@ test("two scheduler processes on one store, their timers due the same minute: on
 		SMTP_URL: smtp.url,
 		LOG_LEVEL: "info"
 	};
-	const nodes = await Promise.all([spawnNode({ ...env, NODE_ID: "digest-a" }), spawnNode({ ...env, NODE_ID: "digest-b" })]);
+	const started = await Promise.allSettled([spawnNode({ ...env, NODE_ID: "digest-a" }), spawnNode({ ...env, NODE_ID: "digest-b" })]);
+	const nodes = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
 	try {
+		for (const r of started) if (r.status === "rejected") throw r.reason;
 		assert.ok(Date.now() < due.getTime(), "both started before the digest was due");
 		while (Date.now() < due.getTime() + 15_000 && digests().length === before) await sleep(200);
 		await sleep(2000);
@@ -99,5 +103,6 @@ test("two scheduler processes on one store, their timers due the same minute: on
 		assert.equal(nodes.filter((n) => n.output().includes("daily digest sent")).length, 1, "sent by one node, claimed first");
 	} finally {
 		await Promise.all(nodes.map((n) => n.stop()));
+		rmSync(dataDir, { recursive: true, force: true });
 	}
 });
