@@ -132,7 +132,7 @@ export const SPEC: VarSpec[] = [
 	// Alerts
 	{ name: "ALERT_EMAILS", kind: "string", description: "Comma list of operator email addresses that get alerts and the daily digest (needs SMTP_URL). Unset: alerts only go to the log and metrics." },
 	{ name: "ALERT_INTERVAL_S", kind: "int", default: "900", min: 1, description: "At most one alert mail per kind per interval; later alerts are counted and summarised in one mail at the interval's end." },
-	{ name: "ALERT_DIGEST_AT", kind: "string", default: "18:00", description: "Time of day (HH:MM, UTC) of the daily digest mail; `off` sends none." },
+	{ name: "ALERT_DIGEST_AT", kind: "string", default: "18:00", description: "Time of day (HH:MM, in SCHEDULER_TZ) of the daily digest of the last 24 hours' dispatch runs, sent by one scheduler node; `off` sends none." },
 	// Intake
 	{ name: "INTAKE_MAX_MB", kind: "int", default: "10", min: 1, max: 1024, description: "Largest document intake accepts (upload, link, mail attachment), in MiB (bigger: 413)." },
 	{ name: "INTAKE_MAX_PAGES", kind: "int", default: "200", min: 1, description: "Most pages an intake PDF may have (more: 400)." },
@@ -283,7 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
 	const alertEmails = (v.ALERT_EMAILS ?? "").split(",").map((e) => e.trim()).filter(Boolean);
 	for (const e of alertEmails) if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(e)) throw new ConfigError("ALERT_EMAILS", `ALERT_EMAILS must be a comma list of email addresses, got '${shown(e)}'`);
 	const digestAt = v.ALERT_DIGEST_AT ?? "18:00";
-	if (digestAt !== "off" && !/^([01]\d|2[0-3]):[0-5]\d$/.test(digestAt)) throw new ConfigError("ALERT_DIGEST_AT", `ALERT_DIGEST_AT must be a time of day HH:MM (UTC) or off, got '${shown(digestAt)}'`);
+	if (digestAt !== "off" && !/^([01]\d|2[0-3]):[0-5]\d$/.test(digestAt)) throw new ConfigError("ALERT_DIGEST_AT", `ALERT_DIGEST_AT must be a time of day HH:MM (in SCHEDULER_TZ) or off, got '${shown(digestAt)}'`);
 	if (v.DATABASE_URL && v.MONGO_URL) throw new ConfigError("DATABASE_URL", "DATABASE_URL (PostgreSQL) and MONGO_URL (MongoDB) are both set: set only the one whose server stores Paperwork's data");
 	// a malformed demo key must stop the start before anything is created (clients.ensureDemo would fail half-way)
 	if (v.DEMO_API_KEY && !DEMO_KEY_PATTERN.test(v.DEMO_API_KEY)) {

@@ -1,35 +1,92 @@
 /**
  * Health of this node: each dependency "up" or "down" (checked with a time limit, so a hung server reads as down),
  * and when this node last saw each one change (it knows only what its own checks saw: from its first check on).
+ *
+ * The messaging providers are a dependency too, seen through their circuit breakers in the notifier nodes
+ * (lib/delivery/providers/resilience.ts): "degraded" while a circuit is open or half-open, "up" when all are closed,
+ * absent when no real provider is configured (the sandbox has no circuit). A degraded provider makes the status
+ * "degraded" but not 503, and never fails readiness: the notifier still works (its cases fall back to their next
+ * channel), as a node whose search is down does.
  */
 import type { Platform } from "./platform.ts";
 
-export type DependencyName = "store" | "objects" | "queues" | "search" | "transporter";
+/** The ports this node probes. */
+export type PortName = "store" | "objects" | "queues" | "search" | "transporter";
+export type DependencyName = PortName | "providers";
+export type DependencyState = "up" | "down" | "degraded";
+
+/** One provider's circuit breaker as one notifier node sees it. */
+export interface ProviderCircuit {
+	/** the notifier node */
+	node: string;
+	channel: string;
+	/** "whatsapp-cloud", "google-rbm", "twilio", "smtp" */
+	provider: string;
+	state: "closed" | "open" | "half-open";
+	/** when the circuit entered this state */
+	since?: Date;
+	/** consecutive failed calls */
+	failures: number;
+	/** the last failure counted against the circuit: an HTTP status or an error code (no URLs, bodies or secrets) */
+	lastFailure?: { at: Date; reason: string };
+}
 
 export interface HealthReport {
 	status: "ok" | "degraded";
 	node: string;
 	uptimeSeconds: number;
-	dependencies: Record<DependencyName, "up" | "down">;
+	/** the ports, up or down; `providers` when a real provider is configured: degraded while a circuit is not closed */
+	dependencies: Record<PortName, "up" | "down"> & { providers?: "up" | "degraded" };
 	/** which implementation backs each port on this node */
-	implementations: Record<Exclude<DependencyName, "transporter">, string> & { transporter: string };
+	implementations: Record<Exclude<PortName, "transporter">, string> & { transporter: string };
 	/** when this node's checks last saw each dependency change state (`seen` false: no change since its first check, at `at`) */
-	lastChange: Record<DependencyName, { at: Date; seen: boolean }>;
+	lastChange: Partial<Record<DependencyName, { at: Date; seen: boolean }>>;
+	/** the configured providers' circuits, per notifier node (empty: none configured, or no notifier answered) */
+	providers: ProviderCircuit[];
 }
 
-type States = Record<DependencyName, "up" | "down">;
-const observed = new WeakMap<Platform, Record<DependencyName, { state: "up" | "down"; at: Date; seen: boolean }>>();
+type States = Partial<Record<DependencyName, DependencyState>>;
+const observed = new WeakMap<Platform, Partial<Record<DependencyName, { state: DependencyState; at: Date; seen: boolean }>>>();
 
 /** Records this check's states; returns when each dependency last changed as far as this node's checks know. */
 export function trackChanges(platform: Platform, states: States, now = new Date()): HealthReport["lastChange"] {
 	const before = observed.get(platform);
-	const next = {} as Record<DependencyName, { state: "up" | "down"; at: Date; seen: boolean }>;
-	for (const [k, state] of Object.entries(states) as [DependencyName, "up" | "down"][]) {
+	const next: Partial<Record<DependencyName, { state: DependencyState; at: Date; seen: boolean }>> = {};
+	for (const [k, state] of Object.entries(states) as [DependencyName, DependencyState][]) {
 		const b = before?.[k];
 		next[k] = !b ? { state, at: now, seen: false } : b.state !== state ? { state, at: now, seen: true } : b;
 	}
 	observed.set(platform, next);
 	return Object.fromEntries(Object.entries(next).map(([k, v]) => [k, { at: v.at, seen: v.seen }])) as HealthReport["lastChange"];
+}
+
+/** What `notifier.providers` answers (Dates arrive as strings from another node). */
+export type ProvidersAnswer = Record<string, { provider: string; sandbox: boolean; circuit: { state: ProviderCircuit["state"]; failures: number; since?: Date | string; lastFailure?: { at: Date | string; reason: string } } }>;
+
+/** The real providers' circuits in one notifier node's answer (the sandbox has none worth showing). */
+export function circuitsOf(node: string, answer: ProvidersAnswer): ProviderCircuit[] {
+	return Object.entries(answer)
+		.filter(([, p]) => !p.sandbox)
+		.map(([channel, p]) => ({
+			node,
+			channel,
+			provider: p.provider,
+			state: p.circuit.state,
+			failures: p.circuit.failures,
+			...(p.circuit.since ? { since: new Date(p.circuit.since) } : {}),
+			...(p.circuit.lastFailure ? { lastFailure: { at: new Date(p.circuit.lastFailure.at), reason: p.circuit.lastFailure.reason.slice(0, 200) } } : {})
+		}));
+}
+
+/** The providers dependency: absent without a real provider, degraded while any circuit is open or half-open. */
+export function providersState(circuits: readonly ProviderCircuit[]): "up" | "degraded" | undefined {
+	if (circuits.length === 0) return undefined;
+	return circuits.every((c) => c.state === "closed") ? "up" : "degraded";
+}
+
+/** The HTTP status of a report: 503 when a port is down; a degraded provider alone answers 200. */
+export function healthStatusCode(report: HealthReport): 200 | 503 {
+	return Object.values(report.dependencies).includes("down") ? 503 : 200;
 }
 
 async function check(probe: () => Promise<boolean>, timeoutMs: number): Promise<"up" | "down"> {
@@ -44,15 +101,24 @@ async function check(probe: () => Promise<boolean>, timeoutMs: number): Promise<
 	}
 }
 
-/** `transporter`: null in the embedded default (always up), else whether the transit is connected. */
-export async function checkHealth(platform: Platform, node: string, transporter: { connected: boolean } | null, timeoutMs = 2000): Promise<HealthReport> {
-	const [store, objects, queues, search] = await Promise.all([
+/**
+ * `transporter`: null in the embedded default (always up), else whether the transit is connected. `circuits`: the
+ * providers' circuits from the notifier nodes (ops asks them), within the same time limit; none when it fails.
+ */
+export async function checkHealth(platform: Platform, node: string, transporter: { connected: boolean } | null, timeoutMs = 2000, circuits?: () => Promise<ProviderCircuit[]>): Promise<HealthReport> {
+	let timer: NodeJS.Timeout | undefined;
+	const circuitsWithin = circuits
+		? Promise.race([circuits().catch(() => []), new Promise<ProviderCircuit[]>((resolve) => (timer = setTimeout(() => resolve([]), timeoutMs)))]).finally(() => clearTimeout(timer))
+		: Promise.resolve([]);
+	const [store, objects, queues, search, providers] = await Promise.all([
 		check(() => platform.store.ping(), timeoutMs),
 		check(() => platform.objects.ping(), timeoutMs),
 		check(() => platform.queues.ping(), timeoutMs),
-		check(() => platform.search.ping(), timeoutMs)
+		check(() => platform.search.ping(), timeoutMs),
+		circuitsWithin
 	]);
-	const dependencies = { store, objects, queues, search, transporter: transporter === null || transporter.connected ? ("up" as const) : ("down" as const) };
+	const providerState = providersState(providers);
+	const dependencies = { store, objects, queues, search, transporter: transporter === null || transporter.connected ? ("up" as const) : ("down" as const), ...(providerState ? { providers: providerState } : {}) };
 	return {
 		status: Object.values(dependencies).every((d) => d === "up") ? "ok" : "degraded",
 		node,
@@ -65,7 +131,8 @@ export async function checkHealth(platform: Platform, node: string, transporter:
 			search: platform.search.kind,
 			transporter: transporter === null ? "none (embedded)" : "amqp"
 		},
-		lastChange: trackChanges(platform, dependencies)
+		lastChange: trackChanges(platform, dependencies),
+		providers
 	};
 }
 

@@ -1,6 +1,6 @@
 /**
  * Operator commands for the Moleculer REPL (`npm run repl`), on top of the built-in ones (nodes, services, call...):
- *   health                         each node's dependencies, up or down
+ *   health                         each node's dependencies, up or down; the providers' circuits
  *   queues                         depth, consumers and dead letters per work queue
  *   dlq list|show|replay|purge <queue> [id]
  *   clients                        the clients and their IDs
@@ -20,7 +20,7 @@
  * as an operator's (every client's, or the one named).
  */
 import type { ServiceBroker } from "moleculer";
-import type { HealthReport } from "./health.ts";
+import type { HealthReport, ProviderCircuit } from "./health.ts";
 import type { DeadLetter, QueueStats } from "./queues/types.ts";
 import type { ClientView } from "./clients.ts";
 import type { RunView } from "./delivery/types.ts";
@@ -52,13 +52,30 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 	return [
 		{
 			command: "health",
-			description: "Health of every node: store, objects, queues, search, transporter",
+			description: "Health of every node: store, objects, queues, search, transporter; each provider's circuit (state, since when, last failure)",
 			async action(broker) {
 				const nodes = (broker.registry.getNodeList({ onlyAvailable: true, withServices: true }) as unknown as { id: string; services: { name: string }[] }[]).filter((n) => n.services.some((s) => s.name === "ops"));
 				const reports = await Promise.all(
 					nodes.map((n) => (broker.call("ops.health", {}, { nodeID: n.id }) as Promise<HealthReport>).catch((err: Error) => ({ node: n.id, status: `unreachable: ${err.message}` }) as unknown as HealthReport))
 				);
-				table(reports.map((r) => ({ node: r.node, status: r.status, ...(r.dependencies ?? {}) })));
+				const withProviders = reports.some((r) => r.dependencies?.providers);
+				table(reports.map((r) => ({ node: r.node, status: r.status, ...(r.dependencies ?? {}), ...(withProviders ? { providers: r.dependencies?.providers ?? "-" } : {}) })));
+				// every node reports every notifier's circuits: each (notifier, provider) once
+				const circuits = new Map<string, ProviderCircuit>();
+				for (const r of reports) for (const c of r.providers ?? []) circuits.set(`${c.node}\u0000${c.provider}`, c);
+				if (circuits.size === 0) return;
+				print("");
+				table(
+					[...circuits.values()].map((c) => ({
+						notifier: c.node,
+						channel: c.channel,
+						provider: c.provider,
+						circuit: c.state,
+						since: c.since ? new Date(c.since).toISOString() : "",
+						failures: c.failures,
+						lastFailure: c.lastFailure ? `${new Date(c.lastFailure.at).toISOString()} ${c.lastFailure.reason}` : ""
+					}))
+				);
 			}
 		},
 		{

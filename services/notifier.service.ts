@@ -51,7 +51,7 @@ export interface CaseView {
 	finishedAt?: Date;
 }
 
-/** An attempt as a caller sees it: `outcomeKnown` false while its provider's answer was never written. */
+/** An attempt as a caller sees it: `outcomeKnown` false while its provider's answer is unknown (never written, or no answer came after the request went out). */
 export type AttemptView = Pick<AttemptDoc, "runId" | "try" | "channel" | "provider" | "providerMessageId" | "status" | "history" | "failure" | "sentAt" | "deliveredAt" | "timedOutAt" | "courier" | "createdAt"> & {
 	id: string;
 	outcomeKnown: boolean;

@@ -1,10 +1,11 @@
 /**
  * ops: runs on every node (whatever SERVICES says) so operators can ask any node about itself: health, queue
- * depths and dead letters. The REPL commands and the /health, /queues routes call these actions.
+ * depths and dead letters. The REPL commands and the /health, /queues routes call these actions. Health includes
+ * the messaging providers' circuits, asked of every notifier node.
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { getPlatform } from "../lib/platform.ts";
-import { checkHealth } from "../lib/health.ts";
+import { checkHealth, circuitsOf, healthStatusCode, type ProviderCircuit, type ProvidersAnswer } from "../lib/health.ts";
 import { QUEUE_NAMES } from "../config/queues.ts";
 import { badRequest } from "../lib/api/errors.ts";
 import { audit } from "../lib/audit/index.ts";
@@ -24,14 +25,32 @@ function knownQueue(queue: string): string {
 	return queue;
 }
 
+/** The configured providers' circuits as every notifier node sees them (each process has its own breakers). */
+async function providerCircuits(ctx: Context): Promise<ProviderCircuit[]> {
+	const nodes = (ctx.broker.registry.getNodeList({ onlyAvailable: true, withServices: true }) as unknown as { id: string; services: { name: string }[] }[]).filter((n) => n.services.some((s) => s.name === "notifier"));
+	const answers = await Promise.all(
+		nodes.map((n) =>
+			(ctx.call("notifier.providers", {}, { nodeID: n.id }) as Promise<ProvidersAnswer>).then(
+				(answer) => circuitsOf(n.id, answer),
+				(err: Error) => {
+					ctx.broker.logger.debug({ node: n.id, err: err.message }, "a notifier did not say how its providers are");
+					return [];
+				}
+			)
+		)
+	);
+	return answers.flat();
+}
+
 const opsService: ServiceSchema = {
 	name: "ops",
 	actions: {
 		health: {
 			async handler(ctx: Context) {
 				const transit = ctx.broker.transit as { connected: boolean } | undefined;
-				const report = await checkHealth(getPlatform(), ctx.broker.nodeID, transit ?? null);
-				if (report.status !== "ok") (ctx.meta as Record<string, unknown>).$statusCode = 503;
+				const report = await checkHealth(getPlatform(), ctx.broker.nodeID, transit ?? null, 2000, () => providerCircuits(ctx));
+				// a port down answers 503; a provider's open circuit makes the node degraded, not unavailable
+				if (healthStatusCode(report) === 503) (ctx.meta as Record<string, unknown>).$statusCode = 503;
 				return report;
 			}
 		},

@@ -3,8 +3,9 @@
  * by inserting it under a unique key; the one that wins picks the loans disbursed in the last
  * DISPATCH_LOOKBACK_DAYS without a case (and, with DISPATCH_RETRY_PENDING, the window's pending or failed cases) and
  * puts them on cases.dispatch (new) or cases.rendered (retries with a stored PDF). Operators start runs by hand
- * (POST /dispatch/runs, the REPL) and read them with their live counts. After each scheduled run the day's runs go
- * to the operators' digest. The logic lives in lib/delivery/runs.ts.
+ * (POST /dispatch/runs, the REPL) and read them with their live counts. Once a day at ALERT_DIGEST_AT (in
+ * SCHEDULER_TZ; `off`: never) the runs of the last 24 hours go to the operators as a digest: every scheduler node
+ * arms the timer, the one that claims the day's `digest:<day>` key sends it. The logic lives in lib/delivery/runs.ts.
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Cron } from "croner";
@@ -18,7 +19,8 @@ import type { Caller } from "../lib/api/auth.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { recordsStore } from "../lib/ingest/context.ts";
 import { deliveryStore, INDEXES, type DeliveryStore } from "../lib/delivery/store.ts";
-import { isDate, lookbackWindow, Runs, RUN_SORTS, type RunRequest } from "../lib/delivery/runs.ts";
+import { dateIn, isDate, lookbackWindow, Runs, RUN_SORTS, scheduledTime, type RunRequest } from "../lib/delivery/runs.ts";
+import { nextDigestAt } from "../lib/alerts/index.ts";
 import { createAlertSink } from "../lib/delivery/wiring.ts";
 import { CASE_STATUSES, type AlertSink, type RunDoc, type RunView } from "../lib/delivery/types.ts";
 
@@ -29,16 +31,26 @@ interface Own {
 	metrics: Metrics;
 	cron?: Cron;
 	settleTimer?: NodeJS.Timeout;
+	digestTimer?: NodeJS.Timeout;
+	/** when this node's digest timer fires next (undefined: ALERT_DIGEST_AT is off, or the service stopped) */
+	digestDue?: Date;
+	stopping: boolean;
 	inFlight: Set<Promise<unknown>>;
 }
+type DigestOutcome = { outcome: "sent" | "claimed-elsewhere" | "off"; day?: string; runs?: number };
 interface Methods {
 	tick(at: Date): Promise<RunDoc | null>;
 	launch(run: RunDoc): Promise<RunDoc>;
 	settle(): Promise<void>;
+	sendDigest(at: Date): Promise<DigestOutcome>;
+	armDigest(after: Date): void;
 }
 type Self = QueueService<Own & Methods & DbMixinThis>;
 
-/** The minute a cron tick belongs to: every node that fires for the same slot computes the same key. */
+/**
+ * The minute a cron tick belongs to, from the time the cron was scheduled to fire (not the clock when its callback
+ * runs): every node that fires for the same slot computes the same key.
+ */
 function slotOf(at: Date): string {
 	return `scheduled:${new Date(Math.floor(at.getTime() / 60_000) * 60_000).toISOString()}`;
 }
@@ -118,6 +130,15 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 			}
 		},
 
+		/** Internal: the daily digest of the day of `at` (default now) as the timer sends it (tests, operators); sent once a day of all calls and nodes. */
+		digest: {
+			visibility: "public",
+			params: { at: { type: "date", optional: true, convert: true } },
+			async handler(this: Self, ctx: Context<{ at?: Date }>): Promise<DigestOutcome> {
+				return this.sendDigest(ctx.params.at ?? new Date());
+			}
+		},
+
 		/** Internal: the scheduled run of a slot now, as the cron would start it (tests, operators); null when another node has it. */
 		tick: {
 			visibility: "public",
@@ -141,10 +162,40 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 			}
 			this.metrics.inc("paperwork_dispatch_runs_total", { kind: run.kind, status: "running" });
 			this.logger.info({ runId: run._id, slot: run.slot, ...window }, "scheduled dispatch run");
-			const done = await this.launch(run);
-			// the operators' digest: every run of the last day
-			this.alerts.digest(await this.runs.digest(new Date(at.getTime() - 86_400_000))).catch((err: Error) => this.logger.warn({ err }, "digest failed"));
-			return done;
+			return this.launch(run);
+		},
+
+		/** The digest of the runs of the 24 hours before `at`, sent by the one node that claims its day. */
+		async sendDigest(this: Self, at: Date): Promise<DigestOutcome> {
+			const { config } = getPlatform();
+			if (!config.alerts.digestAt) return { outcome: "off" };
+			const day = dateIn(at, config.delivery.timeZone);
+			if (!(await this.runs.claimDigest(day, at))) {
+				this.logger.debug({ day }, "daily digest claimed by another node");
+				return { outcome: "claimed-elsewhere", day };
+			}
+			const lines = await this.runs.digest(new Date(at.getTime() - 86_400_000));
+			await this.alerts.digest(lines);
+			this.logger.info({ day, runs: lines.length }, "daily digest sent");
+			return { outcome: "sent", day, runs: lines.length };
+		},
+
+		/** Arms the digest timer for the first ALERT_DIGEST_AT after `after`; it re-arms itself after each digest. */
+		armDigest(this: Self, after: Date) {
+			const { config } = getPlatform();
+			const at = config.alerts.digestAt;
+			if (!at || this.stopping) return;
+			const due = nextDigestAt(at, after, config.delivery.timeZone);
+			this.digestDue = due;
+			this.digestTimer = setTimeout(() => {
+				const work = this.sendDigest(due)
+					.catch((err: Error) => this.logger.warn({ err }, "daily digest failed"))
+					// never the same time twice, even if the timer fired a little early
+					.finally(() => this.armDigest(new Date(Math.max(Date.now(), due.getTime()))));
+				this.inFlight.add(work);
+				void work.finally(() => this.inFlight.delete(work));
+			}, Math.max(0, due.getTime() - Date.now()));
+			this.digestTimer.unref();
 		},
 
 		async launch(this: Self, run: RunDoc): Promise<RunDoc> {
@@ -168,6 +219,7 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 
 	created(this: Self) {
 		this.inFlight = new Set();
+		this.stopping = false;
 	},
 
 	async started(this: Self) {
@@ -189,22 +241,30 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 			}
 		});
 		const d = config.delivery;
-		this.cron = new Cron(d.cron, { timezone: d.timeZone, protect: true }, async () => {
+		// the fire times before this one were not this node's to run
+		let lastFire = new Date();
+		this.cron = new Cron(d.cron, { timezone: d.timeZone, protect: true }, async (self: Cron) => {
+			const at = scheduledTime((after) => self.nextRun(after), lastFire, new Date());
+			lastFire = at;
 			try {
-				await this.tick(new Date());
+				await this.tick(at);
 			} catch (err) {
 				this.logger.error({ err }, "scheduled dispatch run could not start");
 				this.alerts.raise("run_failed", `the scheduled dispatch run could not start: ${(err as Error).message}`);
 			}
 		});
-		this.logger.info({ cron: d.cron, timeZone: d.timeZone, next: this.cron.nextRun()?.toISOString(), lookbackDays: d.lookbackDays }, "dispatch scheduled");
+		this.armDigest(new Date());
+		this.logger.info({ cron: d.cron, timeZone: d.timeZone, next: this.cron.nextRun()?.toISOString(), lookbackDays: d.lookbackDays, digest: this.digestDue?.toISOString() ?? "off" }, "dispatch scheduled");
 		this.settleTimer = setInterval(() => void this.settle().catch((err: Error) => this.logger.warn({ err }, "run settling failed")), 30_000);
 		this.settleTimer.unref();
 	},
 
 	async stopped(this: Self) {
+		this.stopping = true;
 		this.cron?.stop();
 		if (this.settleTimer) clearInterval(this.settleTimer);
+		if (this.digestTimer) clearTimeout(this.digestTimer);
+		this.digestDue = undefined;
 		await Promise.allSettled([...this.inFlight]);
 		await this.alerts?.close();
 	}

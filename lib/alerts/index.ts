@@ -9,9 +9,10 @@
  * summary when the interval ends (or when the process closes, so none is lost). A mail that cannot be sent is
  * logged (error), never thrown: alerts never break the work that raised them.
  *
- * The digest (`digest(lines)`) is mailed as it is asked for; the caller (the scheduler) asks at ALERT_DIGEST_AT,
- * a time of day in UTC (`nextDigestAt` computes when).
+ * The digest (`digest(lines)`) is mailed as it is asked for; the caller (the scheduler) asks once a day at
+ * ALERT_DIGEST_AT, a time of day in SCHEDULER_TZ (`nextDigestAt` computes when), one node of all.
  */
+import { Cron } from "croner";
 import nodemailer from "nodemailer";
 import type { Transporter } from "nodemailer";
 import type { Logger } from "pino";
@@ -55,11 +56,12 @@ interface Held {
 	texts: string[];
 }
 
-/** When the next digest is due: today at `at` (HH:MM, UTC) if still ahead, else tomorrow. */
-export function nextDigestAt(at: string, now: Date = new Date()): Date {
+/** When the next digest is due: today at `at` (HH:MM in `timeZone`, an IANA name) if still ahead, else tomorrow. */
+export function nextDigestAt(at: string, now: Date = new Date(), timeZone = "UTC"): Date {
 	const [h, m] = at.split(":").map(Number);
-	const next = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), h, m));
-	if (next.getTime() <= now.getTime()) next.setUTCDate(next.getUTCDate() + 1);
+	// croner knows the zone's offsets and daylight-saving changes; a pattern without a function schedules nothing
+	const next = new Cron(`${m} ${h} * * *`, { timezone: timeZone }).nextRun(now);
+	if (!next) throw new Error(`no next time for ${at} in ${timeZone}`);
 	return next;
 }
 

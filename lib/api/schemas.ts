@@ -140,9 +140,25 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		status: { enum: ["ok", "degraded"] },
 		node: str,
 		uptimeSeconds: { type: "number" },
-		dependencies: { type: "object", additionalProperties: { enum: ["up", "down"] } },
+		dependencies: { type: "object", description: "store, objects, queues, search, transporter: up or down; providers (when a real one is configured): degraded while a circuit is open or half-open", additionalProperties: { enum: ["up", "down", "degraded"] } },
 		implementations: { type: "object", additionalProperties: str },
-		lastChange: { type: "object", description: "when this node's checks last saw each dependency change state (seen false: no change since its first check, at `at`)", additionalProperties: obj({ at: date, seen: bool }) }
+		lastChange: { type: "object", description: "when this node's checks last saw each dependency change state (seen false: no change since its first check, at `at`)", additionalProperties: obj({ at: date, seen: bool }) },
+		providers: {
+			type: "array",
+			description: "each configured provider's circuit breaker, per notifier node",
+			items: obj(
+				{
+					node: str,
+					channel: str,
+					provider: str,
+					state: { enum: ["closed", "open", "half-open"] },
+					since: date,
+					failures: int,
+					lastFailure: obj({ at: date, reason: { type: "string", description: "an HTTP status or an error code; never a body, URL or secret" } })
+				},
+				["node", "channel", "provider", "state", "failures"]
+			)
+		}
 	})
 };
 

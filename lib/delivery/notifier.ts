@@ -13,8 +13,10 @@
  * its primary key) BEFORE its provider is called, in state "calling"; only the process whose insert succeeded calls
  * the provider, once. A process that dies after the call leaves the attempt "calling": nobody sends it again;
  * its callbacks still find it by attemptId (providers echo it), and its deadline moves the case on when nothing
- * comes. A case that names an attempt that was never inserted (a death between the two writes) is found by the
- * sweep and its attempt is inserted then, never sent before.
+ * comes. A call that ends with no answer after its request may have reached the provider (a connection reset or a
+ * timeout once the request was written) is treated the same way: the attempt stays open as `call: "unknown"`, never
+ * sent again, and its callbacks or its deadline decide. A case that names an attempt that was never inserted (a
+ * death between the two writes) is found by the sweep and its attempt is inserted then, never sent before.
  */
 import crypto from "node:crypto";
 import type { Logger } from "pino";
@@ -203,6 +205,14 @@ export class Deliverer {
 			// email reports no delivery: an accepted email ends the plan
 			const final = channel === "email" && result.status === "sent";
 			await this.#applyStatus(attemptId, { status: result.status, at, source: "send" }, { final, set: { call: "answered", providerMessageId: result.providerMessageId }, known: attempt });
+			return;
+		}
+		if (result.unknown) {
+			// the message may be out (the connection broke after the request was written): the attempt stays open, so its
+			// callbacks (which carry our attempt ID) or its deadline move the case on; it is never sent again
+			this.#p.metrics?.attempt(channel, attempt.provider, "unknown");
+			logger.warn({ caseId: c._id, attemptId, channel, provider: attempt.provider, code: result.code }, "provider call ended without an answer after the request may have reached it: not sent again; its callbacks or its delivery timeout decide");
+			await this.#update(attemptId, (a) => (a.call === "calling" ? { $set: { call: "unknown", history: [...a.history, { status: a.status, at, source: "send", code: result.code, reason: result.reason }] } } : null), attempt);
 			return;
 		}
 		this.#p.metrics?.attempt(channel, attempt.provider, result.permanent ? "refused" : "failed");

@@ -77,6 +77,11 @@ export type SendResult =
 			reason: string;
 			/** HTTP status when there was one */
 			httpStatus?: number;
+			/**
+			 * the request may have reached the provider (the connection broke or timed out after it was written): the
+			 * message may be out. The notifier does not fail the attempt: its callbacks or its delivery timeout decide
+			 */
+			unknown?: boolean;
 	  };
 
 /** A messaging provider client for one channel. */
@@ -90,8 +95,8 @@ export interface Provider {
 	 * Never throws for a provider's refusal; throws only for a programming error.
 	 */
 	send(message: OutgoingMessage): Promise<SendResult>;
-	/** circuit breaker state for health and metrics */
-	circuit(): { state: "closed" | "open" | "half-open"; failures: number; openedAt?: Date };
+	/** circuit breaker state for health and metrics (since: when it entered that state; the last failure's reason, no secrets) */
+	circuit(): { state: "closed" | "open" | "half-open"; failures: number; openedAt?: Date; since?: Date; lastFailure?: { at: Date; reason: string } };
 	close?(): Promise<void>;
 }
 

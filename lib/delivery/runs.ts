@@ -6,7 +6,7 @@
  * those with a stored document go straight to the notifier (the PDF is never rendered again).
  *
  * A scheduled run claims its cron slot by inserting the run under a unique slot key: however many scheduler
- * nodes are up, one insert wins and only that node runs it.
+ * nodes are up, one insert wins and only that node runs it. The daily digest claims its day the same way.
  */
 import crypto from "node:crypto";
 import type { Logger } from "pino";
@@ -76,6 +76,22 @@ export function lookbackWindow(at: Date, timeZone: string, days: number): { from
 	return { from, to };
 }
 
+/**
+ * The time a cron fired for, from inside its callback: the last of its scheduled times after `since` (the previous
+ * one this node handled, or when it started) and up to `now`. A callback that runs late (a busy event loop) past a
+ * minute boundary still gets the time it was scheduled for, so every node computes the same slot from it. `next`
+ * is the cron's own next-time function (croner's `nextRun`); `now` when it knows none (not expected).
+ */
+export function scheduledTime(next: (after: Date) => Date | null, since: Date, now: Date): Date {
+	let at: Date | undefined;
+	let t = next(since);
+	for (let i = 0; t && t.getTime() <= now.getTime() && i < 100_000; i++) {
+		at = t;
+		t = next(t);
+	}
+	return at ?? now;
+}
+
 export function newRunId(): string {
 	return `run_${Date.now().toString(36)}_${crypto.randomBytes(5).toString("hex")}`;
 }
@@ -108,6 +124,21 @@ export class Runs {
 			return run;
 		} catch (err) {
 			if (isDuplicateKeyError(err)) return null;
+			throw err;
+		}
+	}
+
+	/**
+	 * Claims the daily digest of `day` (YYYY-MM-DD in the scheduler's time zone) by inserting it under its key: true
+	 * for the one node that inserted it, false when another node (or an earlier try) has it. A node that dies after
+	 * its claim leaves that day without a digest: a missed mail, never two.
+	 */
+	async claimDigest(day: string, at: Date): Promise<boolean> {
+		try {
+			await this.#p.store.digests.insert({ _id: `digest:${day}`, day, at, claimedAt: this.#now() });
+			return true;
+		} catch (err) {
+			if (isDuplicateKeyError(err)) return false;
 			throw err;
 		}
 	}

@@ -62,7 +62,7 @@ export const DELIVERY_COMPONENT_SCHEMAS: Record<string, Schema> = {
 			timedOutAt: date,
 			courier: obj({ name: str, trackingNumber: str, dispatchedOn: day, deliveredOn: day, sheetLine: int }, ["name", "trackingNumber", "dispatchedOn"]),
 			createdAt: date,
-			outcomeKnown: { type: "boolean", description: "false while the provider's answer to the send was never written (never resent)" },
+			outcomeKnown: { type: "boolean", description: "false while the provider's answer to the send is unknown: never written (the sender stopped mid-call), or the connection broke after the request went out. Never resent: callbacks or the delivery timeout decide" },
 			deadline: date
 		},
 		["id", "runId", "try", "channel", "provider", "status", "history", "createdAt", "outcomeKnown"]

@@ -4,6 +4,7 @@
  *   delivery_attempts   _id = our attempt ID; by case, by provider message ID, open attempts by deadline (the timeout sweep)
  *   delivery_events     every status event as it came (duplicates and late ones too)
  *   dispatch_runs       unique slot: one scheduled run per cron slot, whichever scheduler node claims it first
+ *   dispatch_digests    _id = "digest:<day>": one daily digest per day, whichever scheduler node claims it first
  *   sandbox_outbox      what the sandbox provider would have sent
  *
  * The writes of the delivery state machine (compare-and-sets, attempt inserts, events) go through coalescers: the
@@ -18,6 +19,8 @@ export const COLLECTIONS = {
 	attempts: "delivery_attempts",
 	events: "delivery_events",
 	runs: "dispatch_runs",
+	/** the daily digests sent, one per day (`_id` "digest:<YYYY-MM-DD>"): the claim that makes one node send it */
+	digests: "dispatch_digests",
 	outbox: "sandbox_outbox",
 	/** per channel and phone, the last inbound message (WhatsApp's 24 h customer-service window, across nodes) */
 	inbound: "delivery_inbound"
@@ -48,6 +51,7 @@ export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
 		{ fields: ["slot"], unique: true, name: "runs_slot" },
 		{ fields: ["startedAt"], name: "runs_started" }
 	],
+	digests: [],
 	outbox: [{ fields: ["attemptId"], name: "outbox_attempt" }, { fields: ["caseId"], name: "outbox_case" }, { fields: ["at"], name: "outbox_at" }],
 	inbound: []
 };
@@ -61,6 +65,7 @@ export class DeliveryStore {
 	readonly attempts: StoreAdapter;
 	readonly events: StoreAdapter;
 	readonly runs: StoreAdapter;
+	readonly digests: StoreAdapter;
 	readonly outbox: StoreAdapter;
 	readonly inbound: StoreAdapter;
 	readonly #cas = new Map<StoreAdapter, Coalescer<CompareAndSetOp, boolean>>();
@@ -72,6 +77,7 @@ export class DeliveryStore {
 		this.attempts = open(COLLECTIONS.attempts);
 		this.events = open(COLLECTIONS.events);
 		this.runs = open(COLLECTIONS.runs);
+		this.digests = open(COLLECTIONS.digests);
 		this.outbox = open(COLLECTIONS.outbox);
 		this.inbound = open(COLLECTIONS.inbound);
 		this.#newAttempts = new Coalescer((docs) => this.attempts.insertManyIfAbsent(docs), BATCHING);

@@ -64,8 +64,12 @@ export interface CaseDoc extends Record<string, unknown> {
 	updatedAt: Date;
 }
 
-/** An attempt's state of the call to its provider: `calling` until the provider's answer is written. */
-export type CallState = "calling" | "answered";
+/**
+ * An attempt's state of the call to its provider: `calling` until the provider's answer is written; `unknown` when
+ * the call ended without an answer after the request may have reached the provider (never sent again: its
+ * callbacks or its deadline decide).
+ */
+export type CallState = "calling" | "answered" | "unknown";
 
 export interface AttemptEventEntry {
 	status: DeliveryStatus;

@@ -227,7 +227,7 @@ test("courier: one bad row applies nothing and lists every bad row; a good sheet
 	assert.equal((await postSheet(a.apiKey, Buffer.from("not a workbook"))).status, 422);
 });
 
-test("operators: REPL commands for runs, a case's history, the sandbox outbox and a replay; a client's plan is checked", async () => {
+test("operators: REPL commands for runs, a case's history, the sandbox outbox, a replay and a run over a window; a client's plan is checked", async () => {
 	const { replCommands } = await import("../../lib/repl-commands.ts");
 	const run = async (command: string, args: Record<string, string | undefined> = {}) => {
 		const lines: string[] = [];
@@ -247,6 +247,14 @@ test("operators: REPL commands for runs, a case's history, the sandbox outbox an
 	const replay = (await http<{ items: RunView[] }>(`${node.url}/dispatch/runs`, { headers: bearer(node.operatorToken) })).body.items[0];
 	const done = await waitRun(replay.id);
 	assert.deepEqual(done.picked, { created: 0, existing: 0, retried: 0 }, "nothing failed, nothing new is created by a replay");
+	// run <from> <to> [clientId]: an operator's run over a window, pending and failed cases included
+	const started = await run("run", { from: "2026-11-01", to: "2026-11-30", clientId: b.id });
+	const runId = /^run (run_\w+) started \(2026-11-01\.\.2026-11-30\); follow it with: runs$/.exec(started)?.[1];
+	assert.ok(runId, started);
+	const byRepl = await waitRun(runId);
+	assert.deepEqual([byRepl.kind, byRepl.status, byRepl.clientId, byRepl.includePending], ["manual", "completed", b.id, true]);
+	assert.deepEqual(byRepl.picked, { created: 0, existing: 1, retried: 0 }, "client b's loan already has its case");
+	assert.match(await run("runs"), new RegExp(`${runId} +manual +completed +2026-11-01\\.\\.2026-11-30`));
 	const bad = await http<{ error: { message: string } }>(`${node.url}/clients/${a.id}`, { method: "PATCH", headers: bearer(node.adminToken), json: { delivery: { plan: ["whatsapp", "pigeon"] } } });
 	assert.equal(bad.status, 400);
 	assert.match(bad.body.error.message, /pigeon/);

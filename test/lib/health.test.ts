@@ -1,10 +1,10 @@
 /**
  * When a dependency last changed, as one node's checks saw it: the first check is no change, a flip is one, and a
- * check that finds the same state keeps the earlier time.
+ * check that finds the same state keeps the earlier time. The providers dependency from the notifiers' circuits.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { trackChanges } from "../../lib/health.ts";
+import { circuitsOf, healthStatusCode, providersState, trackChanges, type HealthReport } from "../../lib/health.ts";
 import type { Platform } from "../../lib/platform.ts";
 
 test("a dependency's last change: none at the first check, then each flip with its time", () => {
@@ -20,4 +20,20 @@ test("a dependency's last change: none at the first check, then each flip with i
 	assert.deepEqual(trackChanges(platform, up, t2).store, { at: t2, seen: true });
 	// another node's platform has its own memory
 	assert.deepEqual(trackChanges({} as Platform, up, t2).store, { at: t2, seen: false });
+});
+
+test("providers: real ones only, dates revived; degraded while a circuit is not closed, which answers 200, not 503", () => {
+	const circuits = circuitsOf("n1", {
+		whatsapp: { provider: "whatsapp-cloud", sandbox: false, circuit: { state: "open", failures: 5, since: "2026-12-02T08:00:00.000Z", lastFailure: { at: "2026-12-02T08:00:00.000Z", reason: "HTTP 503" } } },
+		rcs: { provider: "sandbox", sandbox: true, circuit: { state: "closed", failures: 0 } }
+	});
+	assert.deepEqual(circuits, [{ node: "n1", channel: "whatsapp", provider: "whatsapp-cloud", state: "open", failures: 5, since: new Date("2026-12-02T08:00:00.000Z"), lastFailure: { at: new Date("2026-12-02T08:00:00.000Z"), reason: "HTTP 503" } }]);
+	assert.equal(providersState(circuits), "degraded");
+	assert.equal(providersState([{ ...circuits[0], state: "half-open" }]), "degraded", "a probe has not closed it yet");
+	assert.equal(providersState([{ ...circuits[0], state: "closed" }]), "up");
+	assert.equal(providersState([]), undefined, "no real provider: no such dependency");
+	const ports = { store: "up", objects: "up", queues: "up", search: "up", transporter: "up" } as const;
+	const report = (dependencies: HealthReport["dependencies"]): HealthReport => ({ status: "degraded", node: "n1", uptimeSeconds: 1, dependencies, implementations: { store: "", objects: "", queues: "", search: "", transporter: "" }, lastChange: {}, providers: [] });
+	assert.equal(healthStatusCode(report({ ...ports, providers: "degraded" })), 200);
+	assert.equal(healthStatusCode(report({ ...ports, search: "down", providers: "up" })), 503);
 });

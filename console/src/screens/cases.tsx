@@ -164,7 +164,7 @@ function Timeline(props: { c: CaseDetailBody }) {
 							{a.providerMessageId ? `, provider message ${a.providerMessageId}` : ""}
 							{a.deadline ? `, moves on at ${when(a.deadline)} without a delivery` : ""}
 						</p>
-						{!a.outcomeKnown && <p class="error">The provider's answer to this send was never recorded (the sender stopped mid-call); it is not sent again.</p>}
+						{!a.outcomeKnown && <p class="error">The provider's answer to this send is unknown (the sender stopped mid-call, or the connection broke after the request went out); it is not sent again: its status callbacks or its delivery timeout decide.</p>}
 						{a.failure && (
 							<p class="error" data-testid="failure">
 								{a.failure.code}: {a.failure.reason}

@@ -23,7 +23,7 @@ export function resilientHttp(
 	ratePerSecond: number,
 	r: ResilienceConfig,
 	deps: ClientDeps,
-	extra: { retryable?: (a: HttpAnswer) => boolean; unhealthy?: (a: HttpAnswer) => boolean; retryTimeouts?: boolean } = {}
+	extra: { retryable?: (a: HttpAnswer) => boolean; unhealthy?: (a: HttpAnswer) => boolean; idempotent?: boolean } = {}
 ): ResilientHttp {
 	return new ResilientHttp({
 		provider,
@@ -47,10 +47,22 @@ export function failed(code: string, reason: string, permanent: boolean, httpSta
 	return { ok: false, permanent, code, reason, ...(httpStatus !== undefined ? { httpStatus } : {}) };
 }
 
-/** The SendResult of a call that got no answer (network error, open circuit): always transient. */
+/**
+ * The SendResult of a call that got no answer (network error, open circuit): always transient; `unknown` when the
+ * last try may have reached the provider (the message may be out: the notifier waits for its callbacks or its
+ * delivery timeout instead of failing the attempt).
+ */
 export function noAnswer(outcome: Exclude<CallOutcome, { kind: "answer" }>, provider: string): SendResult {
 	if (outcome.kind === "circuit-open") return failed("CIRCUIT_OPEN", `${provider} circuit is open: not called`, false);
-	return failed("NETWORK", `${provider} unreachable after ${outcome.tries} tries: ${outcome.error}`, false);
+	if (outcome.maybeSent) return { ok: false, permanent: false, unknown: true, code: "NETWORK", reason: `${provider} gave no answer after ${outcome.tries} ${outcome.tries > 1 ? "tries" : "try"} (${outcome.error}); the request may have reached it, so it is not sent again` };
+	return failed("NETWORK", `${provider} unreachable after ${outcome.tries} ${outcome.tries > 1 ? "tries" : "try"}: ${outcome.error}`, false);
+}
+
+/** The outcome label of a send in paperwork_provider_calls_total. */
+export function callOutcome(result: SendResult, circuitOpen: boolean): string {
+	if (result.ok) return "sent";
+	if (circuitOpen) return "circuit_open";
+	return result.permanent ? "rejected" : result.unknown ? "unknown" : "failed";
 }
 
 /** JSON of an answer, or undefined when it is not JSON. */

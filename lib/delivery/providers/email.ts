@@ -84,7 +84,7 @@ export function createEmail(config: EmailConfig, resilience: ResilienceConfig, d
 				const e = err as Error & { code?: string; responseCode?: number; response?: string };
 				const permanent = e.responseCode !== undefined && e.responseCode >= 500 && e.code !== "EAUTH";
 				if (permanent) breaker.neutral();
-				else breaker.failure();
+				else breaker.failure(e.responseCode !== undefined ? `SMTP ${e.responseCode}` : (e.code ?? "SMTP error"));
 				count(permanent ? "rejected" : "failed");
 				return failed(e.responseCode !== undefined ? String(e.responseCode) : (e.code ?? "SMTP"), (e.response ?? e.message).slice(0, 300), permanent);
 			}

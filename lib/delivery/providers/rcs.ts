@@ -26,7 +26,7 @@ import type { ProvidersConfig, ResilienceConfig } from "../../../config/index.ts
 import { ConfigError } from "../../../config/index.ts";
 import { maskPhone } from "../../log.ts";
 import type { CallbackHandler, CallbackOutcome, CallbackRequest, DeliveryStatus, OutgoingMessage, Provider, SendResult, StatusEvent } from "../provider.ts";
-import { type ClientDeps, clip, e164, failed, jsonOf, noAnswer, resilientHttp, safeEqual } from "./common.ts";
+import { callOutcome, type ClientDeps, clip, e164, failed, jsonOf, noAnswer, resilientHttp, safeEqual } from "./common.ts";
 import type { HttpAnswer } from "./resilience.ts";
 
 export type RcsConfig = NonNullable<ProvidersConfig["rcs"]>;
@@ -167,7 +167,7 @@ export function createRcs(config: RcsConfig, resilience: ResilienceConfig, deps:
 				try {
 					token = await tokens.token();
 				} catch (err) {
-					http.breaker.failure();
+					http.breaker.failure("OAUTH");
 					result = failed("OAUTH", `no RBM access token: ${(err as Error).message}`, false);
 					break;
 				}
@@ -180,7 +180,7 @@ export function createRcs(config: RcsConfig, resilience: ResilienceConfig, deps:
 				result = outcome.kind === "answer" ? toResult(outcome.answer, message.attemptId) : noAnswer(outcome, NAME);
 			}
 			const final = result ?? failed("UNAUTHENTICATED", "RBM refused the access token", true, 401);
-			http.count(final.ok ? "sent" : outcomeKind === "circuit-open" ? "circuit_open" : final.permanent ? "rejected" : "failed");
+			http.count(callOutcome(final, outcomeKind === "circuit-open"));
 			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, recipient: maskPhone(phone), ok: final.ok, code: final.ok ? undefined : final.code }, "rcs send");
 			return final;
 		}

@@ -4,7 +4,11 @@
  * - retries with exponential backoff and full jitter on 429, 5xx and network errors (and whatever else the client's
  *   `retryable` says, e.g. WhatsApp's throttling code 130429 answered with HTTP 400), honouring Retry-After (seconds
  *   or an HTTP date), bounded by a number of tries and by a time budget: a Retry-After beyond the budget ends the
- *   call at once with the provider's answer, which the client reports as a transient failure;
+ *   call at once with the provider's answer, which the client reports as a transient failure. A network error is
+ *   retried for a provider without an idempotency key (`idempotent: false`: WhatsApp, Twilio) only when it proves
+ *   that nothing reached the provider: the connection was never made (refused, DNS, unreachable, a connect
+ *   timeout). Once a connection was open the request may have been processed (a reset or a timeout after it was
+ *   written), so such a try is not repeated and the call ends `maybeSent`;
  * - a circuit breaker: `failureThreshold` consecutive failed calls (after their retries) open it; while open, calls
  *   are refused without touching the network; after `coolDownMs` one probe call goes through (half-open) and its
  *   outcome closes or re-opens the circuit. Its state is read by `circuit()` (health, metrics).
@@ -30,6 +34,10 @@ export interface CircuitInfo {
 	state: CircuitState;
 	failures: number;
 	openedAt?: Date;
+	/** when the circuit entered its current state (for a closed one never opened: when it was made) */
+	since?: Date;
+	/** the last failure counted against the circuit: an HTTP status or an error code, never a request or an answer body */
+	lastFailure?: { at: Date; reason: string };
 }
 
 /** The circuit state as a gauge value: 0 closed, 1 half-open, 2 open. */
@@ -101,6 +109,8 @@ export class CircuitBreaker {
 	private state: CircuitState = "closed";
 	private failures = 0;
 	private openedAt?: number;
+	private since: number;
+	private lastFailure?: { at: number; reason: string };
 	private probing = false;
 	private readonly options: BreakerOptions;
 	private readonly clock: Clock;
@@ -108,11 +118,12 @@ export class CircuitBreaker {
 	constructor(options: BreakerOptions) {
 		this.options = options;
 		this.clock = options.clock ?? realClock;
+		this.since = this.clock.now();
 	}
 
 	info(): CircuitInfo {
 		this.tick();
-		return { state: this.state, failures: this.failures, ...(this.openedAt !== undefined ? { openedAt: new Date(this.openedAt) } : {}) };
+		return this.snapshot();
 	}
 
 	/** Whether a call may go now; in half-open only one probe at a time is let through. */
@@ -130,16 +141,20 @@ export class CircuitBreaker {
 		if (this.state !== "closed") {
 			this.state = "closed";
 			this.openedAt = undefined;
+			this.since = this.clock.now();
 			this.changed();
 		}
 	}
 
-	failure(): void {
+	/** A failed call; `reason` (an HTTP status, an error code) is shown in health: no secrets, no bodies. */
+	failure(reason = "failed"): void {
 		this.probing = false;
 		this.failures += 1;
+		this.lastFailure = { at: this.clock.now(), reason };
 		if (this.state === "half-open" || (this.state === "closed" && this.failures >= this.options.failureThreshold)) {
 			this.state = "open";
 			this.openedAt = this.clock.now();
+			this.since = this.openedAt;
 			this.changed();
 		}
 	}
@@ -153,12 +168,23 @@ export class CircuitBreaker {
 		if (this.state === "open" && this.openedAt !== undefined && this.clock.now() - this.openedAt >= this.options.coolDownMs) {
 			this.state = "half-open";
 			this.probing = false;
+			this.since = this.openedAt + this.options.coolDownMs;
 			this.changed();
 		}
 	}
 
+	private snapshot(): CircuitInfo {
+		return {
+			state: this.state,
+			failures: this.failures,
+			...(this.openedAt !== undefined ? { openedAt: new Date(this.openedAt) } : {}),
+			since: new Date(this.since),
+			...(this.lastFailure ? { lastFailure: { at: new Date(this.lastFailure.at), reason: this.lastFailure.reason } } : {})
+		};
+	}
+
 	private changed(): void {
-		this.options.onChange?.({ state: this.state, failures: this.failures, ...(this.openedAt !== undefined ? { openedAt: new Date(this.openedAt) } : {}) });
+		this.options.onChange?.(this.snapshot());
 	}
 }
 
@@ -188,7 +214,11 @@ export interface HttpAnswer {
 /** What a call ended with after its retries. */
 export type CallOutcome =
 	| { kind: "answer"; answer: HttpAnswer; tries: number }
-	| { kind: "network"; error: string; tries: number }
+	/**
+	 * no answer; `maybeSent`: the last try's connection was open when it broke (or timed out), so the provider may
+	 * have processed the request
+	 */
+	| { kind: "network"; error: string; tries: number; maybeSent: boolean }
 	/** refused by an open circuit: nothing was sent */
 	| { kind: "circuit-open" };
 
@@ -216,10 +246,12 @@ export interface ResilienceOptions {
 	/** extra retryable answers beyond 429 and 5xx (e.g. WhatsApp's 400 with code 130429) */
 	retryable?: (answer: HttpAnswer) => boolean;
 	/**
-	 * retry a request that timed out (default true). A timed-out request may have been processed: false for a
-	 * provider without an idempotency key (WhatsApp, Twilio), so that an attempt is never sent twice
+	 * whether the provider drops a repeated request itself (default true: RBM's messageId). false (WhatsApp, Twilio:
+	 * no idempotency key): a try that may have reached the provider (its connection was open when it broke or timed
+	 * out) is never repeated, so that an attempt is never sent twice; only errors that prove nothing was sent
+	 * (connection refused, DNS failure, unreachable, a connect timeout) are retried
 	 */
-	retryTimeouts?: boolean;
+	idempotent?: boolean;
 	/** answers that count as the provider failing (circuit); default: 429, 5xx, 401, 403 */
 	unhealthy?: (answer: HttpAnswer) => boolean;
 }
@@ -278,6 +310,7 @@ export class ResilientHttp {
 		const started = this.clock.now();
 		const maxWait = o.retryMaxMs ?? Math.max(o.retryBudgetMs, o.retryBaseMs);
 		let tries = 0;
+		let lastFailure: string;
 		for (;;) {
 			tries += 1;
 			await this.bucket.take();
@@ -286,19 +319,24 @@ export class ResilientHttp {
 			try {
 				const answer = await send(request, o.timeoutMs);
 				outcome = { kind: "answer", answer, tries };
+				lastFailure = `HTTP ${answer.status}`;
 				if (!retryable(answer)) {
 					if (answer.status < 300) this.breaker.success();
-					else if (unhealthy(answer)) this.breaker.failure();
+					else if (unhealthy(answer)) this.breaker.failure(lastFailure);
 					else this.breaker.neutral();
 					return outcome;
 				}
 				retryAfterMs = parseRetryAfter(answer.headers.get("retry-after"), this.clock.now());
 			} catch (err) {
-				const e = err as Error & { cause?: { code?: string } };
+				const e = err as SendError & { cause?: { code?: string } };
 				const timedOut = e.name === "TimeoutError";
-				outcome = { kind: "network", error: timedOut ? `timeout after ${o.timeoutMs} ms` : (e.cause?.code ?? e.message), tries };
-				if (timedOut && o.retryTimeouts === false) {
-					this.breaker.failure();
+				const maybeSent = e.connected === true;
+				const error = timedOut ? `${maybeSent ? "" : "connect "}timeout after ${o.timeoutMs} ms` : (e.cause?.code ?? e.message);
+				outcome = { kind: "network", error, tries, maybeSent };
+				lastFailure = error;
+				// the provider may have processed it: one without an idempotency key would send it twice
+				if (maybeSent && o.idempotent === false) {
+					this.breaker.failure(lastFailure);
 					return outcome;
 				}
 			}
@@ -306,7 +344,7 @@ export class ResilientHttp {
 			const wait = retryAfterMs !== undefined ? Math.max(retryAfterMs, backoff) : backoff;
 			const spent = this.clock.now() - started;
 			if (tries > o.retries || spent + wait > o.retryBudgetMs) {
-				this.breaker.failure();
+				this.breaker.failure(lastFailure);
 				return outcome;
 			}
 			o.logger.debug({ provider: o.provider, try: tries, waitMs: wait, status: outcome.kind === "answer" ? outcome.answer.status : outcome.error }, "provider call retried");
@@ -317,9 +355,15 @@ export class ResilientHttp {
 
 const AGENTS = { "http:": new http.Agent({ keepAlive: true, maxSockets: 64 }), "https:": new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 
+/** How `send` fails: `connected` tells whether the connection was open (the request may have reached the server). */
+type SendError = Error & { connected?: boolean };
+
 /**
  * One HTTP exchange on a keep-alive connection: the answer's status, headers and body as text. A timeout rejects
- * with an error named "TimeoutError"; a network error carries its code in `cause.code` (as fetch's do).
+ * with an error named "TimeoutError"; a network error carries its code in `cause.code` (as fetch's do). Either
+ * says `connected: true` once the request had an open connection (a kept-alive one, or a new one past its TCP
+ * connect, and its TLS handshake for https): from then on the server may have read the request. Before that
+ * (refused, DNS, unreachable, a connect timeout) nothing was sent.
  */
 function send(request: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
 	return new Promise<HttpAnswer>((resolve, reject) => {
@@ -330,10 +374,12 @@ function send(request: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
 		const headers: Record<string, string> = { ...request.headers };
 		if (body) headers["content-length"] = String(body.length);
 		let done = false;
-		const fail = (err: Error): void => {
+		let connected = false;
+		const fail = (err: SendError): void => {
 			if (done) return;
 			done = true;
 			clearTimeout(timer);
+			err.connected = connected;
 			reject(err);
 		};
 		const req = lib.request(url, { method: request.method, headers, agent }, (res) => {
@@ -358,6 +404,13 @@ function send(request: HttpRequest, timeoutMs: number): Promise<HttpAnswer> {
 			fail(err);
 			req.destroy(err);
 		}, timeoutMs);
+		req.on("socket", (socket) => {
+			if (req.reusedSocket || !socket.connecting) connected = true;
+			else
+				socket.once(url.protocol === "https:" ? "secureConnect" : "connect", () => {
+					connected = true;
+				});
+		});
 		req.on("error", (err) => fail(Object.assign(new Error(err.message), { cause: err })));
 		req.end(body);
 	});

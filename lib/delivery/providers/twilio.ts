@@ -4,8 +4,9 @@
  * `settings.sms.from` is an MG... SID) / Body (the text already carries the PDF's time-limited link) and
  * StatusCallback = PUBLIC_URL + "/api/v1/webhooks/twilio?attempt=" + attemptId, so every status callback names our
  * attempt. Errors are `{code, message, status}`: 429 and 5xx are retried then transient; other 4xx (21211 invalid
- * number, 21610 unsubscribed, 21614 not a mobile, 20003 authentication...) are permanent. Timeouts are not retried
- * (Messages has no idempotency key).
+ * number, 21610 unsubscribed, 21614 not a mobile, 20003 authentication...) are permanent. Messages has no
+ * idempotency key: a try that may have reached Twilio (the connection broke or timed out once open) is not repeated
+ * and the send ends `unknown`; only errors that prove nothing was sent (refused, DNS, a connect timeout) are retried.
  *
  * Callbacks (/api/v1/webhooks/twilio): X-Twilio-Signature = base64 HMAC-SHA1 under the auth token of the full URL
  * followed by each POST parameter's name and value, sorted by name; MessageStatus becomes a StatusEvent (queued,
@@ -15,7 +16,7 @@ import { createHmac } from "node:crypto";
 import type { ProvidersConfig, ResilienceConfig } from "../../../config/index.ts";
 import { maskPhone } from "../../log.ts";
 import type { CallbackHandler, CallbackOutcome, CallbackRequest, DeliveryStatus, Provider, SendResult } from "../provider.ts";
-import { type ClientDeps, e164, failed, jsonOf, noAnswer, resilientHttp, safeEqual } from "./common.ts";
+import { callOutcome, type ClientDeps, e164, failed, jsonOf, noAnswer, resilientHttp, safeEqual } from "./common.ts";
 import type { HttpAnswer } from "./resilience.ts";
 
 export type TwilioConfig = NonNullable<ProvidersConfig["twilio"]>;
@@ -52,7 +53,7 @@ export interface TwilioClient {
 
 /** The Twilio SMS provider and its callback handler; `publicUrl` is the gateway's base URL (PUBLIC_URL). */
 export function createTwilio(config: TwilioConfig, resilience: ResilienceConfig, publicUrl: string, deps: ClientDeps): TwilioClient {
-	const http = resilientHttp(NAME, config.ratePerSecond, resilience, deps, { retryTimeouts: false });
+	const http = resilientHttp(NAME, config.ratePerSecond, resilience, deps, { idempotent: false });
 	const endpoint = `${config.apiUrl}/2010-04-01/Accounts/${encodeURIComponent(config.accountSid)}/Messages.json`;
 	const auth = `Basic ${Buffer.from(`${config.accountSid}:${config.authToken}`).toString("base64")}`;
 
@@ -87,7 +88,7 @@ export function createTwilio(config: TwilioConfig, resilience: ResilienceConfig,
 				body: form.toString()
 			});
 			const result = outcome.kind === "answer" ? toResult(outcome.answer) : noAnswer(outcome, NAME);
-			http.count(result.ok ? "sent" : outcome.kind === "circuit-open" ? "circuit_open" : result.permanent ? "rejected" : "failed");
+			http.count(callOutcome(result, outcome.kind === "circuit-open"));
 			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, recipient: maskPhone(to), ok: result.ok, code: result.ok ? undefined : result.code }, "twilio send");
 			return result;
 		}

@@ -11,7 +11,9 @@
  * - Errors are Graph API errors `{error: {code, message, error_data: {details}}}`. The throttling code 130429 is
  *   documented with HTTP 429 in one table and 400 in another: both are retried (then transient). Other codes are
  *   mapped to transient (server, throughput, spam-rate limits) or permanent (recipient, template, parameters, auth).
- * - Timeouts are not retried: the Cloud API has no idempotency key, and a request that timed out may have been sent.
+ * - The Cloud API has no idempotency key: a try that may have reached Meta (the connection broke or timed out after
+ *   it was open) is not repeated, and the send ends `unknown` (its callbacks or its delivery timeout decide); only
+ *   errors that prove nothing was sent (refused, DNS, a connect timeout) are retried.
  *
  * Callbacks (/api/v1/webhooks/whatsapp): GET hub.mode=subscribe with our verify token answers hub.challenge; a POST
  * must carry X-Hub-Signature-256 = "sha256=" + hex HMAC-SHA256 of the raw body under the app secret (compared in
@@ -22,7 +24,7 @@ import { createHmac } from "node:crypto";
 import type { ProvidersConfig, ResilienceConfig } from "../../../config/index.ts";
 import { maskPhone } from "../../log.ts";
 import type { CallbackHandler, CallbackOutcome, CallbackRequest, DeliveryStatus, OutgoingMessage, Provider, SendResult, StatusEvent } from "../provider.ts";
-import { type ClientDeps, clip, digits, e164, failed, jsonOf, noAnswer, resilientHttp, safeEqual } from "./common.ts";
+import { callOutcome, type ClientDeps, clip, digits, e164, failed, jsonOf, noAnswer, resilientHttp, safeEqual } from "./common.ts";
 import type { HttpAnswer, ResilientHttp } from "./resilience.ts";
 
 export type WhatsAppConfig = NonNullable<ProvidersConfig["whatsapp"]>;
@@ -111,7 +113,7 @@ export function createWhatsApp(config: WhatsAppConfig, resilience: ResilienceCon
 	const window = deps.window ?? processWindow;
 	const http: ResilientHttp = resilientHttp(NAME, config.ratePerSecond, resilience, deps, {
 		retryable: isThrottled,
-		retryTimeouts: false,
+		idempotent: false,
 		unhealthy: (a) => a.status === 429 || a.status >= 500 || a.status === 401 || a.status === 403 || isThrottled(a)
 	});
 	const endpoint = `${config.apiUrl}/${config.apiVersion}/${encodeURIComponent(config.phoneNumberId)}/messages`;
@@ -161,7 +163,7 @@ export function createWhatsApp(config: WhatsAppConfig, resilience: ResilienceCon
 				body: JSON.stringify(payload)
 			});
 			const result = outcome.kind === "answer" ? toResult(outcome.answer) : noAnswer(outcome, NAME);
-			http.count(result.ok ? "sent" : outcome.kind === "circuit-open" ? "circuit_open" : result.permanent ? "rejected" : "failed");
+			http.count(callOutcome(result, outcome.kind === "circuit-open"));
 			deps.logger.debug({ provider: NAME, attemptId: message.attemptId, recipient: maskPhone(phone), ok: result.ok, code: result.ok ? undefined : result.code }, "whatsapp send");
 			return result;
 		}

@@ -2,11 +2,14 @@
  * The fallback state machine on the embedded store with fake providers: WhatsApp -> RCS -> SMS -> email case by
  * case, a refusal moving on at once, a delivery timeout found by the sweep, duplicate and out-of-order events kept
  * but never moving a status backwards, a late "delivered" after a fallback, a notifier that died mid-send never
- * sending the attempt again, and an email accepted as the end of the plan.
+ * sending the attempt again (nor one whose WhatsApp request was read and its connection dropped), and an email
+ * accepted as the end of the plan.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
@@ -16,6 +19,8 @@ import { DeliveryStore } from "../../../lib/delivery/store.ts";
 import { Deliverer, attemptIdOf, caseIdOf, moves, usablePlan } from "../../../lib/delivery/notifier.ts";
 import type { Channel, OutgoingMessage, Provider, SendResult } from "../../../lib/delivery/provider.ts";
 import type { AlertKind, AttemptDoc, CaseDoc } from "../../../lib/delivery/types.ts";
+import { createProviders } from "../../../lib/delivery/providers/index.ts";
+import { configWith } from "./providers/helpers.ts";
 
 const logger = pino({ level: "silent" });
 let dir: string;
@@ -308,4 +313,56 @@ test("cases in flight share their writes' transactions, and a message delivered 
 	assert.equal(new Set(sent).size, 40);
 	assert.ok(calls.length < 10, `40 attempt inserts in a few store calls (${calls.join(", ")})`);
 	for (const c of cases) assert.equal((await getCase(c._id)).status, "sending");
+});
+
+test("never twice over HTTP: WhatsApp reads the request and drops the connection; one request, the attempt stays open (outcome unknown), is never resent, and moves on by status", async (t) => {
+	let requests = 0;
+	const server = http.createServer((req) => {
+		req.resume();
+		req.on("end", () => {
+			requests++;
+			req.socket.destroy();
+		});
+	});
+	await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+	t.after(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+	const set = createProviders(
+		configWith({ WHATSAPP_API_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, WHATSAPP_PHONE_NUMBER_ID: "1098", WHATSAPP_TOKEN: "t", WHATSAPP_APP_SECRET: "s", WHATSAPP_VERIFY_TOKEN: "v", PROVIDER_RETRIES: "3" }),
+		{ logger }
+	);
+	t.after(() => set.close());
+	const settings = { whatsapp: { templates: { en: { name: "welcome_letter", language: "en" } } } };
+	const overHttp = new Deliverer({
+		store,
+		logger,
+		provider: (ch) => (ch === "whatsapp" ? set.byChannel.whatsapp : providers[ch]),
+		link: async (key) => `http://localhost/objects/${key}?sig=x`,
+		read: async () => Buffer.from("%PDF"),
+		settings: async () => settings,
+		alerts: { raise: (kind, text) => void alerts.push({ kind, text }), digest: async () => {}, close: async () => {} },
+		timeoutMs: 60_000,
+		now: () => clock
+	});
+	const c = await newCase("+919800000009");
+	assert.equal(await overHttp.onRendered(rendered(c)), "started");
+	assert.equal(requests, 1, "one request; the reset after it was written is not retried");
+	const a = attemptIdOf(c._id, 1, "whatsapp");
+	let att = (await store.attempts.findById(a)) as AttemptDoc;
+	assert.deepEqual([att.status, att.call, att.open], ["queued", "unknown", true], "not failed: the message may be out");
+	assert.equal(att.history.at(-1)?.code, "NETWORK");
+	assert.equal((await getCase(c._id)).channel, "whatsapp", "no fallback yet");
+	// a redelivered message, and another notifier's sweep before the deadline, send nothing
+	assert.equal(await overHttp.onRendered(rendered(c)), "resumed");
+	await overHttp.sweep();
+	assert.equal(requests, 1);
+	// no callback by the deadline: the case moves to its next channel, WhatsApp is never called again
+	clock = new Date(clock.getTime() + 61_000);
+	await overHttp.sweep();
+	assert.equal((await getCase(c._id)).channel, "rcs");
+	assert.equal(requests, 1);
+	// the WhatsApp message did arrive after all (its callback carries our attempt ID): the case is delivered
+	await overHttp.applyEvents("whatsapp-cloud", [ev(a, "delivered")]);
+	att = (await store.attempts.findById(a)) as AttemptDoc;
+	assert.equal(att.status, "delivered");
+	assert.equal((await getCase(c._id)).status, "delivered");
 });

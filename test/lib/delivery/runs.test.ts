@@ -2,7 +2,7 @@
  * Dispatch runs on the embedded store, with two "nodes" (two connections to the same SQLite files): one run per
  * cron slot however many claim it; a case per (client, loan, document) however many runs race; a retried run
  * creates no case, renders nothing and sends failed cases with a stored PDF straight to the notifier; the date
- * window and the retry switch.
+ * window and the retry switch; the daily digest claimed once a day; a cron callback's slot from its scheduled time.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -12,7 +12,8 @@ import path from "node:path";
 import { pino } from "pino";
 import { SqliteStore } from "../../../lib/store/sqlite.ts";
 import { DeliveryStore } from "../../../lib/delivery/store.ts";
-import { Runs, lookbackWindow, isDate, type DispatchCase } from "../../../lib/delivery/runs.ts";
+import { Cron } from "croner";
+import { Runs, lookbackWindow, isDate, scheduledTime, type DispatchCase } from "../../../lib/delivery/runs.ts";
 import { caseIdOf, type RenderedCase } from "../../../lib/delivery/notifier.ts";
 import type { CaseDoc, RunDoc } from "../../../lib/delivery/types.ts";
 import type { StoreAdapter } from "../../../lib/store/types.ts";
@@ -188,4 +189,25 @@ test("settling: a run whose cases are all final completes; a run interrupted bef
 	await n1.runs.settle();
 	const still = (await n1.store.runs.find({ query: { status: "running" } })) as RunDoc[];
 	assert.deepEqual(still.map((r) => r.kind), ["scheduled"], "only the slot claimed (never executed) in the first test, too recent to call interrupted");
+});
+
+test("the daily digest: two nodes claiming the same day, one wins; the next day is claimed again", async () => {
+	const at = new Date("2026-12-01T12:30:00.000Z");
+	const won = await Promise.all([n1.runs.claimDigest("2026-12-01", at), n2.runs.claimDigest("2026-12-01", at), n1.runs.claimDigest("2026-12-01", at)]);
+	assert.equal(won.filter(Boolean).length, 1);
+	assert.equal(await n2.runs.claimDigest("2026-12-02", new Date(at.getTime() + 86_400_000)), true);
+});
+
+test("a cron callback's slot comes from its scheduled time: a callback late past a minute boundary keeps its minute", () => {
+	const cron = new Cron("0 9 * * *", { timezone: "Asia/Kolkata" });
+	const next = (after: Date) => cron.nextRun(after);
+	const started = new Date("2026-12-01T00:00:00.000Z");
+	// due at 09:00 IST (03:30Z), the callback ran 61 s late
+	assert.equal(scheduledTime(next, started, new Date("2026-12-01T03:31:01.000Z")).toISOString(), "2026-12-01T03:30:00.000Z");
+	// every 20 s; fires skipped while a run was busy: the latest one due, not one of those skipped
+	const often = new Cron("*/20 * * * * *", { timezone: "UTC" });
+	assert.equal(scheduledTime((a) => often.nextRun(a), new Date("2026-12-01T10:00:00.000Z"), new Date("2026-12-01T10:01:05.000Z")).toISOString(), "2026-12-01T10:01:00.000Z");
+	// none due yet (not expected from a cron callback): the clock
+	const now = new Date("2026-12-01T03:00:00.000Z");
+	assert.equal(scheduledTime(next, started, now), now);
 });

@@ -50,9 +50,14 @@ test("circuit breaker: opens after N consecutive failures, lets one probe throug
 	assert.equal(b.info().state, "open", "a failed probe re-opens");
 	clock.advance(1000);
 	assert.equal(b.tryPass(), true);
+	clock.advance(5);
 	b.success();
-	assert.deepEqual(b.info(), { state: "closed", failures: 0 });
+	const info = b.info();
+	assert.deepEqual([info.state, info.failures, info.since?.getTime()], ["closed", 0, clock.now()], "closed since the probe succeeded");
+	assert.equal(info.lastFailure?.reason, "failed", "the last failure is still shown");
 	assert.deepEqual(changes, ["open", "half-open", "open", "half-open", "closed"]);
+	b.failure("HTTP 503");
+	assert.deepEqual(b.info().lastFailure, { at: new Date(clock.now()), reason: "HTTP 503" });
 });
 
 async function flaky(answers: ((res: http.ServerResponse) => void)[]): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
@@ -94,12 +99,84 @@ test("retries: network errors are retried; a Retry-After beyond the time budget 
 test("a timed-out request is retried only where the provider is idempotent", async (t) => {
 	const s = await flaky([() => undefined, (res) => res.writeHead(200).end("{}")]);
 	t.after(() => s.close());
-	const once = new ResilientHttp({ ...opts, clock: fastClock(), retryTimeouts: false });
+	const once = new ResilientHttp({ ...opts, clock: fastClock(), idempotent: false });
 	const o = await once.call({ method: "POST", url: s.url });
-	assert.deepEqual([o.kind, s.calls()], ["network", 1]);
+	assert.deepEqual([o.kind, o.kind === "network" && o.maybeSent, s.calls()], ["network", true, 1]);
 	const again = new ResilientHttp({ ...opts, clock: fastClock() });
 	const o2 = await again.call({ method: "POST", url: s.url });
 	assert.equal(o2.kind === "answer" && o2.answer.status, 200);
+});
+
+/** A server that reads each request whole, then destroys the connection without answering (or answers `then`). */
+async function resetting(then?: (n: number, res: http.ServerResponse) => boolean): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
+	let n = 0;
+	const server = http.createServer((req, res) => {
+		req.resume();
+		req.on("end", () => {
+			n += 1;
+			if (then?.(n, res)) return;
+			req.socket.destroy();
+		});
+	});
+	await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+	return {
+		url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+		calls: () => n,
+		close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r())))
+	};
+}
+
+test("never twice: WhatsApp and Twilio do not repeat a request that reached the server (reset after it was read); the send ends unknown", async (t) => {
+	const wa = await resetting();
+	const tw = await resetting();
+	t.after(async () => {
+		await wa.close();
+		await tw.close();
+	});
+	const set = createProviders(
+		configWith({
+			WHATSAPP_API_URL: wa.url,
+			WHATSAPP_PHONE_NUMBER_ID: "1098",
+			WHATSAPP_TOKEN: "t",
+			WHATSAPP_APP_SECRET: "s",
+			WHATSAPP_VERIFY_TOKEN: "v",
+			TWILIO_API_URL: tw.url,
+			TWILIO_ACCOUNT_SID: "AC1",
+			TWILIO_AUTH_TOKEN: "a",
+			TWILIO_FROM: "+15005550006",
+			PROVIDER_RETRIES: "3"
+		}),
+		{ logger: silent, clock: fastClock() }
+	);
+	t.after(() => set.close());
+	for (const [channel, server] of [["whatsapp", wa], ["sms", tw]] as const) {
+		const r = await (set.byChannel[channel] as Provider).send(message({ channel }));
+		assert.equal(server.calls(), 1, `${channel}: one request, never a second`);
+		assert.equal(r.ok, false);
+		assert.deepEqual(r.ok ? null : [r.code, r.permanent, r.unknown], ["NETWORK", false, true], `${channel}: ${JSON.stringify(r)}`);
+		assert.match(r.ok ? "" : r.reason, /may have reached it/);
+	}
+});
+
+test("RBM (idempotent by messageId) retries a request reset after it was read; every provider retries a refused connection", async (t) => {
+	const rbm = await resetting((n, res) => {
+		if (n < 2) return false;
+		res.writeHead(200, { "content-type": "application/json" }).end("{}");
+		return true;
+	});
+	t.after(() => rbm.close());
+	const set = createProviders(configWith({ RCS_API_URL: rbm.url, RCS_AGENT_ID: "agent", RCS_CLIENT_TOKEN: "ct", RCS_TOKEN: "static" }), { logger: silent, clock: fastClock() });
+	t.after(() => set.close());
+	const r = await (set.byChannel.rcs as Provider).send(message({ channel: "rcs" }));
+	assert.equal(r.ok, true, JSON.stringify(r));
+	assert.equal(rbm.calls(), 2);
+
+	// nothing listens on port 1: the connection is refused, nothing was sent, so even WhatsApp tries again
+	const clock = fastClock();
+	const refused = new ResilientHttp({ ...opts, clock, idempotent: false });
+	const out = await refused.call({ method: "POST", url: "http://127.0.0.1:1/" });
+	assert.deepEqual([out.kind, out.kind === "network" && out.maybeSent, out.kind === "network" && out.tries], ["network", false, 4]);
+	assert.equal(refused.circuit().lastFailure?.reason, "ECONNREFUSED");
 });
 
 test("metrics count sends by outcome and show the circuit state; secrets and phone numbers never reach the logs", async (t) => {

@@ -124,7 +124,8 @@ test("a provider that keeps failing opens the circuit (no more calls, an alert),
 		const r = await provider.send(message({ phone: "+919876500006" }));
 		assert.deepEqual(r.ok ? null : [r.permanent, r.code], [false, "131000"]);
 	}
-	assert.equal(provider.circuit().state, "open");
+	const open = provider.circuit();
+	assert.deepEqual([open.state, open.since?.getTime(), open.lastFailure?.reason], ["open", clock.now(), "HTTP 500"], "open since now; why, without the answer's body");
 	assert.ok(alerts.some((a) => a.startsWith("circuit_open: provider whatsapp-cloud")));
 	const calls = wa.requests.length;
 	const refused = await provider.send(message());
@@ -134,7 +135,8 @@ test("a provider that keeps failing opens the circuit (no more calls, an alert),
 	assert.equal(provider.circuit().state, "half-open");
 	wa.clear();
 	assert.equal((await provider.send(message())).ok, true);
-	assert.deepEqual(provider.circuit(), { state: "closed", failures: 0 });
+	const closed = provider.circuit();
+	assert.deepEqual([closed.state, closed.failures, closed.since?.getTime()], ["closed", 0, clock.now()]);
 });
 
 test("callbacks: verification GET, bad or missing signature refused, failed status with code and title, duplicates and out-of-order parsed", async () => {
