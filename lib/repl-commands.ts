@@ -252,7 +252,7 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 			async action(broker, args) {
 				const pb = (await broker.call("billing.passbook", { loan_id: args.loanId, ...(args.clientId ? { clientId: args.clientId } : {}), ...(args.asOf ? { asOf: args.asOf } : {}) }, OPERATOR)) as Passbook & { client_id: string };
 				const t = pb.totals;
-				print(`loan ${pb.loan_id} (client ${pb.client_id}) as of ${pb.as_of}: EMI ${pb.emi}; billed ${t.billed}, penalties ${t.penalties}, paid ${t.paid}, held ${t.held}, refunded ${t.refunded}, overdue ${t.overdue}, balance ${t.balance}`);
+				print(`loan ${pb.loan_id} (client ${pb.client_id}) as of ${pb.as_of}: EMI ${pb.emi}; billed ${t.billed}, penalties ${t.penalties}, charges ${t.charges} (GST ${t.tax}), paid ${t.paid}, held ${t.held}, refunded ${t.refunded}, bounced ${t.bounced}, overdue ${t.overdue}, balance ${t.balance}`);
 				if (pb.next_due) print(`next due: instalment ${pb.next_due.no} on ${pb.next_due.due_date}, ${pb.next_due.unpaid} of ${pb.next_due.amount} unpaid`);
 				table(pb.instalments.map((i) => ({ no: i.no, due: i.due_date, amount: i.amount, paid: i.paid, status: i.status, paid_on: i.paid_on ?? "" })));
 				table(pb.entries.map((e) => ({ date: e.date, kind: e.kind, ref: e.ref, debit: e.debit, credit: e.credit, balance: e.balance, amount: e.amount ?? "" })));

@@ -70,15 +70,16 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		as_of: { type: "string", format: "date" },
 		emi: money,
 		instalments: { type: "array", items: obj({ no: int, due_date: str, amount: money, interest: money, principal: money, paid: money, paid_interest: money, paid_principal: money, status: { enum: ["paid", "overdue", "due", "upcoming"] }, paid_on: nullable(str) }) },
-		penalties: { type: "array", items: obj({ date: str, basis: money, amount: money, paid: money }) },
+		penalties: { type: "array", items: obj({ date: str, basis: money, charge: money, tax: money, amount: money, paid: money }) },
+		charges: { type: "array", description: "bounce charges: one per bounced payment (ref)", items: obj({ date: str, key: str, ref: str, basis: money, charge: money, tax: money, amount: money, paid: money }) },
 		entries: {
 			type: "array",
 			items: obj(
-				{ date: str, kind: { enum: ["instalment", "penalty", "payment", "credit_applied", "held", "refunded"] }, ref: str, debit: money, credit: money, balance: money, amount: money, allocations: { type: "array", items: { type: "object" } } },
+				{ date: str, kind: { enum: ["instalment", "penalty", "payment", "credit_applied", "held", "refunded", "bounce"] }, ref: str, debit: money, credit: money, balance: money, amount: money, tax: money, allocations: { type: "array", items: { type: "object" } } },
 				["date", "kind", "ref", "debit", "credit", "balance"]
 			)
 		},
-		totals: obj({ billed: money, penalties: money, paid: money, held: money, refunded: money, credit: money, overdue: money, due_today: money, outstanding_principal: money, balance: money }),
+		totals: obj({ billed: money, penalties: money, charges: money, tax: money, paid: money, held: money, refunded: money, bounced: money, credit: money, overdue: money, due_today: money, outstanding_principal: money, balance: money }),
 		next_due: nullable(obj({ no: int, due_date: str, amount: money, unpaid: money }))
 	}),
 	Refund: obj(

@@ -2,7 +2,8 @@
  * Suspected duplicate repayments: the same loan and the same amount paid again within a window (default 10
  * minutes) under another reference. The same reference twice is not a suspect: it is one repayment (the store's
  * unique key on the payment reference makes it so). A suspect is accepted like any payment, never refused; billing
- * holds it aside and asks the client whether to refund it (lib/billing/refunds.ts).
+ * holds it aside and asks the client whether to refund it (lib/billing/refunds.ts). A bounced payment is no payment:
+ * it is never a suspect nor the original of one (a borrower who pays again after a bounce is not paying twice).
  */
 export interface RepaymentLike {
 	payment_ref: string;
@@ -11,6 +12,8 @@ export interface RepaymentLike {
 	amount: string;
 	/** UTC instant "YYYY-MM-DDTHH:MM:SSZ" */
 	paid_at: string;
+	/** "bounced": left out (absent: paid) */
+	status?: string;
 }
 
 export interface SuspectedDuplicate {
@@ -28,11 +31,12 @@ export const DEFAULT_DUPLICATE_WINDOW_S = 600;
 /**
  * The payments that repeat an earlier payment of the same loan and amount within `windowSeconds`, each with the
  * nearest earlier one. Payments are ordered by paid_at then reference, so the first of a pair is the original
- * whichever order they arrived in.
+ * whichever order they arrived in. Bounced payments are left out.
  */
 export function findSuspectedDuplicates(payments: RepaymentLike[], windowSeconds = DEFAULT_DUPLICATE_WINDOW_S): SuspectedDuplicate[] {
 	const groups = new Map<string, { p: RepaymentLike; t: number }[]>();
 	for (const p of payments) {
+		if (p.status === "bounced") continue;
 		const key = `${p.loan_id}\u001f${p.amount}`;
 		const t = Date.parse(p.paid_at);
 		const g = groups.get(key);

@@ -6,10 +6,10 @@
 import type { StoreAdapter } from "../store/types.ts";
 import type { RecordDoc } from "../ingest/register.ts";
 import { isDuplicateKeyError } from "../store/errors.ts";
-import type { ChargesConfig } from "../render/charges.ts";
-import { DEFAULT_CHARGES } from "../render/charges.ts";
+import type { ChargeItem, ChargesConfig } from "../render/charges.ts";
+import { DEFAULT_CHARGES, DEFAULT_TAX_RATE } from "../render/charges.ts";
 import type { LoanRecord, RepaymentRecord } from "../records/index.ts";
-import { buildPassbook, type Passbook, type PassbookPayment, type PenaltyRule } from "./passbook.ts";
+import { buildPassbook, type ChargeRule, type Passbook, type PassbookPayment, type PenaltyRule } from "./passbook.ts";
 import { findSuspectedDuplicates, type SuspectedDuplicate } from "./duplicates.ts";
 import { repaymentStateOf, requestRefund, type RefundState } from "./refunds.ts";
 
@@ -60,15 +60,38 @@ export async function findRepayments(records: StoreAdapter, clientId: string, lo
 	return rows.filter((r) => r.client === clientId && r.kind === "repayment").map((r) => r.data as RepaymentRecord);
 }
 
+/** An item of the schedule as billing levies it: fixed or percent (others: null), with GST when plusTax. */
+function chargeRuleOf(item: ChargeItem | undefined, taxPercent: string): ChargeRule | null {
+	const tax = item?.plusTax ? { taxPercent } : {};
+	if (item?.kind === "fixed" && item.amount !== undefined) return { amount: String(item.amount).trim(), ...tax };
+	if (item?.kind === "percent" && item.rate !== undefined) return { ratePercent: String(item.rate).trim(), ...tax };
+	return null;
+}
+
 /**
- * The late-payment rule from a client's schedule of charges: its `late_payment` item when that is a percentage
- * (per month on the overdue amount); the default schedule's 2 % when the client has none; no penalty when the
- * client's schedule has no such item or a non-percent one.
+ * The charges billing levies from a client's schedule of charges (checked by checkChargesConfig when it was saved);
+ * the default schedule when the client has none:
+ * - `late_payment`: a percentage a month of the overdue instalments, or a fixed amount a month while any is overdue;
+ * - `cheque_bounce`: on each bounced payment, fixed or a percentage of the bounced amount; `nach_bounce`, when the
+ *   schedule has it, instead for a bounced NACH debit;
+ * each with GST at the schedule's `taxRate` (default 18 %) when the item is plusTax. Items of another kind (actuals,
+ * nil) or absent levy nothing; null when nothing is levied at all.
  */
 export function penaltyRuleOf(charges: ChargesConfig | undefined): PenaltyRule | null {
-	const item = (charges ?? DEFAULT_CHARGES).items.find((i) => i.key === "late_payment");
-	if (!item || item.kind !== "percent" || item.rate === undefined) return null;
-	return { ratePercentPerMonth: String(item.rate) };
+	const cfg = charges ?? DEFAULT_CHARGES;
+	const taxPercent = String(cfg.taxRate ?? DEFAULT_TAX_RATE).trim();
+	const item = (key: string): ChargeItem | undefined => cfg.items.find((i) => i.key === key);
+	const late = chargeRuleOf(item("late_payment"), taxPercent);
+	const bounce = chargeRuleOf(item("cheque_bounce"), taxPercent);
+	const nachBounce = chargeRuleOf(item("nach_bounce"), taxPercent);
+	const rules: PenaltyRule = {
+		...(late?.ratePercent !== undefined ? { ratePercentPerMonth: late.ratePercent } : {}),
+		...(late?.amount !== undefined ? { amountPerMonth: late.amount } : {}),
+		...(late?.taxPercent !== undefined ? { taxPercent: late.taxPercent } : {}),
+		...(bounce ? { bounce } : {}),
+		...(nachBounce ? { nachBounce } : {})
+	};
+	return Object.keys(rules).length > 0 ? rules : null;
 }
 
 /** The passbook of a loan as of a date: its repayments with what their refunds decided. */
@@ -81,7 +104,13 @@ export async function loanPassbook(records: StoreAdapter, refunds: StoreAdapter,
 /** The passbook from a loan's repayments and refunds already read. */
 export function passbookFrom(loan: LoanRecord, payments: RepaymentRecord[], refunds: RefundDoc[], asOf: string, rule: PenaltyRule | null): Passbook {
 	const stateOf = new Map(refunds.map((r) => [r.payment_ref, repaymentStateOf(r.status)]));
-	const list: PassbookPayment[] = payments.map((p) => ({ payment_ref: p.payment_ref, amount: p.amount, paid_at: p.paid_at, state: stateOf.get(p.payment_ref) ?? "applied" }));
+	const list: PassbookPayment[] = payments.map((p) => ({
+		payment_ref: p.payment_ref,
+		amount: p.amount,
+		paid_at: p.paid_at,
+		state: stateOf.get(p.payment_ref) ?? "applied",
+		...(p.status === "bounced" ? { status: p.status, method: p.method } : {})
+	}));
 	return buildPassbook(loan, list, asOf, rule);
 }
 

@@ -3,8 +3,8 @@
  * statement must pass before it is rendered or sent (the "validate" step of a billing run).
  *
  * A cycle runs from the day after the previous statement date to the statement date, both India dates. The
- * statement shows the balance brought forward, what fell due in the cycle (instalments and penalties), the payments
- * received in it, the closing balance, the arrears (overdue at the statement date) and the amount due by the due
+ * statement shows the balance brought forward, what fell due in the cycle (instalments, penalties and bounce charges,
+ * with the GST they include), the payments received in it and those that bounced, the closing balance, the arrears (overdue at the statement date) and the amount due by the due
  * date: the closing balance plus the next instalment (at least zero). The due date is the next instalment's due
  * date; once none is left, the statement date plus `graceDays`.
  */
@@ -27,10 +27,17 @@ export interface Statement {
 	instalments_billed: string;
 	/** instalment numbers that fell due in the cycle */
 	instalments: number[];
+	/** late-payment penalties of the cycle, tax included */
 	penalties: string;
+	/** bounce charges of the cycle, tax included (absent on statements computed before charges existed: 0) */
+	charges?: string;
+	/** the GST included in the cycle's penalties and charges */
+	tax?: string;
 	payments: string;
 	/** payment references received in the cycle */
 	payment_refs: string[];
+	/** references of the payments that bounced in the cycle (not payments: each charged a bounce charge) */
+	bounced_refs?: string[];
 	closing_balance: string;
 	arrears: string;
 	credit: string;
@@ -66,9 +73,12 @@ export function computeStatement(pb: Passbook, cycle: Cycle, graceDays = 7): Sta
 	let opening = 0;
 	let billed = 0;
 	let penalties = 0;
+	let charges = 0;
+	let tax = 0;
 	let payments = 0;
 	const instalments: number[] = [];
 	const refs: string[] = [];
+	const bounced: string[] = [];
 	for (const e of pb.entries) {
 		if (e.date < cycle.from) {
 			opening = paise(e.balance);
@@ -80,12 +90,17 @@ export function computeStatement(pb: Passbook, cycle: Cycle, graceDays = 7): Sta
 			instalments.push(Number(e.ref));
 		} else if (e.kind === "penalty") {
 			penalties += paise(e.debit);
+			tax += paise(e.tax ?? "0.00");
+		} else if (e.kind === "bounce") {
+			charges += paise(e.debit);
+			tax += paise(e.tax ?? "0.00");
+			bounced.push(e.ref);
 		} else if (e.kind === "payment") {
 			payments += paise(e.credit);
 			refs.push(e.ref);
 		}
 	}
-	const closing = opening + billed + penalties - payments;
+	const closing = opening + billed + penalties + charges - payments;
 	const next = pb.next_due;
 	const amountDue = Math.max(0, closing + (next ? paise(next.amount) : 0));
 	return {
@@ -96,8 +111,11 @@ export function computeStatement(pb: Passbook, cycle: Cycle, graceDays = 7): Sta
 		instalments_billed: rupees(billed),
 		instalments,
 		penalties: rupees(penalties),
+		charges: rupees(charges),
+		tax: rupees(tax),
 		payments: rupees(payments),
 		payment_refs: refs,
+		bounced_refs: bounced,
 		closing_balance: rupees(closing),
 		arrears: pb.totals.overdue,
 		credit: pb.totals.credit,
@@ -110,17 +128,18 @@ export function computeStatement(pb: Passbook, cycle: Cycle, graceDays = 7): Sta
 
 /**
  * The validate step: the passbook balances (checkPassbook), the statement's own sums are exact (opening + billed +
- * penalties - payments = closing = the passbook's balance), and no amount on it is negative (a negative closing
- * balance is a credit, shown as such, and is allowed).
+ * penalties + charges - payments = closing = the passbook's balance), and no amount on it is negative (a negative
+ * closing balance is a credit, shown as such, and is allowed).
  */
 export function validateStatement(st: Statement, pb: Passbook, loanAmount: string): PassbookProblem[] {
 	const problems = checkPassbook(pb, loanAmount);
 	const d = paise;
-	const closing = d(st.opening_balance) + d(st.instalments_billed) + d(st.penalties) - d(st.payments);
-	if (closing !== d(st.closing_balance)) problems.push({ check: "statement_sum", message: `opening + billed + penalties - payments = ${rupees(closing)}, closing is ${st.closing_balance}` });
+	const closing = d(st.opening_balance) + d(st.instalments_billed) + d(st.penalties) + d(st.charges ?? "0.00") - d(st.payments);
+	if (closing !== d(st.closing_balance)) problems.push({ check: "statement_sum", message: `opening + billed + penalties + charges - payments = ${rupees(closing)}, closing is ${st.closing_balance}` });
+	if (d(st.tax ?? "0.00") > d(st.penalties) + d(st.charges ?? "0.00")) problems.push({ check: "statement_tax", message: `tax ${st.tax} is more than the penalties and charges it is part of` });
 	if (d(st.closing_balance) !== d(pb.totals.balance)) problems.push({ check: "statement_balance", message: `closing ${st.closing_balance} differs from the passbook's balance ${pb.totals.balance}` });
-	for (const k of ["instalments_billed", "penalties", "payments", "arrears", "credit", "amount_due", "outstanding_principal"] as const) {
-		if (d(st[k]) < 0) problems.push({ check: "non_negative", message: `${k} is negative: ${st[k]}` });
+	for (const k of ["instalments_billed", "penalties", "charges", "tax", "payments", "arrears", "credit", "amount_due", "outstanding_principal"] as const) {
+		if (d(st[k] ?? "0.00") < 0) problems.push({ check: "non_negative", message: `${k} is negative: ${st[k]}` });
 	}
 	return problems;
 }
@@ -137,8 +156,9 @@ export interface StatementBorrower {
 }
 
 /**
- * The data of the `loan-statement` template: the statement's figures, the borrower and address (lines joined with
- * newlines), and the cycle's passbook entries (those that move money or are held/refunded).
+ * The data of the `loan-statement` template: the statement's figures (bounce charges and the GST in the charges
+ * only when there are some), the borrower and address (lines joined with newlines), and the cycle's passbook entries
+ * (those that move money or are held, refunded or bounced).
  */
 export function statementDocumentData(st: Statement, pb: Passbook, borrower: StatementBorrower): Record<string, unknown> {
 	const cityLine = [borrower.city, borrower.state].filter(Boolean).join(", ") + (borrower.postal_code ? ` ${borrower.postal_code}` : "");
@@ -155,6 +175,8 @@ export function statementDocumentData(st: Statement, pb: Passbook, borrower: Sta
 		closing_balance: st.closing_balance,
 		instalments_billed: st.instalments_billed,
 		penalties: st.penalties,
+		...(st.charges && st.charges !== "0.00" ? { charges: st.charges } : {}),
+		...(st.tax && st.tax !== "0.00" ? { tax: st.tax } : {}),
 		payments: st.payments,
 		arrears: st.arrears,
 		credit: st.credit,

@@ -4,7 +4,11 @@
  * retried upload) is one repayment. A payment of the same amount on the same loan a few minutes apart under another
  * reference is accepted too (a borrower's payment is never refused); billing flags it as a suspected duplicate
  * (lib/billing/duplicates.ts).
- * Default CSV header: payment_ref,loan_id,amount,paid_at,method,payer_ref.
+ * A payment that bounced (a cheque returned, a NACH/ECS debit returned) comes with status `bounced`, in its own row
+ * or as the same payment_ref sent again (the record is updated): it is not a payment, billing never applies it and
+ * charges the client's bounce charge for it. No status, or `paid`, is a payment (records stored before the column
+ * existed read as paid; a paid record is stored without the field).
+ * Default CSV header: payment_ref,loan_id,amount,paid_at,method,payer_ref,status.
  */
 import type { KindSpec, RawRow, ValidateContext, ValidationResult } from "./kind.ts";
 import { RowCheck } from "./kind.ts";
@@ -16,6 +20,10 @@ import { fail, ok, shown, type Check } from "../validate/result.ts";
 export const PAYMENT_METHODS = ["upi", "nach", "neft", "imps", "rtgs", "card", "cheque", "cash", "other"] as const;
 export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
 
+/** paid: a payment (the default); bounced: presented but returned unpaid (cheque, NACH/ECS return) */
+export const REPAYMENT_STATUSES = ["paid", "bounced"] as const;
+export type RepaymentStatus = (typeof REPAYMENT_STATUSES)[number];
+
 export type RepaymentRecord = {
 	payment_ref: string;
 	loan_id: string;
@@ -26,6 +34,8 @@ export type RepaymentRecord = {
 	method: PaymentMethod;
 	/** the payer's own reference (VPA, account, mandate), when given */
 	payer_ref: string | null;
+	/** "bounced" when the payment was returned unpaid; absent: paid */
+	status?: RepaymentStatus;
 };
 
 /** India has had no daylight saving since 1945: Asia/Kolkata is always UTC+05:30. */
@@ -75,6 +85,11 @@ function parseMethod(raw: string): Check<PaymentMethod> {
 	return (PAYMENT_METHODS as readonly string[]).includes(v) ? ok(v as PaymentMethod) : fail("invalid_method", `method ${shown(raw)} is not one of ${PAYMENT_METHODS.join(", ")}`);
 }
 
+function parseStatus(raw: string): Check<RepaymentStatus> {
+	const v = raw.trim().toLowerCase();
+	return (REPAYMENT_STATUSES as readonly string[]).includes(v) ? ok(v as RepaymentStatus) : fail("invalid_status", `status ${shown(raw)} is not one of ${REPAYMENT_STATUSES.join(", ")} (empty: paid)`);
+}
+
 function validate(raw: RawRow, ctx: ValidateContext): ValidationResult<RepaymentRecord> {
 	const r = new RowCheck(raw);
 	const text = (field: string, maxLength: number) => (v: string) => checkText(v, field, { maxLength });
@@ -87,6 +102,7 @@ function validate(raw: RawRow, ctx: ValidateContext): ValidationResult<Repayment
 	}
 	const method = r.optional("method", parseMethod);
 	const payer_ref = r.optional("payer_ref", text("payer_ref", 128));
+	const status = r.optional("status", parseStatus);
 	if (r.errors.length > 0) return { ok: false, errors: r.errors };
 	return {
 		ok: true,
@@ -96,7 +112,8 @@ function validate(raw: RawRow, ctx: ValidateContext): ValidationResult<Repayment
 			amount: amount as string,
 			paid_at: paid_at as string,
 			method: method ?? "other",
-			payer_ref: payer_ref ?? null
+			payer_ref: payer_ref ?? null,
+			...(status === "bounced" ? { status } : {})
 		}
 	};
 }
@@ -109,7 +126,8 @@ export const repayment: KindSpec<RepaymentRecord> = {
 		{ name: "amount", required: true, description: "amount paid, greater than zero, at most 2 decimals" },
 		{ name: "paid_at", required: true, description: "when it was paid: YYYY-MM-DD HH:MM (India time), ISO 8601 with an offset, or a date" },
 		{ name: "method", required: false, description: `how it was paid: ${PAYMENT_METHODS.join(", ")} (default other)` },
-		{ name: "payer_ref", required: false, description: "the payer's own reference (VPA, account or mandate)" }
+		{ name: "payer_ref", required: false, description: "the payer's own reference (VPA, account or mandate)" },
+		{ name: "status", required: false, description: `${REPAYMENT_STATUSES.join(" or ")} (default paid): bounced is a cheque or NACH/ECS debit returned unpaid, never applied, charged the bounce charge` }
 	],
 	keyFields: ["payment_ref"],
 	timeZone: "Asia/Kolkata",

@@ -3,6 +3,8 @@
  * record; every other charge comes from the client's configuration (ChargesConfig), falling back to
  * DEFAULT_CHARGES. Names and wording are message keys (charges.items.<key>, charges.basis.<basis>), so one
  * configuration prints in every language; amounts and rates are formatted for the document's language.
+ * Billing levies some of the same items (lib/billing/loans.ts penaltyRuleOf): `late_payment`, `cheque_bounce` and
+ * `nach_bounce`, with GST at `taxRate` on those marked `plusTax`.
  */
 import type { Formatter } from "./format.ts";
 
@@ -22,15 +24,20 @@ export interface ChargeItem {
 	 * placeholders receive the formatted value ("{rate} per month on the overdue amount")
 	 */
 	basis?: string;
-	/** adds the message `charges.plus_tax` ("plus GST as applicable") */
+	/** adds the message `charges.plus_tax` ("plus GST as applicable"); billing adds GST at the schedule's taxRate */
 	plusTax?: boolean;
 }
 
 export interface ChargesConfig {
 	/** currency of fixed amounts (ISO 4217), default INR */
 	currency?: string;
+	/** GST in percent on each charge marked plusTax (decimal string or number), default DEFAULT_TAX_RATE */
+	taxRate?: string | number;
 	items: ChargeItem[];
 }
+
+/** GST on charges (18 % on financial services) when a schedule sets no taxRate. */
+export const DEFAULT_TAX_RATE = "18";
 
 /** The charges printed when a client has configured none. */
 export const DEFAULT_CHARGES: ChargesConfig = Object.freeze({
@@ -64,10 +71,17 @@ export class ChargesConfigError extends Error {
 }
 
 const KEY = /^[a-z][a-z0-9_]*$/;
+/** an amount of 0 or more with at most 2 decimals (billing counts it in paise) */
+const AMOUNT = /^\d+(?:\.\d{1,2})?$/;
+/** a rate of 0 or more in percent */
+const RATE = /^\d+(?:\.\d+)?$/;
+
+const isDecimal = (v: unknown, re: RegExp): boolean => (typeof v === "string" || (typeof v === "number" && Number.isFinite(v))) && re.test(String(v).trim());
 
 /** Throws ChargesConfigError when a configuration cannot be printed (checked when a client saves it). */
 export function checkChargesConfig(config: ChargesConfig): void {
 	if (!config || !Array.isArray(config.items)) throw new ChargesConfigError("charges configuration needs an items list");
+	if (config.taxRate !== undefined && (!isDecimal(config.taxRate, RATE) || Number(config.taxRate) > 100)) throw new ChargesConfigError("charges.taxRate must be a percentage from 0 to 100");
 	config.items.forEach((item, i) => {
 		const at = `charges.items[${i}]`;
 		if (!KEY.test(item.key ?? "")) throw new ChargesConfigError(`${at}.key must be a lower-case identifier`);
@@ -75,6 +89,9 @@ export function checkChargesConfig(config: ChargesConfig): void {
 		if (item.kind === "fixed" && item.amount === undefined) throw new ChargesConfigError(`${at} is fixed and needs an amount`);
 		if (item.kind === "percent" && item.rate === undefined) throw new ChargesConfigError(`${at} is a percentage and needs a rate`);
 		if (!["fixed", "percent", "actuals", "nil"].includes(item.kind)) throw new ChargesConfigError(`${at}.kind must be fixed, percent, actuals or nil`);
+		if (item.kind === "fixed" && !isDecimal(item.amount, AMOUNT)) throw new ChargesConfigError(`${at}.amount must be an amount of 0 or more with at most 2 decimals`);
+		if (item.kind === "percent" && !isDecimal(item.rate, RATE)) throw new ChargesConfigError(`${at}.rate must be a percentage of 0 or more`);
+		if (item.plusTax !== undefined && typeof item.plusTax !== "boolean") throw new ChargesConfigError(`${at}.plusTax must be true or false`);
 	});
 }
 

@@ -272,3 +272,40 @@ test("operators read every client's refunds and passbooks, or one client's; a cl
 	assert.equal((await pb("M-100/passbook", apiKey(y.apiKey))).body.client_id, y.id);
 	assert.equal((await pb(`M-100/passbook?clientId=${y.id}`, apiKey(x.apiKey))).status, 404, "a client never reads another's loan");
 });
+
+test("a NACH return: the status column marks the payment bounced, a bad status is rejected with its reason, and the passbook charges the client's NACH bounce charge plus GST", async () => {
+	const c = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-bounces" } });
+	const key = c.body.apiKey;
+	const badTax = await http(`${node.url}/clients/${c.body.id}`, { method: "PATCH", headers: bearer(node.adminToken), json: { charges: { taxRate: "18%", items: [] } } });
+	assert.equal(badTax.status, 400);
+	const charges = {
+		taxRate: "18",
+		items: [
+			{ key: "late_payment", kind: "percent", rate: "2", basis: "per_month_overdue" },
+			{ key: "cheque_bounce", kind: "fixed", amount: "500", basis: "per_instance", plusTax: true },
+			{ key: "nach_bounce", kind: "fixed", amount: "400", basis: "per_instance", plusTax: true }
+		]
+	};
+	const set = await http(`${node.url}/clients/${c.body.id}`, { method: "PATCH", headers: bearer(node.adminToken), json: { charges } });
+	assert.equal(set.status, 200, JSON.stringify(set.body));
+	await upload(key, "loan", LOANS);
+	// the debit as presented (old format: no status column, a payment), then the bank's return file reports it bounced
+	await upload(key, "repayment", ["payment_ref,loan_id,amount,paid_at,method,payer_ref", "NACH-1,L-200,1066.19,2026-01-05 06:00,nach,"].join("\n"));
+	const paid = await http<Passbook>(`${node.url}/loans/L-200/passbook?asOf=2026-01-31`, { headers: apiKey(key) });
+	assert.equal(paid.body.totals.paid, "1066.19");
+	const returns = ["payment_ref,loan_id,amount,paid_at,method,payer_ref,status", "NACH-1,L-200,1066.19,2026-01-05 06:00,nach,,bounced", "NACH-2,L-200,1066.19,2026-01-06 06:00,nach,,returned"].join("\n");
+	const res = await http<{ batchId: string }>(`${node.url}/uploads?kind=repayment`, { method: "POST", headers: { ...apiKey(key), "Content-Type": "text/csv" }, body: returns });
+	const batch = await waitForBatch(node.url, key, res.body.batchId);
+	assert.deepEqual([batch.counts.updated, batch.counts.rejected], [1, 1]);
+	const rejections = await http<{ items: { line: number; field: string; code: string; message: string }[] }>(`${node.url}/batches/${res.body.batchId}/rejections?format=json`, { headers: apiKey(key) });
+	assert.deepEqual(rejections.body.items.map((r) => [r.field, r.code, r.message]), [["status", "invalid_status", "status 'returned' is not one of paid, bounced (empty: paid)"]]);
+
+	const pb = await http<Passbook>(`${node.url}/loans/L-200/passbook?asOf=2026-02-05`, { headers: apiKey(key) });
+	assert.equal(pb.status, 200, JSON.stringify(pb.body));
+	// 400 + 18 % = 472.00 on 5 Jan; January still overdue on 5 Feb: 2 % of 1,066.19 = 21.32
+	assert.deepEqual(pb.body.charges.map((x) => [x.date, x.key, x.ref, x.charge, x.tax, x.amount]), [["2026-01-05", "nach_bounce", "NACH-1", "400.00", "72.00", "472.00"]]);
+	assert.deepEqual(pb.body.penalties.map((p) => [p.date, p.amount]), [["2026-02-05", "21.32"]]);
+	assert.equal(pb.body.instalments[0].status, "overdue");
+	// 2 x 1,066.19 + 472.00 + 21.32, nothing paid
+	assert.deepEqual([pb.body.totals.paid, pb.body.totals.bounced, pb.body.totals.tax, pb.body.totals.balance], ["0.00", "1066.19", "72.00", "2625.70"]);
+});

@@ -122,7 +122,7 @@ test("refunds lists open (or timed-out) refund requests of every client or one; 
 	assert.match(await run("refunds", { status: "lost" }), /unknown status 'lost'/);
 
 	const pb = await run("passbook", { loanId: "RL-1", asOf: "2026-02-05" });
-	assert.match(pb, new RegExp(`loan RL-1 \\(client ${c.id}\\) as of 2026-02-05: EMI 1000\\.00; billed 2000\\.00, penalties 0\\.00, paid 1000\\.00, held 1000\\.00`));
+	assert.match(pb, new RegExp(`loan RL-1 \\(client ${c.id}\\) as of 2026-02-05: EMI 1000\\.00; billed 2000\\.00, penalties 0\\.00, charges 0\\.00 \\(GST 0\\.00\\), paid 1000\\.00, held 1000\\.00, refunded 0\\.00, bounced 0\\.00`));
 	assert.match(pb, /next due: instalment 3 on 2026-03-05/);
 	assert.match(pb, /1 +2026-01-05 +1000\.00 +1000\.00 +paid/);
 	assert.match(pb, /2026-01-05 +held +RUPI-2/);

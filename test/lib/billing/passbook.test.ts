@@ -27,7 +27,7 @@ test("on time: every instalment paid on or before its day, nothing owed, no pena
 test("late: 2 % a month on the overdue instalment, and a payment pays the penalty, then the oldest instalment", () => {
 	const before = buildPassbook(FLAT, [pay("P1", "1000.00", "2026-01-05")], "2026-03-09", PENALTY);
 	// Feb's instalment unpaid on 5 March: 2 % of 1,000
-	assert.deepEqual(before.penalties, [{ date: "2026-03-05", basis: "1000.00", amount: "20.00", paid: "0.00" }]);
+	assert.deepEqual(before.penalties, [{ date: "2026-03-05", basis: "1000.00", charge: "20.00", tax: "0.00", amount: "20.00", paid: "0.00" }]);
 	assert.equal(before.totals.overdue, "2020.00");
 	assert.equal(before.totals.balance, "2020.00");
 	assert.deepEqual(before.instalments.map((i) => i.status), ["paid", "overdue", "overdue"]);
@@ -47,7 +47,7 @@ test("late: 2 % a month on the overdue instalment, and a payment pays the penalt
 test("partial, then an excess: the excess prepays the next instalment and the rest is credit", () => {
 	const pb = buildPassbook(FLAT, [pay("P1", "500.00", "2026-01-05"), pay("P2", "2600.00", "2026-02-10")], "2026-03-05", PENALTY);
 	// 5 Feb: 2 % of the 500 still unpaid of January's instalment
-	assert.deepEqual(pb.penalties, [{ date: "2026-02-05", basis: "500.00", amount: "10.00", paid: "10.00" }]);
+	assert.deepEqual(pb.penalties, [{ date: "2026-02-05", basis: "500.00", charge: "10.00", tax: "0.00", amount: "10.00", paid: "10.00" }]);
 	assert.deepEqual(pb.entries.find((e) => e.ref === "P2")?.allocations, [
 		{ to: "penalty", penalty_date: "2026-02-05", amount: "10.00" },
 		{ to: "principal", instalment: 1, amount: "500.00" },

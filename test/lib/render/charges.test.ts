@@ -70,4 +70,11 @@ test("configuration checks", () => {
 	assert.throws(() => checkChargesConfig({ items: [{ key: "Bad Key", kind: "nil" }] }), ChargesConfigError);
 	assert.throws(() => checkChargesConfig({ items: [{ key: "x", kind: "fixed" }] }), /needs an amount/);
 	assert.throws(() => checkChargesConfig({ items: [{ key: "x", kind: "percent" }] }), /needs a rate/);
+	// what billing counts in paise and percent: amounts with at most 2 decimals, rates, and the GST rate
+	checkChargesConfig({ taxRate: "18", items: [{ key: "cheque_bounce", kind: "fixed", amount: 500, plusTax: true }, { key: "late_payment", kind: "percent", rate: 2.5 }] });
+	checkChargesConfig({ taxRate: 0, items: [] });
+	assert.throws(() => checkChargesConfig({ items: [{ key: "x", kind: "fixed", amount: "1,000" }] }), /items\[0\]\.amount must be an amount/);
+	assert.throws(() => checkChargesConfig({ items: [{ key: "x", kind: "fixed", amount: "12.345" }] }), /at most 2 decimals/);
+	assert.throws(() => checkChargesConfig({ items: [{ key: "x", kind: "percent", rate: "-2" }] }), /rate must be a percentage/);
+	for (const taxRate of ["18%", -1, 101, "abc"]) assert.throws(() => checkChargesConfig({ taxRate, items: [] }), /taxRate must be a percentage from 0 to 100/, String(taxRate));
 });
