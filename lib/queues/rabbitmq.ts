@@ -13,8 +13,10 @@
  *                that TTL): each retry waits between its jittered delay and its bucket's top, and a burst of
  *                failures still comes back in 4 waves spread over [d/2, d], not all at d. Separate queues per level
  *                keep a long delay from holding back a short one; per bucket, a late head from holding back an early
- *                message by more than a slice. (Q.retry.<n>, one queue per level with TTL d and no jitter, is what
- *                earlier versions declared: deleteQueue removes it too; left on a broker, it drains into Q.)
+ *                message by more than a slice. Each level's top bucket (TTL d) is declared with Q, so a node with
+ *                another retry delay is refused at start-up; the others when a retry first goes to them.
+ *                (Q.retry.<n>, one queue per level with TTL d and no jitter, is what earlier versions declared:
+ *                deleteQueue removes it too; left on a broker, it drains into Q.)
  *   Q.dlq        messages whose retries are used up, with the last error and the attempt count in headers
  * Publishing: persistent, mandatory, with publisher confirms — publish() resolves once the broker confirms. A message
  * the broker returns as unroutable (its queue was deleted, or the broker lost its definitions) makes us declare the
@@ -176,8 +178,10 @@ export class RabbitQueueBackend implements QueueBackend {
 	private readonly running = new Set<RabbitConsumer>();
 	/** queues whose Q and Q.dlq this process declared */
 	private readonly mainDeclared = new Map<string, Promise<void>>();
-	/** retry levels declared per queue, with their base delay */
+	/** retry levels declared per queue (their top buckets), with their base delay */
 	private readonly retryDeclared = new Map<string, { retryDelayMs: number; levels: number }>();
+	/** the retry bucket queues this process declared, as `<name>@<ttl>` */
+	private readonly retryQueues = new Set<string>();
 	/** messageIds the broker returned as unroutable, waiting for their publish to notice */
 	private readonly returned = new Set<string>();
 	private closed = false;
@@ -229,22 +233,36 @@ export class RabbitQueueBackend implements QueueBackend {
 		await this.declareMain(queue);
 		const done = this.retryDeclared.get(queue);
 		if (done && done.retryDelayMs === resolved.retryDelayMs && done.levels >= resolved.retries) return;
-		for (let level = 1; level <= resolved.retries; level++) {
-			const ttls = retryBucketTtls(resolved.retryDelayMs, level);
-			for (const [bucket, ttl] of ttls.entries()) {
-				const decl = retryQueueDecl(queue, level, bucket, ttl);
-				try {
-					await this.conn.queueDeclare(decl);
-				} catch (err) {
-					throw new Error(
-						`cannot declare retry queue ${decl.queue} (x-message-ttl ${ttl} ms): ${errorMessage(err)}. ` +
-							"A retry queue that exists with another delay must be deleted first (or keep QUEUE_RETRY_DELAY_MS the same on every node).",
-						{ cause: err }
-					);
-				}
-			}
-		}
+		// each level's top bucket now (its TTL is the level's delay: a node with another QUEUE_RETRY_DELAY_MS is refused
+		// here, at start-up); the lower buckets when a retry first goes to them (retryBucketQueue)
+		for (let level = 1; level <= resolved.retries; level++) await this.retryBucketQueue(queue, level, RETRY_BUCKETS - 1, resolved.retryDelayMs);
 		this.retryDeclared.set(queue, { retryDelayMs: resolved.retryDelayMs, levels: Math.max(done?.levels ?? 0, resolved.retries) });
+	}
+
+	/** Declares a retry level's bucket queue once per process (again after forgetRetries); returns its name. */
+	private async retryBucketQueue(queue: string, level: number, bucket: number, retryDelayMs: number): Promise<string> {
+		const ttl = retryBucketTtls(retryDelayMs, level)[bucket] as number;
+		const decl = retryQueueDecl(queue, level, bucket, ttl);
+		// keyed with the TTL: the same queue asked for with another delay goes to the broker, which refuses it
+		const key = `${decl.queue}@${ttl}`;
+		if (this.retryQueues.has(key)) return decl.queue;
+		try {
+			await this.conn.queueDeclare(decl);
+		} catch (err) {
+			throw new Error(
+				`cannot declare retry queue ${decl.queue} (x-message-ttl ${ttl} ms): ${errorMessage(err)}. ` +
+					"A retry queue that exists with another delay must be deleted first (or keep QUEUE_RETRY_DELAY_MS the same on every node).",
+				{ cause: err }
+			);
+		}
+		this.retryQueues.add(key);
+		return decl.queue;
+	}
+
+	/** Forgets the retry queues of Q this process declared (they are declared again on their next use). */
+	private forgetRetries(queue: string): void {
+		this.retryDeclared.delete(queue);
+		for (const name of this.retryQueues) if (name.startsWith(`${queue}.retry.`)) this.retryQueues.delete(name);
 	}
 
 	async publish(queue: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
@@ -380,7 +398,7 @@ export class RabbitQueueBackend implements QueueBackend {
 		}
 		for (const name of names) await this.conn.queueDelete({ queue: name });
 		this.mainDeclared.delete(queue);
-		this.retryDeclared.delete(queue);
+		this.forgetRetries(queue);
 	}
 
 	/** @internal used by consumers */
@@ -442,15 +460,17 @@ export class RabbitQueueBackend implements QueueBackend {
 			// the jittered delay picks the bucket (its TTL is the delay's upper bound) and is the message's own TTL
 			const delayMs = jitteredRetryDelay(options.retryDelayMs, attempt);
 			const bucket = retryBucket(retryBucketTtls(options.retryDelayMs, attempt), delayMs);
+			const retryQueue = await this.retryBucketQueue(queue, attempt, bucket, options.retryDelayMs);
 			this.logger.warn({ queue, messageId, attempt, delayMs, err: error }, "queue handler failed; retrying");
 			await this.send(
-				retryQueueName(queue, attempt, bucket),
+				retryQueue,
 				body,
 				messageId,
 				headers,
 				async () => {
-					this.retryDeclared.delete(queue);
+					this.forgetRetries(queue);
 					await this.declare(queue, options);
+					await this.retryBucketQueue(queue, attempt, bucket, options.retryDelayMs);
 				},
 				delayMs
 			);

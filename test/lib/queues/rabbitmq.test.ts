@@ -1,6 +1,7 @@
 /**
  * What the contract suite cannot see of the RabbitMQ backend, checked on the real broker: the topology (durable
- * quorum queues, per retry level 4 jitter buckets whose TTLs dead-letter back), retries spread over their jittered
+ * quorum queues, per retry level 4 jitter buckets whose TTLs dead-letter back, the top one declared up front and the
+ * others on first use), retries spread over their jittered
  * delays (each within its bound, none lost), persistent messages with our headers,
  * clear errors (retry queues with another delay, unroutable publishes), bad bodies dead-lettered at once, DLQ peeks
  * that leave the dead letters in place, and the watchdog that resubscribes a consumer that stopped consuming.
@@ -46,14 +47,14 @@ afterEach(async () => {
 });
 
 describe("RabbitQueueBackend", () => {
-	it("declares durable quorum queues: Q, Q.dlq and per retry level 4 jitter buckets whose TTLs dead-letter back to Q", async () => {
+	it("declares durable quorum queues: Q, Q.dlq and per retry level its top jitter bucket, whose TTL dead-letters back to Q", async () => {
 		const { backend, queue } = await setup();
 		await backend.declare(queue, { retries: 2, retryDelayMs: 100 });
 		const { stdout } = await run("rabbitmqctl", ["list_queues", "-q", "--formatter", "json", "name", "type", "durable", "arguments"]);
 		const rows = (JSON.parse(stdout) as { name: string; type: string; durable: boolean; arguments: [string, string, unknown][] }[]).filter((r) => r.name.startsWith(queue));
 		const byName = new Map(rows.map((r) => [r.name, { type: r.type, durable: r.durable, args: Object.fromEntries(r.arguments.map(([k, , v]) => [k, v])) }]));
-		const buckets = [1, 2].flatMap((level) => [0, 1, 2, 3].map((k) => `${queue}.retry.${level}.${k}`));
-		assert.deepEqual([...byName.keys()].sort(), [queue, `${queue}.dlq`, ...buckets].sort());
+		// the lower buckets of a level are declared when a retry first goes to them (see the bucket test below)
+		assert.deepEqual([...byName.keys()].sort(), [queue, `${queue}.dlq`, `${queue}.retry.1.3`, `${queue}.retry.2.3`]);
 		for (const q of byName.values()) {
 			assert.equal(q.type, "quorum");
 			assert.equal(q.durable, true);
@@ -66,9 +67,8 @@ describe("RabbitQueueBackend", () => {
 			"x-dead-letter-strategy": "at-least-once",
 			"x-overflow": "reject-publish"
 		});
-		// the buckets slice [d/2, d] of each level (d = 100, then 400 ms); each TTL is the top of its slice
-		assert.deepEqual([0, 1, 2, 3].map((k) => byName.get(`${queue}.retry.1.${k}`)?.args["x-message-ttl"]), [63, 75, 88, 100]);
-		assert.deepEqual([0, 1, 2, 3].map((k) => byName.get(`${queue}.retry.2.${k}`)?.args["x-message-ttl"]), [250, 300, 350, 400]);
+		// the top bucket's TTL is the level's delay: 100 ms, then 400 ms
+		assert.equal(byName.get(`${queue}.retry.2.3`)?.args["x-message-ttl"], 400);
 		// what the broker dead-letters from Q itself (delivery limit, rejects) lands in Q.dlq
 		assert.deepEqual(byName.get(queue)?.args, {
 			"x-queue-type": "quorum",
@@ -108,7 +108,7 @@ describe("RabbitQueueBackend", () => {
 		const other = new RabbitQueueBackend({ url: AMQP_URL, defaults: { retries: 1, retryDelayMs: 999, prefetch: 0 }, logger: silentLogger });
 		try {
 			await other.connect();
-			await assert.rejects(other.declare(queue), /retry queue .*\.retry\.1\.0 .*QUEUE_RETRY_DELAY_MS/);
+			await assert.rejects(other.declare(queue), /retry queue .*\.retry\.1\.3 .*QUEUE_RETRY_DELAY_MS/);
 		} finally {
 			await other.close();
 		}
@@ -210,12 +210,21 @@ describe("RabbitQueueBackend", () => {
 		});
 		await backend.publishMany(queue, Array.from({ length: 16 }, (_, i) => ({ payload: i, options: { key: `m-${i}` } })));
 		const ttls = [37_500, 45_000, 52_500, 60_000];
+		// the buckets slice [30 s, 60 s] in 4; each queue's TTL is the top of its slice (a bucket no retry used does not exist)
+		await rawConnection(async (conn) => {
+			const depth = (k: number) => conn.queueDeclare({ queue: `${queue}.retry.1.${k}`, passive: true }).then((ok) => ok.messageCount, () => 0);
+			await eventually(async () => assert.equal((await Promise.all(ttls.map((_, k) => depth(k)))).reduce((a, b) => a + b, 0), 16));
+		});
+		const { stdout } = await run("rabbitmqctl", ["list_queues", "-q", "--formatter", "json", "name", "arguments"]);
+		const buckets = (JSON.parse(stdout) as { name: string; arguments: [string, string, unknown][] }[]).filter((r) => r.name.startsWith(`${queue}.retry.`));
+		for (const b of buckets) {
+			const k = Number(b.name.slice(`${queue}.retry.1.`.length));
+			assert.equal(Object.fromEntries(b.arguments.map(([key, , v]) => [key, v]))["x-message-ttl"], ttls[k], b.name);
+		}
 		const parked = await rawConnection(async (conn) => {
-			const counts = async () => Promise.all(ttls.map(async (_, k) => (await conn.queueDeclare({ queue: `${queue}.retry.1.${k}`, passive: true })).messageCount));
-			await eventually(async () => assert.equal((await counts()).reduce((a, b) => a + b, 0), 16));
 			const ch = await conn.acquire();
 			const out: { bucket: number; expiration: number; attempt: unknown; id: unknown }[] = [];
-			for (const k of ttls.keys()) {
+			for (const k of buckets.map((b) => Number(b.name.slice(`${queue}.retry.1.`.length)))) {
 				for (let m = await ch.basicGet({ queue: `${queue}.retry.1.${k}`, noAck: true }); m; m = await ch.basicGet({ queue: `${queue}.retry.1.${k}`, noAck: true })) {
 					out.push({ bucket: k, expiration: Number(m.expiration), attempt: m.headers?.["pw-attempt"], id: m.messageId });
 				}
