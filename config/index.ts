@@ -73,7 +73,7 @@ export const SPEC: VarSpec[] = [
 	{ name: "OPENSEARCH_INDEX_PREFIX", kind: "string", default: "paperwork", description: "Prefix of every OpenSearch index name." },
 	// Queues
 	{ name: "QUEUE_RETRIES", kind: "int", default: "5", min: 0, max: 20, description: "Tries after the first before a message goes to its dead-letter queue." },
-	{ name: "QUEUE_RETRY_DELAY_MS", kind: "int", default: "1000", min: 0, description: "Delay before the first retry; each further retry waits 4x longer." },
+	{ name: "QUEUE_RETRY_DELAY_MS", kind: "int", default: "1000", min: 0, description: "Delay before the first retry; each further retry waits 4x longer. Each wait is jittered: a random time between half the delay and the delay." },
 	{ name: "QUEUE_PREFETCH", kind: "int", default: "0", min: 0, description: "Messages a consumer holds unacknowledged; 0 means 2x the handler's concurrency." },
 	// Ingestion
 	{ name: "CHUNK_ROWS", kind: "int", default: "5000", min: 1, max: 100000, description: "Rows per chunk when a file is split; one queue message per chunk." },

@@ -422,8 +422,8 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 
 		/** The operator alert sink (lib/alerts: logged and counted; mailed when ALERT_EMAILS and SMTP_URL are set), made once. */
 		alerts(this: Self): AlertSink {
-			const { config, logger } = getPlatform();
-			this.alertSink ??= createAlertSink(config, logger, new Metrics(this.broker));
+			const { config, logger, store } = getPlatform();
+			this.alertSink ??= createAlertSink(config, logger, store, new Metrics(this.broker));
 			return this.alertSink;
 		}
 	},

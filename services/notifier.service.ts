@@ -386,7 +386,7 @@ const notifierService: Schema = {
 		const { config, objects, store, logger } = getPlatform();
 		this.metrics = new Metrics(this.broker);
 		this.ds = await deliveryStore(store);
-		this.alerts = createAlertSink(config, logger, this.metrics);
+		this.alerts = createAlertSink(config, logger, store, this.metrics);
 		this.sandbox = new Sandbox({
 			outbox: this.ds.outbox,
 			delayMs: config.delivery.sandboxDelayMs,

@@ -226,7 +226,7 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 		const { config, store, logger } = getPlatform();
 		this.metrics = new Metrics(this.broker);
 		this.ds = await deliveryStore(store);
-		this.alerts = createAlertSink(config, logger, this.metrics);
+		this.alerts = createAlertSink(config, logger, store, this.metrics);
 		const records = await recordsStore();
 		this.runs = new Runs({
 			store: this.ds,

@@ -7,6 +7,8 @@ import type { Config } from "../../config/index.ts";
 import { createProviders } from "./providers/index.ts";
 import type { ServiceWindow } from "./providers/whatsapp.ts";
 import { createAlerts } from "../alerts/index.ts";
+import { storeAlertClaims } from "../alerts/claims.ts";
+import type { StoreAdapter } from "../store/types.ts";
 import type { Metrics } from "../metrics.ts";
 import { CHANNELS, type CallbackHandler, type Channel, type Provider } from "./provider.ts";
 import type { Sandbox } from "./sandbox.ts";
@@ -45,9 +47,13 @@ export function composeProviders(config: Config, logger: Logger, sandbox: Sandbo
 	};
 }
 
-/** The operator alert sink: lib/alerts (logged and counted always; mailed when ALERT_EMAILS and SMTP_URL are set). */
-export function createAlertSink(config: Config, logger: Logger, metrics?: Metrics): AlertSink {
-	return createAlerts(config, { logger: logger.child({ component: "alerts" }), ...(metrics ? { metrics } : {}) });
+/**
+ * The operator alert sink: lib/alerts (logged and counted always; mailed when ALERT_EMAILS and SMTP_URL are set),
+ * throttled across every process on the platform's store (`store`: getPlatform().store), so several notifier and
+ * scheduler nodes still mail at most once per kind per interval.
+ */
+export function createAlertSink(config: Config, logger: Logger, store: { adapter(collection: string): StoreAdapter }, metrics?: Metrics): AlertSink {
+	return createAlerts(config, { logger: logger.child({ component: "alerts" }), claims: storeAlertClaims(store), ...(metrics ? { metrics } : {}) });
 }
 
 /** The log-only sink (tools and tests that want no mail). */

@@ -42,13 +42,47 @@ export function resolveOptions(defaults: QueueDefaults, options: QueueOptions = 
 	return { concurrency, retries, retryDelayMs, prefetch: Math.max(prefetch, concurrency) };
 }
 
-/** Delay before retry `level` (1 = the first retry): retryDelayMs * 4^(level-1), capped at MAX_RETRY_DELAY_MS. */
+/**
+ * The longest delay before retry `level` (1 = the first retry): retryDelayMs * 4^(level-1), capped at
+ * MAX_RETRY_DELAY_MS. The delay a message actually waits is jittered below it (jitteredRetryDelay).
+ */
 export function retryDelay(retryDelayMs: number, level: number): number {
 	return Math.min(retryDelayMs * 4 ** (level - 1), MAX_RETRY_DELAY_MS);
 }
 
-export function retryQueueName(queue: string, level: number): string {
-	return `${queue}.retry.${level}`;
+/**
+ * The delay before retry `level`, with "equal jitter": uniform in [d/2, d] for d = retryDelay(...), whole ms. The
+ * messages that failed together (a provider down, a store restarting) come back spread over half the delay instead of
+ * all at once, and every retry still waits at least half of its backoff.
+ */
+export function jitteredRetryDelay(retryDelayMs: number, level: number, random: () => number = Math.random): number {
+	const max = retryDelay(retryDelayMs, level);
+	const min = Math.ceil(max / 2);
+	return Math.min(max, min + Math.floor(random() * (max - min + 1)));
+}
+
+/**
+ * RabbitMQ: jitter buckets per retry level. A queue's messages expire only at its head, so a per-message expiration
+ * shorter than the head's waits behind it; each level therefore has RETRY_BUCKETS queues, splitting [d/2, d] into
+ * equal slices, each with the top of its slice as its fixed TTL (see rabbitmq.ts).
+ */
+export const RETRY_BUCKETS = 4;
+
+/** The TTLs of a level's buckets, ascending: the top of each slice of [d/2, d]; the last is d. */
+export function retryBucketTtls(retryDelayMs: number, level: number): number[] {
+	const max = retryDelay(retryDelayMs, level);
+	return Array.from({ length: RETRY_BUCKETS }, (_, k) => Math.round(max / 2 + ((k + 1) * max) / (2 * RETRY_BUCKETS)));
+}
+
+/** The bucket for a jittered delay: the first whose TTL is at least the delay (so the TTL never cuts it short). */
+export function retryBucket(ttls: readonly number[], delayMs: number): number {
+	const k = ttls.findIndex((ttl) => ttl >= delayMs);
+	return k < 0 ? ttls.length - 1 : k;
+}
+
+/** Retry level `level`'s queue; with a bucket, RabbitMQ's queue for that bucket of the level. */
+export function retryQueueName(queue: string, level: number, bucket?: number): string {
+	return bucket === undefined ? `${queue}.retry.${level}` : `${queue}.retry.${level}.${bucket}`;
 }
 
 export function deadLetterQueueName(queue: string): string {

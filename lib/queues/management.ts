@@ -48,6 +48,8 @@ const COLUMNS = ["name", "message_stats.publish", "message_stats.ack", "message_
 
 /** Largest page the management API serves. */
 const PAGE_SIZE = 500;
+/** Pages read at most for one listing (5,000 queues). */
+const MAX_PAGES = 10;
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
@@ -56,16 +58,18 @@ const count = (v: unknown): number => (typeof v === "number" && Number.isFinite(
 /**
  * The counters of `queue` from a listing of the vhost's queues (pure). null when the queue is not listed.
  * - published: message_stats.publish of Q: what producers (and dead-letter replays) sent. Retries coming back from
- *   Q.retry.<n> are dead-lettered into Q, which the API does not count as publishing.
+ *   the retry queues Q.retry.<n>.<bucket> are dead-lettered into Q, which the API does not count as publishing.
  * - settled: deliveries of Q acknowledged or taken without ack, minus those that were a failed attempt moved to a
- *   retry queue (the publishes of Q.retry.<n>): so, as in the in-process backend, a message counts once when it is
- *   handled or dead-lettered by our consumer, not once per attempt. Messages the broker itself dead-letters (a
+ *   retry queue (the publishes of Q.retry.<n>.<bucket>, and of Q.retry.<n> of earlier versions): so, as in the
+ *   in-process backend, a message counts once when it is handled or dead-lettered by our consumer, not once per
+ *   attempt. Messages the broker itself dead-letters (a
  *   quorum queue's delivery limit) are not counted: the API has no counter for them.
  */
 export function managementCounters(queue: string, listing: readonly ManagementQueue[]): ManagementCounters | null {
 	const main = listing.find((q) => q.name === queue);
 	if (!main) return null;
-	const retry = new RegExp(`^${escapeRegex(queue)}\\.retry\\.\\d+$`);
+	// Q.retry.<n>.<bucket> (and Q.retry.<n>, the unbucketed retry queues of earlier versions)
+	const retry = new RegExp(`^${escapeRegex(queue)}\\.retry\\.\\d+(\\.\\d+)?$`);
 	const retried = listing.filter((q) => retry.test(q.name)).reduce((n, q) => n + count(q.message_stats?.publish), 0);
 	const s = main.message_stats ?? {};
 	const out: ManagementCounters = {
@@ -160,18 +164,25 @@ export class RabbitManagement {
 
 	private async fetchQueues(names: string[]): Promise<ManagementQueue[]> {
 		const url = new URL(`api/queues/${encodeURIComponent(this.vhost)}`, this.base);
-		url.searchParams.set("name", `^(${names.map(escapeRegex).join("|")})(\\.retry\\.\\d+)?$`);
+		url.searchParams.set("name", `^(${names.map(escapeRegex).join("|")})(\\.retry\\.\\d+(\\.\\d+)?)?$`);
 		url.searchParams.set("use_regex", "true");
-		url.searchParams.set("page", "1");
 		url.searchParams.set("page_size", String(PAGE_SIZE));
 		url.searchParams.set("columns", COLUMNS.join(","));
 		try {
-			const res = await fetch(url, { headers: { accept: "application/json", ...(this.auth ? { authorization: this.auth } : {}) }, signal: AbortSignal.timeout(this.timeoutMs) });
-			if (!res.ok) {
-				await res.body?.cancel();
-				throw new Error(`RabbitMQ management API answered ${res.status} ${res.statusText}${res.status === 401 ? " (check the user and password of RABBITMQ_MANAGEMENT_URL)" : ""}`);
+			// every work queue has up to retries x 4 retry queues: with many queues or retries, more than one page
+			const items: ManagementQueue[] = [];
+			for (let page = 1; ; page++) {
+				url.searchParams.set("page", String(page));
+				const res = await fetch(url, { headers: { accept: "application/json", ...(this.auth ? { authorization: this.auth } : {}) }, signal: AbortSignal.timeout(this.timeoutMs) });
+				if (!res.ok) {
+					await res.body?.cancel();
+					throw new Error(`RabbitMQ management API answered ${res.status} ${res.statusText}${res.status === 401 ? " (check the user and password of RABBITMQ_MANAGEMENT_URL)" : ""}`);
+				}
+				const body: unknown = await res.json();
+				items.push(...parseListing(body));
+				const pages = (body as { page_count?: unknown } | null)?.page_count;
+				if (typeof pages !== "number" || page >= pages || page >= MAX_PAGES) break;
 			}
-			const items = parseListing(await res.json());
 			if (this.failing !== undefined) this.logger.info({ url: this.url }, "RabbitMQ management API answers again");
 			this.failing = undefined;
 			return items;

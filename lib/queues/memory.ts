@@ -1,6 +1,7 @@
 /**
  * The in-process queue backend: the embedded default (no AMQP_URL). Same semantics as the RabbitMQ backend —
- * per-consumer concurrency, retries after retryDelayMs * 4^(attempt-1), a dead-letter list per queue with
+ * per-consumer concurrency, retries after retryDelayMs * 4^(attempt-1) with equal jitter (uniform over the upper
+ * half of that delay, as on RabbitMQ), a dead-letter list per queue with
  * list/get/replay/purge, stats — but NOT durable: messages waiting, retrying or dead are lost when the process
  * stops. That is acceptable because the services recover unfinished work (batches, cases) from the store on
  * start-up; the queue is only the hand-off between actors inside one process.
@@ -12,7 +13,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Consumer, ConsumerState, DeadLetter, DeliveryInfo, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
 import { isPermanent } from "./types.ts";
-import { errorMessage, resolveOptions, retryDelay, type QueueDefaults, type ResolvedQueueOptions } from "./common.ts";
+import { errorMessage, jitteredRetryDelay, resolveOptions, type QueueDefaults, type ResolvedQueueOptions } from "./common.ts";
 
 interface Message {
 	messageId: string;
@@ -262,7 +263,7 @@ export class MemoryQueueBackend implements QueueBackend {
 	private failed(q: MemQueue, options: ResolvedQueueOptions, msg: Message, err: unknown): void {
 		const error = errorMessage(err);
 		if (msg.attempt <= options.retries && !isPermanent(err)) {
-			const delay = retryDelay(options.retryDelayMs, msg.attempt);
+			const delay = jitteredRetryDelay(options.retryDelayMs, msg.attempt);
 			this.logger.warn({ queue: q.name, messageId: msg.messageId, attempt: msg.attempt, delayMs: delay, err: error }, "queue handler failed; retrying");
 			const timer = setTimeout(() => {
 				this.timers.delete(timer);

@@ -4,8 +4,19 @@
  * Topology per queue Q (all durable quorum queues, names as given):
  *   Q            the work queue; consumers take messages from it with a prefetch (QoS) and ack after the handler;
  *                what the broker itself dead-letters from Q (a delivery limit reached) goes to Q.dlq
- *   Q.retry.<n>  one per retry level n, with a fixed x-message-ttl of retryDelayMs * 4^(n-1) that dead-letters
- *                back to Q (one queue per level, so a long delay never holds back a short one behind it)
+ *   Q.retry.<n>.<k>  per retry level n, RETRY_BUCKETS (4) jitter buckets k; level n's delay d = retryDelayMs *
+ *                4^(n-1) is jittered uniformly over [d/2, d] (common.ts), the slice [d/2, d] split into 4 equal
+ *                buckets, each a queue with the top of its slice as fixed x-message-ttl, dead-lettering back to Q.
+ *                A failed message goes to the bucket of its jittered delay with that delay as its per-message
+ *                `expiration`. RabbitMQ expires messages only at a queue's head, so a message may wait behind a head
+ *                that expires later, but never past its bucket's TTL (the head entered no later and expires within
+ *                that TTL): each retry waits between its jittered delay and its bucket's top, and a burst of
+ *                failures still comes back in 4 waves spread over [d/2, d], not all at d. Separate queues per level
+ *                keep a long delay from holding back a short one; per bucket, a late head from holding back an early
+ *                message by more than a slice. Each level's top bucket (TTL d) is declared with Q, so a node with
+ *                another retry delay is refused at start-up; the others when a retry first goes to them.
+ *                (Q.retry.<n>, one queue per level with TTL d and no jitter, is what earlier versions declared:
+ *                deleteQueue removes it too; left on a broker, it drains into Q.)
  *   Q.dlq        messages whose retries are used up, with the last error and the attempt count in headers
  * Publishing: persistent, mandatory, with publisher confirms — publish() resolves once the broker confirms. A message
  * the broker returns as unroutable (its queue was deleted, or the broker lost its definitions) makes us declare the
@@ -37,9 +48,12 @@ import {
 	errorMessage,
 	headerNumber,
 	headerString,
+	jitteredRetryDelay,
 	mapWindow,
+	RETRY_BUCKETS,
 	resolveOptions,
-	retryDelay,
+	retryBucket,
+	retryBucketTtls,
 	retryQueueName,
 	userHeaders,
 	type QueueDefaults,
@@ -106,9 +120,9 @@ function deadLetterId(m: SyncMessage): string {
 	return headerString(m.headers, H.deadId) ?? m.messageId ?? "";
 }
 
-function retryQueueDecl(queue: string, level: number, ttl: number) {
+function retryQueueDecl(queue: string, level: number, bucket: number, ttl: number) {
 	return {
-		queue: retryQueueName(queue, level),
+		queue: retryQueueName(queue, level, bucket),
 		durable: true,
 		arguments: {
 			...QUORUM,
@@ -164,8 +178,10 @@ export class RabbitQueueBackend implements QueueBackend {
 	private readonly running = new Set<RabbitConsumer>();
 	/** queues whose Q and Q.dlq this process declared */
 	private readonly mainDeclared = new Map<string, Promise<void>>();
-	/** retry levels declared per queue, with their base delay */
+	/** retry levels declared per queue (their top buckets), with their base delay */
 	private readonly retryDeclared = new Map<string, { retryDelayMs: number; levels: number }>();
+	/** the retry bucket queues this process declared, as `<name>@<ttl>` */
+	private readonly retryQueues = new Set<string>();
 	/** messageIds the broker returned as unroutable, waiting for their publish to notice */
 	private readonly returned = new Set<string>();
 	private closed = false;
@@ -217,19 +233,36 @@ export class RabbitQueueBackend implements QueueBackend {
 		await this.declareMain(queue);
 		const done = this.retryDeclared.get(queue);
 		if (done && done.retryDelayMs === resolved.retryDelayMs && done.levels >= resolved.retries) return;
-		for (let level = 1; level <= resolved.retries; level++) {
-			const decl = retryQueueDecl(queue, level, retryDelay(resolved.retryDelayMs, level));
-			try {
-				await this.conn.queueDeclare(decl);
-			} catch (err) {
-				throw new Error(
-					`cannot declare retry queue ${decl.queue} (x-message-ttl ${decl.arguments["x-message-ttl"]} ms): ${errorMessage(err)}. ` +
-						"A retry queue that exists with another delay must be deleted first (or keep QUEUE_RETRY_DELAY_MS the same on every node).",
-					{ cause: err }
-				);
-			}
-		}
+		// each level's top bucket now (its TTL is the level's delay: a node with another QUEUE_RETRY_DELAY_MS is refused
+		// here, at start-up); the lower buckets when a retry first goes to them (retryBucketQueue)
+		for (let level = 1; level <= resolved.retries; level++) await this.retryBucketQueue(queue, level, RETRY_BUCKETS - 1, resolved.retryDelayMs);
 		this.retryDeclared.set(queue, { retryDelayMs: resolved.retryDelayMs, levels: Math.max(done?.levels ?? 0, resolved.retries) });
+	}
+
+	/** Declares a retry level's bucket queue once per process (again after forgetRetries); returns its name. */
+	private async retryBucketQueue(queue: string, level: number, bucket: number, retryDelayMs: number): Promise<string> {
+		const ttl = retryBucketTtls(retryDelayMs, level)[bucket] as number;
+		const decl = retryQueueDecl(queue, level, bucket, ttl);
+		// keyed with the TTL: the same queue asked for with another delay goes to the broker, which refuses it
+		const key = `${decl.queue}@${ttl}`;
+		if (this.retryQueues.has(key)) return decl.queue;
+		try {
+			await this.conn.queueDeclare(decl);
+		} catch (err) {
+			throw new Error(
+				`cannot declare retry queue ${decl.queue} (x-message-ttl ${ttl} ms): ${errorMessage(err)}. ` +
+					"A retry queue that exists with another delay must be deleted first (or keep QUEUE_RETRY_DELAY_MS the same on every node).",
+				{ cause: err }
+			);
+		}
+		this.retryQueues.add(key);
+		return decl.queue;
+	}
+
+	/** Forgets the retry queues of Q this process declared (they are declared again on their next use). */
+	private forgetRetries(queue: string): void {
+		this.retryDeclared.delete(queue);
+		for (const name of this.retryQueues) if (name.startsWith(`${queue}.retry.`)) this.retryQueues.delete(name);
 	}
 
 	async publish(queue: string, payload: unknown, options: PublishOptions = {}): Promise<string> {
@@ -359,10 +392,13 @@ export class RabbitQueueBackend implements QueueBackend {
 	 */
 	async deleteQueue(queue: string, maxLevels = 20): Promise<void> {
 		const names = [queue, deadLetterQueueName(queue)];
-		for (let level = 1; level <= maxLevels; level++) names.push(retryQueueName(queue, level));
+		for (let level = 1; level <= maxLevels; level++) {
+			names.push(retryQueueName(queue, level));
+			for (let bucket = 0; bucket < RETRY_BUCKETS; bucket++) names.push(retryQueueName(queue, level, bucket));
+		}
 		for (const name of names) await this.conn.queueDelete({ queue: name });
 		this.mainDeclared.delete(queue);
-		this.retryDeclared.delete(queue);
+		this.forgetRetries(queue);
 	}
 
 	/** @internal used by consumers */
@@ -378,11 +414,12 @@ export class RabbitQueueBackend implements QueueBackend {
 	/**
 	 * @internal: publishes one message, persistent, mandatory, and waits for the broker's confirm. When the broker
 	 * returns it as unroutable (its queue was deleted, or the broker lost its definitions), `redeclare` recreates the
-	 * queue and the message is sent once more; a second return is an error.
+	 * queue and the message is sent once more; a second return is an error. `expirationMs`: the message's own TTL
+	 * (a retry's jittered delay).
 	 */
-	async send(queue: string, body: Buffer, messageId: string, headers: Record<string, string>, redeclare?: () => Promise<void>): Promise<void> {
+	async send(queue: string, body: Buffer, messageId: string, headers: Record<string, string>, redeclare?: () => Promise<void>, expirationMs?: number): Promise<void> {
 		for (let round = 1; ; round++) {
-			await this.sendConfirmed(queue, body, messageId, headers);
+			await this.sendConfirmed(queue, body, messageId, headers, expirationMs);
 			await nextTurn();
 			if (this.returned.size === 0 || !this.returned.delete(messageId)) return;
 			if (!redeclare || round > 1) throw new Error(`RabbitMQ returned message ${messageId}: queue '${queue}' does not exist`);
@@ -395,10 +432,11 @@ export class RabbitQueueBackend implements QueueBackend {
 	 * Publishes without looking for a return: rabbitmq-client emits basic.return from a setImmediate queued before
 	 * the confirm was read, so a return is recorded in `returned` one event-loop turn (nextTurn) after this resolves.
 	 */
-	private sendConfirmed(queue: string, body: Buffer, messageId: string, headers: Record<string, string>): Promise<void> {
+	private sendConfirmed(queue: string, body: Buffer, messageId: string, headers: Record<string, string>, expirationMs?: number): Promise<void> {
 		// timestamp (seconds; rabbitmq-client's default too, set here so it cannot silently go): the broker reports the
 		// head message's as head_message_timestamp, the management API's source of a queue's oldest age
-		return this.pub.send({ exchange: "", routingKey: queue, durable: true, mandatory: true, contentType: "application/json", messageId, headers, timestamp: Math.floor(Date.now() / 1000) }, body);
+		const envelope = { exchange: "", routingKey: queue, durable: true, mandatory: true, contentType: "application/json", messageId, headers, timestamp: Math.floor(Date.now() / 1000) };
+		return this.pub.send(expirationMs === undefined ? envelope : { ...envelope, expiration: String(expirationMs) }, body);
 	}
 
 	/** Forgets what this process declared for Q and declares Q (and its DLQ) again. */
@@ -419,11 +457,23 @@ export class RabbitQueueBackend implements QueueBackend {
 			if ((this.retryDeclared.get(queue)?.levels ?? 0) < attempt) await this.declare(queue, options);
 			headers[H.attempt] = String(attempt + 1);
 			headers[H.error] = error;
-			this.logger.warn({ queue, messageId, attempt, delayMs: retryDelay(options.retryDelayMs, attempt), err: error }, "queue handler failed; retrying");
-			await this.send(retryQueueName(queue, attempt), body, messageId, headers, async () => {
-				this.retryDeclared.delete(queue);
-				await this.declare(queue, options);
-			});
+			// the jittered delay picks the bucket (its TTL is the delay's upper bound) and is the message's own TTL
+			const delayMs = jitteredRetryDelay(options.retryDelayMs, attempt);
+			const bucket = retryBucket(retryBucketTtls(options.retryDelayMs, attempt), delayMs);
+			const retryQueue = await this.retryBucketQueue(queue, attempt, bucket, options.retryDelayMs);
+			this.logger.warn({ queue, messageId, attempt, delayMs, err: error }, "queue handler failed; retrying");
+			await this.send(
+				retryQueue,
+				body,
+				messageId,
+				headers,
+				async () => {
+					this.forgetRetries(queue);
+					await this.declare(queue, options);
+					await this.retryBucketQueue(queue, attempt, bucket, options.retryDelayMs);
+				},
+				delayMs
+			);
 			return;
 		}
 		headers[H.attempt] = String(attempt);

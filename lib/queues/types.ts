@@ -5,7 +5,8 @@
  * Semantics both implementations keep:
  * - publish() resolves only once the message is safely held (RabbitMQ: publisher confirm).
  * - a handler's message is acknowledged only after the handler resolves; a throw schedules a retry after
- *   retryDelayMs * 4^(attempt-1); after `retries` retries it goes to the queue's dead-letter queue ("<queue>.dlq").
+ *   d = retryDelayMs * 4^(attempt-1) with equal jitter (between d/2 and d; RabbitMQ: see rabbitmq.ts); after
+ *   `retries` retries it goes to the queue's dead-letter queue ("<queue>.dlq").
  *   A PermanentError (bad input that no retry can fix) goes to the dead-letter queue at once.
  * - a consumer runs at most `concurrency` handlers at once.
  * - dead letters can be listed, inspected, replayed (back onto the queue with attempt 1) and purged.
@@ -47,7 +48,7 @@ export interface QueueOptions {
 	concurrency?: number;
 	/** retries after the first try (default: config QUEUE_RETRIES) */
 	retries?: number;
-	/** delay before the first retry in ms (default: config QUEUE_RETRY_DELAY_MS) */
+	/** delay before the first retry in ms, jittered between half of it and all of it (default: config QUEUE_RETRY_DELAY_MS) */
 	retryDelayMs?: number;
 }
 

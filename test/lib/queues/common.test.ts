@@ -3,7 +3,21 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { MAX_RETRY_DELAY_MS, deadLetterQueueName, errorMessage, headerNumber, mapWindow, resolveOptions, retryDelay, retryQueueName, userHeaders } from "../../../lib/queues/common.ts";
+import {
+	MAX_RETRY_DELAY_MS,
+	RETRY_BUCKETS,
+	deadLetterQueueName,
+	errorMessage,
+	headerNumber,
+	jitteredRetryDelay,
+	mapWindow,
+	resolveOptions,
+	retryBucket,
+	retryBucketTtls,
+	retryDelay,
+	retryQueueName,
+	userHeaders
+} from "../../../lib/queues/common.ts";
 
 describe("queues/common", () => {
 	it("resolves options from the config defaults; prefetch 0 means 2x concurrency", () => {
@@ -26,8 +40,49 @@ describe("queues/common", () => {
 		assert.equal(retryDelay(0, 3), 0);
 	});
 
+	it("jitters each retry's delay uniformly over the upper half of its backoff, in whole ms", () => {
+		// the ends of the range, from the ends of random()
+		assert.equal(jitteredRetryDelay(1000, 1, () => 0), 500);
+		assert.equal(jitteredRetryDelay(1000, 1, () => 1 - Number.EPSILON), 1000);
+		assert.equal(jitteredRetryDelay(1000, 3, () => 0), 8000);
+		assert.equal(jitteredRetryDelay(1000, 3, () => 0.5), 12_000);
+		assert.equal(jitteredRetryDelay(0, 2), 0);
+		assert.equal(jitteredRetryDelay(1000, 20, () => 1 - Number.EPSILON), MAX_RETRY_DELAY_MS);
+		// with Math.random: always within [d/2, d], whole, and spread (not one value, both halves of the range hit)
+		for (const level of [1, 2, 3, 5]) {
+			const d = retryDelay(1000, level);
+			const seen = Array.from({ length: 2000 }, () => jitteredRetryDelay(1000, level));
+			for (const v of seen) {
+				assert.ok(Number.isInteger(v) && v >= d / 2 && v <= d, `level ${level}: ${v} outside [${d / 2}, ${d}]`);
+			}
+			assert.ok(seen.some((v) => v < 0.625 * d) && seen.some((v) => v > 0.875 * d), `level ${level}: not spread over the range`);
+			const mean = seen.reduce((a, b) => a + b, 0) / seen.length;
+			assert.ok(Math.abs(mean - 0.75 * d) < 0.03 * d, `level ${level}: mean ${mean} not ~${0.75 * d}`);
+		}
+	});
+
+	it("splits a level's jitter range into buckets whose TTL bounds every delay put in them (RabbitMQ)", () => {
+		assert.equal(RETRY_BUCKETS, 4);
+		assert.deepEqual(retryBucketTtls(1000, 1), [625, 750, 875, 1000]);
+		assert.deepEqual(retryBucketTtls(1000, 2), [2500, 3000, 3500, 4000]);
+		assert.deepEqual(retryBucketTtls(0, 1), [0, 0, 0, 0]);
+		const ttls = retryBucketTtls(1000, 1);
+		assert.deepEqual([500, 625, 626, 750, 751, 999, 1000].map((d) => retryBucket(ttls, d)), [0, 0, 1, 1, 2, 3, 3]);
+		// every jittered delay lands in a bucket whose TTL is at least the delay and at most a slice (d/8) above it
+		for (const level of [1, 2, 4]) {
+			const t = retryBucketTtls(1000, level);
+			const d = retryDelay(1000, level);
+			for (let i = 0; i < 500; i++) {
+				const delay = jitteredRetryDelay(1000, level);
+				const ttl = t[retryBucket(t, delay)] as number;
+				assert.ok(ttl >= delay && ttl - delay <= d / 8 + 1, `level ${level}: delay ${delay} in bucket with TTL ${ttl}`);
+			}
+		}
+	});
+
 	it("names retry and dead-letter queues after the queue", () => {
 		assert.equal(retryQueueName("chunks.ready", 2), "chunks.ready.retry.2");
+		assert.equal(retryQueueName("chunks.ready", 2, 3), "chunks.ready.retry.2.3");
 		assert.equal(deadLetterQueueName("chunks.ready"), "chunks.ready.dlq");
 	});
 

@@ -17,10 +17,12 @@ import { withCounters } from "../../../lib/queues/rabbitmq.ts";
 describe("managementCounters (API JSON -> counters)", () => {
 	const listing: ManagementQueue[] = [
 		{ name: "pw.jobs", message_stats: { publish: 10, ack: 9, deliver_no_ack: 0, get_no_ack: 0 }, head_message_timestamp: 1_700_000_000 },
-		{ name: "pw.jobs.retry.1", message_stats: { publish: 3 } },
+		// retry level 1's jitter buckets, and level 2's queue as earlier versions declared it (no bucket)
+		{ name: "pw.jobs.retry.1.0", message_stats: { publish: 2 } },
+		{ name: "pw.jobs.retry.1.3", message_stats: { publish: 1 } },
 		{ name: "pw.jobs.retry.2", message_stats: { publish: 1 } },
 		{ name: "pw.jobs.dlq", message_stats: { publish: 1 } },
-		{ name: "pw.jobsX.retry.1", message_stats: { publish: 100 } },
+		{ name: "pw.jobsX.retry.1.0", message_stats: { publish: 100 } },
 		{ name: "pw.other", message_stats: { publish: 5, ack: 2, deliver_no_ack: 1, get_no_ack: 1 } }
 	];
 
@@ -93,6 +95,14 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
 	requests.push({ url: req.url ?? "", auth: req.headers.authorization });
 	setTimeout(() => {
 		res.writeHead(200, { "content-type": "application/json" });
+		const u = new URL(req.url ?? "", "http://x");
+		if (u.searchParams.get("name")?.includes("paged")) {
+			// a listing longer than a page: the API pages it (page_count), each page asked for by number
+			const page = Number(u.searchParams.get("page"));
+			const items = page === 1 ? [{ name: "pw.paged", message_stats: { publish: 9, ack: 9 } }] : [{ name: "pw.paged.retry.1.2", message_stats: { publish: 4 } }];
+			res.end(JSON.stringify({ items, page, page_count: 2 }));
+			return;
+		}
 		res.end(JSON.stringify({ items: [{ name: "pw.a", message_stats: { publish: 4, ack: 1 } }, { name: "pw.b", message_stats: { publish: 2 } }, { name: "pw.a.retry.1", message_stats: { publish: 1 } }] }));
 	}, delayMs);
 });
@@ -112,12 +122,19 @@ describe("RabbitManagement against a stand-in API", () => {
 		assert.equal(requests.length, 1);
 		const u = new URL(requests[0]?.url ?? "", "http://x");
 		assert.equal(u.pathname, "/api/queues/%2F");
-		assert.equal(u.searchParams.get("name"), "^(pw\\.a|pw\\.b|pw\\.c)(\\.retry\\.\\d+)?$");
+		assert.equal(u.searchParams.get("name"), "^(pw\\.a|pw\\.b|pw\\.c)(\\.retry\\.\\d+(\\.\\d+)?)?$");
 		assert.equal(u.searchParams.get("use_regex"), "true");
 		assert.equal(requests[0]?.auth, `Basic ${Buffer.from("mon:s3cret").toString("base64")}`);
 		assert.equal(m.url, `http://127.0.0.1:${port}/`);
 		await m.counters("pw.a");
 		assert.equal(requests.length, 2, "a later turn asks again (no stale cache)");
+	});
+
+	it("reads every page of a listing longer than one page", async () => {
+		requests.length = 0;
+		const m = new RabbitManagement({ url: `http://127.0.0.1:${port}/`, vhost: "/", logger });
+		assert.deepEqual(await m.counters("pw.paged"), { published: 9, settled: 5 });
+		assert.deepEqual(requests.map((r) => new URL(r.url, "http://x").searchParams.get("page")), ["1", "2"]);
 	});
 
 	it("gives up after its timeout with an error that names the API, logs the failure once and without the password", async () => {
