@@ -92,7 +92,7 @@ async function main(): Promise<void> {
 		if (res.status >= 400) throw new Error(`${method} ${url}: ${res.status} ${text.slice(0, 300)}`);
 		return JSON.parse(text) as T;
 	};
-	const client = async (name: string) => call<{ id: string; apiKey: string }>("POST", "/clients", { name, delivery: { plan: ["sms"] } });
+	const client = async (name: string) => call<{ id: string; apiKey: string }>("POST", "/clients", { name, delivery: { plan: ["sms"] }, billing: { statementDay: Number(CYCLE_TO.slice(8, 10)) } });
 	const upload = async (key: string, kind: string, csv: string) => {
 		const { batchId } = await call<{ batchId: string }>("POST", `/uploads?kind=${kind}`, csv, { "X-API-Key": key }, "text/csv");
 		for (;;) {

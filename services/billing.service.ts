@@ -13,9 +13,12 @@
  *   (`billing.step.<step>`, chunks of loans); a loan that keeps failing a step halts there and waits for an operator
  *   (GET /billing/runs/:id/halted, POST /billing/runs/:id/resume); many halted at one step alert operators once
  *   (`billing_halted`). Each client's run starts by itself once its cycle has ended (BILLING_SCHEDULE_MS).
+ * - Recovery (run-control.ts sweepRuns): at start-up and every minute, the work of runs that made no progress for a
+ *   lease is handed on again (every open run's at start-up on the in-process queue, which lost its messages).
  */
 import type { Context } from "moleculer";
 import { queuesMixin, type QueueServiceSchema, type QueueService } from "../mixins/queues.mixin.ts";
+import { recoveryMixin } from "../mixins/recovery.mixin.ts";
 import type { DeliveryInfo } from "../lib/queues/types.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
@@ -37,8 +40,9 @@ import type { AlertSink } from "../lib/delivery/types.ts";
 import { Metrics } from "../lib/metrics.ts";
 import type { Passbook } from "../lib/billing/passbook.ts";
 import { deliveryStore } from "../lib/delivery/store.ts";
-import { BILLING_STEPS, STEP_QUEUES, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, itemsAfter, runChunk, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "../lib/billing/runs.ts";
-import { requestedCycle, resumeHalted, runView, startDueRuns, startRun, type RunPorts } from "../lib/billing/run-control.ts";
+import { pendingStatementCases } from "../lib/billing/deliver.ts";
+import { BILLING_STEPS, STEP_QUEUES, ITEM_INDEXES, ITEMS, RUN_INDEXES, RUNS, haltChunk, itemsAfter, runChunk, type BillingItemDoc, type BillingRunDoc, type BillingStep, type Flow } from "../lib/billing/runs.ts";
+import { noteProgress, requestedCycle, resumeHalted, runLeaseMs, runView, startDueRuns, startRun, sweepRuns, type RunPorts, type SweepOutcome } from "../lib/billing/run-control.ts";
 import { billingFlow, type RunChunk } from "../lib/billing/flow.ts";
 import { PASSBOOK_FIELDS, PASSBOOK_INDEX } from "../lib/billing/passbook-search.ts";
 import { inScope, readScope } from "../lib/api/scope.ts";
@@ -51,10 +55,13 @@ const REFUND_STATUSES: (RefundStatus | "open")[] = ["requested", "confirmed", "r
 interface Own {
 	sweep?: Sweep;
 	scheduleSweep?: Sweep;
+	runSweep?: Sweep;
 	sweepRefunds(): Promise<number>;
 	resendRefundNotices(now?: Date): Promise<number>;
 	alerts(): AlertSink;
 	alertSink?: AlertSink;
+	sweepRuns(atStartup: boolean, now?: Date): Promise<SweepOutcome>;
+	reportHalts(run: BillingRunDoc, haltedAt: Partial<Record<BillingStep, number>>): Promise<void>;
 	startDueRuns(now?: Date): Promise<string[]>;
 	decide(ctx: Context<{ id: string; note?: string }>, event: RefundEvent): Promise<RefundView>;
 	runPorts(): Promise<RunPorts>;
@@ -78,9 +85,15 @@ interface StartParams {
 }
 type Self = QueueService<Own & DbMixinThis>;
 
-const billing: QueueServiceSchema<Own & DbMixinThis> = {
+const billing: QueueServiceSchema<Own & DbMixinThis> & { recover(this: Self): Promise<Record<string, number>> } = {
 	name: "billing",
-	mixins: [dbMixin("refunds", { indexes: REFUND_INDEXES }), queuesMixin],
+	mixins: [dbMixin("refunds", { indexes: REFUND_INDEXES }), queuesMixin, recoveryMixin],
+
+	/** At start-up: the work of runs left unfinished by a node that stopped (all of it on the in-process queue). */
+	async recover(this: Self) {
+		const r = await this.sweepRuns(true);
+		return { runs: r.runs.length, items: r.items, cases: r.cases };
+	},
 
 	actions: {
 		/** GET /loans/:loan_id/passbook?asOf=YYYY-MM-DD (default: today in India); operators: ?clientId=, or the one client the loan is registered for */
@@ -326,7 +339,18 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 					records: () => recordsStore(),
 					enqueue: async (step, runId, chunks) => {
 						await this.enqueueMany(STEP_QUEUES[step], chunks.map((ids) => ({ payload: { runId, ids } })));
-					}
+					},
+					rehandCases: async (run, staleBefore) =>
+						pendingStatementCases(
+							{
+								delivery: await deliveryStore(store),
+								documents: store.adapter("documents"),
+								rendered: async (cases) => void (await this.enqueueMany(QUEUES.casesRendered, cases.map((i) => ({ payload: i.payload, options: { key: i.key } }))))
+							},
+							items,
+							run,
+							staleBefore
+						)
 				};
 			})();
 			return this.opened;
@@ -346,13 +370,40 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 			const run = (await ports.runs.findById(runId)) as BillingRunDoc | null;
 			if (!run || !Array.isArray(ids)) return;
 			await withLogContext({ runId, clientId: run.clientId }, async () => {
-				const out = await runChunk(ports.items, run, step, ids, this.flow(), lastTry);
-				// the chunk's items now at a later step (moved by this try or an earlier one that died before handing on)
-				for (const [at, list] of await itemsAfter(ports.items, step, ids)) await ports.enqueue(at, run._id, [list]);
-				for (const [at, n] of Object.entries(out.haltedAt) as [BillingStep, number][]) this.logger.warn({ step: at, halted: n }, "loans halted at a billing step");
-				await alertHalts(ports, this.alerts(), run, out.haltedAt);
-				if (out.retry.length) throw new Error(`${out.retry.length} loan(s) failed at ${step}; they are retried (the others went on)`);
+				await noteProgress(ports, run);
+				try {
+					const out = await runChunk(ports.items, run, step, ids, this.flow(), lastTry);
+					// the chunk's items now at a later step (moved by this try or an earlier one that died before handing on)
+					for (const [at, list] of await itemsAfter(ports.items, step, ids)) await ports.enqueue(at, run._id, [list]);
+					await this.reportHalts(run, out.haltedAt);
+					if (out.retry.length) throw new Error(`${out.retry.length} loan(s) failed at ${step}; they are retried (the others went on)`);
+				} catch (err) {
+					if (!lastTry) throw err;
+					// the last try failed as a whole (a read, a write, a hand-on): the chunk's loans still at the step halt
+					// there with the reason, for an operator to resume, before the message is dead-lettered. Should this
+					// write fail too, they stay active and the run sweep hands them on once the run has stalled.
+					const halted = await haltChunk(ports.items, step, ids, `the ${step} step failed on its last try: ${(err as Error).message}`);
+					if (halted.length) await this.reportHalts(run, { [step]: halted.length });
+					throw err;
+				}
 			});
+		},
+
+		/** Logs a chunk's halts, and alerts operators once per step when many loans of the run halted there (lib/billing/alerts.ts). */
+		async reportHalts(this: Self, run: BillingRunDoc, haltedAt: Partial<Record<BillingStep, number>>): Promise<void> {
+			for (const [at, n] of Object.entries(haltedAt) as [BillingStep, number][]) this.logger.warn({ step: at, halted: n }, "loans halted at a billing step");
+			await alertHalts(await this.runPorts(), this.alerts(), run, haltedAt);
+		},
+
+		/**
+		 * Hands on again the work of stalled runs (lib/billing/run-control.ts sweepRuns): at start-up on the in-process
+		 * queue every open run's, else the runs without progress for the lease (runLeaseMs: 10 min, or more with long retries).
+		 */
+		async sweepRuns(this: Self, atStartup: boolean, now = new Date()): Promise<SweepOutcome> {
+			const { queues, config } = getPlatform();
+			const out = await sweepRuns(await this.runPorts(), { leaseMs: runLeaseMs(config.queues), all: atStartup && queues.kind === "memory", now });
+			if (out.runs.length) this.logger.warn({ runIds: out.runs, items: out.items, cases: out.cases }, "billing runs without progress: their loans and statement cases handed on again");
+			return out;
 		},
 
 		/** The search port with the passbooks' index declared (once). */
@@ -398,7 +449,12 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 
 		/** Starts each client's run of its latest ended cycle, once (lib/billing/run-control.ts startDueRuns); returns their IDs. */
 		async startDueRuns(this: Self, now = new Date()): Promise<string[]> {
-			const started = await startDueRuns(await this.runPorts(), isoDateIn(now, "Asia/Kolkata"), async (offset, limit) => ((await this.broker.call("clients.list", { limit, offset })) as { items: { id: string; billing?: { statementDay: number } }[] }).items);
+			const started = await startDueRuns(
+				await this.runPorts(),
+				isoDateIn(now, "Asia/Kolkata"),
+				async (offset, limit) => ((await this.broker.call("clients.list", { limit, offset })) as { items: { id: string; billing?: { statementDay: number } }[] }).items,
+				(clientId, cycle, reason) => this.logger.warn({ clientId, cycle, reason }, "billing run of the client's cycle not started: an operator should start it with a cycleFrom that does not overlap")
+			);
 			for (const run of started) this.logger.info({ runId: run._id, clientId: run.clientId, cycle: run.cycle }, "billing run started for the client's cycle");
 			return started.map((r) => r._id);
 		},
@@ -433,11 +489,14 @@ const billing: QueueServiceSchema<Own & DbMixinThis> = {
 		// each client's cycle is billed once it has ended: looked for every BILLING_SCHEDULE_MS
 		const every = getPlatform().config.billing.scheduleMs;
 		if (every > 0) this.scheduleSweep = startSweep(every, () => this.startDueRuns(), (err) => this.logger.warn({ err: err.message }, "billing schedule failed"));
+		// runs whose loans or statement cases stopped moving (a lost message, a node that died): handed on again
+		this.runSweep = startSweep(SWEEP_MS, () => this.sweepRuns(false), (err) => this.logger.warn({ err: err.message }, "billing run sweep failed"));
 	},
 
 	async stopped(this: Self) {
 		this.sweep?.stop();
 		this.scheduleSweep?.stop();
+		this.runSweep?.stop();
 		await this.alertSink?.close();
 	}
 };

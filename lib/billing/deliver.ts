@@ -6,7 +6,9 @@
  * Cases are created once, under delivery's unique (client, loan, document type) key with the cycle in the document
  * type, so a step that runs again finds them and sends nothing twice; each new or still pending case is handed to
  * the notifier on cases.rendered (the document is never rendered again). Attempts, fallback and callbacks are then
- * delivery's own, visible with GET /cases.
+ * delivery's own, visible with GET /cases. A case still pending long after its run's deliver step (its message lost
+ * with an in-process queue) is handed on again by the run sweep (pendingStatementCases); the notifier starts a case
+ * only from pending, by compare-and-set, so a second message sends nothing twice.
  */
 import type { StoreAdapter } from "../store/types.ts";
 import { isDuplicateKeyError } from "../store/errors.ts";
@@ -16,6 +18,17 @@ import { caseIdOf, DEFAULT_PLAN, type RenderedCase } from "../delivery/notifier.
 import { recipientOf, type CaseDoc } from "../delivery/types.ts";
 import type { LoanRecord } from "../records/index.ts";
 import type { Statement } from "./statement.ts";
+import { itemId, type BillingItemDoc, type BillingRunDoc } from "./runs.ts";
+
+type StoredDocument = { _id: string; key: string; pages: number; bytes: number; language: string };
+
+/** The cases.rendered message of a statement case: its PDF when the render step made one (the SMS links to it). */
+function renderedOf(c: Pick<CaseDoc, "_id" | "clientId">, doc: StoredDocument | null, language: string): { payload: RenderedCase; key: string } {
+	return {
+		payload: { caseId: c._id, clientId: c.clientId, documentId: doc?._id ?? "", key: doc?.key ?? "", pages: doc?.pages ?? 0, bytes: doc?.bytes ?? 0, template: "loan-statement", language },
+		key: `${c._id}:rendered`
+	};
+}
 
 export interface DeliverPorts {
 	delivery: DeliveryStore;
@@ -50,7 +63,7 @@ export async function deliverStatement(p: DeliverPorts, input: DeliverInput): Pr
  * of that loan alone (a statement document that is not stored).
  */
 export async function deliverStatements(p: DeliverPorts, inputs: DeliverInput[]): Promise<({ caseIds: string[] } | Error)[]> {
-	type Doc = { _id: string; key: string; pages: number; bytes: number; language: string };
+	type Doc = StoredDocument;
 	const documentIds = [...new Set(inputs.map((i) => i.documentId).filter((id): id is string => Boolean(id)))];
 	const docs = new Map(documentIds.length ? ((await p.documents.findByIds(documentIds)) as Doc[]).map((d) => [d._id, d]) : []);
 	const plans = new Map<string, Channel[]>();
@@ -130,11 +143,42 @@ export async function deliverStatements(p: DeliverPorts, inputs: DeliverInput[])
 	const toSend: { payload: RenderedCase; key: string }[] = [];
 	for (const { c, doc, language } of wanted) {
 		if (stored.get(c._id)?.status !== "pending") continue;
-		toSend.push({
-			payload: { caseId: c._id, clientId: c.clientId, documentId: doc?._id ?? "", key: doc?.key ?? "", pages: doc?.pages ?? 0, bytes: doc?.bytes ?? 0, template: "loan-statement", language },
-			key: `${c._id}:rendered`
-		});
+		toSend.push(renderedOf(c, doc, language));
 	}
 	if (toSend.length) await p.rendered(toSend);
 	return out;
+}
+
+/** Pending cases read (and handed on) per page. */
+const PENDING_PAGE = 2000;
+
+/**
+ * A run's statement cases still pending (those untouched since `staleBefore`, or all) handed to the notifier again,
+ * with the PDF their loan's render step recorded, a page at a time. Returns how many were handed on, and how many
+ * of the run's cases are pending in all.
+ */
+export async function pendingStatementCases(p: Pick<DeliverPorts, "delivery" | "documents" | "rendered">, items: StoreAdapter, run: BillingRunDoc, staleBefore?: Date): Promise<{ handed: number; pending: number }> {
+	const base = { runId: run._id, status: "pending" };
+	const pending = await p.delivery.cases.count({ query: base });
+	if (pending === 0) return { handed: 0, pending };
+	const query: Record<string, unknown> = { ...base, ...(staleBefore ? { updatedAt: { $lt: staleBefore } } : {}) };
+	let handed = 0;
+	let after: string | undefined;
+	for (;;) {
+		const cases = (await p.delivery.cases.find({ query: after === undefined ? query : { ...query, _id: { $gt: after } }, sort: "_id", limit: PENDING_PAGE })) as CaseDoc[];
+		if (cases.length === 0) break;
+		const owners = new Map(((await items.findByIds([...new Set(cases.map((c) => itemId(run.clientId, run.cycle.to, c.loanKey)))])) as BillingItemDoc[]).map((i) => [i.loanId, i]));
+		const documentOf = (c: CaseDoc) => (owners.get(c.loanKey)?.results.render as { documentId?: string } | undefined)?.documentId;
+		const documentIds = [...new Set(cases.map(documentOf).filter((id): id is string => Boolean(id)))];
+		const docs = new Map(documentIds.length ? ((await p.documents.findByIds(documentIds)) as StoredDocument[]).map((d) => [d._id, d]) : []);
+		const toSend = cases.map((c) => {
+			const id = documentOf(c);
+			return renderedOf(c, (id && docs.get(id)) || null, c.language ?? "en");
+		});
+		await p.rendered(toSend);
+		handed += toSend.length;
+		if (cases.length < PENDING_PAGE) break;
+		after = cases[cases.length - 1]._id;
+	}
+	return { handed, pending };
 }

@@ -4,8 +4,9 @@
  *   duplicates -> passbook -> statement -> validate -> render -> deliver
  *
  * where each loan's flow halts where it fails. The state lives in the store, not in messages:
- * - a run per client and cycle (`billing_runs`, unique on client and statement date: starting the same cycle again
- *   returns the same run), and an item per loan (`billing_items`, unique on client, cycle and loan: no loan is billed
+ * - a run per client and cycle (`billing_runs`, its ID the client and the statement month, so a client has one run
+ *   a month whatever the nodes; starting the same cycle again returns the same run; a cycle that overlaps another
+ *   run's is refused: run-control.ts startRun), and an item per loan (`billing_items`, unique on client, cycle and loan: no loan is billed
  *   twice for a cycle, whatever the reruns, retries or nodes);
  * - an item records the step it is at, the result of every step done, and, once halted, the step, the reason and
  *   the step's input. A step is applied to an item only while the item is at that step, so a message handled twice
@@ -13,7 +14,11 @@
  *   their own right (a document is rendered once per content; a delivery case is created once per loan and cycle).
  * - work moves as chunks of item IDs on one queue per step (`billing.step.<step>`); a chunk whose items failed is
  *   retried by its queue with growing delays (only the failed items are still at that step); on its last try the
- *   items still failing are halted. Operators list halted items by step and reason and resume them.
+ *   items still failing are halted, and so are all its items still at the step when that try fails as a whole
+ *   (haltChunk). Operators list halted items by step and reason and resume them.
+ * - a message lost (the in-process queue of the embedded default forgets its messages when the process stops) or a
+ *   chunk that could not even be halted leaves items active with nothing to move them: a sweep hands on the items of
+ *   runs that made no progress for a lease, at start-up and every minute (run-control.ts sweepRuns).
  */
 import type { CompareAndSetOp, StoreAdapter } from "../store/types.ts";
 import { QUEUES } from "../../config/queues.ts";
@@ -58,6 +63,10 @@ export interface BillingRunDoc extends Record<string, unknown> {
 	loans: number;
 	/** when each step's halted loans alerted operators (once per step) */
 	alertedAt?: Partial<Record<BillingStep, Date>>;
+	/** false once the sweep found nothing of the run left to do (no active loan, no statement case pending); resume reopens it */
+	open?: boolean;
+	/** the last sign of life: a chunk of it handled, loans enrolled or handed on (run-control.ts sweepRuns) */
+	progressAt?: Date;
 	createdAt: Date;
 	updatedAt: Date;
 }
@@ -280,6 +289,25 @@ export async function itemsAfter(items: StoreAdapter, step: BillingStep, ids: st
 		else out.set(d.step, [d._id]);
 	}
 	return out;
+}
+
+/**
+ * Halts the chunk's items still active at `step` with `reason` (one compare-and-set each, on the step they are at):
+ * what becomes of a chunk whose last try failed as a whole (a read, a write or a hand-on that threw), so its loans
+ * wait as "halted at <step>" for an operator instead of staying active with no message to move them. Returns the
+ * IDs halted.
+ */
+export async function haltChunk(items: StoreAdapter, step: BillingStep, ids: string[], reason: string): Promise<string[]> {
+	const docs = ((await items.findByIds(ids)) as BillingItemDoc[]).filter((d) => d.status === "active" && d.step === step);
+	if (docs.length === 0) return [];
+	const at = new Date();
+	const written = await items.compareAndSetMany(
+		docs.map((d) => {
+			const halted: HaltInfo = { step, reason, input: inputOf(d, step), at };
+			return { id: d._id, expect: { step, status: "active" }, update: { $set: { status: "halted", halted, lastError: reason, attempts: d.attempts + 1, updatedAt: at } } };
+		})
+	);
+	return docs.filter((_, i) => written[i]).map((d) => d._id);
 }
 
 /** What a step works from: the loan and the results of the steps before it. */

@@ -48,7 +48,7 @@ export interface Statement {
 }
 
 /** The date `days` after "YYYY-MM-DD". */
-function addDays(iso: string, days: number): string {
+export function addDays(iso: string, days: number): string {
 	const [y, m, d] = parseIsoDate(iso, "date");
 	const t = new Date(Date.UTC(y, m - 1, d + days));
 	return t.toISOString().slice(0, 10);

@@ -11,6 +11,7 @@ import { waitForBatch } from "../helpers/ingest.ts";
 import { cycleEndingBy } from "../../lib/billing/statement.ts";
 import { isoDateIn } from "../../lib/validate/dates.ts";
 import { startSmtp, type LocalSmtp } from "../helpers/smtp.ts";
+import type { BillingItemDoc } from "../../lib/billing/runs.ts";
 
 let node: TestNode;
 let smtp: LocalSmtp;
@@ -82,7 +83,7 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promi
 }
 
 test("a run without PDFs: every loan goes through every step to one SMS with its amount due, and a second start bills nobody twice", async () => {
-	const c = await client("lender-runs");
+	const c = await client("lender-runs", { billing: { statementDay: 10 } });
 	await upload(c.key, "loan", loans("R", 6));
 	await upload(c.key, "repayment", repayments("R", 6));
 	const run = await runToEnd(c.id, { cycleTo: "2026-11-10", pdf: false });
@@ -125,7 +126,7 @@ test("a run without PDFs: every loan goes through every step to one SMS with its
 });
 
 test("a run with PDFs: the statement is rendered once, sent by the client's plan, and the SMS carries its link", async () => {
-	const c = await client("lender-runs-pdf", { delivery: { plan: ["whatsapp", "sms", "email"] } });
+	const c = await client("lender-runs-pdf", { delivery: { plan: ["whatsapp", "sms", "email"] }, billing: { statementDay: 10 } });
 	await upload(c.key, "loan", loans("D", 2));
 	await upload(c.key, "repayment", repayments("D", 2));
 	const run = await runToEnd(c.id, { cycleTo: "2026-11-10" });
@@ -147,7 +148,7 @@ test("a run with PDFs: the statement is rendered once, sent by the client's plan
 });
 
 test("a loan that fails a step halts there with the reason, and a resume runs it from that step", async () => {
-	const c = await client("lender-runs-halt");
+	const c = await client("lender-runs-halt", { billing: { statementDay: 10 } });
 	await upload(c.key, "loan", loans("H", 2));
 	const run = await runToEnd(c.id, { cycleTo: "2026-11-10", pdf: false });
 	assert.equal(run.counts.done, 2);
@@ -170,7 +171,7 @@ test("a loan that fails a step halts there with the reason, and a resume runs it
 });
 
 test("many loans halted at one step: listed by step and reason, and operators get one billing_halted mail", async () => {
-	const c = await client("lender-runs-many-halts");
+	const c = await client("lender-runs-many-halts", { billing: { statementDay: 10 } });
 	await upload(c.key, "loan", loans("M", 2));
 	const run = await runToEnd(c.id, { cycleTo: "2026-11-10", pdf: false });
 	assert.equal(run.counts.done, 2);
@@ -202,6 +203,90 @@ test("many loans halted at one step: listed by step and reason, and operators ge
 	await waitFor("the loans to halt once more", async () => ((await halted("?reason=no%20longer")).body.total === 12 ? true : undefined));
 	await new Promise((r) => setTimeout(r, 300));
 	assert.equal(mailsOf().length, 1);
+});
+
+test("a real step failing for some loans halts them; once fixed, a resume finishes them without repeating an earlier step or a side effect", async () => {
+	const c = await client("lender-runs-renderer-down", { delivery: { plan: ["whatsapp"] }, billing: { statementDay: 10 } });
+	await upload(c.key, "loan", loans("F", 4));
+	// F1 (Hindi) also paid October twice under two references: a suspected duplicate, its refund requested once
+	await upload(c.key, "repayment", `${repayments("F", 4)}\nUPI-F1-again,F1,1000.00,2026-10-05 10:04,upi,`);
+	const refunds = async () => (await http<{ total: number }>(`${node.url}/refunds?loan_id=F1`, { headers: apiKey(c.key) })).body.total;
+	await waitFor("F1's refund request", async () => ((await refunds()) === 1 ? true : undefined));
+
+	// the renderer cannot render Hindi statements (its Devanagari font is missing): every try of F1's render fails
+	const renderer = node.broker.getLocalService("renderer") as unknown as { produce: (req: { language?: string; data?: { loan_id?: string } }, ...rest: unknown[]) => Promise<unknown> };
+	const produce = renderer.produce;
+	const rendered: string[] = [];
+	let fontMissing = true;
+	renderer.produce = async (req, ...rest) => {
+		rendered.push(String(req.data?.loan_id));
+		if (fontMissing && req.language === "hi") throw new Error("Devanagari font missing");
+		return produce(req, ...rest);
+	};
+	try {
+		const run = await runToEnd(c.id, { cycleTo: "2026-11-10" });
+		assert.deepEqual([run.status, run.counts.done, run.counts.halted, run.counts.steps.render.halted], ["completed_with_halts", 3, 1, 1], JSON.stringify(run));
+		const halted = await http<{ items: { loanId: string; step: string; reason: string; input: Record<string, unknown> }[] }>(`${node.url}/billing/runs/${run.id}/halted?step=render`, { headers: bearer(node.operatorToken) });
+		assert.deepEqual(halted.body.items.map((i) => [i.loanId, i.step]), [["F1", "render"]]);
+		assert.match(halted.body.items[0].reason, /Devanagari font missing/);
+		assert.ok(halted.body.items[0].input.statement, "the input holds what the earlier steps computed");
+		const items = node.platform.store.adapter("billing_items");
+		const before = (await items.findById(`${c.id}:2026-11-10:F1`)) as BillingItemDoc;
+		assert.deepEqual(Object.keys(before.results).sort(), ["duplicates", "passbook", "statement", "validate"]);
+		assert.deepEqual(rendered.filter((l) => l === "F1").length, 2, "F1 tried on each of its tries");
+		const casesOf = async (loan: string) => (await http<{ items: { id: string; documentType: string }[] }>(`${node.url}/cases?loan_id=${loan}`, { headers: apiKey(c.key) })).body.items;
+		assert.deepEqual(await casesOf("F1"), [], "nothing sent for a halted loan");
+
+		// fixed; an operator resumes the halted loans at render
+		fontMissing = false;
+		rendered.length = 0;
+		const resumed = await http<{ resumed: number }>(`${node.url}/billing/runs/${run.id}/resume`, { method: "POST", headers: bearer(node.operatorToken), json: { step: "render" } });
+		assert.equal(resumed.body.resumed, 1);
+		const end = await waitFor("the run to complete", async () => {
+			const v = (await http<RunView>(`${node.url}/billing/runs/${run.id}`, { headers: bearer(node.operatorToken) })).body;
+			return v.status === "completed" ? v : undefined;
+		});
+		assert.deepEqual([end.counts.done, end.counts.halted], [4, 0]);
+		assert.deepEqual(rendered, ["F1"], "only the resumed loan rendered, once");
+		const after = (await items.findById(`${c.id}:2026-11-10:F1`)) as BillingItemDoc;
+		for (const step of ["duplicates", "passbook", "statement", "validate"] as const) assert.deepEqual(after.results[step], before.results[step], `${step} not run again`);
+		assert.equal(await refunds(), 1, "no second refund request");
+
+		// every loan: one statement SMS and one statement on WhatsApp, each sent once
+		for (const loan of ["F0", "F1", "F2", "F3"]) {
+			const cases = await casesOf(loan);
+			assert.deepEqual(cases.map((x) => x.documentType).sort(), ["loan-statement:2026-11-10", "statement-sms:2026-11-10"], loan);
+			for (const k of cases) await waitFor(`${loan}'s ${k.documentType}`, async () => ((await outbox(k.id)).length > 0 ? true : undefined));
+		}
+		await new Promise((r) => setTimeout(r, 300));
+		for (const loan of ["F0", "F1", "F2", "F3"]) {
+			for (const k of await casesOf(loan)) assert.equal((await outbox(k.id)).length, 1, `${loan}'s ${k.documentType} sent once`);
+		}
+	} finally {
+		renderer.produce = produce;
+	}
+});
+
+test("a cycle off the client's statement day, or overlapping a run's cycle, is refused with the reason: the issue's 10 then 11 November bills nobody twice", async () => {
+	const c = await client("lender-runs-overlap", { billing: { statementDay: 10 } });
+	await upload(c.key, "loan", loans("O", 2));
+	const run = await runToEnd(c.id, { cycleTo: "2026-11-10", pdf: false });
+	assert.equal(run.counts.done, 2);
+	const start = (body: Record<string, unknown>) => http<{ error: { code: string; message: string; details: unknown } }>(`${node.url}/billing/runs`, { method: "POST", headers: bearer(node.operatorToken), json: { clientId: c.id, pdf: false, ...body } });
+	const offDay = await start({ cycleTo: "2026-11-11" });
+	assert.equal(offDay.status, 400, JSON.stringify(offDay.body));
+	assert.match(offDay.body.error.message, /not a statement date of this client.*2026-11-10 or 2026-12-10/);
+	// the client's statement day moves to the 11th: the cycle ending 11 November overlaps the run of the 10th
+	await http(`${node.url}/clients/${c.id}`, { method: "PATCH", headers: bearer(node.adminToken), json: { billing: { statementDay: 11 } } });
+	const overlap = await start({ cycleTo: "2026-11-11" });
+	assert.equal(overlap.status, 409, JSON.stringify(overlap.body));
+	assert.equal(overlap.body.error.code, "CONFLICT");
+	assert.match(overlap.body.error.message, /overlaps billing run/);
+	assert.deepEqual(overlap.body.error.details, { runId: run.id, cycle: { from: "2026-10-11", to: "2026-11-10" } });
+	const runs = await http<{ total: number }>(`${node.url}/billing/runs?clientId=${c.id}`, { headers: bearer(node.operatorToken) });
+	assert.equal(runs.body.total, 1);
+	const cases = await http<{ items: { documentType: string }[] }>(`${node.url}/cases?loan_id=O0`, { headers: apiKey(c.key) });
+	assert.deepEqual(cases.body.items.map((x) => x.documentType), ["statement-sms:2026-11-10"], "texted once");
 });
 
 test("a client's statement day sets the cycle a run bills by default; a day out of 1-31 is refused", async () => {

@@ -170,7 +170,7 @@ function noticesOf(clientId: string): { refund: { id: string; clientId: string; 
 }
 
 test("a refund a billing run opens is sent to the client's signed webhook at once, not at the client's next batch", async () => {
-	const c = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-run-refund", webhook: { url: hookUrl, secret: SECRET } } });
+	const c = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-run-refund", webhook: { url: hookUrl, secret: SECRET }, billing: { statementDay: 10 } } });
 	await upload(c.body.apiKey, "loan", LOANS);
 	await upload(c.body.apiKey, "repayment", REPAYMENTS);
 	const first = await until("the batch's refund notice", async () => noticesOf(c.body.id)[0]);

@@ -36,7 +36,7 @@ before(async () => {
 	const ops = node.platform.store.adapter("operators");
 	await createOperator(ops, { ...ADMIN, role: "admin" });
 	await createOperator(ops, { ...OPERATOR, role: "operator" });
-	const made = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "console-delivery-co" } });
+	const made = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "console-delivery-co", billing: { statementDay: 10 } } });
 	assert.equal(made.status, 201, JSON.stringify(made.body));
 	client = made.body;
 	// one loan delivered on WhatsApp, one whose WhatsApp fails (the sandbox fails phones ending in 0000) and goes to RCS

@@ -82,7 +82,7 @@ interface RunView {
 }
 
 test("a billing worker killed with SIGKILL mid-run loses no loan and sends no statement twice", async () => {
-	const clientId = ((await node.broker.call("clients.create", { name: "billing-it" })) as { id: string }).id;
+	const clientId = ((await node.broker.call("clients.create", { name: "billing-it", billing: { statementDay: 10 } })) as { id: string }).id;
 	await registerLoans(clientId);
 	const first = await spawnNode({ ...common, SERVICES: "billing", NODE_ID: `billing1-${namespace}` });
 	children.push(first);

@@ -81,7 +81,7 @@ test("npm run repl (embedded) answers the health command typed at its prompt", a
 });
 
 test("billing start, runs, show, halted and resume drive a client's billing run", async () => {
-	const c = (await node.broker.call("clients.create", { name: "repl-billing" })) as { id: string };
+	const c = (await node.broker.call("clients.create", { name: "repl-billing", billing: { statementDay: 10 } })) as { id: string };
 	const started = await run("billing", { verb: "start", id: c.id, arg: "2026-11-10:nopdf" });
 	const id = /billing run (\S+) for client/.exec(started)?.[1];
 	assert.ok(id, started);

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { SqliteStore } from "../../../lib/store/sqlite.ts";
 import type { StoreAdapter } from "../../../lib/store/types.ts";
-import { HaltError, ITEM_INDEXES, itemId, itemsAfter, nextStep, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type Flow, type StepFn } from "../../../lib/billing/runs.ts";
+import { HaltError, ITEM_INDEXES, haltChunk, itemId, itemsAfter, nextStep, runChunk, runCounts, type BillingItemDoc, type BillingRunDoc, type Flow, type StepFn } from "../../../lib/billing/runs.ts";
 
 let dir: string;
 let store: SqliteStore;
@@ -151,4 +151,32 @@ test("a chunk goes on through the inline steps in one handler, with what it comp
 	assert.equal((await get2("M4")).status, "done");
 	const again = await runChunk(items, run2, "deliver", later.get("deliver") ?? [], flow, false);
 	assert.deepEqual([again.skipped, delivered.length], [2, 1]);
+});
+
+test("a chunk whose last try fails as a whole halts its loans still at the step, with the reason and their input", async () => {
+	const run3: BillingRunDoc = { ...run, _id: "run-3", loans: 3 };
+	const loans = ["N1", "N2", "N3"];
+	const nids = loans.map((l) => itemId("c1", "2026-05-10", l));
+	for (const loan of loans) {
+		await items.insert({ _id: itemId("c1", "2026-05-10", loan), runId: run3._id, clientId: "c1", loanId: loan, cycleTo: "2026-05-10", step: "statement", status: "active", attempts: 1, results: { duplicates: { refundsOpened: 0 }, passbook: { balance: 1 } }, updatedAt: new Date() });
+	}
+	// N3 was moved on by an earlier try
+	await items.updateById(nids[2], { $set: { step: "validate" } });
+	// the search port is down: the chunk's flush throws, nothing of it is written
+	const flow: Flow<Record<string, never>> = {
+		prepare: async () => ({}),
+		inline: () => false,
+		apply: { duplicates: async () => ({}), passbook: async () => ({}), statement: async () => ({ due: 1 }), validate: async () => ({}), render: async () => ({}), deliver: async () => ({}) },
+		flush: async () => {
+			throw new Error("search port unreachable");
+		}
+	};
+	await assert.rejects(runChunk(items, run3, "statement", nids, flow, true), /search port unreachable/);
+	const halted = await haltChunk(items, "statement", nids, "the statement step failed on its last try: search port unreachable");
+	assert.deepEqual(halted, [nids[0], nids[1]]);
+	const n1 = (await items.findById(nids[0])) as BillingItemDoc;
+	assert.deepEqual([n1.status, n1.step, n1.attempts, n1.halted?.step, n1.halted?.reason], ["halted", "statement", 2, "statement", "the statement step failed on its last try: search port unreachable"]);
+	assert.deepEqual(n1.halted?.input, { loanId: "N1", cycleTo: "2026-05-10", duplicates: { refundsOpened: 0 }, passbook: { balance: 1 } });
+	assert.deepEqual([((await items.findById(nids[2])) as BillingItemDoc).status], ["active"], "a loan at another step is not touched");
+	assert.deepEqual(await haltChunk(items, "statement", nids, "again"), [], "halted once");
 });
