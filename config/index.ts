@@ -110,19 +110,20 @@ export const SPEC: VarSpec[] = [
 	{ name: "WHATSAPP_TOKEN", kind: "secret", description: "WhatsApp Cloud API access token (Bearer; required for WhatsApp)." },
 	{ name: "WHATSAPP_APP_SECRET", kind: "secret", description: "Meta app secret that signs WhatsApp callbacks (X-Hub-Signature-256; required for WhatsApp)." },
 	{ name: "WHATSAPP_VERIFY_TOKEN", kind: "secret", description: "Token Meta echoes in the webhook's GET verification (hub.verify_token; required for WhatsApp)." },
-	{ name: "WHATSAPP_RATE_PER_S", kind: "int", default: "80", min: 0, description: "Most WhatsApp API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "WHATSAPP_RATE_PER_S", kind: "int", default: "80", min: 0, description: "Most WhatsApp API calls per second for the whole platform: each notifier node keeps to its share (the rate divided by the live notifier nodes; token bucket); 0: no limit." },
 	{ name: "RCS_API_URL", kind: "url", protocols: ["http", "https"], default: "https://rcsbusinessmessaging.googleapis.com", description: "Google RBM API base URL." },
 	{ name: "RCS_AGENT_ID", kind: "string", description: "RBM agent ID (required for RCS)." },
 	{ name: "RCS_CLIENT_TOKEN", kind: "secret", description: "RBM webhook client token: checks the verification handshake and X-Goog-Signature (required for RCS)." },
 	{ name: "RCS_SERVICE_ACCOUNT_FILE", kind: "string", description: "Google service account key (JSON) whose OAuth token calls RBM; RCS needs this or RCS_TOKEN." },
 	{ name: "RCS_TOKEN_URL", kind: "url", protocols: ["http", "https"], description: "OAuth token endpoint for the service account (default: the key file's token_uri, else https://oauth2.googleapis.com/token)." },
 	{ name: "RCS_TOKEN", kind: "secret", description: "A static RBM Bearer token, instead of RCS_SERVICE_ACCOUNT_FILE." },
-	{ name: "RCS_RATE_PER_S", kind: "int", default: "100", min: 0, description: "Most RBM API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "RCS_RATE_PER_S", kind: "int", default: "100", min: 0, description: "Most RBM API calls per second for the whole platform: each notifier node keeps to its share (the rate divided by the live notifier nodes; token bucket); 0: no limit." },
 	{ name: "TWILIO_API_URL", kind: "url", protocols: ["http", "https"], default: "https://api.twilio.com", description: "Twilio REST API base URL." },
 	{ name: "TWILIO_ACCOUNT_SID", kind: "string", description: "Twilio account SID (required for SMS)." },
 	{ name: "TWILIO_AUTH_TOKEN", kind: "secret", description: "Twilio auth token: Basic auth and X-Twilio-Signature of callbacks (required for SMS)." },
 	{ name: "TWILIO_FROM", kind: "string", description: "Sender: an E.164 number, or a Messaging Service SID (MG...) (required for SMS)." },
-	{ name: "TWILIO_RATE_PER_S", kind: "int", default: "100", min: 0, description: "Most Twilio API calls per second from one node (token bucket); 0: no limit." },
+	{ name: "TWILIO_RATE_PER_S", kind: "int", default: "100", min: 0, description: "Most Twilio API calls per second for the whole platform: each notifier node keeps to its share (the rate divided by the live notifier nodes; token bucket); 0: no limit." },
+	{ name: "SMTP_RATE_PER_S", kind: "int", default: "0", min: 0, description: "Most delivery emails per second through SMTP_URL for the whole platform, shared among the notifier nodes like the other providers' rates; 0: no limit (the relay queues)." },
 	{ name: "PROVIDER_TIMEOUT_MS", kind: "int", default: "10000", min: 100, description: "Longest one provider HTTP request may take." },
 	{ name: "PROVIDER_RETRIES", kind: "int", default: "3", min: 0, max: 10, description: "Retries of a provider call after a 429, 5xx or network error (exponential backoff, full jitter, Retry-After honoured)." },
 	{ name: "PROVIDER_RETRY_BASE_MS", kind: "int", default: "250", min: 1, description: "Backoff before the first retry of a provider call; doubles each retry (the wait is random up to it)." },
@@ -214,6 +215,8 @@ export interface ProvidersConfig {
 	whatsapp?: { apiUrl: string; apiVersion: string; phoneNumberId: string; token: string; appSecret: string; verifyToken: string; ratePerSecond: number };
 	rcs?: { apiUrl: string; agentId: string; clientToken: string; serviceAccountFile?: string; tokenUrl?: string; token?: string; ratePerSecond: number };
 	twilio?: { apiUrl: string; accountSid: string; authToken: string; from: string; ratePerSecond: number };
+	/** SMTP_RATE_PER_S: delivery emails a second (the email channel, when SMTP_URL is set); 0: no limit */
+	emailRatePerSecond: number;
 	resilience: ResilienceConfig;
 }
 
@@ -402,6 +405,7 @@ function group(v: Record<string, string | undefined>, required: string[]): boole
 function providersConfig(v: Record<string, string | undefined>): ProvidersConfig {
 	const num = (name: string): number => Number(v[name]);
 	const out: ProvidersConfig = {
+		emailRatePerSecond: num("SMTP_RATE_PER_S"),
 		resilience: {
 			timeoutMs: num("PROVIDER_TIMEOUT_MS"),
 			retries: num("PROVIDER_RETRIES"),

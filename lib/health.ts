@@ -29,6 +29,8 @@ export interface ProviderCircuit {
 	failures: number;
 	/** the last failure counted against the circuit: an HTTP status or an error code (no URLs, bodies or secrets) */
 	lastFailure?: { at: Date; reason: string };
+	/** the calls a second this notifier allows itself: its share of the provider's rate limit (0: no limit) */
+	ratePerSecond?: number;
 }
 
 export interface HealthReport {
@@ -61,7 +63,17 @@ export function trackChanges(platform: Platform, states: States, now = new Date(
 }
 
 /** What `notifier.providers` answers (Dates arrive as strings from another node). */
-export type ProvidersAnswer = Record<string, { provider: string; sandbox: boolean; circuit: { state: ProviderCircuit["state"]; failures: number; since?: Date | string; lastFailure?: { at: Date | string; reason: string } } }>;
+export type ProvidersAnswer = Record<
+	string,
+	{
+		provider: string;
+		sandbox: boolean;
+		circuit: { state: ProviderCircuit["state"]; failures: number; since?: Date | string; lastFailure?: { at: Date | string; reason: string } };
+		/** this node's share of the provider's rate limit, and the live notifier nodes it is shared among */
+		ratePerSecond?: number;
+		notifierNodes?: number;
+	}
+>;
 
 /** The real providers' circuits in one notifier node's answer (the sandbox has none worth showing). */
 export function circuitsOf(node: string, answer: ProvidersAnswer): ProviderCircuit[] {
@@ -74,7 +86,8 @@ export function circuitsOf(node: string, answer: ProvidersAnswer): ProviderCircu
 			state: p.circuit.state,
 			failures: p.circuit.failures,
 			...(p.circuit.since ? { since: new Date(p.circuit.since) } : {}),
-			...(p.circuit.lastFailure ? { lastFailure: { at: new Date(p.circuit.lastFailure.at), reason: p.circuit.lastFailure.reason.slice(0, 200) } } : {})
+			...(p.circuit.lastFailure ? { lastFailure: { at: new Date(p.circuit.lastFailure.at), reason: p.circuit.lastFailure.reason.slice(0, 200) } } : {}),
+			...(p.ratePerSecond !== undefined ? { ratePerSecond: p.ratePerSecond } : {})
 		}));
 }
 

@@ -1,6 +1,6 @@
 /**
  * Operator commands for the Moleculer REPL (`npm run repl`), on top of the built-in ones (nodes, services, call...):
- *   health                         each node's dependencies, up or down; the providers' circuits
+ *   health                         each node's dependencies, up or down; the providers' circuits and each notifier's share of their rate limits
  *   queues                         depth, consumers and dead letters per work queue
  *   dlq list|show|replay|purge <queue> [id]
  *   clients                        the clients and their IDs
@@ -21,6 +21,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import type { HealthReport, ProviderCircuit } from "./health.ts";
+import { nodesRunning } from "./nodes.ts";
 import type { DeadLetter, QueueStats } from "./queues/types.ts";
 import type { ClientView } from "./clients.ts";
 import type { RunView } from "./delivery/types.ts";
@@ -54,9 +55,8 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 			command: "health",
 			description: "Health of every node: store, objects, queues, search, transporter; each provider's circuit (state, since when, last failure)",
 			async action(broker) {
-				const nodes = (broker.registry.getNodeList({ onlyAvailable: true, withServices: true }) as unknown as { id: string; services: { name: string }[] }[]).filter((n) => n.services.some((s) => s.name === "ops"));
 				const reports = await Promise.all(
-					nodes.map((n) => (broker.call("ops.health", {}, { nodeID: n.id }) as Promise<HealthReport>).catch((err: Error) => ({ node: n.id, status: `unreachable: ${err.message}` }) as unknown as HealthReport))
+					nodesRunning(broker, "ops").map((id) => (broker.call("ops.health", {}, { nodeID: id }) as Promise<HealthReport>).catch((err: Error) => ({ node: id, status: `unreachable: ${err.message}` }) as unknown as HealthReport))
 				);
 				const withProviders = reports.some((r) => r.dependencies?.providers);
 				table(reports.map((r) => ({ node: r.node, status: r.status, ...(r.dependencies ?? {}), ...(withProviders ? { providers: r.dependencies?.providers ?? "-" } : {}) })));
@@ -73,7 +73,8 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 						circuit: c.state,
 						since: c.since ? new Date(c.since).toISOString() : "",
 						failures: c.failures,
-						lastFailure: c.lastFailure ? `${new Date(c.lastFailure.at).toISOString()} ${c.lastFailure.reason}` : ""
+						lastFailure: c.lastFailure ? `${new Date(c.lastFailure.at).toISOString()} ${c.lastFailure.reason}` : "",
+						"rate/s": c.ratePerSecond === undefined ? "" : c.ratePerSecond === 0 ? "no limit" : Math.round(c.ratePerSecond * 10) / 10
 					}))
 				);
 			}

@@ -26,6 +26,7 @@ import { Deliverer, type RenderedCase } from "../lib/delivery/notifier.ts";
 import { Sandbox, type OutboxEntry } from "../lib/delivery/sandbox.ts";
 import { composeProviders, createAlertSink, type ComposedProviders } from "../lib/delivery/wiring.ts";
 import { sharedServiceWindow } from "../lib/delivery/providers/whatsapp.ts";
+import { nodesRunning } from "../lib/nodes.ts";
 import { checkCourierRows, readCourierSheet } from "../lib/delivery/courier.ts";
 import { dateIn, isDate } from "../lib/delivery/runs.ts";
 import { CASE_STATUSES, type AlertSink, type AttemptDoc, type CaseDoc, type EventDoc } from "../lib/delivery/types.ts";
@@ -96,11 +97,14 @@ interface Own {
 	sweeping?: Promise<unknown>;
 	settingsCache: Map<string, { at: number; value: ClientChannelSettings | undefined }>;
 	openCircuits: Set<string>;
+	/** the live notifier nodes the providers' rate limits are shared among now */
+	rateShare: number;
 }
 interface Methods {
 	handleCallback(provider: string, req: CallbackRequest): Promise<{ kind: "challenge"; body: string; contentType?: string } | { kind: "events"; applied: number; duplicate: number; unknown: number }>;
 	clientSettings(clientId: string): Promise<ClientChannelSettings | undefined>;
 	runSweep(): Promise<{ timedOut: number; resumed: number }>;
+	shareRates(): void;
 }
 type Self = QueueService<Own & Methods & DbMixinThis>;
 type Schema = ServiceSchema<ServiceSettingSchema, Record<string, never>, Record<string, never>, Self> & { queues: Record<string, QueueBinding<Self>> };
@@ -331,8 +335,20 @@ const notifierService: Schema = {
 		providers: {
 			visibility: "public",
 			handler(this: Self) {
-				return Object.fromEntries(Object.entries(this.providers.byChannel).map(([ch, p]) => [ch, { provider: p.name, sandbox: this.providers.sandboxed.includes(ch as Channel), circuit: p.circuit() }]));
+				return Object.fromEntries(
+					Object.entries(this.providers.byChannel).map(([ch, p]) => [
+						ch,
+						{ provider: p.name, sandbox: this.providers.sandboxed.includes(ch as Channel), circuit: p.circuit(), ...(p.ratePerSecond ? { ratePerSecond: p.ratePerSecond(), notifierNodes: this.rateShare } : {}) }
+					])
+				);
 			}
+		}
+	},
+
+	events: {
+		// a notifier node came or went: the providers' rate limits are the platform's, so each node takes its share
+		"$services.changed"(this: Self) {
+			this.shareRates();
 		}
 	},
 
@@ -363,6 +379,20 @@ const notifierService: Schema = {
 			return value;
 		},
 
+		shareRates(this: Self) {
+			if (!this.providers) return;
+			const nodes = Math.max(1, nodesRunning(this.broker, this.name).length);
+			if (nodes === this.rateShare) return;
+			this.rateShare = nodes;
+			const rates: Record<string, number> = {};
+			for (const [ch, p] of Object.entries(this.providers.byChannel)) {
+				if (!p.shareRate || !p.ratePerSecond) continue;
+				p.shareRate(nodes);
+				rates[ch] = p.ratePerSecond();
+			}
+			this.logger.info({ notifierNodes: nodes, ratePerSecond: rates }, "provider rate limits shared among the live notifier nodes");
+		},
+
 		async runSweep(this: Self) {
 			const r = await this.deliverer.sweep();
 			for (const [ch, p] of Object.entries(this.providers.byChannel)) {
@@ -380,6 +410,7 @@ const notifierService: Schema = {
 	created(this: Self) {
 		this.settingsCache = new Map();
 		this.openCircuits = new Set();
+		this.rateShare = 0;
 	},
 
 	async started(this: Self) {
@@ -421,6 +452,7 @@ const notifierService: Schema = {
 				caseFinished: (status, channel) => metrics.inc("paperwork_cases_finished_total", { status, channel: channel ?? "none" })
 			}
 		});
+		this.shareRates();
 		this.logger.info({ sandboxed: this.providers.sandboxed, timeoutS: config.delivery.timeoutMs / 1000 }, "notifier ready");
 		this.sweepTimer = setInterval(() => {
 			if (this.sweeping) return;

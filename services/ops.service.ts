@@ -5,6 +5,7 @@
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { getPlatform } from "../lib/platform.ts";
+import { nodesRunning } from "../lib/nodes.ts";
 import { checkHealth, circuitsOf, healthStatusCode, type ProviderCircuit, type ProvidersAnswer } from "../lib/health.ts";
 import { QUEUE_NAMES } from "../config/queues.ts";
 import { badRequest } from "../lib/api/errors.ts";
@@ -27,13 +28,12 @@ function knownQueue(queue: string): string {
 
 /** The configured providers' circuits as every notifier node sees them (each process has its own breakers). */
 async function providerCircuits(ctx: Context): Promise<ProviderCircuit[]> {
-	const nodes = (ctx.broker.registry.getNodeList({ onlyAvailable: true, withServices: true }) as unknown as { id: string; services: { name: string }[] }[]).filter((n) => n.services.some((s) => s.name === "notifier"));
 	const answers = await Promise.all(
-		nodes.map((n) =>
-			(ctx.call("notifier.providers", {}, { nodeID: n.id }) as Promise<ProvidersAnswer>).then(
-				(answer) => circuitsOf(n.id, answer),
+		nodesRunning(ctx.broker, "notifier").map((id) =>
+			(ctx.call("notifier.providers", {}, { nodeID: id }) as Promise<ProvidersAnswer>).then(
+				(answer) => circuitsOf(id, answer),
 				(err: Error) => {
-					ctx.broker.logger.debug({ node: n.id, err: err.message }, "a notifier did not say how its providers are");
+					ctx.broker.logger.debug({ node: id, err: err.message }, "a notifier did not say how its providers are");
 					return [];
 				}
 			)

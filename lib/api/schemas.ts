@@ -155,7 +155,8 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 					state: { enum: ["closed", "open", "half-open"] },
 					since: date,
 					failures: int,
-					lastFailure: obj({ at: date, reason: { type: "string", description: "an HTTP status or an error code; never a body, URL or secret" } })
+					lastFailure: obj({ at: date, reason: { type: "string", description: "an HTTP status or an error code; never a body, URL or secret" } }),
+					ratePerSecond: { type: "number", description: "the calls a second this notifier node allows itself: the provider's configured rate divided by the live notifier nodes (0: no limit)" }
 				},
 				["node", "channel", "provider", "state", "failures"]
 			)

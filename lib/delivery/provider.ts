@@ -97,6 +97,13 @@ export interface Provider {
 	send(message: OutgoingMessage): Promise<SendResult>;
 	/** circuit breaker state for health and metrics (since: when it entered that state; the last failure's reason, no secrets) */
 	circuit(): { state: "closed" | "open" | "half-open"; failures: number; openedAt?: Date; since?: Date; lastFailure?: { at: Date; reason: string } };
+	/**
+	 * The provider's rate limit (its `*_RATE_PER_S`) holds for the whole platform: told how many notifier nodes are
+	 * live, this node keeps to its share of it. Absent: the provider has no rate limit (the sandbox).
+	 */
+	shareRate?(nodes: number): void;
+	/** the calls a second this node allows itself now; 0: no limit */
+	ratePerSecond?(): number;
 	close?(): Promise<void>;
 }
 

@@ -107,6 +107,7 @@ test("an open provider circuit is shown in /health (degraded, not 503) and in th
 	assert.equal(wa.node, node.broker.nodeID);
 	assert.ok(wa.since && Date.parse(String(wa.since)) >= sentAt - 1000, `open since the failed call: ${String(wa.since)}`);
 	assert.equal(wa.lastFailure?.reason, "HTTP 503");
+	assert.equal(wa.ratePerSecond, 80, "the one notifier node keeps to the whole WHATSAPP_RATE_PER_S (default 80)");
 	assert.equal(report.lastChange.providers?.seen, true, "this node saw the providers change");
 	assert.doesNotMatch(JSON.stringify(report), new RegExp(TOKEN), "no secret in the public health");
 
@@ -117,7 +118,7 @@ test("an open provider circuit is shown in /health (degraded, not 503) and in th
 	await cmd.action(node.broker, {});
 	const out = lines.join("\n");
 	assert.match(out, new RegExp(`${node.broker.nodeID} +degraded +up +up +up +up +up +degraded`));
-	assert.match(out, /whatsapp +whatsapp-cloud +open +\S+ +1 +\S+ HTTP 503/);
+	assert.match(out, /whatsapp +whatsapp-cloud +open +\S+ +1 +\S+ HTTP 503 +80\b/);
 
 	// readiness does not depend on the providers
 	assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status, 200);

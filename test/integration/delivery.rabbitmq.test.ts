@@ -134,3 +134,27 @@ test("two scheduler nodes firing on the same cron make one run per slot", async 
 	assert.equal(new Set(slots).size, slots.length, `one run per slot: ${slots.join(", ")}`);
 	assert.ok(runs.length <= 2, "at most the minutes the test spanned");
 });
+
+test("two notifier nodes share each provider's rate limit, and the one left takes it whole", async () => {
+	// Twilio configured (never called here) with 100 calls a second for the platform
+	const env = { ...common, SERVICES: "notifier", TWILIO_API_URL: "http://127.0.0.1:9", TWILIO_ACCOUNT_SID: "ACrate", TWILIO_AUTH_TOKEN: "rate-token", TWILIO_FROM: "+15550000000", TWILIO_RATE_PER_S: "100" };
+	const n1 = await spawnNode({ ...env, NODE_ID: `rate1-${namespace}` });
+	children.push(n1);
+	const n2 = await spawnNode({ ...env, NODE_ID: `rate2-${namespace}` });
+	children.push(n2);
+	type Answer = Record<string, { ratePerSecond?: number; notifierNodes?: number }>;
+	// undefined until this node has discovered the notifier
+	const sms = async (nodeID: string) => ((await node.broker.call("notifier.providers", {}, { nodeID }).catch(() => undefined)) as Answer | undefined)?.sms ?? {};
+	const both = await until("both notifiers at half the rate", async () => {
+		const [a, b] = await Promise.all([sms(`rate1-${namespace}`), sms(`rate2-${namespace}`)]);
+		return a.ratePerSecond === 50 && b.ratePerSecond === 50 ? [a, b] : undefined;
+	}, 30_000);
+	assert.deepEqual(both.map((s) => s.notifierNodes), [2, 2]);
+	await n2.stop();
+	const alone = await until("the one left at the whole rate", async () => {
+		const a = await sms(`rate1-${namespace}`);
+		return a.ratePerSecond === 100 ? a : undefined;
+	}, 30_000);
+	assert.equal(alone.notifierNodes, 1);
+	await n1.stop();
+});

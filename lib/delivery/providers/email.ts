@@ -12,7 +12,7 @@ import type { Transporter } from "nodemailer";
 import { maskEmail } from "../../log.ts";
 import type { Provider, SendResult } from "../provider.ts";
 import { failed, type ClientDeps } from "./common.ts";
-import { CIRCUIT_GAUGE, CircuitBreaker } from "./resilience.ts";
+import { CIRCUIT_GAUGE, CircuitBreaker, TokenBucket } from "./resilience.ts";
 import type { ResilienceConfig } from "../../../config/index.ts";
 
 const NAME = "smtp";
@@ -20,6 +20,8 @@ const NAME = "smtp";
 export interface EmailConfig {
 	url: string;
 	from: string;
+	/** most emails a second for the whole platform (SMTP_RATE_PER_S; this node keeps to its share); 0: no limit */
+	ratePerSecond?: number;
 }
 
 /** The domain of an address like "Paperwork <no-reply@paperwork.local>" (for Message-IDs). */
@@ -42,11 +44,21 @@ export function createEmail(config: EmailConfig, resilience: ResilienceConfig, d
 			}
 		}
 	});
+	const limit = config.ratePerSecond ?? 0;
+	const bucket = new TokenBucket(limit, Math.max(1, limit), deps.clock);
+	let nodes = 1;
 	const count = (outcome: string): void => deps.metrics?.inc("paperwork_provider_calls_total", { provider: NAME, outcome });
 	return {
 		name: NAME,
 		channel: "email",
 		circuit: () => breaker.info(),
+		shareRate(n) {
+			const share = Math.max(1, Math.floor(n));
+			if (limit <= 0 || share === nodes) return;
+			nodes = share;
+			bucket.setRate(Math.max(1, limit / share));
+		},
+		ratePerSecond: () => bucket.ratePerSecond,
 		async send(message): Promise<SendResult> {
 			const to = message.recipient.email;
 			if (!to || !/^[^\s@]+@[^\s@]+$/.test(to)) {
@@ -64,6 +76,7 @@ export function createEmail(config: EmailConfig, resilience: ResilienceConfig, d
 				count("circuit_open");
 				return failed("CIRCUIT_OPEN", `${NAME} circuit is open: not called`, false);
 			}
+			await bucket.take();
 			const from = message.settings?.email?.from ?? config.from;
 			const messageId = `<${message.attemptId}@${domainOf(from)}>`;
 			try {

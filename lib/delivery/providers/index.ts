@@ -59,7 +59,7 @@ export function createProviders(config: Config, deps: ProviderDeps): ProviderSet
 		byChannel.sms = tw.provider;
 		callbacks.twilio = tw.callbacks;
 	}
-	if (config.smtp) byChannel.email = createEmail(config.smtp, p.resilience, client);
+	if (config.smtp) byChannel.email = createEmail({ ...config.smtp, ratePerSecond: p.emailRatePerSecond }, p.resilience, client);
 	deps.logger.info({ providers: Object.entries(byChannel).map(([channel, pr]) => `${channel}:${pr.name}`) }, "delivery providers configured");
 	return {
 		byChannel,

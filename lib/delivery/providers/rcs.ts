@@ -151,6 +151,8 @@ export function createRcs(config: RcsConfig, resilience: ResilienceConfig, deps:
 		name: NAME,
 		channel: "rcs",
 		circuit: () => http.circuit(),
+		shareRate: (nodes) => http.shareRate(nodes),
+		ratePerSecond: () => http.ratePerSecond(),
 		async send(message) {
 			const phone = e164(message.recipient.phone);
 			if (!phone) {

@@ -59,8 +59,8 @@ export const realClock: Clock = {
 export class TokenBucket {
 	private tokens: number;
 	private last: number;
-	private readonly rate: number;
-	private readonly burst: number;
+	private rate: number;
+	private burst: number;
 	private readonly clock: Clock;
 	private queue: Promise<void> = Promise.resolve();
 
@@ -78,6 +78,23 @@ export class TokenBucket {
 		const turn = this.queue.then(() => this.takeNow());
 		this.queue = turn;
 		return turn;
+	}
+
+	/** Tokens a second now (0: no limit). */
+	get ratePerSecond(): number {
+		return this.rate;
+	}
+
+	/**
+	 * Changes the rate from now on (tokens earned so far at the old rate are kept, within the new burst of one
+	 * second of the new rate). A waiting caller's current wait ends at the old rate; later ones wait at the new one.
+	 */
+	setRate(ratePerSecond: number, burst = ratePerSecond): void {
+		if (this.rate > 0) this.refill();
+		else this.last = this.clock.now();
+		this.rate = ratePerSecond;
+		this.burst = Math.max(1, burst);
+		this.tokens = Math.min(this.tokens, this.burst);
 	}
 
 	private refill(): void {
@@ -266,6 +283,7 @@ export class ResilientHttp {
 	private readonly bucket: TokenBucket;
 	private readonly options: ResilienceOptions;
 	private readonly clock: Clock;
+	private nodes = 1;
 
 	constructor(options: ResilienceOptions) {
 		this.options = options;
@@ -290,6 +308,23 @@ export class ResilientHttp {
 
 	circuit(): CircuitInfo {
 		return this.breaker.info();
+	}
+
+	/**
+	 * The configured rate limit is the provider's, for the whole platform: with `nodes` notifier nodes calling it,
+	 * this node keeps to its share (the rate divided by the nodes, never below one call a second).
+	 */
+	shareRate(nodes: number): void {
+		const n = Math.max(1, Math.floor(nodes));
+		if (n === this.nodes || this.options.ratePerSecond <= 0) return;
+		this.nodes = n;
+		const rate = Math.max(1, this.options.ratePerSecond / n);
+		this.bucket.setRate(rate, this.options.burst === undefined ? rate : Math.max(1, this.options.burst / n));
+	}
+
+	/** The calls a second this node allows itself now (0: no limit). */
+	ratePerSecond(): number {
+		return this.bucket.ratePerSecond;
 	}
 
 	/** Counts one send's outcome (sent, rejected, failed, circuit_open) in paperwork_provider_calls_total. */

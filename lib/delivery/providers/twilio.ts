@@ -72,6 +72,8 @@ export function createTwilio(config: TwilioConfig, resilience: ResilienceConfig,
 		name: NAME,
 		channel: "sms",
 		circuit: () => http.circuit(),
+		shareRate: (nodes) => http.shareRate(nodes),
+		ratePerSecond: () => http.ratePerSecond(),
 		async send(message) {
 			const to = e164(message.recipient.phone);
 			if (!to) {

@@ -144,6 +144,8 @@ export function createWhatsApp(config: WhatsAppConfig, resilience: ResilienceCon
 		name: NAME,
 		channel: "whatsapp",
 		circuit: () => http.circuit(),
+		shareRate: (nodes) => http.shareRate(nodes),
+		ratePerSecond: () => http.ratePerSecond(),
 		async send(message) {
 			const phone = e164(message.recipient.phone);
 			if (!phone) {

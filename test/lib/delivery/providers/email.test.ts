@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { createProviders } from "../../../../lib/delivery/providers/index.ts";
 import type { Provider, ProviderSet } from "../../../../lib/delivery/provider.ts";
-import { configWith, message, silent } from "./helpers.ts";
+import { configWith, fastClock, message, silent } from "./helpers.ts";
 import { type LocalSmtp, startSmtp } from "../../../helpers/smtp.ts";
 
 let smtp: LocalSmtp;
@@ -45,4 +45,19 @@ test("a mailbox the server refuses (550) is a permanent failure; no email addres
 	const none = await email.send(message({ recipient: { name: "N", language: "en" } }));
 	assert.deepEqual(none.ok ? null : [none.permanent, none.code], [true, "NO_EMAIL"]);
 	assert.equal(email.circuit().state, "closed");
+});
+
+test("SMTP_RATE_PER_S paces the emails, shared among the notifier nodes like the other providers' rates", async () => {
+	const clock = fastClock();
+	const paced = createProviders(configWith({ SMTP_URL: smtp.url, SMTP_RATE_PER_S: "4" }), { logger: silent, clock });
+	after(() => paced.close());
+	const mail = paced.byChannel.email as Provider;
+	assert.equal(mail.ratePerSecond?.(), 4);
+	mail.shareRate?.(2);
+	assert.equal(mail.ratePerSecond?.(), 2);
+	const before = smtp.mails.length;
+	for (let i = 0; i < 4; i++) assert.equal((await mail.send(message({ channel: "email" }))).ok, true);
+	assert.equal(smtp.mails.length, before + 4);
+	assert.deepEqual(clock.waits, [500, 500], "a burst of one second of the share (2), then one email per 1/2 s");
+	assert.equal((email.ratePerSecond?.() ?? -1), 0, "unset: no limit");
 });

@@ -30,6 +30,45 @@ test("token bucket: a burst, then one token per 1/rate; rate 0 never waits", asy
 	assert.equal(clock.waits.length, 2);
 });
 
+test("token bucket: a new rate holds from the change on; tokens earned before it are kept within the new burst", async () => {
+	const clock = fastClock();
+	const bucket = new TokenBucket(10, 10, clock);
+	for (let i = 0; i < 10; i++) await bucket.take();
+	assert.deepEqual(clock.waits, []);
+	bucket.setRate(5);
+	assert.equal(bucket.ratePerSecond, 5);
+	await bucket.take();
+	await bucket.take();
+	assert.deepEqual(clock.waits, [200, 200], "one token per 1/5 s once the rate is halved");
+	clock.advance(10_000);
+	for (let i = 0; i < 5; i++) await bucket.take();
+	assert.equal(clock.waits.length, 2, "a burst of one second of the new rate");
+	await bucket.take();
+	assert.deepEqual(clock.waits.slice(2), [200]);
+	const free = new TokenBucket(0, 1, clock);
+	free.setRate(1);
+	await free.take();
+	await free.take();
+	assert.deepEqual(clock.waits.slice(3), [1000], "a bucket that had no limit starts with one token");
+});
+
+test("a provider's rate limit is shared among the notifier nodes: each keeps to the rate divided by the nodes", async () => {
+	const clock = fastClock();
+	const limited = new ResilientHttp({ ...opts, ratePerSecond: 80, clock });
+	assert.equal(limited.ratePerSecond(), 80);
+	limited.shareRate(2);
+	assert.equal(limited.ratePerSecond(), 40);
+	limited.shareRate(3);
+	assert.equal(limited.ratePerSecond(), 80 / 3);
+	limited.shareRate(1000);
+	assert.equal(limited.ratePerSecond(), 1, "never below one call a second");
+	limited.shareRate(0);
+	assert.equal(limited.ratePerSecond(), 80, "no node known: the whole rate");
+	const unlimited = new ResilientHttp({ ...opts, ratePerSecond: 0, clock });
+	unlimited.shareRate(4);
+	assert.equal(unlimited.ratePerSecond(), 0, "no limit stays no limit");
+});
+
 test("circuit breaker: opens after N consecutive failures, lets one probe through when half-open, closes on success", () => {
 	const clock = fastClock();
 	const changes: string[] = [];
