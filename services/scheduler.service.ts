@@ -5,13 +5,16 @@
  * puts them on cases.dispatch (new) or cases.rendered (retries with a stored PDF). Operators start runs by hand
  * (POST /dispatch/runs, the REPL) and read them with their live counts. Once a day at ALERT_DIGEST_AT (in
  * SCHEDULER_TZ; `off`: never) the runs of the last 24 hours go to the operators as a digest: every scheduler node
- * arms the timer, the one that claims the day's `digest:<day>` key sends it. The logic lives in lib/delivery/runs.ts.
+ * arms the timer, the one that claims the day's `digest:<day>` key sends it. At start-up on the in-process queue,
+ * which lost its messages when its process stopped, the pending cases of running runs are handed on again. The
+ * logic lives in lib/delivery/runs.ts.
  */
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { Cron } from "croner";
 import { getPlatform } from "../lib/platform.ts";
 import { dbMixin, type DbMixinThis } from "../mixins/db.mixin.ts";
 import { queuesMixin, type QueueService } from "../mixins/queues.mixin.ts";
+import { recoveryMixin } from "../mixins/recovery.mixin.ts";
 import { QUEUE_NAMES, QUEUES } from "../config/queues.ts";
 import { badRequest, conflict, notFound } from "../lib/api/errors.ts";
 import { audit } from "../lib/audit/index.ts";
@@ -55,9 +58,15 @@ function slotOf(at: Date): string {
 	return `scheduled:${new Date(Math.floor(at.getTime() / 60_000) * 60_000).toISOString()}`;
 }
 
-const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never>, Record<string, never>, Self> = {
+const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never>, Record<string, never>, Self> & { recover(this: Self): Promise<Record<string, number>> } = {
 	name: "scheduler",
-	mixins: [dbMixin("dispatch_runs", { indexes: INDEXES.runs }), queuesMixin],
+	mixins: [dbMixin("dispatch_runs", { indexes: INDEXES.runs }), queuesMixin, recoveryMixin],
+
+	/** At start-up on the in-process queue: the running runs' pending cases, whose messages died with the last process. */
+	async recover(this: Self) {
+		if (getPlatform().queues.kind !== "memory") return { runs: 0, cases: 0 };
+		return this.runs.resumePending();
+	},
 
 	actions: {
 		/** POST /dispatch/runs {from, to, includePending, clientId?}: an operator's run over a date window (202). */

@@ -262,8 +262,6 @@ export class Runs {
 			const page = (await store.cases.find({ query: { ...query, _id: { $gt: after } }, sort: "_id", limit: size })) as CaseDoc[];
 			if (page.length === 0) break;
 			after = page[page.length - 1]._id;
-			const toRender: { payload: DispatchCase; key: string }[] = [];
-			const toSend: { payload: RenderedCase; key: string }[] = [];
 			const now = this.#now();
 			// the page's compare-and-sets together: one batch (one transaction) for the page, not one wait per case
 			const moved = await Promise.all(
@@ -273,19 +271,57 @@ export class Runs {
 					return store.cas(store.cases, c._id, { status: c.status, try: c.try, runId: c.runId }, { $set: set, $unset: { attemptId: "", channelIndex: "", plan: "", failure: "", finishedAt: "" } });
 				})
 			);
-			for (const [i, c] of page.entries()) {
-				if (!moved[i]) continue;
-				retried++;
-				const key = `${c._id}:${run._id}`;
-				if (c.documentId && c.documentKey) {
-					toSend.push({ payload: { caseId: c._id, clientId: c.clientId, documentId: c.documentId, key: c.documentKey, pages: c.pages ?? 0, bytes: c.bytes ?? 0, template: c.template, language: c.language ?? "en" }, key: `${key}:rendered` });
-				} else toRender.push({ payload: { caseId: c._id, clientId: c.clientId, template: c.template, recordId: c.recordId, ...(c.language ? { language: c.language } : {}) }, key: `${key}:dispatch` });
-			}
-			if (toRender.length) await this.#p.dispatch(toRender);
-			if (toSend.length) await this.#p.rendered(toSend);
+			const picked = page.filter((_, i) => moved[i]);
+			retried += picked.length;
+			await this.#handOn(picked, run._id);
 			if (page.length < size) break;
 		}
 		return retried;
+	}
+
+	/** Pending cases on their way: with a stored document to the notifier, without one to the renderer. */
+	async #handOn(cases: CaseDoc[], keyPart: string): Promise<void> {
+		const toRender: { payload: DispatchCase; key: string }[] = [];
+		const toSend: { payload: RenderedCase; key: string }[] = [];
+		for (const c of cases) {
+			const key = `${c._id}:${keyPart}`;
+			if (c.documentId && c.documentKey) {
+				toSend.push({ payload: { caseId: c._id, clientId: c.clientId, documentId: c.documentId, key: c.documentKey, pages: c.pages ?? 0, bytes: c.bytes ?? 0, template: c.template, language: c.language ?? "en" }, key: `${key}:rendered` });
+			} else toRender.push({ payload: { caseId: c._id, clientId: c.clientId, template: c.template, recordId: c.recordId, ...(c.language ? { language: c.language } : {}) }, key: `${key}:dispatch` });
+		}
+		if (toRender.length) await this.#p.dispatch(toRender);
+		if (toSend.length) await this.#p.rendered(toSend);
+	}
+
+	/**
+	 * Hands on again every pending case of the running dispatch runs: at start-up on the in-process queue, which lost
+	 * the messages that carried them when its process stopped (RabbitMQ keeps its messages: not needed there). A copy
+	 * that meets a message still on its way does nothing twice: the notifier starts a case only from pending, and the
+	 * renderer answers with the document it stored. Billing's statement cases are billing's (its own recovery).
+	 */
+	async resumePending(): Promise<{ runs: number; cases: number }> {
+		const { store, logger } = this.#p;
+		const size = this.#p.pageSize ?? 1000;
+		const running = (await store.runs.find({ query: { status: "running" }, sort: "startedAt", limit: 1000 })) as RunDoc[];
+		let runs = 0;
+		let cases = 0;
+		for (const run of running) {
+			let after = "";
+			let n = 0;
+			for (;;) {
+				const page = (await store.cases.find({ query: { runId: run._id, status: "pending", _id: { $gt: after } }, sort: "_id", limit: size })) as CaseDoc[];
+				if (page.length === 0) break;
+				after = page[page.length - 1]._id;
+				await this.#handOn(page, `${run._id}:resumed`);
+				n += page.length;
+				if (page.length < size) break;
+			}
+			if (n === 0) continue;
+			runs++;
+			cases += n;
+			logger.info({ runId: run._id, cases: n }, "dispatch run resumed: its pending cases handed on again");
+		}
+		return { runs, cases };
 	}
 
 	/**

@@ -8,11 +8,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { startTestNode, http, bearer, apiKey, tempDir, type TestNode } from "../helpers/node.ts";
+import { startTestNode, http, bearer, apiKey, tempDir, losePublishes, type TestNode } from "../helpers/node.ts";
 import { waitForBatch } from "../helpers/ingest.ts";
 import { deliveryStore } from "../../lib/delivery/store.ts";
 import type { CaseDoc } from "../../lib/delivery/types.ts";
-import type { PublishOptions } from "../../lib/queues/types.ts";
 import { RUN_LEASE_MS, type SweepOutcome } from "../../lib/billing/run-control.ts";
 
 const dataDir = tempDir();
@@ -22,13 +21,7 @@ let node: TestNode | undefined;
 const lost = new Set<string>();
 
 async function start(): Promise<TestNode> {
-	const n = await startTestNode(env);
-	const q = n.platform.queues;
-	const publish = q.publish.bind(q);
-	const publishMany = q.publishMany.bind(q);
-	q.publish = async (queue: string, payload: unknown, options?: PublishOptions) => (lost.has(queue) ? "lost" : publish(queue, payload, options));
-	q.publishMany = async (queue: string, items: { payload: unknown; options?: PublishOptions }[]) => (lost.has(queue) ? items.map(() => "lost") : publishMany(queue, items));
-	return n;
+	return losePublishes(await startTestNode(env), lost);
 }
 
 before(async () => {

@@ -13,6 +13,7 @@ import { startNode, type RunningNode } from "../../lib/node.ts";
 import { signOperatorToken } from "../../lib/api/auth.ts";
 import { RabbitQueueBackend } from "../../lib/queues/rabbitmq.ts";
 import { QUEUE_NAMES } from "../../config/queues.ts";
+import type { PublishOptions } from "../../lib/queues/types.ts";
 import { loadJwtSecret } from "../../lib/secrets.ts";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -154,4 +155,17 @@ export async function metricSamples(metricsPort: number | string, name: string):
 		out.push({ labels: line.slice(name.length + 1, close), value: Number(line.slice(close + 1).trim()) });
 	}
 	return out;
+}
+
+/**
+ * Makes `node`'s queues drop what is published to the queues named in `lost` (looked up at each publish), as the
+ * in-process queue of a process that stops loses its messages: the work stays stored and unsent.
+ */
+export function losePublishes<N extends { platform: { queues: RunningNode["platform"]["queues"] } }>(node: N, lost: ReadonlySet<string>): N {
+	const q = node.platform.queues;
+	const publish = q.publish.bind(q);
+	const publishMany = q.publishMany.bind(q);
+	q.publish = async (queue: string, payload: unknown, options?: PublishOptions) => (lost.has(queue) ? "lost" : publish(queue, payload, options));
+	q.publishMany = async (queue: string, items: { payload: unknown; options?: PublishOptions }[]) => (lost.has(queue) ? items.map(() => "lost") : publishMany(queue, items));
+	return node;
 }
