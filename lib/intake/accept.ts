@@ -15,7 +15,7 @@ import { newId } from "../store/ids.ts";
 import { httpError } from "../api/errors.ts";
 import { safeFileName } from "../ingest/receive.ts";
 import { IntakeCheckError } from "./checks.ts";
-import { receiveDocument, spooledStream } from "./receive.ts";
+import { receiveDocument } from "./receive.ts";
 import type { Envelope, IntakeDoc, IntakeSource, IntakeStore } from "./documents.ts";
 import { indexDocument, searchFieldsOf } from "./context.ts";
 
@@ -78,7 +78,7 @@ export async function acceptDocument(input: AcceptInput, deps: AcceptDeps): Prom
 		const key = `intake/${input.clientId}/${id}/${name}`;
 		let doc: IntakeDoc | undefined;
 		try {
-			await objects.put(key, spooledStream(spooled), { contentType: checked.mime, metadata: { filename: encodeURIComponent(name) } });
+			await objects.put(key, spooled.stream(), { contentType: checked.mime, metadata: { filename: encodeURIComponent(name) } });
 			const fields = {
 				_id: id,
 				clientId: input.clientId,

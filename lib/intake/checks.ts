@@ -99,15 +99,20 @@ export async function readHead(file: string, n: number): Promise<Buffer> {
 	}
 }
 
-/** Checks a stored file on disk; throws IntakeCheckError (400 / 415) with the reason. */
-export async function checkFile(file: string, size: number, limits: Limits): Promise<CheckedFile> {
+/** A file to check: a path on disk, or bytes in memory that can be written to one when a tool needs a path. */
+export type CheckSource = string | { bytes?: Buffer; path(): Promise<string> };
+
+/** Checks a file (on disk, or held in memory); throws IntakeCheckError (400 / 415) with the reason. */
+export async function checkFile(source: CheckSource, size: number, limits: Limits): Promise<CheckedFile> {
 	if (size === 0) throw new IntakeCheckError(400, "empty", "the file is empty");
+	const pathOf = typeof source === "string" ? async () => source : () => source.path();
+	const held = typeof source === "string" ? undefined : source.bytes;
 	// a file small enough to check in process is read once, whole; of a larger one only its head
-	const whole = size <= MAX_INSPECT_BYTES ? await readFile(file) : undefined;
-	const head = whole ? whole.subarray(0, 256 * 1024) : await readHead(file, 256 * 1024);
+	const whole = held ?? (size <= MAX_INSPECT_BYTES ? await readFile(await pathOf()) : undefined);
+	const head = whole ? whole.subarray(0, 256 * 1024) : await readHead(await pathOf(), 256 * 1024);
 	const kind = sniffKind(head);
 	if (!kind) throw new IntakeCheckError(415, "unsupported_type", "the file is not a PDF, PNG, JPEG or TIFF (its content says so, whatever its name)");
-	if (kind === "tiff") return checkTiff(file, whole, limits);
+	if (kind === "tiff") return checkTiff(whole ?? (await pathOf()), limits);
 	if (kind !== "pdf") {
 		const dim = imageSize(kind, head);
 		if (!dim || dim.width === 0 || dim.height === 0) throw new IntakeCheckError(400, "corrupt", `the ${kind.toUpperCase()} image is corrupt: its size cannot be read`);
@@ -119,7 +124,7 @@ export async function checkFile(file: string, size: number, limits: Limits): Pro
 	const facts = whole ? inspectPdf(whole, limits.maxPages) : null;
 	if (facts && facts.pages > limits.maxPages) throw tooManyPages(facts.pages, limits);
 	if (facts) return { kind, mime: MIME.pdf, pages: facts.pages, ...(facts.maxPagePt ? { maxPagePt: facts.maxPagePt } : {}) };
-	return { kind, mime: MIME.pdf, ...(await checkPdf(file, limits)) };
+	return { kind, mime: MIME.pdf, ...(await checkPdf(await pathOf(), limits)) };
 }
 
 function tooManyPages(pages: number, limits: Pick<Limits, "maxPages">, what = "PDF"): IntakeCheckError {
@@ -173,8 +178,9 @@ export async function tiffFrames(readAt: ReadAt, size: number, maxFrames: number
 }
 
 /** A TIFF: every frame is a page, each checked against the pixel limits, their number against the page limit. */
-async function checkTiff(file: string, whole: Buffer | undefined, limits: Limits): Promise<CheckedFile> {
-	const fh = whole ? undefined : await open(file, "r");
+async function checkTiff(source: Buffer | string, limits: Limits): Promise<CheckedFile> {
+	const whole = typeof source === "string" ? undefined : source;
+	const fh = typeof source === "string" ? await open(source, "r") : undefined;
 	try {
 		const size = whole ? whole.length : (await (fh as NonNullable<typeof fh>).stat()).size;
 		const readAt: ReadAt = whole

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -96,8 +96,35 @@ test("spooling cuts an oversized body off while it streams (413) and removes the
 	const s = await spool(Readable.from([Buffer.from("%PDF-"), Buffer.from("1.4")]), 1024);
 	assert.equal(s.size, 8);
 	assert.equal(s.sha256, createHash("sha256").update("%PDF-1.4").digest("hex"));
-	assert.equal(readFileSync(s.file, "utf8"), "%PDF-1.4");
+	assert.equal(s.bytes?.toString("utf8"), "%PDF-1.4", "a small body stays in memory");
+	const written = await s.path();
+	assert.equal(readFileSync(written, "utf8"), "%PDF-1.4", "and is written to a file when a tool needs one");
 	await s.cleanup();
+	assert.equal(existsSync(written), false, "its file is removed");
+});
+
+test("a body past what memory keeps spills to a temporary file as it streams: same bytes, same hash, removed after", async () => {
+	const parts = Array.from({ length: 40 }, (_, i) => Buffer.alloc(32 * 1024, i));
+	const all = Buffer.concat(parts);
+	const s = await spool(Readable.from(parts), 4 * 1024 * 1024, 256 * 1024);
+	assert.equal(s.bytes, undefined, "not held in memory");
+	assert.equal(s.size, all.length);
+	assert.equal(s.sha256, createHash("sha256").update(all).digest("hex"));
+	const file = await s.path();
+	assert.deepEqual(readFileSync(file), all);
+	const streamed: Buffer[] = [];
+	for await (const c of s.stream()) streamed.push(c as Buffer);
+	assert.deepEqual(Buffer.concat(streamed), all);
+	await s.cleanup();
+	assert.equal(existsSync(file), false);
+	// cut off past the limit after it spilled: the partial file goes too
+	const tmp = mkdtempSync(path.join(os.tmpdir(), "spool-test-"));
+	try {
+		await assert.rejects(spool(Readable.from(parts), 600 * 1024, 256 * 1024, tmp), TooLargeError);
+		assert.deepEqual(readdirSync(tmp), [], "no temporary folder left");
+	} finally {
+		rmSync(tmp, { recursive: true, force: true });
+	}
 });
 
 test("links to loopback, private, link-local and mapped addresses are refused (also by name, after DNS) unless allowed", async () => {
