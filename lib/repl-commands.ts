@@ -8,7 +8,7 @@
  *   run <from> <to> [clientId]     starts a dispatch run (new loans and the window's pending/failed cases)
  *   case <id>                      a case's history: every attempt and status event
  *   outbox [caseId]                what the sandbox provider would have sent
- *   replay [clientId]              retries every case failed on every channel (and pending ones), reusing their PDFs
+ *   replay [clientId]              retries every case failed on every channel (and pending welcome letters), reusing their PDFs
  *   billing runs [clientId]        billing runs, newest first, with their counts
  *   billing start <clientId> [date][:nopdf]  starts (or resumes) a client's billing run (statement date, no PDFs)
  *   billing show <runId>           a billing run's counts per step

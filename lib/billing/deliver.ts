@@ -16,6 +16,7 @@ import type { Channel } from "../delivery/provider.ts";
 import type { DeliveryStore } from "../delivery/store.ts";
 import { caseIdOf, DEFAULT_PLAN, type RenderedCase } from "../delivery/notifier.ts";
 import { recipientOf, type CaseDoc } from "../delivery/types.ts";
+import { STATEMENT_TEMPLATE } from "../delivery/runs.ts";
 import type { LoanRecord } from "../records/index.ts";
 import type { Statement } from "./statement.ts";
 import { itemId, type BillingItemDoc, type BillingRunDoc } from "./runs.ts";
@@ -25,7 +26,7 @@ type StoredDocument = { _id: string; key: string; pages: number; bytes: number; 
 /** The cases.rendered message of a statement case: its PDF when the render step made one (the SMS links to it). */
 function renderedOf(c: Pick<CaseDoc, "_id" | "clientId">, doc: StoredDocument | null, language: string): { payload: RenderedCase; key: string } {
 	return {
-		payload: { caseId: c._id, clientId: c.clientId, documentId: doc?._id ?? "", key: doc?.key ?? "", pages: doc?.pages ?? 0, bytes: doc?.bytes ?? 0, template: "loan-statement", language },
+		payload: { caseId: c._id, clientId: c.clientId, documentId: doc?._id ?? "", key: doc?.key ?? "", pages: doc?.pages ?? 0, bytes: doc?.bytes ?? 0, template: STATEMENT_TEMPLATE, language },
 		key: `${c._id}:rendered`
 	};
 }
@@ -98,7 +99,7 @@ export async function deliverStatements(p: DeliverPorts, inputs: DeliverInput[])
 					clientId,
 					loanKey: loan.loan_id,
 					documentType: w.type,
-					template: "loan-statement",
+					template: STATEMENT_TEMPLATE,
 					recordId: "",
 					dueDate: st.statement_date,
 					language: recipient.language,

@@ -14,6 +14,7 @@ import type { StoreAdapter } from "../store/types.ts";
 import type { ClientDoc } from "../clients.ts";
 import type { Channel } from "../delivery/provider.ts";
 import type { RenderedCase } from "../delivery/notifier.ts";
+import { STATEMENT_TEMPLATE } from "../delivery/runs.ts";
 import type { LoanRecord } from "../records/index.ts";
 import { loadLoanChunk, openRefunds, passbookFrom, penaltyRuleOf, refundsOfLoan, type LoanChunk, type RefundDoc } from "./loans.ts";
 import type { Passbook, PenaltyRule } from "./passbook.ts";
@@ -90,7 +91,7 @@ export function billingFlow(p: FlowPorts): Flow<RunChunk> {
 		if (!run.pdf) return { skipped: "pdf off" };
 		if (st.closed) return { skipped: "nothing to bill" };
 		const { loan, pb } = passbookOf(item, c);
-		const doc = await p.render(item.clientId, "loan-statement", loan.language, statementDocumentData(st, pb, loan));
+		const doc = await p.render(item.clientId, STATEMENT_TEMPLATE, loan.language, statementDocumentData(st, pb, loan));
 		return { documentId: doc.id, pages: doc.pages, bytes: doc.bytes };
 	};
 	return {

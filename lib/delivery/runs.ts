@@ -2,8 +2,10 @@
  * Dispatch runs (the scheduler's logic, no broker): a run finds the loans registered with a disbursement date in
  * its window that have no case yet, creates their cases (insert under the unique (client, loan, document type)
  * index: a duplicate means another run, node or retry made it first) and sends them to the renderer; with
- * includePending it also takes the window's cases still pending, or failed on every channel, for another try:
- * those with a stored document go straight to the notifier (the PDF is never rendered again).
+ * includePending it also takes the window's welcome letters still pending, or failed on every channel, and the
+ * window's loan statements (billing's) that failed on every channel, for another try: those with a stored document
+ * go straight to the notifier (the PDF is never rendered again). A statement still pending belongs to its billing
+ * run, which hands it on itself.
  *
  * A scheduled run claims its cron slot by inserting the run under a unique slot key: however many scheduler
  * nodes are up, one insert wins and only that node runs it. The daily digest claims its day the same way.
@@ -18,6 +20,9 @@ import { CASE_STATUSES, FINAL_CASE_STATUSES, recipientOf, type AlertSink, type C
 
 /** The document a loan gets. */
 export const LOAN_DOCUMENT = "welcome-letter";
+
+/** The template of billing's statement cases (document types `statement-sms:<date>` and `loan-statement:<date>`). */
+export const STATEMENT_TEMPLATE = "loan-statement";
 
 /** The cases.dispatch message (the renderer's CaseDispatch). */
 export interface DispatchCase {
@@ -248,14 +253,24 @@ export class Runs {
 		return { created, existing };
 	}
 
-	/** The window's cases pending or failed on every channel: another try, reusing a stored document. */
+	/**
+	 * The window's welcome letters pending or failed on every channel, and its statements failed on every channel
+	 * (their due date is the statement date): another try, reusing a stored document.
+	 */
 	async #retry(run: RunDoc): Promise<number> {
+		// cases left as they were before this run started: not those another run is creating or moving right now
+		const window: Record<string, unknown> = { dueDate: { $gte: run.from, $lte: run.to }, runId: { $ne: run._id }, updatedAt: { $lt: run.startedAt } };
+		if (run.clientId) window.clientId = run.clientId;
+		let retried = 0;
+		retried += await this.#retryWhere(run, { ...window, documentType: LOAN_DOCUMENT, status: { $in: ["pending", "failed"] } });
+		// a pending statement is on its way under its billing run (billing hands it on again itself); a failed one is not
+		retried += await this.#retryWhere(run, { ...window, template: STATEMENT_TEMPLATE, status: "failed" });
+		return retried;
+	}
+
+	async #retryWhere(run: RunDoc, query: Record<string, unknown>): Promise<number> {
 		const { store } = this.#p;
 		const size = this.#p.pageSize ?? 1000;
-		// cases left as they were before this run started: not those another run is creating or moving right now
-		// a dispatch run retries welcome letters; billing's statements belong to their billing run
-		const query: Record<string, unknown> = { documentType: LOAN_DOCUMENT, status: { $in: ["pending", "failed"] }, dueDate: { $gte: run.from, $lte: run.to }, runId: { $ne: run._id }, updatedAt: { $lt: run.startedAt } };
-		if (run.clientId) query.clientId = run.clientId;
 		let retried = 0;
 		let after = "";
 		for (;;) {
@@ -279,14 +294,17 @@ export class Runs {
 		return retried;
 	}
 
-	/** Pending cases on their way: with a stored document to the notifier, without one to the renderer. */
+	/**
+	 * Pending cases on their way: those the notifier has seen (their document key recorded: a PDF's, or "" for a
+	 * statement's SMS without one) to the notifier again, the others (never rendered) to the renderer.
+	 */
 	async #handOn(cases: CaseDoc[], keyPart: string): Promise<void> {
 		const toRender: { payload: DispatchCase; key: string }[] = [];
 		const toSend: { payload: RenderedCase; key: string }[] = [];
 		for (const c of cases) {
 			const key = `${c._id}:${keyPart}`;
-			if (c.documentId && c.documentKey) {
-				toSend.push({ payload: { caseId: c._id, clientId: c.clientId, documentId: c.documentId, key: c.documentKey, pages: c.pages ?? 0, bytes: c.bytes ?? 0, template: c.template, language: c.language ?? "en" }, key: `${key}:rendered` });
+			if (typeof c.documentKey === "string") {
+				toSend.push({ payload: { caseId: c._id, clientId: c.clientId, documentId: c.documentId ?? "", key: c.documentKey, pages: c.pages ?? 0, bytes: c.bytes ?? 0, template: c.template, language: c.language ?? "en" }, key: `${key}:rendered` });
 			} else toRender.push({ payload: { caseId: c._id, clientId: c.clientId, template: c.template, recordId: c.recordId, ...(c.language ? { language: c.language } : {}) }, key: `${key}:dispatch` });
 		}
 		if (toRender.length) await this.#p.dispatch(toRender);
@@ -344,11 +362,7 @@ export class Runs {
 			await store.runs.updateById(run._id, { $set: { status: "failed", error: "the case changed meanwhile (another resend or run took it)", finishedAt: now } });
 			return { kind: "busy", status: "changed meanwhile" };
 		}
-		const key = `${c._id}:${run._id}`;
-		// a case rendered before (a statement's SMS has an empty document key: nothing to attach) goes straight to the notifier
-		if (typeof c.documentKey === "string") {
-			await this.#p.rendered([{ payload: { caseId: c._id, clientId: c.clientId, documentId: c.documentId ?? "", key: c.documentKey, pages: c.pages ?? 0, bytes: c.bytes ?? 0, template: c.template, language: c.language ?? "en" }, key: `${key}:rendered` }]);
-		} else await this.#p.dispatch([{ payload: { caseId: c._id, clientId: c.clientId, template: c.template, recordId: c.recordId, ...(c.language ? { language: c.language } : {}) }, key: `${key}:dispatch` }]);
+		await this.#handOn([c], run._id);
 		await store.runs.updateById(run._id, { $set: { picked: { created: 0, retried: 1, existing: 0 }, pickedAt: now } });
 		logger.info({ runId: run._id, caseId: c._id, try: set.try, from: c.status }, "case resent by an operator");
 		return { kind: "resent", runId: run._id, try: set.try, clientId: c.clientId, previous: c.status };

@@ -147,6 +147,42 @@ test("a run with PDFs: the statement is rendered once, sent by the client's plan
 	assert.equal(Buffer.from(await pdf.arrayBuffer()).subarray(0, 5).toString("latin1"), "%PDF-");
 });
 
+test("a statement that failed on every channel is tried again by a later dispatch run, with its stored PDF; one already delivered is not", async () => {
+	// the sandbox fails WhatsApp for a phone ending in 0000; the statement PDF goes out on the plan without SMS: WhatsApp alone
+	const c = await client("lender-runs-retry", { delivery: { plan: ["whatsapp", "sms"] }, billing: { statementDay: 10 } });
+	await upload(c.key, "loan", loans("F", 1).replace("9876543000", "9876540000"));
+	await upload(c.key, "repayment", repayments("F", 1));
+	const run = await runToEnd(c.id, { cycleTo: "2026-11-10" });
+	assert.deepEqual([run.status, run.counts.done], ["completed", 1], JSON.stringify(run));
+	const cases = await http<{ items: { id: string; documentType: string }[] }>(`${node.url}/cases?loan_id=F0`, { headers: apiKey(c.key) });
+	const doc = cases.body.items.find((x) => x.documentType === "loan-statement:2026-11-10");
+	const sms = cases.body.items.find((x) => x.documentType === "statement-sms:2026-11-10");
+	assert.ok(doc && sms, JSON.stringify(cases.body));
+	type Detail = { status: string; try: number; attempts: { channel: string; status: string }[] };
+	const detail = async (id: string) => (await http<Detail>(`${node.url}/cases/${id}`, { headers: apiKey(c.key) })).body;
+	await waitFor("the statement failed", async () => ((await detail(doc.id)).status === "failed" ? true : undefined));
+	await waitFor("the SMS delivered", async () => ((await detail(sms.id)).status === "delivered" ? true : undefined));
+	const first = await outbox(doc.id);
+	assert.equal(first.length, 1);
+
+	// the next day's dispatch run over the statement date, retrying
+	const retry = await http<{ id: string }>(`${node.url}/dispatch/runs`, { method: "POST", headers: bearer(node.operatorToken), json: { from: "2026-11-10", to: "2026-11-10", includePending: true, clientId: c.id } });
+	assert.equal(retry.status, 202, JSON.stringify(retry.body));
+	const sent = await waitFor("the second WhatsApp", async () => {
+		const out = await outbox(doc.id);
+		return out.length === 2 ? out : undefined;
+	});
+	assert.deepEqual(sent.map((o) => o.channel), ["whatsapp", "whatsapp"]);
+	assert.equal(new URL(sent[1].document.url).pathname, new URL(first[0].document.url).pathname, "the stored PDF, not rendered again");
+	const after_ = await waitFor("the retry ended", async () => {
+		const d = await detail(doc.id);
+		return d.status === "failed" && d.attempts.length === 2 ? d : undefined;
+	});
+	assert.equal(after_.try, 2);
+	await new Promise((r) => setTimeout(r, 300));
+	assert.equal((await outbox(sms.id)).length, 1, "the delivered SMS is not sent again");
+});
+
 test("a loan that fails a step halts there with the reason, and a resume runs it from that step", async () => {
 	const c = await client("lender-runs-halt", { billing: { statementDay: 10 } });
 	await upload(c.key, "loan", loans("H", 2));

@@ -157,6 +157,58 @@ test("an operator's resend: a run of one ended case, its next try with the store
 	assert.deepEqual(n1.dispatched.map((d) => d.caseId), [bare]);
 });
 
+test("billing's statements: a later run retries those failed on every channel in its window, with their words and PDF; pending ones stay with their billing run", async () => {
+	const words = { name: "A", loanId: "L-7", amountDue: "5,000.00", dueDate: "2026-11-25", statementDate: "2026-11-10" };
+	const statement = (loan: string, type: string, status: CaseDoc["status"], due: string, doc: Partial<CaseDoc>): CaseDoc => ({
+		_id: caseIdOf("c1", loan, type),
+		clientId: "c1",
+		loanKey: loan,
+		documentType: type,
+		template: "loan-statement",
+		recordId: "",
+		dueDate: due,
+		language: "hi",
+		recipient: { name: "A", language: "hi", phone: "+919800000001", email: "a@example.com" },
+		status,
+		runId: "billing-run",
+		runIds: ["billing-run"],
+		try: 1,
+		planOverride: type.startsWith("statement-sms") ? ["sms"] : ["email"],
+		message: { kind: "statement", words },
+		...(status === "failed" ? { failure: { code: "30003", reason: "unreachable" }, attemptId: "old", finishedAt: new Date() } : {}),
+		...doc,
+		createdAt: new Date(Date.now() - 60_000),
+		updatedAt: new Date(Date.now() - 60_000)
+	});
+	const sms = statement("L-7", "statement-sms:2026-11-10", "failed", "2026-11-10", { documentId: "", documentKey: "" });
+	const pdf = statement("L-7", "loan-statement:2026-11-10", "failed", "2026-11-10", { documentId: "st-doc", documentKey: "documents/st.pdf", pages: 2, bytes: 7 });
+	const underWay = statement("L-8", "statement-sms:2026-11-10", "pending", "2026-11-10", { documentId: "", documentKey: "" });
+	const older = statement("L-9", "statement-sms:2026-10-10", "failed", "2026-10-10", { documentId: "", documentKey: "" });
+	// the welcome letters of the earlier tests have ended
+	await n1.store.cases.updateMany({ documentType: "welcome-letter", status: "pending" }, { $set: { status: "delivered" } });
+	await n1.store.cases.insertMany([sms, pdf, underWay, older]);
+	n1.dispatched.length = 0;
+	n1.rendered.length = 0;
+	const run = await n1.runs.execute(await n1.runs.create({ from: "2026-11-01", to: "2026-11-30", includePending: true, clientId: "c1" }));
+	assert.equal(run.picked.retried, 2, "the two failed statements of the window, not the pending one nor the one before the window");
+	assert.deepEqual(n1.dispatched, [], "a statement is never rendered again");
+	assert.deepEqual(
+		n1.rendered.map((r) => [r.caseId, r.documentId, r.key, r.template, r.language]).sort(),
+		[
+			[pdf._id, "st-doc", "documents/st.pdf", "loan-statement", "hi"],
+			[sms._id, "", "", "loan-statement", "hi"]
+		].sort(),
+		"to the notifier: the SMS as text alone, the email with its stored PDF"
+	);
+	for (const c of [sms, pdf]) {
+		const now = (await n1.store.cases.findById(c._id)) as CaseDoc;
+		assert.deepEqual([now.status, now.try, now.runId, now.attemptId, now.failure], ["pending", 2, run._id, undefined, undefined]);
+		assert.deepEqual([now.planOverride, now.message], [c.planOverride, c.message], "the same channels and the same words as the statement's first try");
+	}
+	assert.deepEqual(((await n1.store.cases.findById(underWay._id)) as CaseDoc).runId, "billing-run");
+	assert.equal(((await n1.store.cases.findById(older._id)) as CaseDoc).status, "failed");
+});
+
 test("a run that cannot read its loans is failed, with an alert", async () => {
 	const broken = new Runs({
 		store: n1.store,
