@@ -39,7 +39,7 @@ type Print = (line: string) => void;
 
 /** Who the REPL calls client-scoped reads as: an operator at the console (lib/api/scope.ts readScope). */
 const OPERATOR: { meta: { auth: Caller } } = { meta: { auth: { kind: "operator", sub: "repl", role: "operator" } } };
-const REFUND_STATUSES = ["open", "requested", "timed_out", "confirmed", "rejected"];
+const REFUND_STATUSES = ["open", "requested", "timed_out", "confirmed", "rejected", "withdrawn"];
 
 /** Builds the commands; `print` is console output (tests pass their own). */
 export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`)): ReplCommand[] {
@@ -226,7 +226,7 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 		},
 		{
 			command: "refunds [status] [clientId]",
-			description: "Refund requests of suspected duplicate repayments, oldest first: open (default: requested or timed out), requested, timed_out, confirmed or rejected; every client's, or one client's",
+			description: "Refund requests of suspected duplicate repayments, oldest first: open (default: requested or timed out), requested, timed_out, confirmed, rejected or withdrawn; every client's, or one client's",
 			async action(broker, args) {
 				const status = args.status ?? "open";
 				if (!REFUND_STATUSES.includes(status)) return print(`unknown status '${status}': use ${REFUND_STATUSES.join(", ")}`);

@@ -33,7 +33,7 @@ import { isoDateIn } from "../lib/validate/dates.ts";
 import { parseIsoDate } from "../lib/render/emi.ts";
 import { findLoan, findLoanAnyClient, loanPassbook, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
 import type { RefundEvent, RefundStatus } from "../lib/billing/refunds.ts";
-import { decideRefund, dueNotices, noticeResendAfterMs, openBatchRefunds, refundStatusQuery, refundView, sendRefundNotice, sweepRefunds, type RefundView } from "../lib/billing/refund-requests.ts";
+import { decideRefund, dueNotices, noticeKey, noticeResendAfterMs, openBatchRefunds, refundStatusQuery, refundView, sendRefundNotice, sweepRefunds, type RefundView } from "../lib/billing/refund-requests.ts";
 import { alertHalts, alertRefundTimeouts } from "../lib/billing/alerts.ts";
 import { createAlertSink } from "../lib/delivery/wiring.ts";
 import type { AlertSink } from "../lib/delivery/types.ts";
@@ -50,7 +50,7 @@ import type { SearchIndex } from "../lib/search/types.ts";
 import type { Cycle } from "../lib/billing/statement.ts";
 
 const SWEEP_MS = 60_000;
-const REFUND_STATUSES: (RefundStatus | "open")[] = ["requested", "confirmed", "rejected", "timed_out", "open"];
+const REFUND_STATUSES: (RefundStatus | "open")[] = ["requested", "confirmed", "rejected", "timed_out", "withdrawn", "open"];
 
 interface Own {
 	sweep?: Sweep;
@@ -305,10 +305,13 @@ const billing: QueueServiceSchema<Own & DbMixinThis> & { recover(this: Self): Pr
 			async handler(this: Self, payload: unknown) {
 				const { batchId, clientId } = payload as { batchId: string; clientId: string };
 				await withLogContext({ batchId, clientId }, async () => {
-					const { created, loans, pending } = await openBatchRefunds(await recordsStore(), this.adapter, clientId, batchId, getPlatform().config.billing.duplicateWindowSeconds);
-					// a notice for every request not yet delivered (also those created by a try that died before this line)
-					await this.enqueueMany(QUEUES.billingRefundNotices, pending.map((r) => ({ payload: { refundId: r._id }, options: { key: `${r._id}:notice` } })));
+					const { created, withdrawn, loans, pending } = await openBatchRefunds(await recordsStore(), this.adapter, clientId, batchId, getPlatform().config.billing.duplicateWindowSeconds);
+					// a notice for every request not yet delivered (also those created by a try that died before this line), and
+					// the withdrawals the client must hear of (a try that died here leaves them to the sweep)
+					const told = withdrawn.filter((r) => r.notice?.deliveredAt);
+					await this.enqueueMany(QUEUES.billingRefundNotices, [...pending, ...told].map((r) => ({ payload: { refundId: r._id }, options: { key: noticeKey(r) } })));
 					if (created) this.logger.warn({ created, loans }, "suspected duplicate repayments: refund requests opened");
+					if (withdrawn.length) this.logger.warn({ withdrawn: withdrawn.length, refundIds: withdrawn.map((r) => r._id).slice(0, 20) }, "refund requests withdrawn: their payment, or the one it repeats, bounced");
 				});
 			}
 		},
@@ -471,7 +474,7 @@ const billing: QueueServiceSchema<Own & DbMixinThis> & { recover(this: Self): Pr
 		/** Queues again the notices of open requests not delivered (lib/billing/refund-requests.ts dueNotices). Returns how many. */
 		async resendRefundNotices(this: Self, now = new Date()): Promise<number> {
 			const due = await dueNotices(this.adapter, noticeResendAfterMs(getPlatform().config.queues), now);
-			await this.enqueueMany(QUEUES.billingRefundNotices, due.map((r) => ({ payload: { refundId: r._id }, options: { key: `${r._id}:notice` } })));
+			await this.enqueueMany(QUEUES.billingRefundNotices, due.map((r) => ({ payload: { refundId: r._id }, options: { key: noticeKey(r) } })));
 			if (due.length) this.logger.info({ refunds: due.length }, "refund notices not delivered yet queued again");
 			return due.length;
 		},

@@ -91,11 +91,12 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 			of: { type: "string", description: "the earlier payment it repeats" },
 			amount: money,
 			paid_at: date,
-			status: { enum: ["requested", "confirmed", "rejected", "timed_out"] },
+			status: { enum: ["requested", "confirmed", "rejected", "timed_out", "withdrawn"], description: "withdrawn: billing withdrew it, as the payment (or the one it repeats) bounced" },
 			requestedAt: date,
 			history: { type: "array", items: obj({ status: str, at: date, by: str, note: str }, ["status", "at", "by"]) },
 			noticeDelivered: bool,
-			noticeError: { type: "string", description: "why the last try to deliver the notice to the client's webhook failed, while it is not delivered" }
+			noticeError: { type: "string", description: "why the last try to deliver the notice to the client's webhook failed, while it is not delivered" },
+			withdrawalDelivered: { type: "boolean", description: "withdrawn: whether the client's webhook got refund.withdrawn (absent when it never had the request's notice)" }
 		},
 		["id", "clientId", "loan_id", "payment_ref", "of", "amount", "paid_at", "status", "requestedAt", "history", "noticeDelivered"]
 	),

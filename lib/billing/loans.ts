@@ -32,6 +32,10 @@ export interface RefundDoc extends RefundState {
 	paid_at: string;
 	/** delivery of the refund.requested webhook: when delivered; else the last try and why it failed */
 	notice?: { deliveredAt?: string; lastError?: string; triedAt?: string };
+	/** when billing withdrew it (ISO): the payment, or the one it repeats, bounced */
+	withdrawnAt?: string;
+	/** delivery of the refund.withdrawn webhook (sent only when the client had the request's notice) */
+	withdrawal?: { deliveredAt?: string; lastError?: string; triedAt?: string };
 	[key: string]: unknown;
 }
 

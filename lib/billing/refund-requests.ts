@@ -8,14 +8,19 @@
  *     once its queue's retries are over (or was never queued: a handler that died in between) is queued again by the
  *     refund sweep (dueNotices);
  *   - the client's answer (decideRefund: a compare-and-set on the status read, so of two answers at once one wins);
- *   - the timeout (sweepRefunds: requests unanswered for too long, marked timed out once each).
+ *   - the timeout (sweepRefunds: requests unanswered for too long, marked timed out once each);
+ *   - the withdrawal (withdrawBouncedRefunds, after a repayment batch): an open request whose payment, or the payment
+ *     it repeats, has since bounced is withdrawn (there is no excess: a refund now would pay out money never
+ *     received); a client that had the request's notice gets the signed `refund.withdrawn` webhook, retried and swept
+ *     like the notice; a later answer to it is a 409 with the reason.
  */
 import type { StoreAdapter } from "../store/types.ts";
+import type { RepaymentRecord } from "../records/index.ts";
 import type { ClientDoc } from "../clients.ts";
 import { signBody } from "../ingest/report.ts";
 import { conflict, notFound } from "../api/errors.ts";
 import { loadLoanChunk, loansOfBatch, openRefunds, type RefundDoc } from "./loans.ts";
-import { applyRefundEvent, isRefundOverdue, type RefundEvent, type RefundStatus } from "./refunds.ts";
+import { applyRefundEvent, isRefundOverdue, OPEN_REFUND_STATUSES, type RefundEvent, type RefundStatus } from "./refunds.ts";
 
 /** What a client sees of a refund request. */
 export interface RefundView {
@@ -31,6 +36,8 @@ export interface RefundView {
 	noticeDelivered: boolean;
 	/** why the last try to deliver the notice failed (while it is not delivered) */
 	noticeError?: string;
+	/** withdrawn: whether the client's webhook got the refund.withdrawn notice (absent when it never had the request's) */
+	withdrawalDelivered?: boolean;
 	clientId: string;
 }
 
@@ -48,8 +55,14 @@ export function refundView(r: RefundDoc): RefundView {
 		requestedAt: r.requestedAt,
 		history: r.history,
 		noticeDelivered: delivered,
-		...(!delivered && r.notice?.lastError ? { noticeError: r.notice.lastError } : {})
+		...(!delivered && r.notice?.lastError ? { noticeError: r.notice.lastError } : {}),
+		...(r.status === "withdrawn" && delivered ? { withdrawalDelivered: Boolean(r.withdrawal?.deliveredAt) } : {})
 	};
+}
+
+/** The queue key of a refund's next notice: its request, or its withdrawal (one message each, however often queued). */
+export function noticeKey(r: Pick<RefundDoc, "_id" | "status">): string {
+	return `${r._id}:${r.status === "withdrawn" ? "withdrawn" : "notice"}`;
 }
 
 /** The refund statuses a list may ask for: one status, or `open` (requested or timed out: waiting for the client). */
@@ -59,20 +72,47 @@ export function refundStatusQuery(status: RefundStatus | "open" | undefined): Re
 }
 
 /**
- * Checks every loan a repayment batch touched; returns the refunds created now, the loans checked, and every request
- * of the client whose notice is not delivered yet (also those created by a try that died before notifying).
+ * Checks every loan a repayment batch touched: opens a refund request for each new suspected duplicate and withdraws
+ * the open ones whose payment (or the one it repeats) has bounced since. Returns the refunds created now, those
+ * withdrawn now, the loans checked, and every request of the client whose notice is not delivered yet (also those
+ * created by a try that died before notifying).
  */
-export async function openBatchRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, batchId: string, windowSeconds: number): Promise<{ created: number; loans: number; pending: RefundDoc[] }> {
+export async function openBatchRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, batchId: string, windowSeconds: number): Promise<{ created: number; withdrawn: RefundDoc[]; loans: number; pending: RefundDoc[] }> {
 	const loans = await loansOfBatch(records, clientId, batchId);
 	let created = 0;
+	const withdrawn: RefundDoc[] = [];
 	// every repayment of the loans (a duplicate may repeat one of an earlier batch), read 500 loans at a time
 	for (let i = 0; i < loans.length; i += 500) {
 		const some = loans.slice(i, i + 500);
 		const { repayments } = await loadLoanChunk(records, refunds, clientId, some, { payments: true, loans: false, refunds: false });
 		for (const loanId of some) created += (await openRefunds(records, refunds, clientId, loanId, windowSeconds, new Date(), repayments.get(loanId) ?? [])).created.length;
+		withdrawn.push(...(await withdrawBouncedRefunds(refunds, clientId, some, (loanId) => repayments.get(loanId) ?? [])));
 	}
 	const pending = (await refunds.find({ query: { client: clientId, status: "requested", "notice.deliveredAt": { $exists: false } } })) as RefundDoc[];
-	return { created, loans: loans.length, pending };
+	return { created, withdrawn, loans: loans.length, pending };
+}
+
+/**
+ * Withdraws the open refund requests of these loans whose payment, or the payment it repeats, is now recorded as
+ * bounced: there is no excess left to refund (a bounced suspect was never received; a bounced original leaves the
+ * suspect the only payment). A compare-and-set on the status read: a client's answer at the same moment wins or
+ * loses whole. Returns the requests withdrawn now.
+ */
+export async function withdrawBouncedRefunds(refunds: StoreAdapter, clientId: string, loanIds: string[], repaymentsOf: (loanId: string) => RepaymentRecord[], now = new Date()): Promise<RefundDoc[]> {
+	if (loanIds.length === 0) return [];
+	const open = (await refunds.find({ query: { client: clientId, loan_id: { $in: loanIds }, status: { $in: OPEN_REFUND_STATUSES } } })) as RefundDoc[];
+	const withdrawn: RefundDoc[] = [];
+	for (const r of open) {
+		const bounced = new Set(repaymentsOf(r.loan_id).filter((p) => p.status === "bounced").map((p) => p.payment_ref));
+		const ref = [r.payment_ref, r.of].find((x) => bounced.has(x));
+		if (!ref) continue;
+		const t = applyRefundEvent(r, "withdraw", now, "billing", `payment ${ref} bounced`);
+		if (!t.changed) continue;
+		const set = { status: t.state.status, history: t.state.history, withdrawnAt: now.toISOString() };
+		if ((await refunds.updateMany({ _id: r._id, status: r.status }, { $set: set })) === 0) continue;
+		withdrawn.push({ ...r, ...set });
+	}
+	return withdrawn;
 }
 
 export interface NoticeSettings {
@@ -82,15 +122,22 @@ export interface NoticeSettings {
 }
 
 /**
- * Sends one refund request's notice to the client's webhook, once: "delivered", "already" (delivered before, or the
- * refund is gone), or "no-webhook" (recorded; the request waits for the client's answer through the API). A
- * failure is recorded and thrown (the queue retries it).
+ * Sends a refund's next notice to the client's webhook, once: the request (`refund.requested`, with the links to
+ * answer it), or, once withdrawn, the withdrawal (`refund.withdrawn`, only to a client that had the request's).
+ * Answers "delivered", "already" (delivered before, nothing to tell, or the refund is gone), or "no-webhook"
+ * (recorded; the request waits for the client's answer through the API). A failure is recorded and thrown (the queue
+ * retries it).
  */
 export async function sendRefundNotice(refunds: StoreAdapter, refundId: string, clientOf: (clientId: string) => Promise<ClientDoc | null>, s: NoticeSettings): Promise<"delivered" | "already" | "no-webhook"> {
 	const r = (await refunds.findById(refundId)) as RefundDoc | null;
-	if (!r || r.notice?.deliveredAt) return "already";
+	if (!r) return "already";
+	const withdrawn = r.status === "withdrawn";
+	// a withdrawal is news only to a client told of the request; a request withdrawn before its notice is never sent
+	if (withdrawn ? !r.notice?.deliveredAt || r.withdrawal?.deliveredAt : r.notice?.deliveredAt) return "already";
+	const field = withdrawn ? "withdrawal" : "notice";
+	const event = withdrawn ? "refund.withdrawn" : "refund.requested";
 	// every try is recorded: the sweep queues a notice again only once its tries have been over for a while
-	const failed = async (error: string) => void (await refunds.updateById(refundId, { $set: { "notice.lastError": error, "notice.triedAt": new Date().toISOString() } }));
+	const failed = async (error: string) => void (await refunds.updateById(refundId, { $set: { [`${field}.lastError`]: error, [`${field}.triedAt`]: new Date().toISOString() } }));
 	const client = await clientOf(r.client);
 	const hook = client?.webhook;
 	if (!hook) {
@@ -98,10 +145,10 @@ export async function sendRefundNotice(refunds: StoreAdapter, refundId: string, 
 		return "no-webhook";
 	}
 	const api = `${s.publicUrl}/api/v1`;
-	const body = JSON.stringify({ event: "refund.requested", refund: refundView(r), links: { confirm: `${api}/refunds/${r._id}/confirm`, reject: `${api}/refunds/${r._id}/reject` } });
+	const body = JSON.stringify(withdrawn ? { event, refund: refundView(r) } : { event, refund: refundView(r), links: { confirm: `${api}/refunds/${r._id}/confirm`, reject: `${api}/refunds/${r._id}/reject` } });
 	const res = await fetch(hook.url, {
 		method: "POST",
-		headers: { "Content-Type": "application/json", "User-Agent": "Paperwork-Webhook/1", "X-Paperwork-Event": "refund.requested", "X-Paperwork-Delivery": r._id, "X-Paperwork-Signature": signBody(hook.secret, body) },
+		headers: { "Content-Type": "application/json", "User-Agent": "Paperwork-Webhook/1", "X-Paperwork-Event": event, "X-Paperwork-Delivery": withdrawn ? `${r._id}:withdrawn` : r._id, "X-Paperwork-Signature": signBody(hook.secret, body) },
 		body,
 		signal: AbortSignal.timeout(s.timeoutMs),
 		redirect: "error"
@@ -115,7 +162,9 @@ export async function sendRefundNotice(refunds: StoreAdapter, refundId: string, 
 		await failed(`webhook answered ${res.status}`);
 		throw new Error(`refund webhook answered ${res.status}`);
 	}
-	await refunds.updateById(refundId, { $set: { "notice.deliveredAt": new Date().toISOString() } });
+	await refunds.updateById(refundId, { $set: { [`${field}.deliveredAt`]: new Date().toISOString() } });
+	// withdrawn while its request's notice was on its way: the client, told of it now, is told of the withdrawal too
+	if (!withdrawn && ((await refunds.findById(refundId)) as RefundDoc | null)?.status === "withdrawn") await sendRefundNotice(refunds, refundId, clientOf, s);
 	return "delivered";
 }
 
@@ -162,16 +211,16 @@ export function noticeResendAfterMs(queues: { retries: number; retryDelayMs: num
 }
 
 /**
- * Requests still waiting for the client's answer (requested or timed out: a late answer is taken) whose notice is
- * not delivered and was last tried (or, never tried, requested) more than `afterMs` ago: a notice whose queue gave
+ * Notices to queue again, each last tried (or, never tried, due) more than `afterMs` ago: a notice whose queue gave
  * up (webhook down, dead-lettered), one whose handler died before queueing it, a client without a webhook then.
- * Oldest first, at most `limit`.
+ * Requests still waiting for the client's answer (requested or timed out: a late answer is taken) whose notice is not
+ * delivered, oldest first, at most `limit`; then withdrawals not delivered to clients that had the request's notice.
  */
 export async function dueNotices(refunds: StoreAdapter, afterMs: number, now = new Date(), limit = 500): Promise<RefundDoc[]> {
 	const before = new Date(now.getTime() - afterMs).toISOString();
-	return (await refunds.find({
+	const requests = (await refunds.find({
 		query: {
-			status: { $in: ["requested", "timed_out"] },
+			status: { $in: OPEN_REFUND_STATUSES },
 			requestedAt: { $lt: before },
 			"notice.deliveredAt": { $exists: false },
 			$or: [{ "notice.triedAt": { $exists: false } }, { "notice.triedAt": { $lt: before } }]
@@ -179,4 +228,17 @@ export async function dueNotices(refunds: StoreAdapter, afterMs: number, now = n
 		sort: "requestedAt",
 		limit
 	})) as RefundDoc[];
+	if (requests.length >= limit) return requests;
+	const withdrawals = (await refunds.find({
+		query: {
+			status: "withdrawn",
+			withdrawnAt: { $lt: before },
+			"notice.deliveredAt": { $exists: true },
+			"withdrawal.deliveredAt": { $exists: false },
+			$or: [{ "withdrawal.triedAt": { $exists: false } }, { "withdrawal.triedAt": { $lt: before } }]
+		},
+		sort: "withdrawnAt",
+		limit: limit - requests.length
+	})) as RefundDoc[];
+	return [...requests, ...withdrawals];
 }

@@ -6,14 +6,21 @@
  *   requested --reject---> rejected    (no refund: the payment becomes the borrower's credit)
  *   requested --timeout--> timed_out   (operators are alerted once; a late answer is still taken)
  *   timed_out --confirm/reject--> confirmed / rejected
+ *   requested | timed_out --withdraw--> withdrawn   (billing: the payment, or the one it repeats, bounced: there is no
+ *                                                   excess to refund; the client is told, and can no longer confirm)
  *
- * The same answer twice changes nothing (a callback retried); the opposite answer after a decision is a conflict.
+ * The same answer twice changes nothing (a callback retried); the opposite answer after a decision is a conflict,
+ * and so is any answer to a withdrawn request. A bounce after the client's decision changes nothing here (the
+ * passbook counts the bounce; a confirmed refund of a bounced payment is reported to operators by the caller).
  * Every step is appended to the history with who and when.
  */
 import type { RepaymentState } from "./passbook.ts";
 
-export type RefundStatus = "requested" | "confirmed" | "rejected" | "timed_out";
-export type RefundEvent = "confirm" | "reject" | "timeout";
+export type RefundStatus = "requested" | "confirmed" | "rejected" | "timed_out" | "withdrawn";
+export type RefundEvent = "confirm" | "reject" | "timeout" | "withdraw";
+
+/** Statuses still waiting for the client's answer. */
+export const OPEN_REFUND_STATUSES: RefundStatus[] = ["requested", "timed_out"];
 
 export interface RefundStep {
 	status: RefundStatus;
@@ -39,20 +46,27 @@ export function requestRefund(at: Date, by = "billing"): RefundState {
 	return { status: "requested", requestedAt: iso, history: [{ status: "requested", at: iso, by }] };
 }
 
-/** What a repayment counts as in the passbook while its refund is in this state. */
+/** What a repayment counts as in the passbook while its refund is in this state (withdrawn: a payment like any other). */
 export function repaymentStateOf(status: RefundStatus): RepaymentState {
-	return status === "confirmed" ? "refunded" : status === "rejected" ? "applied" : "held";
+	return status === "confirmed" ? "refunded" : status === "rejected" || status === "withdrawn" ? "applied" : "held";
 }
 
-const TARGET: Record<RefundEvent, RefundStatus> = { confirm: "confirmed", reject: "rejected", timeout: "timed_out" };
+const TARGET: Record<RefundEvent, RefundStatus> = { confirm: "confirmed", reject: "rejected", timeout: "timed_out", withdraw: "withdrawn" };
 
 /** Applies an event; `changed: false` leaves the stored state as it is (a repeat, or a conflict to report). */
 export function applyRefundEvent(state: RefundState, event: RefundEvent, at: Date, by: string, note?: string): RefundTransition {
 	const target = TARGET[event];
 	if (state.status === target) return { changed: false, state };
+	if (state.status === "withdrawn") {
+		const why = state.history.at(-1)?.note;
+		return { changed: false, state, conflict: `the refund was withdrawn${why ? ` (${why})` : ""}: there is nothing to refund` };
+	}
 	if (event === "timeout") {
 		// only a request still waiting times out; a decided one stays decided
 		if (state.status !== "requested") return { changed: false, state };
+	} else if (event === "withdraw") {
+		// decided already: the passbook counts the bounce; a confirmed refund of it is the caller's to report
+		if (state.status === "confirmed" || state.status === "rejected") return { changed: false, state, conflict: `the refund was already ${state.status}` };
 	} else if (state.status === "confirmed" || state.status === "rejected") {
 		return { changed: false, state, conflict: `the refund was already ${state.status}; it cannot be ${target} now` };
 	}

@@ -121,6 +121,56 @@ test("a duplicate repayment is held, its refund requested once over the signed w
 	assert.deepEqual(credited.body.instalments.map((i) => i.status), ["paid", "paid", "paid"]);
 });
 
+test("a held payment that bounces withdraws its refund: the client is told, can no longer confirm it, and the passbook charges the bounce instead", async () => {
+	const c = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-bounced-duplicate", webhook: { url: hookUrl, secret: SECRET } } });
+	const key = c.body.apiKey;
+	await upload(key, "loan", LOANS.replaceAll("L-100", "B-100").replaceAll("L-200", "B-200"));
+	// B-100 pays twice within minutes (UPI-B2 held as UPI-B1's duplicate); on B-200 the earlier of two NACH debits bounces later
+	const head = "payment_ref,loan_id,amount,paid_at,method,payer_ref,status";
+	await upload(key, "repayment", [head, "UPI-B1,B-100,1000.00,2026-01-05 10:00,upi,,", "UPI-B2,B-100,1000.00,2026-01-05 10:04,upi,,", "NACH-B1,B-200,1066.19,2026-01-05 06:00,nach,,", "NACH-B2,B-200,1066.19,2026-01-05 06:05,nach,,"].join("\n"));
+	type Refund = { id: string; payment_ref: string; status: string; history: { status: string; by: string; note?: string }[]; noticeDelivered: boolean; withdrawalDelivered?: boolean };
+	const refunds = async () => (await http<{ items: Refund[] }>(`${node.url}/refunds?loan_id=B-100`, { headers: apiKey(key) })).body.items.concat((await http<{ items: Refund[] }>(`${node.url}/refunds?loan_id=B-200`, { headers: apiKey(key) })).body.items);
+	const opened = await until("both refund notices delivered", async () => {
+		const r = await refunds();
+		return r.length === 2 && r.every((x) => x.noticeDelivered) ? r : undefined;
+	});
+	assert.deepEqual(opened.map((r) => r.payment_ref).sort(), ["NACH-B2", "UPI-B2"]);
+
+	// the bank's return file: the held UPI-B2 bounced, and NACH-B1 (the payment NACH-B2 was thought to repeat)
+	await upload(key, "repayment", [head, "UPI-B2,B-100,1000.00,2026-01-05 10:04,upi,,bounced", "NACH-B1,B-200,1066.19,2026-01-05 06:00,nach,,bounced"].join("\n"));
+	const withdrawn = await until("both withdrawn and the client told", async () => {
+		const r = await refunds();
+		return r.every((x) => x.status === "withdrawn" && x.withdrawalDelivered) ? r : undefined;
+	});
+	const byRef = new Map(withdrawn.map((r) => [r.payment_ref, r]));
+	assert.deepEqual(byRef.get("UPI-B2")?.history.map((h) => [h.status, h.by, h.note]), [["requested", "billing", undefined], ["withdrawn", "billing", "payment UPI-B2 bounced"]]);
+	assert.equal(byRef.get("NACH-B2")?.history.at(-1)?.note, "payment NACH-B1 bounced");
+	const told = received.filter((r) => r.event === "refund.withdrawn").map((r) => JSON.parse(r.body) as { refund: Refund; links?: unknown });
+	assert.deepEqual(told.filter((t) => byRef.has(t.refund.payment_ref)).map((t) => [t.refund.payment_ref, t.refund.status, t.links]).sort(), [["NACH-B2", "withdrawn", undefined], ["UPI-B2", "withdrawn", undefined]]);
+	const signed = received.find((r) => r.event === "refund.withdrawn");
+	assert.equal(signed?.signature, `sha256=${createHmac("sha256", SECRET).update(signed?.body ?? "").digest("hex")}`);
+
+	// a confirmation now would refund money never received: refused with the reason
+	const late = await http<{ error: { message: string } }>(`${node.url}/refunds/${byRef.get("UPI-B2")?.id}/confirm`, { method: "POST", headers: apiKey(key), json: {} });
+	assert.equal(late.status, 409);
+	assert.match(late.body.error.message, /withdrawn \(payment UPI-B2 bounced\)/);
+	// B-100: UPI-B1 pays January; UPI-B2 is a bounce, neither held nor applied. B-200: NACH-B2 is a payment now, no longer held
+	const b100 = await http<Passbook>(`${node.url}/loans/B-100/passbook?asOf=2026-01-31`, { headers: apiKey(key) });
+	assert.deepEqual([b100.body.totals.paid, b100.body.totals.held, b100.body.totals.bounced], ["1000.00", "0.00", "1000.00"]);
+	const b200 = await http<Passbook>(`${node.url}/loans/B-200/passbook?asOf=2026-01-31`, { headers: apiKey(key) });
+	assert.deepEqual([b200.body.totals.paid, b200.body.totals.held, b200.body.totals.bounced], ["1066.19", "0.00", "1066.19"]);
+	// the default schedule's bounce charge (500 + 18 % GST) for NACH-B1 is paid first from NACH-B2
+	assert.deepEqual(b200.body.charges.map((x) => [x.key, x.ref, x.amount, x.paid]), [["cheque_bounce", "NACH-B1", "590.00", "590.00"]]);
+	assert.equal(b200.body.instalments[0].paid, "476.19");
+	// the return file again: nothing withdrawn twice, no second notice
+	const before_ = received.filter((r) => r.event === "refund.withdrawn").length;
+	await upload(key, "repayment", [head, "UPI-B2,B-100,1000.00,2026-01-05 10:04,upi,,bounced"].join("\n"));
+	await new Promise((r) => setTimeout(r, 500));
+	assert.equal(received.filter((r) => r.event === "refund.withdrawn").length, before_);
+	const list = await http<{ total: number }>(`${node.url}/refunds?status=withdrawn`, { headers: apiKey(key) });
+	assert.equal(list.body.total, 2);
+});
+
 test("the passbook: interest-bearing loan with the default 2 % penalty, 404 for another client's loan, 400 for a bad date", async () => {
 	const a = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-a" } });
 	const b = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-b" } });

@@ -1,7 +1,8 @@
 /**
  * A refund request's notice on the embedded store, against a local webhook: every try is recorded, a notice that
  * failed (or was never queued) is due again for the sweep only once its queue's retries are over, a delivered one
- * never; requests the client has decided are left alone.
+ * never; requests the client has decided are left alone; a request whose payment bounced is withdrawn once, and the
+ * client told only when it had the request.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -11,8 +12,9 @@ import { SqliteStore } from "../../../lib/store/sqlite.ts";
 import type { StoreAdapter } from "../../../lib/store/types.ts";
 import type { ClientDoc } from "../../../lib/clients.ts";
 import { REFUND_INDEXES, type RefundDoc } from "../../../lib/billing/loans.ts";
-import { dueNotices, noticeResendAfterMs, sendRefundNotice } from "../../../lib/billing/refund-requests.ts";
+import { dueNotices, noticeKey, noticeResendAfterMs, sendRefundNotice, withdrawBouncedRefunds } from "../../../lib/billing/refund-requests.ts";
 import { requestRefund } from "../../../lib/billing/refunds.ts";
+import type { RepaymentRecord } from "../../../lib/records/index.ts";
 
 let store: SqliteStore;
 let refunds: StoreAdapter;
@@ -92,6 +94,44 @@ test("never-tried notices are due once their request is older than the delay; ti
 	assert.equal(doc.notice?.lastError, "client has no webhook");
 	assert.ok(!ids(await dueNotices(refunds, resend, now)).includes("UPI-NOHOOK"));
 	assert.ok(ids(await dueNotices(refunds, resend, new Date(now.getTime() + resend + 1000))).includes("UPI-NOHOOK"));
+	await refunds.removeMany({});
+});
+
+test("a bounced payment withdraws its open request once; the withdrawal is sent only to a client told of the request, and swept like a notice", async () => {
+	const now = new Date();
+	const hourAgo = new Date(now.getTime() - HOUR);
+	const told = await refund("UPI-TOLD", hourAgo, { notice: { deliveredAt: hourAgo.toISOString() } });
+	const untold = await refund("UPI-UNTOLD", hourAgo);
+	const originalBounced = await refund("UPI-DUP", hourAgo, { of: "UPI-ORIG", status: "timed_out" });
+	const decided = await refund("UPI-KEPT", hourAgo, { status: "rejected" });
+	const paid = await refund("UPI-FINE", hourAgo);
+	const pays = [
+		{ payment_ref: "UPI-TOLD", status: "bounced" },
+		{ payment_ref: "UPI-UNTOLD", status: "bounced" },
+		{ payment_ref: "UPI-ORIG", status: "bounced" },
+		{ payment_ref: "UPI-KEPT", status: "bounced" },
+		{ payment_ref: "UPI-FINE" }
+	] as RepaymentRecord[];
+	const withdrawn = await withdrawBouncedRefunds(refunds, "c1", ["L-1"], () => pays, now);
+	assert.deepEqual(ids(withdrawn), ["UPI-DUP", "UPI-TOLD", "UPI-UNTOLD"], "open requests only; a decided one stays decided");
+	assert.deepEqual(await withdrawBouncedRefunds(refunds, "c1", ["L-1"], () => pays, now), [], "withdrawn once");
+	assert.equal(((await refunds.findById(originalBounced._id)) as RefundDoc).history.at(-1)?.note, "payment UPI-ORIG bounced");
+	assert.equal(((await refunds.findById(decided._id)) as RefundDoc).status, "rejected");
+	assert.equal(((await refunds.findById(paid._id)) as RefundDoc).status, "requested");
+	assert.equal(noticeKey(withdrawn[0]), `${withdrawn[0]._id}:withdrawn`);
+
+	// the sweep: the withdrawal of the request the client had, once its delay has passed; never the untold one's
+	const resend = 15 * 60_000;
+	const later = new Date(now.getTime() + resend + 1000);
+	assert.deepEqual(ids((await dueNotices(refunds, resend, later)).filter((r) => r.status === "withdrawn")), ["UPI-TOLD"]);
+	calls.length = 0;
+	answer = 204;
+	assert.equal(await sendRefundNotice(refunds, untold._id, async () => client(true), settings), "already", "the client never heard of it");
+	assert.equal(await sendRefundNotice(refunds, told._id, async () => client(true), settings), "delivered");
+	assert.equal(await sendRefundNotice(refunds, told._id, async () => client(true), settings), "already");
+	assert.deepEqual(calls, [`${told._id}:withdrawn`]);
+	assert.ok(((await refunds.findById(told._id)) as RefundDoc).withdrawal?.deliveredAt);
+	assert.deepEqual(ids((await dueNotices(refunds, resend, later)).filter((r) => r.status === "withdrawn")), []);
 	await refunds.removeMany({});
 });
 

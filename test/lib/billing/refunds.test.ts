@@ -44,6 +44,28 @@ test("timeout: overdue after the limit, alerts once, and a late answer is still 
 	assert.equal(applyRefundEvent(late.state, "timeout", later(400), "billing").changed, false);
 });
 
+test("withdraw: an open request (requested or timed out) is withdrawn when its payment bounced; no answer is taken after it; a decided one stays decided", () => {
+	const w = applyRefundEvent(requestRefund(t0), "withdraw", later(30), "billing", "payment UPI-2 bounced");
+	assert.ok(w.changed);
+	assert.deepEqual([w.state.status, w.repayment, w.alert], ["withdrawn", "applied", false]);
+	assert.deepEqual(w.state.history.map((h) => [h.status, h.by, h.note]), [["requested", "billing", undefined], ["withdrawn", "billing", "payment UPI-2 bounced"]]);
+	for (const answer of ["confirm", "reject"] as const) {
+		const late = applyRefundEvent(w.state, answer, later(40), "client:acme");
+		assert.equal(late.changed, false);
+		assert.match(late.changed ? "" : late.conflict ?? "", /withdrawn \(payment UPI-2 bounced\): there is nothing to refund/);
+	}
+	assert.deepEqual(applyRefundEvent(w.state, "withdraw", later(41), "billing"), { changed: false, state: w.state }, "withdrawn once");
+	assert.equal(applyRefundEvent(w.state, "timeout", later(5000), "billing").changed, false);
+	const timedOut = applyRefundEvent(requestRefund(t0), "timeout", later(61), "billing");
+	assert.ok(timedOut.changed);
+	assert.equal(applyRefundEvent(timedOut.state, "withdraw", later(62), "billing").state.status, "withdrawn");
+	const confirmed = applyRefundEvent(requestRefund(t0), "confirm", later(5), "client:acme");
+	assert.ok(confirmed.changed);
+	const after = applyRefundEvent(confirmed.state, "withdraw", later(30), "billing");
+	assert.equal(after.changed, false);
+	assert.match(after.changed ? "" : after.conflict ?? "", /already confirmed/);
+});
+
 test("suspected duplicates: same loan and amount within the window under another reference", () => {
 	const p = (ref: string, loan: string, amount: string, min: number) => ({ payment_ref: ref, loan_id: loan, amount, paid_at: later(min).toISOString().replace(/\.000Z$/, "Z") });
 	const found = findSuspectedDuplicates([
