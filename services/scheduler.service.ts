@@ -184,7 +184,7 @@ const schedulerService: ServiceSchema<ServiceSettingSchema, Record<string, never
 				return { outcome: "claimed-elsewhere", day };
 			}
 			const lines = await this.runs.digest(new Date(at.getTime() - 86_400_000));
-			await this.alerts.digest(lines);
+			await this.alerts.digest(lines, day);
 			this.logger.info({ day, runs: lines.length }, "daily digest sent");
 			return { outcome: "sent", day, runs: lines.length };
 		},

@@ -15,8 +15,9 @@
  * (their summary goes out in a later interval they win, or is only counted, `throttled`, when they close). The
  * in-memory state is the fast path: one claim per kind per interval per process, none for the alerts after it.
  *
- * The digest (`digest(lines)`) is mailed as it is asked for; the caller (the scheduler) asks once a day at
- * ALERT_DIGEST_AT, a time of day in SCHEDULER_TZ (`nextDigestAt` computes when), one node of all.
+ * The digest (`digest(lines, day)`) is mailed as it is asked for; the caller (the scheduler) asks once a day at
+ * ALERT_DIGEST_AT, a time of day in SCHEDULER_TZ (`nextDigestAt` computes when), one node of all, naming the day in
+ * that time zone (its subject's date: a digest due at 00:30 in Kolkata is still the previous day in UTC).
  */
 import { Cron } from "croner";
 import nodemailer from "nodemailer";
@@ -29,7 +30,8 @@ export type AlertKind = "run_failed" | "cases_failed" | "dlq_not_empty" | "circu
 
 export interface Alerts {
 	raise(kind: AlertKind, text: string, details?: Record<string, unknown>): void;
-	digest(lines: string[]): Promise<void>;
+	/** `day`: YYYY-MM-DD the digest is of, in the scheduler's time zone (absent: today in UTC) */
+	digest(lines: string[], day?: string): Promise<void>;
 	close(): Promise<void>;
 }
 
@@ -212,13 +214,12 @@ export function createAlerts(config: Config, deps: AlertDeps): Alerts {
 				})
 			);
 		},
-		async digest(lines) {
-			logger.info({ alert: "digest", lines: lines.length }, "daily digest");
+		async digest(lines, day = new Date(now()).toISOString().slice(0, 10)) {
+			logger.info({ alert: "digest", day, lines: lines.length }, "daily digest");
 			if (!transport) {
 				count("digest", "logged");
 				return;
 			}
-			const day = new Date(now()).toISOString().slice(0, 10);
 			await mail("digest", `daily digest ${day}`, lines.length ? lines.join("\n") : "No dispatch runs today.", 1);
 		},
 		async close() {

@@ -180,7 +180,7 @@ export type { AlertKind };
 /** Where delivery raises operator alerts (lib/alerts provides the real one: SMTP, throttled per kind). */
 export interface AlertSink {
 	raise(kind: AlertKind, text: string, details?: Record<string, unknown>): void;
-	digest(lines: string[]): Promise<void>;
+	digest(lines: string[], day?: string): Promise<void>;
 	close(): Promise<void>;
 }
 
@@ -190,8 +190,8 @@ export function logAlerts(logger: Logger): AlertSink {
 		raise(kind, text, details) {
 			logger.warn({ alert: kind, ...details }, text);
 		},
-		async digest(lines) {
-			logger.info({ alert: "digest", lines }, "daily digest of runs");
+		async digest(lines, day) {
+			logger.info({ alert: "digest", day, lines }, "daily digest of runs");
 		},
 		async close() {}
 	};

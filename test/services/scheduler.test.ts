@@ -52,6 +52,7 @@ test("one digest a day however often it is claimed; a scheduled run sends none",
 		await sleep(300);
 		assert.equal(digests().length, 1);
 		assert.match(digests()[0].raw, new RegExp(`${run.id} scheduled`), "the digest lists the day's runs");
+		assert.match(digests()[0].raw, /^Subject: \[Paperwork\] daily digest 2026-12-01$/m, "dated by the day it is of, in SCHEDULER_TZ");
 		// the next day has its own digest
 		assert.equal(((await node.broker.call("scheduler.digest", { at: new Date("2026-12-02T12:30:00.000Z") })) as { outcome: string }).outcome, "sent");
 	} finally {

@@ -134,8 +134,10 @@ test("without ALERT_EMAILS alerts are only logged and counted; the digest goes o
 
 	const alerts = createAlerts(loadConfig({ SMTP_URL: smtp.url, ALERT_EMAILS: "ops@lender.example" }), { logger, metrics, now: () => Date.parse("2026-12-01T18:00:00Z") });
 	await alerts.digest(["run R-1: 100 cases, 98 delivered", "run R-2: 5 cases, 5 delivered"]);
+	// 00:30 in Kolkata on 2 December is still 1 December in UTC: the scheduler names the day in its time zone
+	await alerts.digest(["run R-3: 1 case, 1 delivered"], "2026-12-02");
 	await alerts.close();
-	assert.deepEqual(subjects(), ["[Paperwork] daily digest 2026-12-01"]);
+	assert.deepEqual(subjects(), ["[Paperwork] daily digest 2026-12-01", "[Paperwork] daily digest 2026-12-02"]);
 	assert.match(smtp.mails[0].raw, /run R-2: 5 cases, 5 delivered/);
 });
 
