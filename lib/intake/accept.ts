@@ -14,6 +14,7 @@ import type { Platform } from "../platform.ts";
 import { newId } from "../store/ids.ts";
 import { httpError } from "../api/errors.ts";
 import { safeFileName } from "../ingest/receive.ts";
+import { handOff } from "./handoff.ts";
 import { IntakeCheckError } from "./checks.ts";
 import { receiveDocument } from "./receive.ts";
 import type { Envelope, IntakeDoc, IntakeSource, IntakeStore } from "./documents.ts";
@@ -106,6 +107,8 @@ export async function acceptDocument(input: AcceptInput, deps: AcceptDeps): Prom
 		} catch (err) {
 			deps.log?.("warn", { intakeId: id, clientId: input.clientId, err: (err as Error).message }, "document not indexed at acceptance");
 		}
+		// a reader in this process takes the bytes from memory instead of reading the stored original back
+		if (spooled.bytes) handOff(key, spooled.bytes);
 		// the document exists: a failure to enqueue it is the reader's sweep's to repair (PENDING is read again)
 		await deps.received(id, checked.kind);
 		return doc;

@@ -81,6 +81,9 @@ export interface IntakeDoc extends Doc {
 	file: { key: string; name: string; size: number; sha256: string; kind: DocKind; mime: string; pages: number; encryption?: "owner"; width?: number; height?: number; maxPagePt?: { width: number; height: number } };
 	envelope?: Envelope;
 	pages?: PageInfo[];
+	/** the text read (form feed between pages) when short (lib/intake/read/process.ts INLINE_TEXT_BYTES) */
+	text?: string;
+	/** else the object holding it */
 	textKey?: string;
 	fields?: Record<string, FieldValue>;
 	template?: string | null;

@@ -1,7 +1,9 @@
 /**
  * The reader's work on one document: claim it (PENDING -> PROCESSING, compare-and-set), take the original (in
- * memory, or a temporary file when a tool needs one), read its pages (text layer, OCR for the rest), store the text, extract and check the fields, and
- * finish it COMPLETED, NEEDS_REVIEW or FAILED with the reason. A document already finished is left alone, so a
+ * memory: handed over by intake in this process, or read from the store; a temporary file when a tool needs one),
+ * read its pages (text layer, OCR for the rest), keep the text (on the document up to INLINE_TEXT_BYTES, else as an
+ * object beside the original), extract and check the fields, and finish it COMPLETED, NEEDS_REVIEW or FAILED with the
+ * reason. A document already finished is left alone, so a
  * message delivered twice does nothing twice; a reader killed mid-OCR leaves PROCESSING, and the redelivered
  * message takes it over once the claim's lease has passed.
  */
@@ -19,9 +21,16 @@ import type { Pool } from "../run.ts";
 import { extractFields } from "../../fields/extract.ts";
 import { loadTemplates } from "../../fields/templates.ts";
 import { searchFieldsOf } from "../context.ts";
+import { takeHandedOff } from "../handoff.ts";
 
 /** PDFs up to this size are read from memory (as the intake checks are, lib/intake/pdf-structure.ts) */
 const IN_MEMORY_BYTES = MAX_INSPECT_BYTES;
+
+/**
+ * A text up to this size is kept on the document itself (a few pages: one durable write fewer a document, the
+ * object's being a file, its sidecar, two fsyncs and a folder's); a longer one is an object, `textKey`.
+ */
+export const INLINE_TEXT_BYTES = 16 * 1024;
 
 export interface ProcessDeps {
 	platform: Pick<Platform, "config" | "objects">;
@@ -62,7 +71,8 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		const { objects } = deps.platform;
 		// a PDF up to IN_MEMORY_BYTES is held in memory (its text layer read from stdin); a file is made only when a
 		// tool needs one (OCR, images, larger files)
-		const bytes = doc.file.kind === "pdf" && doc.file.size <= IN_MEMORY_BYTES ? await buffer(await objects.get(doc.file.key)) : undefined;
+		const handed = takeHandedOff(doc.file.key);
+		const bytes = handed ?? (doc.file.kind === "pdf" && doc.file.size <= IN_MEMORY_BYTES ? await buffer(await objects.get(doc.file.key)) : undefined);
 		let file: string | undefined;
 		const original = {
 			...(bytes ? { bytes } : {}),
@@ -79,16 +89,15 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		const cfg = deps.platform.config.intake;
 		const read = await readPages(original, doc.file, { pool: deps.pool, langs: deps.langs ?? cfg.ocrLangs, timeoutMs: cfg.ocrTimeoutMs, maxPixels: cfg.maxPixels });
 		const text = read.texts.join("\n\f\n");
-		const textKey = `intake/${doc.clientId}/${id}/text.txt`;
-		await deps.platform.objects.put(textKey, text, { contentType: "text/plain; charset=utf-8" });
+		const kept = await keepText(deps.platform.objects, `intake/${doc.clientId}/${id}/text.txt`, text);
 		const failedPages = read.pages.filter((p) => p.error);
 		if (read.pages.every((p) => p.source === "none" || p.chars === 0)) {
-			return finish(store, doc, "FAILED", { pages: read.pages, textKey, error: { code: "unreadable", message: failedPages[0]?.error ?? "no text could be read on any page" } }, text);
+			return finish(store, doc, "FAILED", { pages: read.pages, ...kept, error: { code: "unreadable", message: failedPages[0]?.error ?? "no text could be read on any page" } }, text);
 		}
 		const ex = extractFields(text, loadTemplates(deps.templatesDir), doc.type);
 		const checks = [...ex.checks, ...failedPages.map((p) => ({ code: "page_unread", message: `page ${p.n}: ${p.error}` }))];
 		const status: IntakeStatus = checks.length ? "NEEDS_REVIEW" : "COMPLETED";
-		return finish(store, doc, status, { pages: read.pages, textKey, fields: ex.fields, template: ex.template, type: ex.type, checks, error: null }, text);
+		return finish(store, doc, status, { pages: read.pages, ...kept, fields: ex.fields, template: ex.template, type: ex.type, checks, error: null }, text);
 	} catch (err) {
 		const e = err as Error;
 		// an unreadable stored original is final; anything else (the store, objects) is retried by the queue
@@ -102,6 +111,13 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		clearInterval(beat);
 		if (dir) await rm(dir, { recursive: true, force: true });
 	}
+}
+
+/** The text on the document when short, else stored as an object under `key`. */
+async function keepText(objects: Platform["objects"], key: string, text: string): Promise<{ text: string } | { textKey: string }> {
+	if (Buffer.byteLength(text, "utf8") <= INLINE_TEXT_BYTES) return { text };
+	await objects.put(key, text, { contentType: "text/plain; charset=utf-8" });
+	return { textKey: key };
 }
 
 async function finish(store: IntakeStore, doc: IntakeDoc, status: IntakeStatus, set: Partial<IntakeDoc>, text: string): Promise<ProcessOutcome> {

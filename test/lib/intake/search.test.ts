@@ -28,6 +28,7 @@ import { Pool } from "../../../lib/intake/run.ts";
 import { cnpj, fmtCnpj, gstin, textPdf } from "../../helpers/intake-corpus.ts";
 import { createTestDatabase } from "../../helpers/postgres.ts";
 import { tempDir } from "../../helpers/node.ts";
+import { takeHandedOff } from "../../../lib/intake/handoff.ts";
 
 interface Harness {
 	store: StoreFactory;
@@ -107,7 +108,9 @@ function suite(label: string, make: () => Promise<Harness>, skip?: string): void
 			assert.deepEqual(await ids({ status: "PENDING" }), [a._id]);
 			assert.deepEqual(await ids({ q: "kaveri" }), [a._id], "found by its file name before it is read");
 			assert.deepEqual(await ids({}, "c2"), [], "another client's list");
-			// a reader claims it and hangs on the original: PROCESSING in the list; its reading then fails: PENDING again
+			// a reader (on another node: not handed the original in memory) claims it and hangs on the original's read:
+			// PROCESSING in the list; its reading then fails: PENDING again
+			takeHandedOff(a.file.key);
 			objects.held = a.file.key;
 			const states: string[] = [];
 			const moved = async (d: IntakeDoc) => {
