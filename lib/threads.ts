@@ -52,7 +52,6 @@ export class ThreadPool<J, O> {
 
 	private spawn(): Slot<O> {
 		const slot: Slot<O> = { worker: new Worker(this.url, { workerData: this.workerData, name: this.name }), busy: 0, pending: new Map(), cpuUs: 0 };
-		slot.worker.unref();
 		slot.worker.on("message", (msg: Reply<O>) => {
 			if (typeof msg.cpuUs === "number" && msg.cpuUs > slot.cpuUs) {
 				this.onCpu?.((msg.cpuUs - slot.cpuUs) / 1e6);
@@ -77,6 +76,9 @@ export class ThreadPool<J, O> {
 		slot.worker.on("exit", (code) => {
 			if (!this.closed && code !== 0) fail(new Error(`${this.name} thread exited with code ${code}`));
 		});
+		// after the listeners (adding a "message" listener refs the worker's port again): an idle thread keeps no
+		// process alive
+		slot.worker.unref();
 		return slot;
 	}
 

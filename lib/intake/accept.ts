@@ -79,7 +79,8 @@ export async function acceptDocument(input: AcceptInput, deps: AcceptDeps): Prom
 		const key = `intake/${input.clientId}/${id}/${name}`;
 		let doc: IntakeDoc | undefined;
 		try {
-			await objects.put(key, spooled.stream(), { contentType: checked.mime, metadata: { filename: encodeURIComponent(name) } });
+			// a body held in memory is written in one job on the store's writer thread (lib/objects/fs-writer.ts)
+			await objects.put(key, spooled.bytes ?? spooled.stream(), { contentType: checked.mime, metadata: { filename: encodeURIComponent(name) } });
 			const fields = {
 				_id: id,
 				clientId: input.clientId,

@@ -15,14 +15,15 @@
  * Limits of this store: a key segment may take at most 253 bytes on disk (InvalidKeyError beyond), and on a
  * case-insensitive filesystem keys differing only in case are the same object.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fsp, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { InvalidKeyError, ObjectNotFoundError, type ObjectInfo, type ObjectStore, type PutOptions } from "./types.ts";
+import { InvalidKeyError, ObjectNotFoundError, ObjectTooLargeError, type ObjectInfo, type ObjectStore, type PutOptions } from "./types.ts";
 import { normaliseContentType, normaliseMetadata, resolveRange, validateExpiry, validateKey, validatePrefix, DEFAULT_CONTENT_TYPE } from "./keys.ts";
-import { Meter, checkBody, discardBody, type Body } from "./meter.ts";
+import { Meter, checkBody, checkMaxBytes, discardBody, type Body } from "./meter.ts";
 import { buildLink } from "./links.ts";
+import { writeOnThread } from "./fs-writer.ts";
 
 const DATA = "~o";
 const META = "~m";
@@ -92,6 +93,7 @@ export class FsObjectStore implements ObjectStore {
 	}
 
 	async put(key: string, body: Body, options: PutOptions = {}): Promise<{ key: string; size: number; sha256: string }> {
+		if (typeof body === "string" || Buffer.isBuffer(body)) return this.putBytes(key, typeof body === "string" ? Buffer.from(body, "utf8") : body, options);
 		let dir: string, base: string, sidecar: Omit<Sidecar, "size" | "sha256">, meter: Meter;
 		try {
 			({ dir, base } = this.locate(key));
@@ -136,6 +138,17 @@ export class FsObjectStore implements ObjectStore {
 			await Promise.all([fsp.rm(dataTmp, { force: true }), fsp.rm(metaTmp, { force: true })]);
 			throw err;
 		}
+	}
+
+	/** A body already in memory: hashed here, its files written by a writer thread in one job (lib/objects/fs-writer.ts). */
+	private async putBytes(key: string, bytes: Buffer, options: PutOptions): Promise<{ key: string; size: number; sha256: string }> {
+		const { dir, base } = this.locate(key);
+		checkMaxBytes(options.maxBytes);
+		if (options.maxBytes !== undefined && bytes.length > options.maxBytes) throw new ObjectTooLargeError(options.maxBytes);
+		const sha256 = createHash("sha256").update(bytes).digest("hex");
+		const sidecar: Sidecar = { contentType: normaliseContentType(options.contentType), metadata: normaliseMetadata(options.metadata), size: bytes.length, sha256 };
+		await writeOnThread({ dir, data: base + DATA, meta: base + META, dataTmp: `${TEMP}${randomBytes(8).toString("hex")}`, metaTmp: `${TEMP}${randomBytes(8).toString("hex")}`, bytes, sidecar: JSON.stringify(sidecar) });
+		return { key, size: bytes.length, sha256 };
 	}
 
 	/** Creates the folder and an exclusive temporary file in it (retrying if a concurrent delete pruned the folder). */

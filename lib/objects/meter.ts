@@ -32,15 +32,20 @@ function toBuffer(chunk: unknown): Buffer {
 	throw new TypeError("object body stream must yield Buffers, Uint8Arrays or strings");
 }
 
+/** A put's size limit: absent, or a whole number >= 0 (RangeError otherwise). */
+export function checkMaxBytes(maxBytes: number | undefined): void {
+	if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
+		throw new RangeError(`maxBytes must be a whole number >= 0, got ${maxBytes}`);
+	}
+}
+
 export class Meter {
 	size = 0;
 	readonly maxBytes: number | undefined;
 	private readonly hash: Hash = createHash("sha256");
 
 	constructor(maxBytes?: number) {
-		if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 0)) {
-			throw new RangeError(`maxBytes must be a whole number >= 0, got ${maxBytes}`);
-		}
+		checkMaxBytes(maxBytes);
 		this.maxBytes = maxBytes;
 	}
 

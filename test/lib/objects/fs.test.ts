@@ -66,6 +66,26 @@ test("a failed put removes its temporary files", async () => {
 	assert.deepEqual(tree(path.join(root, "fail")), []);
 });
 
+test("a body in memory, written on the writer thread, gives the same object and files as a streamed one; its failure is thrown and leaves nothing", async () => {
+	const bytes = Buffer.from("%PDF-1.4 rendered in memory");
+	const fromMemory = await store.put("mem/a.pdf", bytes, { contentType: "application/pdf", metadata: { filename: "a.pdf" } });
+	const streamed = await store.put("mem/b.pdf", Readable.from([bytes]), { contentType: "application/pdf", metadata: { filename: "a.pdf" } });
+	assert.deepEqual({ ...fromMemory, key: "" }, { ...streamed, key: "" });
+	assert.deepEqual(tree(path.join(root, "mem")), ["a.pdf~m", "a.pdf~o", "b.pdf~m", "b.pdf~o"]);
+	assert.deepEqual(fs.readFileSync(path.join(root, "mem/a.pdf~m"), "utf8"), fs.readFileSync(path.join(root, "mem/b.pdf~m"), "utf8"));
+	assert.equal(await read("mem/a.pdf"), bytes.toString());
+	const [a, b] = [await store.stat("mem/a.pdf"), await store.stat("mem/b.pdf")];
+	assert.deepEqual({ ...a, key: "", lastModified: 0 }, { ...b, key: "", lastModified: 0 }, "size, hash, type and metadata alike");
+	// replaced in place
+	await store.put("mem/a.pdf", "v2");
+	assert.equal(await read("mem/a.pdf"), "v2");
+	// a file where the object's folder should be: the thread's error comes back, nothing is left behind
+	fs.writeFileSync(path.join(root, "mem", "blocked"), "a file, not a folder");
+	await assert.rejects(store.put("mem/blocked/c.pdf", bytes), /EEXIST|ENOTDIR/);
+	await assert.rejects(store.put("mem/big", bytes, { maxBytes: 3 }), ObjectTooLargeError);
+	assert.deepEqual(tree(path.join(root, "mem")), ["a.pdf~m", "a.pdf~o", "b.pdf~m", "b.pdf~o", "blocked"]);
+});
+
 test("a reader sees the old object while a put is streaming, the new one after", async () => {
 	await store.put("atomic/doc", "old");
 	const body = new PassThrough();
