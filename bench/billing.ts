@@ -7,12 +7,15 @@
  *   npm run bench:billing -- [--loans 100000] [--pdf-loans 200] [--pdf-rounds 3] [--without-notifier]
  *
  * Prints loans/s to a final status, the CPU time this process spent per loan (the notifier's SMS work included:
- * everything runs in this process; Chromium's is not), SMS sent per loan, peak RSS, and the PDF run against the
+ * all of Paperwork runs in this process; Chromium's is not), SMS sent per loan, peak RSS, and the PDF run against the
  * renderer alone (--pdf-rounds rounds, the two in turn, their order alternating: the median ratio is the figure).
+ * The Twilio server runs in a child process of its own (a provider is outside; its CPU is printed apart).
  * --without-notifier runs the node without the notifier (the statement cases wait on
  * cases.rendered, no SMS goes out, no PDF run): billing's own steps alone, for the capacity model.
  */
 import { parseArgs } from "node:util";
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -21,12 +24,13 @@ import { availableServices, startNode } from "../lib/node.ts";
 import { QUEUES } from "../config/queues.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
 import { startTwilioServer } from "../test/fixtures/providers/twilio.ts";
+import { processStats } from "./fixtures/process-tree.ts";
 import { ChromiumEngine } from "../lib/render/chromium.ts";
 import { toHtml } from "../lib/render/templates.ts";
 import { buildPassbook } from "../lib/billing/passbook.ts";
 import { computeStatement, statementDocumentData } from "../lib/billing/statement.ts";
 
-const { values } = parseArgs({ options: { loans: { type: "string", default: "100000" }, "pdf-loans": { type: "string", default: "200" }, "pdf-rounds": { type: "string", default: "3" }, "without-notifier": { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { role: { type: "string" }, loans: { type: "string", default: "100000" }, "pdf-loans": { type: "string", default: "200" }, "pdf-rounds": { type: "string", default: "3" }, "without-notifier": { type: "boolean", default: false } } });
 const LOANS = Number(values.loans);
 const WITHOUT_NOTIFIER = values["without-notifier"];
 const PDF_LOANS = Number(values["pdf-loans"]);
@@ -36,7 +40,46 @@ const CYCLE_TO = "2026-11-10";
 const LANGS = ["en", "hi", "mr", "gu"];
 
 let peakRss = 0;
-const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+const rssTimer = values.role ? undefined : setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+const TWILIO = { accountSid: "ACbench", authToken: "bench-token" };
+
+/** The child process that plays Twilio: its Messages resource and the status callbacks, over HTTP on loopback. */
+async function twilioRole(): Promise<void> {
+	const twilio = await startTwilioServer({ ...TWILIO, record: false, statuses: ["delivered"] });
+	process.on("message", (m: { settle?: boolean; done?: boolean }) => {
+		if (m.settle) void twilio.settled().then(() => process.send?.({ settled: true }));
+		if (m.done) void twilio.close().then(() => process.exit(0));
+	});
+	process.send?.({ url: twilio.url });
+}
+
+/** The Twilio server's process: its URL, a wait for its callbacks in flight, its CPU seconds and peak RSS, its end. */
+async function startTwilioProcess(): Promise<{ url: string; settled(): Promise<void>; stats(): { cpuS: number; peakMiB: number }; close(): void }> {
+	const child: ChildProcess = fork(fileURLToPath(import.meta.url), ["--role", "twilio"], { execArgv: ["--disable-warning=ExperimentalWarning"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+	const next = <T>(pick: (m: T) => boolean) =>
+		new Promise<T>((resolve, reject) => {
+			const on = (m: T) => {
+				if (!pick(m)) return;
+				child.off("message", on);
+				resolve(m);
+			};
+			child.on("message", on);
+			child.once("exit", (code) => reject(new Error(`Twilio server process exited with ${code}`)));
+		});
+	const { url } = await next<{ url?: string }>((m) => !!m.url);
+	return {
+		url: url as string,
+		async settled() {
+			const done = next<{ settled?: boolean }>((m) => !!m.settled);
+			child.send({ settle: true });
+			await done;
+		},
+		stats: () => processStats(child.pid as number),
+		close() {
+			child.send({ done: true });
+		}
+	};
+}
 
 function loanCsv(prefix: string, n: number): string {
 	const head = "loan_id,applicant_name,language,phone,email,address_line1,address_line2,city,state,postal_code,loan_amount,annual_interest_rate,tenure_months,disbursement_date,first_emi_date,processing_fee";
@@ -62,7 +105,7 @@ function repaymentCsv(prefix: string, n: number): string {
 }
 
 async function main(): Promise<void> {
-	const twilio = await startTwilioServer({ accountSid: "ACbench", authToken: "bench-token", record: false, statuses: ["delivered"] });
+	const twilio = await startTwilioProcess();
 	const dataDir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-billing-"));
 	const node = await startNode({
 		env: {
@@ -150,6 +193,8 @@ async function main(): Promise<void> {
 		const loans = noPdf.run.counts.loans;
 		console.log(`  run without PDFs: ${noPdf.run.counts.done.toLocaleString("en")} done, ${noPdf.run.counts.halted} halted; statement cases handed to the notifier in ${noPdf.seconds.toFixed(1)} s = ${Math.round(loans / noPdf.seconds).toLocaleString("en")} loans/s`);
 		console.log(`    to the last SMS sent (${sms} SMS, ${(Number(sms) / loans).toFixed(2)} a loan): ${toLastSms.toFixed(1)} s = ${Math.round(loans / toLastSms).toLocaleString("en")} loans/s; CPU ${(noPdf.cpuMsPerLoan + (cpuSms.user + cpuSms.system) / 1000 / Math.max(1, loans)).toFixed(2)} ms a loan in this process`);
+		const tw = twilio.stats();
+		console.log(`    the Twilio server (a process of its own, not Paperwork): CPU ${((tw.cpuS * 1000) / Math.max(1, loans)).toFixed(2)} ms a loan, peak RSS ${Math.round(tw.peakMiB)} MB`);
 		console.log(`    every loan past validate at ${noPdf.computed.toFixed(1)} s (the steps run side by side, chunk after chunk)`);
 
 		// with PDFs: a small client, beside the renderer alone on the same statements. The node's renderer starts its
@@ -202,9 +247,10 @@ async function main(): Promise<void> {
 	} finally {
 		clearInterval(rssTimer);
 		await node.stop();
-		await twilio.close();
+		twilio.close();
 		rmSync(dataDir, { recursive: true, force: true });
 	}
 }
 
-await main();
+if (values.role === "twilio") await twilioRole();
+else await main();

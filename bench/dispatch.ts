@@ -38,6 +38,7 @@ import type { CaseDoc } from "../lib/delivery/types.ts";
 import { AMQP_URL, deleteNamespaceQueues, spawnNode } from "../test/helpers/node.ts";
 import { startWhatsAppServer } from "../test/fixtures/providers/whatsapp.ts";
 import { startRbmServer } from "../test/fixtures/providers/rbm.ts";
+import { processStats } from "./fixtures/process-tree.ts";
 
 const { values: args } = parseArgs({
 	options: {
@@ -79,15 +80,6 @@ async function fixturesRole(): Promise<void> {
 		}
 	});
 	process.send?.({ wa: { url: wa.url, version: wa.version, phoneNumberId: wa.phoneNumberId }, rbm: { url: rbm.url } });
-}
-
-/** CPU seconds (user + system) and peak RSS of a process, from /proc. */
-function procStats(pid: number): { cpuS: number; peakMiB: number } {
-	const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-	const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-	const ticks = Number(fields[11]) + Number(fields[12]);
-	const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-	return { cpuS: ticks / 100, peakMiB: hwm ? Number(hwm[1]) / 1024 : 0 };
 }
 
 function once<T>(child: ChildProcess, pick: (m: T) => boolean): Promise<T> {
@@ -182,7 +174,7 @@ async function bench(): Promise<void> {
 			});
 		}
 		for (let i = 0; i < docs.length; i += 1000) await ds.cases.insertMany(docs.slice(i, i + 1000));
-		const cpu0 = new Map(procs.map((p) => [p.pid, procStats(p.pid).cpuS]));
+		const cpu0 = new Map(procs.map((p) => [p.pid, processStats(p.pid).cpuS]));
 		const t0 = performance.now();
 		const msgs = docs.map((c) => ({ payload: { caseId: c._id, clientId, documentId: "doc-bench", key, pages: 4, bytes: 60_000, template: "welcome-letter", language: "en" }, options: { key: `${c._id}:rendered` } }));
 		for (let i = 0; i < msgs.length; i += 1000) await node.platform.queues.publishMany(QUEUES.casesRendered, msgs.slice(i, i + 1000));
@@ -192,7 +184,7 @@ async function bench(): Promise<void> {
 			done = await ds.cases.count({ query: { status: { $in: ["delivered", "sent", "failed"] } } });
 		}
 		const seconds = (performance.now() - t0) / 1000;
-		const stats = procs.map((p) => ({ ...p, ...procStats(p.pid), cpu0: cpu0.get(p.pid) ?? 0 }));
+		const stats = procs.map((p) => ({ ...p, ...processStats(p.pid), cpu0: cpu0.get(p.pid) ?? 0 }));
 		const attempts = await ds.attempts.count({});
 		const sandboxCalls = await ds.outbox.count({});
 		const byChannel: Record<string, number> = {};
