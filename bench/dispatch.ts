@@ -3,14 +3,17 @@
  * WhatsApp, so they fall over to RCS. Prints cases/s from the first cases.rendered message to the last case's final
  * status, provider calls per case, and for every process its peak RSS and CPU ms per case.
  *
- *   node bench/dispatch.ts [--cases 2000] [--concurrency 256] [--http] [--rabbitmq [--notifiers 2]]
+ *   node bench/dispatch.ts [--cases 2000] [--concurrency 256] [--http [--callbacks 192]] [--rabbitmq [--notifiers 2]]
  *   node bench/dispatch.ts --render [--loans 2000]
  *
  * - default: one process (the embedded default: in-process queue, SQLite), the sandbox provider with no callback
  *   delay;
  * - --http: WhatsApp and RCS go over HTTP to the local provider servers of test/fixtures/providers (started in a
  *   child process of their own, as a provider is outside), configured by their URL env vars like real providers;
- *   their signed status callbacks come back over HTTP to the api's webhook routes (so this process also runs `api`);
+ *   their signed status callbacks come back over HTTP to the api's webhook routes (so this process also runs `api`),
+ *   --callbacks at once per server (default 192: a provider posts from a fleet; the gateway answers a callback once
+ *   its events are stored, so with 64 in flight the provider, not Paperwork, set the pace at ~630 cases/s; at 256 a
+ *   few fresh connections, 0.05-0.4 %, were closed unanswered, cause not found: none at 192 or below);
  * - --rabbitmq: the notifier runs in --notifiers child processes (default 2) on RabbitMQ (queues and transporter),
  *   sharing the SQLite file; this process runs `clients` (and `api` with --http), feeds cases.rendered and watches.
  * - --render: new loans, end to end on the embedded default (every service, real Chromium, the sandbox): loans
@@ -45,6 +48,7 @@ const { values: args } = parseArgs({
 		cases: { type: "string", default: "2000" },
 		concurrency: { type: "string" },
 		http: { type: "boolean", default: false },
+		callbacks: { type: "string", default: "192" },
 		rabbitmq: { type: "boolean", default: false },
 		notifiers: { type: "string", default: "2" },
 		render: { type: "boolean", default: false },
@@ -64,8 +68,8 @@ const FIXTURE = { waToken: "bench-wa-token", waSecret: "bench-wa-app-secret", rb
 
 /** The child process that plays the providers: the WhatsApp and RBM servers, over HTTP on loopback. */
 async function fixturesRole(): Promise<void> {
-	const wa = await startWhatsAppServer({ token: FIXTURE.waToken, appSecret: FIXTURE.waSecret, record: false, callbackConcurrency: 64 });
-	const rbm = await startRbmServer({ agentId: FIXTURE.rbmAgent, clientToken: FIXTURE.rbmClientToken, staticTokens: [FIXTURE.rbmToken], record: false, callbackConcurrency: 64 });
+	const wa = await startWhatsAppServer({ token: FIXTURE.waToken, appSecret: FIXTURE.waSecret, record: false, callbackConcurrency: Number(args.callbacks) });
+	const rbm = await startRbmServer({ agentId: FIXTURE.rbmAgent, clientToken: FIXTURE.rbmClientToken, staticTokens: [FIXTURE.rbmToken], record: false, callbackConcurrency: Number(args.callbacks) });
 	for (let i = 0; i < N; i += 5) wa.fail(phoneOf(i), { kind: "undeliverable", code: 131026 });
 	process.on("message", (m: { webhookBase?: string; done?: boolean }) => {
 		if (m.webhookBase) {
@@ -110,7 +114,7 @@ async function bench(): Promise<void> {
 	};
 	if (args.rabbitmq) Object.assign(env, { TRANSPORTER: AMQP_URL, NAMESPACE: namespace });
 	if (args.http) {
-		fixtures = fork(SELF, ["--role", "fixtures", "--cases", String(N)], { execArgv: ["--disable-warning=ExperimentalWarning"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+		fixtures = fork(SELF, ["--role", "fixtures", "--cases", String(N), "--callbacks", String(args.callbacks)], { execArgv: ["--disable-warning=ExperimentalWarning"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
 		procs.push({ name: "provider servers (WhatsApp, RBM)", pid: fixtures.pid as number });
 		const urls = await once<{ wa?: { url: string; version: string; phoneNumberId: string }; rbm?: { url: string } }>(fixtures, (m) => !!m.wa);
 		Object.assign(env, {
@@ -190,7 +194,7 @@ async function bench(): Promise<void> {
 		const byChannel: Record<string, number> = {};
 		for (const ch of ["whatsapp", "rcs", "sms", "email"]) byChannel[ch] = await ds.cases.count({ query: { channel: ch, status: "delivered" } });
 		const failed = await ds.cases.count({ query: { status: "failed" } });
-		const mode = `${args.rabbitmq ? `RabbitMQ, notifier in ${args.notifiers} processes` : "embedded default (one process)"}, ${args.http ? "providers over HTTP (local WhatsApp and RBM servers)" : "sandbox provider"}`;
+		const mode = `${args.rabbitmq ? `RabbitMQ, notifier in ${args.notifiers} processes` : "embedded default (one process)"}, ${args.http ? `providers over HTTP (local WhatsApp and RBM servers, ${args.callbacks} callbacks in flight each)` : "sandbox provider"}`;
 		console.log(`cases: ${N} (20 % fail on WhatsApp), ${mode}, notifier concurrency ${args.concurrency ?? "default"}, ${os.availableParallelism()} cores`);
 		console.log(`to a final status: ${seconds.toFixed(2)} s = ${(N / seconds).toFixed(0)} cases/s`);
 		console.log(`delivered by channel: ${JSON.stringify(byChannel)}, failed: ${failed}`);

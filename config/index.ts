@@ -52,6 +52,7 @@ export const SPEC: VarSpec[] = [
 	{ name: "METRICS_PORT", kind: "int", default: "3030", min: 0, max: 65535, description: "Port of the Prometheus /metrics endpoint and the /healthz, /readyz probes; 0 disables them." },
 	{ name: "BODY_LIMIT", kind: "string", default: "5mb", description: "Largest JSON request body the api accepts." },
 	{ name: "UPLOAD_LIMIT_MB", kind: "int", default: "1024", min: 1, description: "Largest uploaded file, in MiB (bigger: 413)." },
+	{ name: "HTTP_KEEPALIVE_S", kind: "int", default: "65", min: 1, max: 3600, description: "Seconds the api keeps an idle keep-alive connection open: longer than a load balancer's idle timeout (AWS ALB: 60 s) and than providers' pooled webhook connections stay idle, so the gateway never closes a connection a client is about to reuse (Node's own default, 5 s, reset such requests)." },
 	// Auth
 	{ name: "JWT_SECRET", kind: "secret", description: "HS256 secret for operator tokens. Unset: generated once into DATA_DIR/jwt-secret (embedded use only)." },
 	{ name: "DEMO_API_KEY", kind: "secret", description: "API key of the `demo` client created on first start with an empty store. Unset: generated and printed once." },
@@ -162,7 +163,7 @@ export interface Config {
 	dataDir: string;
 	log: { level: string; format: "json" | "pretty" };
 	shutdownTimeoutMs: number;
-	http: { port: number; publicUrl: string; bodyLimit: string; uploadLimitBytes: number };
+	http: { port: number; publicUrl: string; bodyLimit: string; uploadLimitBytes: number; keepAliveMs: number };
 	metricsPort: number;
 	auth: { jwtSecret?: string; demoApiKey?: string; operatorTokenTtlS: number; operatorRefreshTtlS: number };
 	mongo?: { url: string; db: string };
@@ -311,7 +312,8 @@ export function loadConfig(env: Env = process.env): Config {
 			port,
 			publicUrl: (v.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, ""),
 			bodyLimit,
-			uploadLimitBytes: num("UPLOAD_LIMIT_MB") * 1024 * 1024
+			uploadLimitBytes: num("UPLOAD_LIMIT_MB") * 1024 * 1024,
+			keepAliveMs: num("HTTP_KEEPALIVE_S") * 1000
 		},
 		metricsPort: num("METRICS_PORT"),
 		auth: { jwtSecret: v.JWT_SECRET, demoApiKey: v.DEMO_API_KEY, operatorTokenTtlS: num("OPERATOR_TOKEN_TTL_S"), operatorRefreshTtlS: num("OPERATOR_REFRESH_TTL_S") },

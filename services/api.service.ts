@@ -3,7 +3,7 @@
  * authentication (X-API-Key for clients, Bearer JWT for operators), access checks, JSON errors, request IDs,
  * body limits, the OpenAPI document, the docs page and signed object links.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
 import ApiGateway, { type ApiSettingsSchema, type ApiRouteSchema } from "moleculer-web";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { ROUTES, type RouteSpec } from "../lib/api/routes.ts";
@@ -83,6 +83,16 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 		log4XXResponses: false,
 		logRequest: "debug",
 		logResponse: "debug"
+	},
+
+	/** After moleculer-web made its server, before it listens: how long an idle keep-alive connection stays open. */
+	created(this: ApiThis) {
+		const server = (this as unknown as { server?: HttpServer }).server;
+		if (!server) return;
+		const ms = getPlatform().config.http.keepAliveMs;
+		server.keepAliveTimeout = ms;
+		// a request's headers may take until the connection's idle time is over (Node's rule: headersTimeout > keepAliveTimeout)
+		server.headersTimeout = ms + 5000;
 	},
 
 	/** Settings from the configuration, applied before moleculer-web builds its routes and server. */
