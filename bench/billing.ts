@@ -9,7 +9,8 @@
  * Prints loans/s to a final status, the CPU time this process spent per loan (the notifier's SMS work included:
  * all of Paperwork runs in this process; Chromium's is not), SMS sent per loan, peak RSS, and the PDF run against the
  * renderer alone (--pdf-rounds rounds, the two in turn, their order alternating: the median ratio is the figure).
- * The Twilio server runs in a child process of its own (a provider is outside; its CPU is printed apart).
+ * The Twilio server runs in a child process of its own (a provider is outside; its CPU is printed apart) and posts its
+ * status callbacks 192 at a time, as bench:dispatch's provider servers do.
  * --without-notifier runs the node without the notifier (the statement cases wait on
  * cases.rendered, no SMS goes out, no PDF run): billing's own steps alone, for the capacity model.
  */
@@ -45,7 +46,7 @@ const TWILIO = { accountSid: "ACbench", authToken: "bench-token" };
 
 /** The child process that plays Twilio: its Messages resource and the status callbacks, over HTTP on loopback. */
 async function twilioRole(): Promise<void> {
-	const twilio = await startTwilioServer({ ...TWILIO, record: false, statuses: ["delivered"] });
+	const twilio = await startTwilioServer({ ...TWILIO, record: false, statuses: ["delivered"], callbackConcurrency: 192 });
 	process.on("message", (m: { settle?: boolean; done?: boolean }) => {
 		if (m.settle) void twilio.settled().then(() => process.send?.({ settled: true }));
 		if (m.done) void twilio.close().then(() => process.exit(0));
