@@ -6,7 +6,9 @@
  *   touched are checked for suspected duplicates and a refund request is recorded for each new one; the client is
  *   asked over its signed webhook (`billing.refund-notices`, retried by the queue) and answers with
  *   POST /refunds/:id/confirm or /reject; a request unanswered for BILLING_REFUND_TIMEOUT_H times out (alerted once:
- *   `refund_timeout`); a notice still undelivered after its queue's retries is queued again by the refund sweep.
+ *   `refund_timeout`); a notice still undelivered after its queue's retries is queued again by the refund sweep. A
+ *   payment that bounces withdraws its open request (the client told: `refund.withdrawn`), or, its refund already
+ *   confirmed, alerts operators once (`refund_bounced`).
  *   Operators read every client's refunds and passbooks (or one client's with ?clientId=).
  * - Runs (lib/billing/run-control.ts, runs.ts, flow.ts): POST /billing/runs enrols a client's loans for a cycle and
  *   moves them through duplicates -> passbook -> statement -> validate -> render -> deliver, one queue per step
@@ -34,7 +36,7 @@ import { parseIsoDate } from "../lib/render/emi.ts";
 import { findLoan, findLoanAnyClient, loanPassbook, penaltyRuleOf, REFUND_INDEXES, type RefundDoc } from "../lib/billing/loans.ts";
 import type { RefundEvent, RefundStatus } from "../lib/billing/refunds.ts";
 import { decideRefund, dueNotices, noticeKey, noticeResendAfterMs, openBatchRefunds, refundStatusQuery, refundView, sendRefundNotice, sweepRefunds, type RefundView } from "../lib/billing/refund-requests.ts";
-import { alertHalts, alertRefundTimeouts } from "../lib/billing/alerts.ts";
+import { alertBouncedRefunds, alertHalts, alertRefundTimeouts } from "../lib/billing/alerts.ts";
 import { createAlertSink } from "../lib/delivery/wiring.ts";
 import type { AlertSink } from "../lib/delivery/types.ts";
 import { Metrics } from "../lib/metrics.ts";
@@ -305,12 +307,13 @@ const billing: QueueServiceSchema<Own & DbMixinThis> & { recover(this: Self): Pr
 			async handler(this: Self, payload: unknown) {
 				const { batchId, clientId } = payload as { batchId: string; clientId: string };
 				await withLogContext({ batchId, clientId }, async () => {
-					const { created, withdrawn, loans, pending } = await openBatchRefunds(await recordsStore(), this.adapter, clientId, batchId, getPlatform().config.billing.duplicateWindowSeconds);
+					const { created, withdrawn, flagged, loans, pending } = await openBatchRefunds(await recordsStore(), this.adapter, clientId, batchId, getPlatform().config.billing.duplicateWindowSeconds);
 					// a notice for every request not yet delivered (also those created by a try that died before this line), and
 					// the withdrawals the client must hear of (a try that died here leaves them to the sweep)
 					const told = withdrawn.filter((r) => r.notice?.deliveredAt);
 					await this.enqueueMany(QUEUES.billingRefundNotices, [...pending, ...told].map((r) => ({ payload: { refundId: r._id }, options: { key: noticeKey(r) } })));
 					if (created) this.logger.warn({ created, loans }, "suspected duplicate repayments: refund requests opened");
+					alertBouncedRefunds(this.alerts(), flagged);
 					if (withdrawn.length) this.logger.warn({ withdrawn: withdrawn.length, refundIds: withdrawn.map((r) => r._id).slice(0, 20) }, "refund requests withdrawn: their payment, or the one it repeats, bounced");
 				});
 			}

@@ -26,7 +26,7 @@ import type { Logger } from "pino";
 import type { Config } from "../../config/index.ts";
 import { windowOf, type AlertClaims } from "./claims.ts";
 
-export type AlertKind = "run_failed" | "cases_failed" | "dlq_not_empty" | "circuit_open" | "refund_timeout" | "billing_halted" | "digest";
+export type AlertKind = "run_failed" | "cases_failed" | "dlq_not_empty" | "circuit_open" | "refund_timeout" | "refund_bounced" | "billing_halted" | "digest";
 
 export interface Alerts {
 	raise(kind: AlertKind, text: string, details?: Record<string, unknown>): void;
@@ -59,6 +59,7 @@ const SUBJECT: Record<AlertKind, string> = {
 	dlq_not_empty: "a dead-letter queue is not empty",
 	circuit_open: "a provider's circuit opened",
 	refund_timeout: "a refund request had no answer from the client in time",
+	refund_bounced: "a payment bounced after its refund was confirmed",
 	billing_halted: "many loans of a billing run halted at one step",
 	digest: "daily digest"
 };

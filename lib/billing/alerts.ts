@@ -3,6 +3,8 @@
  * SMTP_URL are set, at most one mail per kind per ALERT_INTERVAL_S, later ones summarised):
  *   - `refund_timeout`: a refund request the client did not answer within BILLING_REFUND_TIMEOUT_H, once per refund
  *     (only the sweep whose compare-and-set moved it to timed_out raises it);
+ *   - `refund_bounced`: a payment (or the one it repeated) bounced after the client had confirmed its refund: the
+ *     lender refunded money it never received, or the only payment; once per refund (flagged by compare-and-set);
  *   - `billing_halted`: many loans of a run halted at one step (10, and 1 % of the run), once per run and step (the
  *     run records the step it alerted for by compare-and-set: run-control.ts shouldAlertHalts).
  */
@@ -22,6 +24,19 @@ export function alertRefundTimeouts(alerts: AlertRaiser, timedOut: RefundDoc[], 
 			"refund_timeout",
 			`refund request ${r._id} (client ${r.client}, loan ${r.loan_id}, payment ${r.payment_ref}, ${r.amount}) had no answer from the client in ${timeoutHours} h; ${notice}. Follow it up with the client (GET /refunds/${r._id}).`,
 			{ refundId: r._id, clientId: r.client, loanId: r.loan_id, requestedAt: new Date(r.requestedAt).toISOString(), noticeDelivered: Boolean(r.notice?.deliveredAt) }
+		);
+	}
+}
+
+/** One `refund_bounced` alert per confirmed refund a bounce has just flagged. */
+export function alertBouncedRefunds(alerts: AlertRaiser, flagged: RefundDoc[]): void {
+	for (const r of flagged) {
+		const ref = r.bounced?.payment_ref ?? r.payment_ref;
+		const which = ref === r.payment_ref ? "the refunded payment itself bounced: the borrower was refunded money never received" : `the payment it repeated (${ref}) bounced: the borrower was refunded the only payment`;
+		alerts.raise(
+			"refund_bounced",
+			`refund ${r._id} (client ${r.client}, loan ${r.loan_id}, payment ${r.payment_ref}, ${r.amount}) was confirmed, and then ${which}. Recover it with the client (GET /refunds/${r._id}, GET /loans/${r.loan_id}/passbook).`,
+			{ refundId: r._id, clientId: r.client, loanId: r.loan_id, bouncedPayment: ref }
 		);
 	}
 }

@@ -36,6 +36,8 @@ export interface RefundDoc extends RefundState {
 	withdrawnAt?: string;
 	/** delivery of the refund.withdrawn webhook (sent only when the client had the request's notice) */
 	withdrawal?: { deliveredAt?: string; lastError?: string; triedAt?: string };
+	/** a confirmed refund whose payment (or the one it repeats) bounced afterwards: when operators were alerted, and which */
+	bounced?: { at: string; payment_ref: string };
 	[key: string]: unknown;
 }
 

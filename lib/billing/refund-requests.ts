@@ -12,7 +12,9 @@
  *   - the withdrawal (withdrawBouncedRefunds, after a repayment batch): an open request whose payment, or the payment
  *     it repeats, has since bounced is withdrawn (there is no excess: a refund now would pay out money never
  *     received); a client that had the request's notice gets the signed `refund.withdrawn` webhook, retried and swept
- *     like the notice; a later answer to it is a 409 with the reason.
+ *     like the notice; a later answer to it is a 409 with the reason; a request the client had already confirmed (the
+ *     borrower refunded) is flagged once instead, for operators (`refund_bounced`): the lender paid out money it
+ *     never received, or refunded the only payment.
  */
 import type { StoreAdapter } from "../store/types.ts";
 import type { RepaymentRecord } from "../records/index.ts";
@@ -77,42 +79,53 @@ export function refundStatusQuery(status: RefundStatus | "open" | undefined): Re
  * withdrawn now, the loans checked, and every request of the client whose notice is not delivered yet (also those
  * created by a try that died before notifying).
  */
-export async function openBatchRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, batchId: string, windowSeconds: number): Promise<{ created: number; withdrawn: RefundDoc[]; loans: number; pending: RefundDoc[] }> {
+export async function openBatchRefunds(records: StoreAdapter, refunds: StoreAdapter, clientId: string, batchId: string, windowSeconds: number): Promise<{ created: number; withdrawn: RefundDoc[]; flagged: RefundDoc[]; loans: number; pending: RefundDoc[] }> {
 	const loans = await loansOfBatch(records, clientId, batchId);
 	let created = 0;
 	const withdrawn: RefundDoc[] = [];
+	const flagged: RefundDoc[] = [];
 	// every repayment of the loans (a duplicate may repeat one of an earlier batch), read 500 loans at a time
 	for (let i = 0; i < loans.length; i += 500) {
 		const some = loans.slice(i, i + 500);
 		const { repayments } = await loadLoanChunk(records, refunds, clientId, some, { payments: true, loans: false, refunds: false });
 		for (const loanId of some) created += (await openRefunds(records, refunds, clientId, loanId, windowSeconds, new Date(), repayments.get(loanId) ?? [])).created.length;
-		withdrawn.push(...(await withdrawBouncedRefunds(refunds, clientId, some, (loanId) => repayments.get(loanId) ?? [])));
+		const bounced = await withdrawBouncedRefunds(refunds, clientId, some, (loanId) => repayments.get(loanId) ?? []);
+		withdrawn.push(...bounced.withdrawn);
+		flagged.push(...bounced.flagged);
 	}
 	const pending = (await refunds.find({ query: { client: clientId, status: "requested", "notice.deliveredAt": { $exists: false } } })) as RefundDoc[];
-	return { created, withdrawn, loans: loans.length, pending };
+	return { created, withdrawn, flagged, loans: loans.length, pending };
 }
 
 /**
  * Withdraws the open refund requests of these loans whose payment, or the payment it repeats, is now recorded as
  * bounced: there is no excess left to refund (a bounced suspect was never received; a bounced original leaves the
  * suspect the only payment). A compare-and-set on the status read: a client's answer at the same moment wins or
- * loses whole. Returns the requests withdrawn now.
+ * loses whole. A request already confirmed (the borrower was refunded) cannot be undone here: it is flagged once,
+ * for operators. Returns the requests withdrawn now and those flagged now.
  */
-export async function withdrawBouncedRefunds(refunds: StoreAdapter, clientId: string, loanIds: string[], repaymentsOf: (loanId: string) => RepaymentRecord[], now = new Date()): Promise<RefundDoc[]> {
-	if (loanIds.length === 0) return [];
-	const open = (await refunds.find({ query: { client: clientId, loan_id: { $in: loanIds }, status: { $in: OPEN_REFUND_STATUSES } } })) as RefundDoc[];
+export async function withdrawBouncedRefunds(refunds: StoreAdapter, clientId: string, loanIds: string[], repaymentsOf: (loanId: string) => RepaymentRecord[], now = new Date()): Promise<{ withdrawn: RefundDoc[]; flagged: RefundDoc[] }> {
 	const withdrawn: RefundDoc[] = [];
-	for (const r of open) {
+	const flagged: RefundDoc[] = [];
+	if (loanIds.length === 0) return { withdrawn, flagged };
+	const candidates = (await refunds.find({ query: { client: clientId, loan_id: { $in: loanIds }, status: { $in: [...OPEN_REFUND_STATUSES, "confirmed"] } } })) as RefundDoc[];
+	for (const r of candidates) {
 		const bounced = new Set(repaymentsOf(r.loan_id).filter((p) => p.status === "bounced").map((p) => p.payment_ref));
 		const ref = [r.payment_ref, r.of].find((x) => bounced.has(x));
 		if (!ref) continue;
+		if (r.status === "confirmed") {
+			if (r.bounced) continue;
+			const mark = { bounced: { at: now.toISOString(), payment_ref: ref } };
+			if ((await refunds.updateMany({ _id: r._id, status: "confirmed", bounced: { $exists: false } }, { $set: mark })) > 0) flagged.push({ ...r, ...mark });
+			continue;
+		}
 		const t = applyRefundEvent(r, "withdraw", now, "billing", `payment ${ref} bounced`);
 		if (!t.changed) continue;
 		const set = { status: t.state.status, history: t.state.history, withdrawnAt: now.toISOString() };
 		if ((await refunds.updateMany({ _id: r._id, status: r.status }, { $set: set })) === 0) continue;
 		withdrawn.push({ ...r, ...set });
 	}
-	return withdrawn;
+	return { withdrawn, flagged };
 }
 
 export interface NoticeSettings {

@@ -66,6 +66,9 @@ async function upload(key: string, kind: string, csv: string): Promise<string> {
 	return res.body.batchId;
 }
 
+/** A mail's raw text with quoted-printable soft line breaks undone. */
+const unfolded = (raw: string) => raw.replace(/=\r?\n/g, "");
+
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
 	const end = Date.now() + ms;
 	while (Date.now() < end) {
@@ -171,6 +174,27 @@ test("a held payment that bounces withdraws its refund: the client is told, can 
 	assert.equal(list.body.total, 2);
 });
 
+test("a payment that bounces after its refund was confirmed alerts operators once (refund_bounced); the refund stays confirmed", async () => {
+	const c = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-refunded-bounce" } });
+	const key = c.body.apiKey;
+	await upload(key, "loan", LOANS.replaceAll("L-100", "C-100").replaceAll("L-200", "C-200"));
+	const head = "payment_ref,loan_id,amount,paid_at,method,payer_ref,status";
+	await upload(key, "repayment", [head, "UPI-C1,C-100,1000.00,2026-01-05 10:00,upi,,", "UPI-C2,C-100,1000.00,2026-01-05 10:04,upi,,"].join("\n"));
+	const refund = await until("the refund request", async () => (await http<{ items: { id: string }[] }>(`${node.url}/refunds?loan_id=C-100`, { headers: apiKey(key) })).body.items[0]);
+	assert.equal((await http(`${node.url}/refunds/${refund.id}/confirm`, { method: "POST", headers: apiKey(key), json: {} })).status, 200);
+	// the refunded payment comes back in a return file: the lender refunded money it never received
+	await upload(key, "repayment", [head, "UPI-C2,C-100,1000.00,2026-01-05 10:04,upi,,bounced"].join("\n"));
+	const mailsOf = () => smtp.mails.filter((m) => unfolded(m.raw).includes(refund.id) && /^Subject: \[Paperwork\] a payment bounced after its refund was confirmed/m.test(m.raw));
+	const mail = await until("the refund_bounced alert mail", async () => mailsOf()[0]);
+	assert.match(unfolded(mail.raw), /the refunded payment itself bounced: the borrower was refunded money never received/);
+	const now = await http<{ status: string }>(`${node.url}/refunds/${refund.id}`, { headers: apiKey(key) });
+	assert.equal(now.body.status, "confirmed");
+	// the bounce reported again in the next file (with February's payment): no second alert
+	await upload(key, "repayment", [head, "UPI-C2,C-100,1000.00,2026-01-05 10:04,upi,,bounced", "UPI-C3,C-100,1000.00,2026-02-05 10:00,upi,,"].join("\n"));
+	await new Promise((r) => setTimeout(r, 500));
+	assert.equal(mailsOf().length, 1);
+});
+
 test("the passbook: interest-bearing loan with the default 2 % penalty, 404 for another client's loan, 400 for a bad date", async () => {
 	const a = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-a" } });
 	const b = await http<{ id: string; apiKey: string }>(`${node.url}/clients`, { method: "POST", headers: bearer(node.adminToken), json: { name: "lender-b" } });
@@ -200,7 +224,6 @@ test("a refund request unanswered past BILLING_REFUND_TIMEOUT_H is timed out onc
 	const view = await http<{ status: string }>(`${node.url}/refunds/${doc._id}`, { headers: apiKey(c.body.apiKey) });
 	assert.equal(view.body.status, "timed_out");
 	// operators are told by mail (ALERT_EMAILS), once
-	const unfolded = (raw: string) => raw.replace(/=\r?\n/g, "");
 	const mailsOf = () => smtp.mails.filter((m) => unfolded(m.raw).includes(String(doc._id)) && /^Subject: \[Paperwork\] a refund request had no answer/m.test(m.raw));
 	const mail = await until("the refund_timeout alert mail", async () => mailsOf()[0]);
 	assert.deepEqual(mail.to, ["ops@lender.example"]);

@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { SqliteStore } from "../../../lib/store/sqlite.ts";
 import type { StoreAdapter } from "../../../lib/store/types.ts";
 import { REFUND_INDEXES } from "../../../lib/billing/loans.ts";
-import { sweepRefunds } from "../../../lib/billing/refund-requests.ts";
+import { sweepRefunds, withdrawBouncedRefunds } from "../../../lib/billing/refund-requests.ts";
 import { requestRefund } from "../../../lib/billing/refunds.ts";
-import { alertHalts, alertRefundTimeouts } from "../../../lib/billing/alerts.ts";
+import { alertBouncedRefunds, alertHalts, alertRefundTimeouts } from "../../../lib/billing/alerts.ts";
+import type { RepaymentRecord } from "../../../lib/records/index.ts";
 import { ITEMS, ITEM_INDEXES, RUNS, RUN_INDEXES, itemId, type BillingRunDoc } from "../../../lib/billing/runs.ts";
 import type { RunPorts } from "../../../lib/billing/run-control.ts";
 import type { AlertKind } from "../../../lib/alerts/index.ts";
@@ -55,6 +56,25 @@ test("a refund request unanswered past the timeout raises refund_timeout once, s
 	// the next sweep finds them timed out already: nothing more
 	raised.length = 0;
 	alertRefundTimeouts(sink, await sweepRefunds(refunds, timeout), 72);
+	assert.deepEqual(raised, []);
+});
+
+test("a bounce after a confirmed refund raises refund_bounced once, saying which payment bounced", async () => {
+	const at = new Date();
+	const own = await refunds.insert({ client: "c3", loan_id: "L-3", payment_ref: "UPI-32", of: "UPI-31", amount: "500.00", paid_at: "2026-01-05T04:34:00Z", ...requestRefund(at), status: "confirmed" });
+	const original = await refunds.insert({ client: "c3", loan_id: "L-4", payment_ref: "UPI-42", of: "UPI-41", amount: "700.00", paid_at: "2026-01-05T04:34:00Z", ...requestRefund(at), status: "confirmed" });
+	const pays: Record<string, RepaymentRecord[]> = {
+		"L-3": [{ payment_ref: "UPI-31" }, { payment_ref: "UPI-32", status: "bounced" }] as RepaymentRecord[],
+		"L-4": [{ payment_ref: "UPI-41", status: "bounced" }, { payment_ref: "UPI-42" }] as RepaymentRecord[]
+	};
+	const check = async () => alertBouncedRefunds(sink, (await withdrawBouncedRefunds(refunds, "c3", ["L-3", "L-4"], (l) => pays[l] ?? [], at)).flagged);
+	await check();
+	assert.deepEqual(raised.map((r) => [r.kind, r.details?.refundId, r.details?.bouncedPayment]).sort(), [["refund_bounced", own._id, "UPI-32"], ["refund_bounced", original._id, "UPI-41"]].sort());
+	assert.match(raised.find((r) => r.details?.refundId === own._id)?.text ?? "", /the refunded payment itself bounced: the borrower was refunded money never received/);
+	assert.match(raised.find((r) => r.details?.refundId === original._id)?.text ?? "", /the payment it repeated \(UPI-41\) bounced: the borrower was refunded the only payment/);
+	// the same return file checked again: no second alert
+	raised.length = 0;
+	await check();
 	assert.deepEqual(raised, []);
 });
 

@@ -104,17 +104,25 @@ test("a bounced payment withdraws its open request once; the withdrawal is sent 
 	const untold = await refund("UPI-UNTOLD", hourAgo);
 	const originalBounced = await refund("UPI-DUP", hourAgo, { of: "UPI-ORIG", status: "timed_out" });
 	const decided = await refund("UPI-KEPT", hourAgo, { status: "rejected" });
+	const refunded = await refund("UPI-GONE", hourAgo, { status: "confirmed" });
 	const paid = await refund("UPI-FINE", hourAgo);
 	const pays = [
 		{ payment_ref: "UPI-TOLD", status: "bounced" },
 		{ payment_ref: "UPI-UNTOLD", status: "bounced" },
 		{ payment_ref: "UPI-ORIG", status: "bounced" },
 		{ payment_ref: "UPI-KEPT", status: "bounced" },
+		{ payment_ref: "UPI-GONE", status: "bounced" },
 		{ payment_ref: "UPI-FINE" }
 	] as RepaymentRecord[];
-	const withdrawn = await withdrawBouncedRefunds(refunds, "c1", ["L-1"], () => pays, now);
+	const { withdrawn, flagged } = await withdrawBouncedRefunds(refunds, "c1", ["L-1"], () => pays, now);
 	assert.deepEqual(ids(withdrawn), ["UPI-DUP", "UPI-TOLD", "UPI-UNTOLD"], "open requests only; a decided one stays decided");
-	assert.deepEqual(await withdrawBouncedRefunds(refunds, "c1", ["L-1"], () => pays, now), [], "withdrawn once");
+	// a refund already confirmed cannot be withdrawn: flagged for operators, once
+	assert.deepEqual(ids(flagged), ["UPI-GONE"]);
+	const mark = ((await refunds.findById(refunded._id)) as RefundDoc).bounced;
+	// (the store hands an ISO date back as a Date)
+	assert.deepEqual([new Date(mark?.at ?? 0).toISOString(), mark?.payment_ref], [now.toISOString(), "UPI-GONE"]);
+	assert.equal(((await refunds.findById(refunded._id)) as RefundDoc).status, "confirmed");
+	assert.deepEqual(await withdrawBouncedRefunds(refunds, "c1", ["L-1"], () => pays, now), { withdrawn: [], flagged: [] }, "withdrawn and flagged once");
 	assert.equal(((await refunds.findById(originalBounced._id)) as RefundDoc).history.at(-1)?.note, "payment UPI-ORIG bounced");
 	assert.equal(((await refunds.findById(decided._id)) as RefundDoc).status, "rejected");
 	assert.equal(((await refunds.findById(paid._id)) as RefundDoc).status, "requested");
