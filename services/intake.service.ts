@@ -171,13 +171,13 @@ const intake: QueueServiceSchema<Own> = {
 			params: { id: { type: "string" } },
 			async handler(ctx: Context<{ id: string }>) {
 				const doc = await ownDocument(ctx, ctx.params.id);
-				const text = typeof doc.text === "string" ? doc.text : undefined;
-				if (text === undefined && !doc.textKey) throw conflict(`document ${doc._id} is ${doc.status}: its text is not read yet`);
+				const { text, textKey } = doc;
+				if (typeof text !== "string" && !textKey) throw conflict(`document ${doc._id} is ${doc.status}: its text is not read yet`);
 				(ctx.meta as Record<string, unknown>).$responseType = "text/plain; charset=utf-8";
 				// a short text is kept on the document, a longer one as an object
-				if (text !== undefined || !doc.textKey) return text;
+				if (!textKey) return text;
 				try {
-					return await getPlatform().objects.get(doc.textKey);
+					return await getPlatform().objects.get(textKey);
 				} catch (err) {
 					if (err instanceof ObjectNotFoundError) throw notFound("text of document", doc._id);
 					throw err;

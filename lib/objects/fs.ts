@@ -49,6 +49,11 @@ function unescapeName(name: string): string | undefined {
 	return name.replaceAll("~~", "~");
 }
 
+/** A new temporary file name for the object's own folder. */
+function tempName(): string {
+	return `${TEMP}${randomBytes(8).toString("hex")}`;
+}
+
 function errCode(err: unknown): string | undefined {
 	return (err as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -104,8 +109,8 @@ export class FsObjectStore implements ObjectStore {
 			discardBody(body);
 			throw err;
 		}
-		const dataTmp = path.join(dir, `${TEMP}${randomBytes(8).toString("hex")}`);
-		const metaTmp = path.join(dir, `${TEMP}${randomBytes(8).toString("hex")}`);
+		const dataTmp = path.join(dir, tempName());
+		const metaTmp = path.join(dir, tempName());
 		try {
 			const fh = await this.createTemp(dir, dataTmp);
 			try {
@@ -147,7 +152,7 @@ export class FsObjectStore implements ObjectStore {
 		if (options.maxBytes !== undefined && bytes.length > options.maxBytes) throw new ObjectTooLargeError(options.maxBytes);
 		const sha256 = createHash("sha256").update(bytes).digest("hex");
 		const sidecar: Sidecar = { contentType: normaliseContentType(options.contentType), metadata: normaliseMetadata(options.metadata), size: bytes.length, sha256 };
-		await writeOnThread({ dir, data: base + DATA, meta: base + META, dataTmp: `${TEMP}${randomBytes(8).toString("hex")}`, metaTmp: `${TEMP}${randomBytes(8).toString("hex")}`, bytes, sidecar: JSON.stringify(sidecar) });
+		await writeOnThread({ dir, data: base + DATA, meta: base + META, dataTmp: tempName(), metaTmp: tempName(), bytes, sidecar: JSON.stringify(sidecar) });
 		return { key, size: bytes.length, sha256 };
 	}
 
