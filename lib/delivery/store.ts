@@ -8,11 +8,12 @@
  *   sandbox_outbox      what the sandbox provider would have sent
  *
  * The writes of the delivery state machine (compare-and-sets, attempt inserts, events) go through coalescers: the
- * writes many cases in flight ask for in the same turn of the event loop become one store call, one transaction
- * (compareAndSetMany, insertManyIfAbsent, insertMany), each caller still getting its own answer once it is committed.
+ * writes many cases in flight ask for within 10 ms become one store call per collection (compareAndSetMany,
+ * insertManyIfAbsent, insertMany), and the calls of all collections one transaction where the store spans them
+ * (SQLite: StoreAdapter.together, a FlushGroup), each caller still getting its own answer once it is committed.
  */
 import type { CompareAndSetOp, Doc, IndexSpec, NewDoc, Query, StoreAdapter, Update } from "../store/types.ts";
-import { Coalescer } from "../store/coalesce.ts";
+import { Coalescer, FlushGroup } from "../store/coalesce.ts";
 
 export const COLLECTIONS = {
 	cases: "cases",
@@ -56,8 +57,9 @@ export const INDEXES: Record<keyof typeof COLLECTIONS, IndexSpec[]> = {
 	inbound: []
 };
 
-/** How the writes of cases in flight are grouped: up to 500 per transaction, gathered over 10 ms. */
-const BATCHING = { max: 500, lingerMs: 10 };
+/** How the writes of cases in flight are grouped: gathered over 10 ms, up to 500 per call (a full batch goes at once). */
+const LINGER_MS = 10;
+const MAX_BATCH = 500;
 
 /** The delivery collections, with batched compare-and-set and insert helpers. */
 export class DeliveryStore {
@@ -71,6 +73,8 @@ export class DeliveryStore {
 	readonly #cas = new Map<StoreAdapter, Coalescer<CompareAndSetOp, boolean>>();
 	readonly #newAttempts: Coalescer<NewDoc, boolean>;
 	readonly #inserts = new Map<StoreAdapter, Coalescer<NewDoc, Doc>>();
+	/** every coalescer above: flushed together, in one transaction where the store has one across collections */
+	readonly #group: FlushGroup;
 
 	private constructor(open: (collection: string) => StoreAdapter) {
 		this.cases = open(COLLECTIONS.cases);
@@ -80,7 +84,8 @@ export class DeliveryStore {
 		this.digests = open(COLLECTIONS.digests);
 		this.outbox = open(COLLECTIONS.outbox);
 		this.inbound = open(COLLECTIONS.inbound);
-		this.#newAttempts = new Coalescer((docs) => this.attempts.insertManyIfAbsent(docs), BATCHING);
+		this.#group = new FlushGroup(this.cases.together ? (fn) => this.cases.together?.(fn) : undefined, { lingerMs: LINGER_MS });
+		this.#newAttempts = new Coalescer((docs) => this.attempts.insertManyIfAbsent(docs), { max: MAX_BATCH, group: this.#group });
 	}
 
 	/** Opens the collections and ensures their indexes (idempotent). */
@@ -101,7 +106,7 @@ export class DeliveryStore {
 	cas(adapter: StoreAdapter, id: string, expect: Query, update: Update): Promise<boolean> {
 		let c = this.#cas.get(adapter);
 		if (!c) {
-			c = new Coalescer((ops) => adapter.compareAndSetMany(ops), BATCHING);
+			c = new Coalescer((ops) => adapter.compareAndSetMany(ops), { max: MAX_BATCH, group: this.#group });
 			this.#cas.set(adapter, c);
 		}
 		return c.call({ id, expect, update });
@@ -116,7 +121,7 @@ export class DeliveryStore {
 	add(adapter: StoreAdapter, doc: NewDoc): Promise<Doc> {
 		let c = this.#inserts.get(adapter);
 		if (!c) {
-			c = new Coalescer((docs) => adapter.insertMany(docs), BATCHING);
+			c = new Coalescer((docs) => adapter.insertMany(docs), { max: MAX_BATCH, group: this.#group });
 			this.#inserts.set(adapter, c);
 		}
 		return c.call(doc);

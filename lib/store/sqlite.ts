@@ -82,6 +82,10 @@ export class SqliteFile {
 	private readonly statements = new Map<string, StatementSync>();
 	/** run inside every transaction() on this connection, after its work and before COMMIT (see beforeCommit) */
 	private readonly commitHooks: (() => void)[] = [];
+	/** 1 while a transaction is open on this connection (a transaction() inside it joins it), else 0 */
+	private depth = 0;
+	/** the error of a transaction() nested in the open one: the open one rolls back as a whole */
+	private lost: unknown;
 
 	constructor(file: string, busyTimeoutMs: number, checkpoints?: BackgroundCheckpoints) {
 		this.file = file;
@@ -123,11 +127,22 @@ export class SqliteFile {
 		this.commitHooks.push(hook);
 	}
 
-	/** Runs `fn` in a BEGIN IMMEDIATE transaction (takes the write lock at once, waiting up to busy_timeout). */
+	/**
+	 * Runs `fn` in a BEGIN IMMEDIATE transaction (takes the write lock at once, waiting up to busy_timeout). Inside
+	 * another transaction on this connection (see SqliteAdapter.together), `fn` joins it: it commits with the outer
+	 * transaction, and when it throws, the outer one rolls back as a whole.
+	 */
 	transaction<T>(fn: () => T): T {
+		if (this.depth > 0) {
+			if (this.lost !== undefined) throw this.lost;
+			return this.nested(fn);
+		}
 		this.db.exec("BEGIN IMMEDIATE");
+		this.depth = 1;
+		this.lost = undefined;
 		try {
 			const out = fn();
+			if (this.lost !== undefined) throw this.lost;
 			for (const hook of this.commitHooks) hook();
 			this.db.exec("COMMIT");
 			return out;
@@ -139,6 +154,24 @@ export class SqliteFile {
 					// the transaction was already rolled back by SQLite
 				}
 			}
+			throw err;
+		} finally {
+			this.depth = 0;
+			this.lost = undefined;
+		}
+	}
+
+	/**
+	 * A transaction() inside another: `fn` runs as part of it. When it throws, the outer transaction is doomed (it
+	 * rolls back as a whole when its own work is done), so that no half of `fn`'s work ever commits. No savepoint: a
+	 * savepoint copies each page it changes to SQLite's sub-journal, and in bench:dispatch that cost more than the
+	 * commits the grouping saved.
+	 */
+	private nested<T>(fn: () => T): T {
+		try {
+			return fn();
+		} catch (err) {
+			this.lost ??= err;
 			throw err;
 		}
 	}
@@ -456,6 +489,10 @@ export class SqliteAdapter extends AdapterBase implements StoreAdapter {
 
 	async ping(): Promise<boolean> {
 		return this.store.ping();
+	}
+
+	together<T>(fn: () => T): T {
+		return this.run(() => this.conn.transaction(fn));
 	}
 
 	/** One BEGIN IMMEDIATE transaction of single-row UPDATE ... WHERE _id = ? AND <expect> statements, in order. */

@@ -126,6 +126,14 @@ export interface StoreAdapter {
 	 * document, whether it was inserted (false: a stored document, or an earlier one of the same call, holds its key).
 	 */
 	insertManyIfAbsent(docs: NewDoc[]): Promise<boolean[]>;
+	/**
+	 * Where the store has transactions spanning collections on one connection (SQLite): runs `fn` in one transaction,
+	 * and the writes this adapter and the others on its connection start synchronously inside `fn` (their batch
+	 * calls run their statements before their first await) join it. One commit then takes the place of one per call;
+	 * a call that fails rolls the whole transaction back (`together` throws), so no call's work is ever half
+	 * committed. Absent where each call commits on its own (MongoDB, PostgreSQL).
+	 */
+	together?<T>(fn: () => T): T;
 }
 
 /** One compare-and-set of compareAndSetMany. */

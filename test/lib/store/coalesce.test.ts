@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Coalescer } from "../../../lib/store/coalesce.ts";
+import { Coalescer, FlushGroup } from "../../../lib/store/coalesce.ts";
 
 test("calls made in one turn become one batch call; each caller gets its own result, in order", async () => {
 	const batches: number[][] = [];
@@ -70,4 +70,57 @@ test("a batch function answering the wrong number of results rejects its callers
 	const c = new Coalescer<number, number>(async () => [1]);
 	const r = await Promise.allSettled([c.call(1), c.call(2)]);
 	assert.ok(r.every((x) => x.status === "rejected"));
+});
+
+test("a FlushGroup flushes its members together, inside one `together`, and answers only after it returned", async () => {
+	const log: string[] = [];
+	const group = new FlushGroup(
+		(fn) => {
+			log.push("begin");
+			fn();
+			log.push("commit");
+		},
+		{ lingerMs: 5 }
+	);
+	const a = new Coalescer<number, number>(async (items) => (log.push(`a${items.join(",")}`), items), { group });
+	const b = new Coalescer<string, string>(async (items) => (log.push(`b${items.join(",")}`), items), { group });
+	const out = await Promise.all([a.call(1), b.call("x"), a.call(2)]);
+	assert.deepEqual(out, [1, "x", 2]);
+	assert.deepEqual(log, ["begin", "a1,2", "bx", "commit"], "one transaction for both members' batches");
+});
+
+test("a FlushGroup whose commit fails rejects every caller, even those whose own call succeeded", async () => {
+	let ran = 0;
+	const group = new FlushGroup((fn) => {
+		fn();
+		throw new Error("commit failed");
+	});
+	const a = new Coalescer<number, number>(async (items) => (ran++, items), { group });
+	const results = await Promise.allSettled([a.call(1), a.call(2)]);
+	assert.equal(ran, 1);
+	assert.deepEqual(
+		results.map((r) => r.status),
+		["rejected", "rejected"]
+	);
+});
+
+test("a FlushGroup whose transaction cannot start rejects its callers and runs nothing", async () => {
+	let ran = 0;
+	const group = new FlushGroup(() => {
+		throw new Error("database is locked");
+	});
+	const a = new Coalescer<number, number>(async (items) => (ran++, items), { group });
+	const results = await Promise.allSettled([a.call(1)]);
+	assert.equal(ran, 0, "nothing written outside the transaction that failed to start");
+	assert.equal(results[0]?.status, "rejected");
+	// the next call tries again
+	let fail = true;
+	const retry = new FlushGroup((fn) => {
+		if (fail) throw new Error("busy");
+		fn();
+	});
+	const c = new Coalescer<number, number>(async (items) => items, { group: retry });
+	await assert.rejects(c.call(1), /busy/);
+	fail = false;
+	assert.equal(await c.call(2), 2);
 });

@@ -142,6 +142,51 @@ describe("SqliteStore", () => {
 		}
 	});
 
+	it("together: batch calls on several collections commit in one transaction; a call that fails rolls it all back", async () => {
+		const file = path.join(dir, "together.db");
+		const store = new SqliteStore({ file });
+		const other = new SqliteStore({ file });
+		try {
+			const a = store.adapter("ta");
+			const b = store.adapter("tb");
+			await a.insert({ _id: "a1", n: 0 });
+			await b.insert({ _id: "taken" });
+			let seenInside = -1;
+			let calls: Promise<unknown>[] = [];
+			assert.ok(a.together, "SQLite adapters group writes");
+			a.together(() => {
+				calls = [a.compareAndSetMany([{ id: "a1", expect: { n: 0 }, update: { $set: { n: 1 } } }]), b.insertMany([{ _id: "b1" }]), b.insertManyIfAbsent([{ _id: "b2" }, { _id: "taken" }])];
+				// another connection sees none of it before the one commit
+				seenInside = Number((other.db.prepare("SELECT count(*) AS n FROM tb").get() as { n: number }).n);
+			});
+			const [cas, one, absent] = await Promise.all(calls);
+			assert.equal(seenInside, 1, "nothing of the group visible to another connection before its commit");
+			assert.deepEqual(cas, [true]);
+			assert.equal((one as unknown[]).length, 1);
+			assert.deepEqual(absent, [true, false]);
+			assert.deepEqual((await other.adapter("tb").find({ sort: "_id" })).map((d) => d._id), ["b1", "b2", "taken"]);
+			assert.equal((await other.adapter("ta").findById("a1"))?.n, 1);
+
+			// a duplicate _id fails its call after its first document was written: the whole group rolls back
+			let failing: Promise<unknown>[] = [];
+			assert.throws(() =>
+				a.together?.(() => {
+					failing = [a.compareAndSetMany([{ id: "a1", expect: { n: 1 }, update: { $set: { n: 2 } } }]), b.insertMany([{ _id: "b3" }, { _id: "taken" }]), b.insertMany([{ _id: "b4" }])];
+				})
+			);
+			const settled = await Promise.allSettled(failing);
+			assert.equal(settled[1]?.status, "rejected");
+			assert.deepEqual((await other.adapter("tb").find({ sort: "_id" })).map((d) => d._id), ["b1", "b2", "taken"], "nothing of the failed group committed, b3 included");
+			assert.equal((await other.adapter("ta").findById("a1"))?.n, 1);
+			// a transaction after the group is a transaction of its own again
+			await b.insertMany([{ _id: "b5" }]);
+			assert.equal(await other.adapter("tb").count(), 4);
+		} finally {
+			await other.close();
+			await store.close();
+		}
+	});
+
 	it("rolls back a failed bulkUpsert transaction as a whole", async () => {
 		const store = new SqliteStore({ file: ":memory:" });
 		try {
