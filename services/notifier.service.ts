@@ -95,7 +95,8 @@ interface Own {
 	metrics: Metrics;
 	sweepTimer?: NodeJS.Timeout;
 	sweeping?: Promise<unknown>;
-	settingsCache: Map<string, { at: number; value: ClientChannelSettings | undefined }>;
+	/** per client, its delivery settings as read (or being read: cases in flight ask at once, one call answers them) */
+	settingsCache: Map<string, { at: number; value: Promise<ClientChannelSettings | undefined> }>;
 	openCircuits: Set<string>;
 	/** the live notifier nodes the providers' rate limits are shared among now */
 	rateShare: number;
@@ -373,10 +374,13 @@ const notifierService: Schema = {
 		async clientSettings(this: Self, clientId: string) {
 			const hit = this.settingsCache.get(clientId);
 			if (hit && Date.now() - hit.at < 30_000) return hit.value;
-			const doc = (await this.broker.call("clients.settings", { id: clientId })) as ClientDoc | null;
-			const value = doc?.delivery;
-			this.settingsCache.set(clientId, { at: Date.now(), value });
-			return value;
+			const entry = { at: Date.now(), value: this.broker.call("clients.settings", { id: clientId }).then((doc) => (doc as ClientDoc | null)?.delivery) };
+			this.settingsCache.set(clientId, entry);
+			// a failed read is not kept: the next case asks again
+			entry.value.catch(() => {
+				if (this.settingsCache.get(clientId) === entry) this.settingsCache.delete(clientId);
+			});
+			return entry.value;
 		},
 
 		shareRates(this: Self) {
