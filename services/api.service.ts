@@ -18,6 +18,8 @@ import { verifyLink } from "../lib/objects/links.ts";
 import { loadLinkSecret, loadJwtSecret } from "../lib/secrets.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
+import { CallbackBatcher, callbackRequestOf, type GatewayRequest, type WireCallback, type WireOutcome } from "../lib/delivery/callbacks.ts";
+import type { Readable } from "node:stream";
 
 type Req = IncomingMessage & { originalUrl?: string; $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown>; rawBody?: Buffer };
 
@@ -42,7 +44,7 @@ function aliases(): Record<string, string> {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-type ApiThis = Service<ApiSettingsSchema>;
+type ApiThis = Service<ApiSettingsSchema> & { callbacks?: CallbackBatcher };
 type Merged = { merged?: (schema: ServiceSchema<ApiSettingsSchema>) => void };
 
 const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
@@ -87,6 +89,8 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 
 	/** After moleculer-web made its server, before it listens: how long an idle keep-alive connection stays open. */
 	created(this: ApiThis) {
+		// provider callbacks of the same turn go to a notifier in one call (lib/delivery/callbacks.ts)
+		this.callbacks = new CallbackBatcher((items: WireCallback[]) => this.broker.call("notifier.webhooks", { items }) as Promise<WireOutcome[]>);
 		const server = (this as unknown as { server?: HttpServer }).server;
 		if (!server) return;
 		const ms = getPlatform().config.http.keepAliveMs;
@@ -164,6 +168,21 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 				if (!type) throw notFound("docs file", file);
 				meta.$responseType = type;
 				return readFile(path.join(SWAGGER_UI_DIR, file));
+			}
+		},
+		/** POST /webhooks/:provider: a provider's signed callback, verified and applied by a notifier with the others of its turn. */
+		webhook: {
+			params: { provider: { type: "string", min: 1, max: 40 } },
+			async handler(this: ApiThis, ctx: Context<Record<string, string>>) {
+				const { provider, ...query } = ctx.params;
+				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as GatewayRequest;
+				const req = await callbackRequestOf(getPlatform().config.http.publicUrl, provider, request, query, (ctx as unknown as { stream?: Readable }).stream);
+				const out = await (this.callbacks as CallbackBatcher).call(provider, req);
+				if (out.kind === "challenge") {
+					(ctx.meta as Record<string, unknown>).$responseType = out.contentType ?? "text/plain; charset=utf-8";
+					return out.body;
+				}
+				return out;
 			}
 		},
 		/** The operator console: a file of its build, or index.html for a screen (lib/console/static.ts). */

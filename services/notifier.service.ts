@@ -15,11 +15,12 @@ import { PermanentError } from "../lib/queues/types.ts";
 import { mapWindow } from "../lib/queues/common.ts";
 import { queuesMixin, type QueueBinding, type QueueService } from "../mixins/queues.mixin.ts";
 import { QUEUES } from "../config/queues.ts";
-import { badRequest, httpError, notFound, payloadTooLarge, unsupportedMediaType } from "../lib/api/errors.ts";
+import { badRequest, httpError, notFound, unsupportedMediaType } from "../lib/api/errors.ts";
 import type { Caller } from "../lib/api/auth.ts";
 import { Metrics } from "../lib/metrics.ts";
 import type { ClientDoc } from "../lib/clients.ts";
 import type { CallbackRequest, Channel, ClientChannelSettings } from "../lib/delivery/provider.ts";
+import { callbackRequestOf, fromWire, outcomeOf, readBody, type GatewayRequest, type WireCallback, type WireOutcome } from "../lib/delivery/callbacks.ts";
 import { CHANNELS } from "../lib/delivery/provider.ts";
 import { deliveryStore, INDEXES, type DeliveryStore } from "../lib/delivery/store.ts";
 import { Deliverer, type RenderedCase } from "../lib/delivery/notifier.ts";
@@ -110,8 +111,6 @@ interface Methods {
 type Self = QueueService<Own & Methods & DbMixinThis>;
 type Schema = ServiceSchema<ServiceSettingSchema, Record<string, never>, Record<string, never>, Self> & { queues: Record<string, QueueBinding<Self>> };
 
-const WEBHOOK_BODY_LIMIT = 1024 * 1024;
-
 /** The orders GET /cases offers: each is served by an index on (field, createdAt) in lib/delivery/store.ts. */
 const CASE_SORTS = ["createdAt", "-createdAt", "status", "-status", "channel", "-channel"];
 
@@ -121,23 +120,6 @@ function caseSort(sort = "-createdAt"): string[] {
 	return [sort, sort.startsWith("-") ? "createdAt" : "-createdAt"];
 }
 const COURIER_SHEET_LIMIT = 20 * 1024 * 1024;
-
-/** The whole body of a request stream, or 413 past `max` bytes. */
-async function readBody(stream: Readable | undefined, max: number): Promise<Buffer> {
-	if (!stream) return Buffer.alloc(0);
-	const parts: Buffer[] = [];
-	let size = 0;
-	for await (const chunk of stream) {
-		const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-		size += b.length;
-		if (size > max) {
-			stream.resume();
-			throw payloadTooLarge(`the body is larger than ${max} bytes`);
-		}
-		parts.push(b);
-	}
-	return Buffer.concat(parts);
-}
 
 /** The client whose cases a call may see: a client sees its own; operators and internal calls see all. */
 function scopeOf(ctx: Context): string | undefined {
@@ -246,24 +228,16 @@ const notifierService: Schema = {
 			}
 		},
 
-		/** GET|POST /webhooks/:provider: a provider's status callback (raw body kept for its signature). */
+		/**
+		 * GET /webhooks/:provider: a provider's verification (raw body kept for its signature). POST callbacks come
+		 * through the gateway's batcher (`api.webhook`, then `webhooks` below); this action answers one as well.
+		 */
 		webhook: {
 			params: { provider: { type: "string", min: 1, max: 40 } },
 			async handler(this: Self, ctx: Context<Record<string, string>>) {
 				const { provider, ...query } = ctx.params;
-				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as { headers?: Record<string, string>; url?: string; method?: string; rawBody?: string };
-				// a JSON body was read by the gateway's parser, which kept its bytes (base64); any other body is the stream
-				const rawBody = request.rawBody !== undefined ? Buffer.from(request.rawBody, "base64") : await readBody((ctx as unknown as { stream?: Readable }).stream, WEBHOOK_BODY_LIMIT);
-				const { config } = getPlatform();
-				const path = request.url ?? `/api/v1/webhooks/${provider}`;
-				const req: CallbackRequest = {
-					method: request.method === "GET" ? "GET" : "POST",
-					url: `${config.http.publicUrl}${path}`,
-					headers: request.headers ?? {},
-					// from the URL as sent: the gateway's parsed params nest dotted names (hub.challenge)
-					query: request.url ? Object.fromEntries(new URL(request.url, "http://callback.invalid").searchParams) : Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)])),
-					rawBody
-				};
+				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as GatewayRequest;
+				const req = await callbackRequestOf(getPlatform().config.http.publicUrl, provider, request, query, (ctx as unknown as { stream?: Readable }).stream);
 				const out = await this.handleCallback(provider, req);
 				const meta = ctx.meta as Record<string, unknown>;
 				if (out.kind === "challenge") {
@@ -271,6 +245,26 @@ const notifierService: Schema = {
 					return out.body;
 				}
 				return out;
+			}
+		},
+
+		/** Internal: the callbacks the gateway gathered (lib/delivery/callbacks.ts), each verified and applied on its own. */
+		webhooks: {
+			visibility: "public",
+			params: { items: { type: "array", max: 1000, items: "object" } },
+			async handler(this: Self, ctx: Context<{ items: WireCallback[] }>): Promise<WireOutcome[]> {
+				// the gateway's request stays with the gateway: nothing of it travels back with the answer
+				delete (ctx.meta as { $request?: unknown }).$request;
+				return Promise.all(
+					ctx.params.items.map(async (w): Promise<WireOutcome> => {
+						try {
+							const { provider, req } = fromWire(w);
+							return { ok: true, answer: await this.handleCallback(provider, req) };
+						} catch (err) {
+							return outcomeOf(err);
+						}
+					})
+				);
 			}
 		},
 

@@ -92,6 +92,6 @@ export const ROUTES: RouteSpec[] = [
 	{ method: "POST", path: "/cases/:id/resend", action: "scheduler.resendCase", access: "operator", summary: "Sends an ended case again on its plan, reusing its stored PDF: a dispatch run of that one case (409 while a try is under way; audited)", tag: "delivery", status: 202 },
 	{ method: "POST", path: "/courier/uploads", action: "notifier.courierUpload", access: "client", summary: "Records courier dispatches from an XLSX sheet (loan_id or case_id, courier, tracking_number, dispatched_on, delivered_on?): all rows or none", tag: "delivery", body: "stream" },
 	{ method: "GET", path: "/webhooks/:provider", action: "notifier.webhook", access: "public", summary: "A provider's webhook verification (WhatsApp hub.challenge)", tag: "delivery", body: "stream" },
-	{ method: "POST", path: "/webhooks/:provider", action: "notifier.webhook", access: "public", summary: "A provider's signed status callback (whatsapp, rcs, twilio); a bad signature is refused and changes nothing", tag: "delivery", body: "stream" },
+	{ method: "POST", path: "/webhooks/:provider", action: "api.webhook", access: "public", summary: "A provider's signed status callback (whatsapp, rcs, twilio); a bad signature is refused and changes nothing", tag: "delivery", body: "stream" },
 	{ method: "GET", path: "/sandbox/outbox", action: "notifier.outbox", access: "operator", summary: "What the sandbox provider would have sent (?caseId=&attemptId=&channel=&limit=&offset=)", tag: "delivery" }
 ];

@@ -16,6 +16,11 @@ const page = (item: Schema): Schema => obj({ total: int, limit: int, offset: int
 
 const channel = { enum: ["whatsapp", "rcs", "sms", "email", "courier"] };
 const caseStatus = { enum: ["pending", "sending", "sent", "dispatched", "delivered", "failed"] };
+/** what a provider's callback is answered */
+const webhookAnswer: Schema = {
+	description: "a verified callback: what its events did; a verification handshake answers its challenge as text/plain instead",
+	...obj({ kind: { const: "events" }, applied: int, duplicate: int, unknown: int })
+};
 const deliveryStatus = { enum: ["queued", "sent", "delivered", "read", "failed"] };
 const failure = obj({ code: str, reason: str });
 const byStatus = obj(Object.fromEntries(caseStatus.enum.map((s) => [s, int])));
@@ -82,11 +87,7 @@ export const DELIVERY_RESPONSES: Record<string, { schema: Schema; type?: string 
 	"notifier.listCases": { schema: page(ref("Case")) },
 	"notifier.getCase": { schema: { allOf: [ref("Case"), obj({ attempts: { type: "array", items: ref("Attempt") }, events: { type: "array", items: ref("StatusEvent") } })] } },
 	"notifier.courierUpload": { schema: obj({ rows: int, applied: int, unchanged: int }) },
-	"notifier.webhook": {
-		schema: {
-			description: "a verified callback: what its events did; a verification handshake answers its challenge as text/plain instead",
-			...obj({ kind: { const: "events" }, applied: int, duplicate: int, unknown: int })
-		}
-	},
+	"notifier.webhook": { schema: webhookAnswer },
+	"api.webhook": { schema: webhookAnswer },
 	"notifier.outbox": { schema: page(ref("OutboxEntry")) }
 };
