@@ -18,8 +18,7 @@ import { verifyLink } from "../lib/objects/links.ts";
 import { loadLinkSecret, loadJwtSecret } from "../lib/secrets.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { ObjectNotFoundError } from "../lib/objects/types.ts";
-import { CallbackBatcher, callbackRequestOf, type GatewayRequest, type WireCallback, type WireOutcome } from "../lib/delivery/callbacks.ts";
-import type { Readable } from "node:stream";
+import { answerWebhook, CallbackBatcher, type WebhookCall, type WireCallback, type WireOutcome } from "../lib/delivery/callbacks.ts";
 
 type Req = IncomingMessage & { originalUrl?: string; $alias?: { method: string; path: string }; $ctx?: Context; $params?: Record<string, unknown>; rawBody?: Buffer };
 
@@ -173,16 +172,9 @@ const apiService: ServiceSchema<ApiSettingsSchema> & Merged = {
 		/** POST /webhooks/:provider: a provider's signed callback, verified and applied by a notifier with the others of its turn. */
 		webhook: {
 			params: { provider: { type: "string", min: 1, max: 40 } },
-			async handler(this: ApiThis, ctx: Context<Record<string, string>>) {
-				const { provider, ...query } = ctx.params;
-				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as GatewayRequest;
-				const req = await callbackRequestOf(getPlatform().config.http.publicUrl, provider, request, query, (ctx as unknown as { stream?: Readable }).stream);
-				const out = await (this.callbacks as CallbackBatcher).call(provider, req);
-				if (out.kind === "challenge") {
-					(ctx.meta as Record<string, unknown>).$responseType = out.contentType ?? "text/plain; charset=utf-8";
-					return out.body;
-				}
-				return out;
+			handler(this: ApiThis, ctx: Context<Record<string, string>>) {
+				const batcher = this.callbacks as CallbackBatcher;
+				return answerWebhook(ctx as unknown as WebhookCall, getPlatform().config.http.publicUrl, (provider, req) => batcher.call(provider, req));
 			}
 		},
 		/** The operator console: a file of its build, or index.html for a screen (lib/console/static.ts). */

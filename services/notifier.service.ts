@@ -20,7 +20,7 @@ import type { Caller } from "../lib/api/auth.ts";
 import { Metrics } from "../lib/metrics.ts";
 import type { ClientDoc } from "../lib/clients.ts";
 import type { CallbackRequest, Channel, ClientChannelSettings } from "../lib/delivery/provider.ts";
-import { callbackRequestOf, fromWire, outcomeOf, readBody, type GatewayRequest, type WireCallback, type WireOutcome } from "../lib/delivery/callbacks.ts";
+import { answerWebhook, fromWire, outcomeOf, readBody, type WebhookCall, type WireCallback, type WireOutcome } from "../lib/delivery/callbacks.ts";
 import { CHANNELS } from "../lib/delivery/provider.ts";
 import { deliveryStore, INDEXES, type DeliveryStore } from "../lib/delivery/store.ts";
 import { Deliverer, type RenderedCase } from "../lib/delivery/notifier.ts";
@@ -234,17 +234,8 @@ const notifierService: Schema = {
 		 */
 		webhook: {
 			params: { provider: { type: "string", min: 1, max: 40 } },
-			async handler(this: Self, ctx: Context<Record<string, string>>) {
-				const { provider, ...query } = ctx.params;
-				const request = ((ctx.meta as { $request?: unknown }).$request ?? {}) as GatewayRequest;
-				const req = await callbackRequestOf(getPlatform().config.http.publicUrl, provider, request, query, (ctx as unknown as { stream?: Readable }).stream);
-				const out = await this.handleCallback(provider, req);
-				const meta = ctx.meta as Record<string, unknown>;
-				if (out.kind === "challenge") {
-					meta.$responseType = out.contentType ?? "text/plain; charset=utf-8";
-					return out.body;
-				}
-				return out;
+			handler(this: Self, ctx: Context<Record<string, string>>) {
+				return answerWebhook(ctx as unknown as WebhookCall, getPlatform().config.http.publicUrl, (provider, req) => this.handleCallback(provider, req));
 			}
 		},
 

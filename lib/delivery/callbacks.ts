@@ -74,6 +74,26 @@ export async function callbackRequestOf(publicUrl: string, provider: string, req
 	};
 }
 
+/** What a webhook action is given: the route's params (`provider` and the query), the gateway's meta, the body stream. */
+export interface WebhookCall {
+	params: Record<string, string>;
+	meta: object;
+	stream?: Readable;
+}
+
+/**
+ * A webhook action's whole work: the signed request from the call, `handle`'s answer to it, and a challenge answered
+ * as its text (its content type set on the meta, as moleculer-web reads it).
+ */
+export async function answerWebhook(call: WebhookCall, publicUrl: string, handle: (provider: string, req: CallbackRequest) => Promise<CallbackAnswer>): Promise<string | CallbackAnswer> {
+	const { provider = "", ...query } = call.params;
+	const meta = call.meta as { $request?: GatewayRequest; $responseType?: string };
+	const out = await handle(provider, await callbackRequestOf(publicUrl, provider, meta.$request ?? {}, query, call.stream));
+	if (out.kind !== "challenge") return out;
+	meta.$responseType = out.contentType ?? "text/plain; charset=utf-8";
+	return out.body;
+}
+
 export function toWire(provider: string, req: CallbackRequest): WireCallback {
 	return { provider, method: req.method, url: req.url, headers: req.headers, query: req.query, rawBody: req.rawBody.toString("base64") };
 }

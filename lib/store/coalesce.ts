@@ -27,23 +27,18 @@ export class Coalescer<I, O> {
 	call(item: I): Promise<O> {
 		return new Promise<O>((resolve, reject) => {
 			this.#pending.push({ item, resolve, reject });
-			if (this.#pending.length >= this.#max) this.#flush();
+			if (this.#pending.length >= this.#max) this.flush();
 			else if (this.#group) this.#group.schedule();
 			else if (!this.#scheduled) {
 				this.#scheduled = true;
 				const go = (): void => {
 					this.#scheduled = false;
-					this.#flush();
+					this.flush();
 				};
 				if (this.#lingerMs > 0) setTimeout(go, this.#lingerMs);
 				else setImmediate(go);
 			}
 		});
-	}
-
-	/** Runs the pending batch now; its callers wait for `gate` too (the group's commit) before they are answered. */
-	flush(gate?: Promise<void>): void {
-		this.#flush(gate);
 	}
 
 	/** Answers every pending caller with `err`, running nothing (the group's transaction could not start). */
@@ -53,7 +48,8 @@ export class Coalescer<I, O> {
 		for (const b of batch) b.reject(err);
 	}
 
-	#flush(gate?: Promise<void>): void {
+	/** Runs the pending batch now; its callers wait for `gate` too (the group's commit) before they are answered. */
+	flush(gate?: Promise<void>): void {
 		const batch = this.#pending;
 		if (batch.length === 0) return;
 		this.#pending = [];
