@@ -82,8 +82,6 @@ export class SqliteFile {
 	private readonly statements = new Map<string, StatementSync>();
 	/** run inside every transaction() on this connection, after its work and before COMMIT (see beforeCommit) */
 	private readonly commitHooks: (() => void)[] = [];
-	/** 1 while a transaction is open on this connection (a transaction() inside it joins it), else 0 */
-	private depth = 0;
 	/** the error of a transaction() nested in the open one: the open one rolls back as a whole */
 	private lost: unknown;
 
@@ -133,12 +131,10 @@ export class SqliteFile {
 	 * transaction, and when it throws, the outer one rolls back as a whole.
 	 */
 	transaction<T>(fn: () => T): T {
-		if (this.depth > 0) {
-			if (this.lost !== undefined) throw this.lost;
-			return this.nested(fn);
-		}
+		// a nested call failed: the rest of the outer transaction's work fails too (SQLite may have ended it already)
+		if (this.lost !== undefined) throw this.lost;
+		if (this.db.isTransaction) return this.nested(fn);
 		this.db.exec("BEGIN IMMEDIATE");
-		this.depth = 1;
 		this.lost = undefined;
 		try {
 			const out = fn();
@@ -156,7 +152,6 @@ export class SqliteFile {
 			}
 			throw err;
 		} finally {
-			this.depth = 0;
 			this.lost = undefined;
 		}
 	}
