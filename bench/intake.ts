@@ -2,12 +2,15 @@
  * Intake throughput and accuracy, small runs (a shared machine): born-digital 3-page invoices through the API
  * (upload -> reader -> COMPLETED) beside pdftotext alone on the same files, and 300 dpi scans through the API beside
  * the tesseract CLI alone; each tool alone runs as many processes at once as there are cores (the reader's pool and
- * parallelism). It prints each ratio, and the peak RSS of this process (the whole node runs in it) and of every process
- * it started (the reader's tool helper, pdftotext, tesseract, and the tools run alone), per command name. Accuracy: the
- * share of expected fields (invoice number, issue date, total) read exactly.
+ * parallelism). The pipeline reads text layers with its long-lived pdf-text workers (lib/intake/read/text-layer.ts),
+ * so it pays no process start a document where the tool alone does. It prints each ratio, the CPU a document of the
+ * node and of its tools (and of xargs with the tool alone), and the peak RSS of this process (the whole node runs in
+ * it) and of every process it started (pdf-text, the reader's tool helper, tesseract, and the tools run alone), per
+ * command name. Accuracy: the share of expected fields (invoice number, issue date, total) read exactly.
  *
  * Born-digital documents run in several rounds (--rounds), the pipeline and the tool alone in turn, their order
- * alternating, each round as a new client (the same files again would be 409s); the median ratio is the figure.
+ * alternating, each round as a new client (the same files again would be 409s); the median ratio is the figure. A
+ * round of a few hundred documents lasts about a second, and the first carries the node's warm-up: use --docs 400.
  *
  *   npm run bench:intake -- [--docs 10] [--scans 4] [--rounds 3]
  */
@@ -21,7 +24,7 @@ import { startNode } from "../lib/node.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
 import { loadJwtSecret } from "../lib/secrets.ts";
 import { textPdf } from "../test/helpers/intake-corpus.ts";
-import { formatPeaks, sampleProcessTree } from "./fixtures/process-tree.ts";
+import { descendantsCpuS, formatPeaks, reapedChildrenCpuS, sampleProcessTree } from "./fixtures/process-tree.ts";
 import { post } from "./fixtures/http-post.ts";
 
 const { values: args } = parseArgs({ options: { docs: { type: "string", default: "10" }, scans: { type: "string", default: "4" }, rounds: { type: "string", default: "3" } } });
@@ -103,6 +106,8 @@ async function main(): Promise<void> {
 			const bodies = set.map((e) => readFileSync(e.file));
 			// the clock the node stamps finishedAt with (the same machine's): the run ends with the last document's
 			const t0 = Date.now();
+			const cpu0 = process.cpuUsage();
+			const tools0 = descendantsCpuS();
 			const ids = await Promise.all(bodies.map(async (body) => (JSON.parse(await post(`${base}/intake`, body, { "X-API-Key": c.apiKey, "Content-Type": "application/octet-stream" })) as { id: string }).id));
 			// done when nothing is PENDING or PROCESSING: two light queries, every 2 % of the time so far (50-500 ms),
 			// so the bench's own polling takes little CPU from the pipeline it measures
@@ -111,6 +116,8 @@ async function main(): Promise<void> {
 				if (open.every((o) => o.total === 0)) break;
 				await new Promise((r) => setTimeout(r, Math.min(500, Math.max(50, (Date.now() - t0) / 50))));
 			}
+			const cpu = process.cpuUsage(cpu0);
+			const tools = descendantsCpuS() - tools0;
 			let right = 0;
 			let last = t0;
 			for (const [i, id] of ids.entries()) {
@@ -120,7 +127,11 @@ async function main(): Promise<void> {
 				right += Number(d.fields.invoice_number?.value === e.invoice_number) + Number(d.fields.issue_date?.value === e.issue_date) + Number(d.fields.total?.value === e.total);
 			}
 			const s = (last - t0) / 1000;
+			const perDoc = (ms: number) => (set.length ? ms / set.length : 0).toFixed(2);
 			console.log(`${label}: ${set.length} documents (${set.length * pages} pages) in ${s.toFixed(2)} s: ${(set.length / s).toFixed(2)} docs/s, ${((set.length * pages) / s).toFixed(1)} pages/s; fields exact ${right}/${set.length * 3}`);
+			// to the end of the run (not the reads of every document after it); the node's includes the bench's own uploads
+			// and polls; its tools: the pdf-text workers, the helper and what it ran
+			console.log(`  CPU a document: the node ${perDoc((cpu.user + cpu.system) / 1000)} ms, its tools ${perDoc(tools * 1000)} ms`);
 			return set.length / s;
 		};
 		// one document first, not counted: the node's first-use costs (JIT, the tool helper's start, templates)
@@ -130,9 +141,12 @@ async function main(): Promise<void> {
 			if (r > 0) c = await newClient(`bench-${r}`);
 			const alone = async () => {
 				const t0 = performance.now();
+				const reaped0 = reapedChildrenCpuS();
 				await toolAlone(digital.map((e) => e.file), ["pdftotext", "-layout", "{}", "-"]);
 				const s = (performance.now() - t0) / 1000;
 				console.log(`pdftotext alone (${cores} at once): ${digital.length} documents in ${s.toFixed(2)} s: ${(digital.length / s).toFixed(2)} docs/s, ${((digital.length * 3) / s).toFixed(1)} pages/s`);
+				// xargs and its pdftotexts were reaped when it ended
+				console.log(`  CPU a document: ${(((reapedChildrenCpuS() - reaped0) * 1000) / digital.length).toFixed(2)} ms (xargs and pdftotext)`);
 				return digital.length / s;
 			};
 			const first = r % 2 === 0 ? await through(digital, `round ${r + 1}: born-digital through the API`, 3) : await alone();

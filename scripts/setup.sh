@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine with Node and npm lacks, then returns quickly on later runs.
 #   scripts/setup.sh          for `npm start`: npm dependencies (Node 22 comes with them), the console build, and the Debian packages
-#                             the renderer and intake need (Chromium, Noto fonts for Indic scripts, WeasyPrint, poppler-utils, Tesseract, qpdf)
+#                             the renderer and intake need (Chromium, Noto fonts for Indic scripts, WeasyPrint, poppler-utils, Tesseract, qpdf),
+#                             and intake's text-layer reader build/pdf-text (g++ and poppler's C++ library)
 #   scripts/setup.sh --test   the same, plus a running RabbitMQ (with its management API on :15672) for the tests that use the real broker, and a running
 #                             PostgreSQL whose postgres role logs in on 127.0.0.1 with the password the tests use
 set -euo pipefail
@@ -13,6 +14,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(chromium fonts-noto-core weasyprint poppler-utils)
 # intake: OCR (Tesseract with English, Hindi, Marathi, Gujarati, Portuguese) and PDF checks (qpdf)
 APT_PACKAGES+=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin tesseract-ocr-mar tesseract-ocr-guj tesseract-ocr-por qpdf)
+# intake: the long-lived text-layer reader (lib/intake/read/pdf-text.cc), compiled below
+APT_PACKAGES+=(g++ pkg-config libpoppler-cpp-dev)
 if [ "${1:-}" = "--test" ]; then APT_PACKAGES+=(rabbitmq-server curl); fi
 # test/deploy/k8s.test.ts renders deploy/k8s with `kubectl kustomize`: Debian's kubectl (1.20, kustomize v2, which the
 # manifests are written for) only where no kubectl is installed
@@ -35,6 +38,15 @@ fi
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
 	echo "setup: installing npm dependencies (npm ci)"
 	npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# intake's text-layer reader: built when missing or older than its source (without it, pdftotext reads every PDF)
+if [ ! -x build/pdf-text ] || [ lib/intake/read/pdf-text.cc -nt build/pdf-text ]; then
+	echo "setup: building build/pdf-text"
+	mkdir -p build
+	# shellcheck disable=SC2046
+	g++ -O2 -std=c++17 -Wall -Wextra -o build/pdf-text.tmp lib/intake/read/pdf-text.cc $(pkg-config --cflags --libs poppler-cpp)
+	mv build/pdf-text.tmp build/pdf-text
 fi
 
 # the operator console (console/dist, served at /console): built when missing or older than its sources

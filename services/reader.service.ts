@@ -10,7 +10,7 @@ import { recoveryMixin } from "../mixins/recovery.mixin.ts";
 import { Metrics } from "../lib/metrics.ts";
 import { getPlatform } from "../lib/platform.ts";
 import { QUEUES } from "../config/queues.ts";
-import { intakeStore, ocrPool, indexDocument, TEMPLATES_DIR } from "../lib/intake/context.ts";
+import { intakeStore, ocrPool, indexDocument, textLayer, TEMPLATES_DIR } from "../lib/intake/context.ts";
 import { processDocument } from "../lib/intake/read/process.ts";
 import { eventOf } from "../lib/intake/notify.ts";
 import type { IntakeDoc } from "../lib/intake/documents.ts";
@@ -58,11 +58,14 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 				});
 		};
 		this.sweepTimer = setTimeout(tick, SWEEP_MS).unref();
+		const layers = textLayer();
+		if (layers.unavailable) this.logger.warn({ reason: layers.unavailable }, "text layers read by pdftotext, one process a document: build pdf-text with scripts/setup.sh");
 	},
 
 	stopped(this: Self) {
 		if (this.sweepTimer) clearTimeout(this.sweepTimer);
 		this.sweepTimer = undefined;
+		textLayer().close();
 	},
 
 	queues: {
@@ -82,7 +85,7 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 					const started = Date.now();
 					// OpenSearch lists the document as PROCESSING (or PENDING again) while it is read; failing that is logged, not a failed reading
 					const moved = (d: IntakeDoc) => indexDocument(store, id, d, { wait: false }).catch((err: Error) => this.logger.warn({ intakeId: id, err: err.message }, "document status not indexed"));
-					const out = await processDocument(id, { platform, store, pool: ocrPool(), templatesDir: TEMPLATES_DIR, langs: client?.intake?.languages, moved });
+					const out = await processDocument(id, { platform, store, pool: ocrPool(), textLayer: textLayer(), templatesDir: TEMPLATES_DIR, langs: client?.intake?.languages, moved });
 					if (!out.done) throw new Error(`document ${id} is being read by another reader; retry later`);
 					await indexDocument(store, id, out.doc);
 					if (out.doc) {

@@ -7,6 +7,7 @@
  * indexed: a document when it is accepted, claimed by a reader, finished and corrected, so both list the same
  * documents in every status.
  */
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Platform } from "../platform.ts";
@@ -15,6 +16,7 @@ import { normaliseText } from "../search/store.ts";
 import type { SearchDoc, SearchIndex, SearchQuery } from "../search/types.ts";
 import { IntakeStore, MAX_TAX_IDS, type IntakeDoc, type IntakeStatus } from "./documents.ts";
 import { Pool } from "./run.ts";
+import { PDF_TEXT_BINARY, TextLayerReader } from "./read/text-layer.ts";
 
 export const INTAKE_INDEX = "intake";
 export const TEMPLATES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/intake-templates");
@@ -44,6 +46,13 @@ export function intakeStore(): Promise<IntakeStore> {
 /** The process's OCR pool (one single-threaded Tesseract per slot). */
 export function ocrPool(): Pool {
 	return open().pool;
+}
+
+let layers: TextLayerReader | undefined;
+/** The process's pdf-text workers (lib/intake/read/text-layer.ts), one per core at most. */
+export function textLayer(): TextLayerReader {
+	layers ??= new TextLayerReader({ binary: PDF_TEXT_BINARY, size: os.availableParallelism() });
+	return layers;
 }
 
 /** Declares the search index of documents (on the store: a view of intake_documents). */

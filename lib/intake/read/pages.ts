@@ -1,6 +1,7 @@
 /**
- * Reading a document's pages into text. A PDF's text layer comes from one pdftotext call (pages split on form
- * feeds, ~3.5 ms a page; the PDF on its stdin when held in memory); only pages without one are rasterised (pdftoppm, grey PGM: PNG encoding would double
+ * Reading a document's pages into text. A PDF's text layer comes, when the PDF is held in memory, from a long-lived
+ * pdf-text worker (text-layer.ts: poppler's `pdftotext -layout` output without a process start per document), else
+ * from one pdftotext call (pages split on form feeds; the PDF on its stdin when held in memory); only pages without one are rasterised (pdftoppm, grey PGM: PNG encoding would double
  * the cost) and OCRed by Tesseract, one single-threaded process per page (OMP_THREAD_LIMIT=1; letting Tesseract
  * thread is slower) in a pool as large as the cores. Images (PNG, JPEG, TIFF) go to Tesseract directly, a TIFF's
  * frames as its pages (one process, its TSV split by page number). Each page
@@ -15,6 +16,7 @@ import path from "node:path";
 import { run, type Pool } from "../run.ts";
 import type { CheckedFile } from "../checks.ts";
 import type { PageInfo } from "../documents.ts";
+import type { TextLayerReader } from "./text-layer.ts";
 
 export interface ReadOptions {
 	pool: Pool;
@@ -22,6 +24,8 @@ export interface ReadOptions {
 	langs: string;
 	timeoutMs: number;
 	maxPixels: number;
+	/** long-lived text-layer readers (text-layer.ts) for a PDF held in memory; without them, or when they cannot read it, pdftotext */
+	textLayer?: TextLayerReader;
 }
 
 /**
@@ -42,6 +46,8 @@ export interface ReadResult {
 /** a page with fewer letters and digits than this has no usable text layer */
 const MIN_LAYER_CHARS = 16;
 const DPI = 300;
+/** most text a PDF's layer may yield */
+export const TEXT_CAP = 32 * 1024 * 1024;
 
 /** Letters and digits in a text (what decides whether a text layer is usable). */
 export function meaningfulChars(text: string): number {
@@ -64,9 +70,7 @@ export async function readPages(original: Original, checked: CheckedFile, opts: 
 		}
 		return { pages, texts };
 	}
-	const input = original.bytes;
-	const layer = await run("pdftotext", ["-layout", "-enc", "UTF-8", input ? "-" : await original.file(), "-"], { timeoutMs: opts.timeoutMs, maxOutput: 32 * 1024 * 1024, ...(input ? { input } : {}) });
-	const layerPages = layer.code === 0 ? layer.stdout.toString("utf8").split("\f") : [];
+	const layerPages = await textLayerPages(original, opts);
 	const pages: PageInfo[] = [];
 	const texts: string[] = [];
 	for (let i = 0; i < checked.pages; i++) {
@@ -94,6 +98,19 @@ export async function readPages(original: Original, checked: CheckedFile, opts: 
 		await rm(dir, { recursive: true, force: true });
 	}
 	return { pages, texts };
+}
+
+/** Each page's text layer (empty when it cannot be read): from a long-lived reader when it can, else pdftotext. */
+async function textLayerPages(original: Original, opts: ReadOptions): Promise<string[]> {
+	const input = original.bytes;
+	if (input && opts.textLayer) {
+		const r = await opts.textLayer.read(input, opts.timeoutMs);
+		if (r.ok) return r.pages;
+		// as pdftotext would have: too long is too long
+		if (r.reason === "timeout") return [];
+	}
+	const layer = await run("pdftotext", ["-layout", "-enc", "UTF-8", input ? "-" : await original.file(), "-"], { timeoutMs: opts.timeoutMs, maxOutput: TEXT_CAP, ...(input ? { input } : {}) });
+	return layer.code === 0 ? layer.stdout.toString("utf8").split("\f") : [];
 }
 
 /** 300 dpi, or less when the largest page would pass the pixel limit at 300. */

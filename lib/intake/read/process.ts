@@ -18,6 +18,7 @@ import { READ_HEARTBEAT_MS, type IntakeDoc, type IntakeStatus, type IntakeStore 
 import { readPages } from "./pages.ts";
 import { MAX_INSPECT_BYTES } from "../pdf-structure.ts";
 import type { Pool } from "../run.ts";
+import type { TextLayerReader } from "./text-layer.ts";
 import { extractFields } from "../../fields/extract.ts";
 import { loadTemplates } from "../../fields/templates.ts";
 import { searchFieldsOf } from "../context.ts";
@@ -36,6 +37,8 @@ export interface ProcessDeps {
 	platform: Pick<Platform, "config" | "objects">;
 	store: IntakeStore;
 	pool: Pool;
+	/** long-lived text-layer readers (absent: pdftotext for every PDF) */
+	textLayer?: TextLayerReader;
 	templatesDir: string;
 	/** the client's OCR languages, when it set them */
 	langs?: string;
@@ -87,7 +90,7 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 			}
 		};
 		const cfg = deps.platform.config.intake;
-		const read = await readPages(original, doc.file, { pool: deps.pool, langs: deps.langs ?? cfg.ocrLangs, timeoutMs: cfg.ocrTimeoutMs, maxPixels: cfg.maxPixels });
+		const read = await readPages(original, doc.file, { pool: deps.pool, ...(deps.textLayer ? { textLayer: deps.textLayer } : {}), langs: deps.langs ?? cfg.ocrLangs, timeoutMs: cfg.ocrTimeoutMs, maxPixels: cfg.maxPixels });
 		const text = read.texts.join("\n\f\n");
 		const kept = await keepText(deps.platform.objects, `intake/${doc.clientId}/${id}/text.txt`, text);
 		const failedPages = read.pages.filter((p) => p.error);
