@@ -8,9 +8,10 @@
  * it) and of every process it started (pdf-text, the reader's tool helper, tesseract, and the tools run alone), per
  * command name. Accuracy: the share of expected fields (invoice number, issue date, total) read exactly.
  *
- * Born-digital documents run in several rounds (--rounds), the pipeline and the tool alone in turn, their order
- * alternating, each round as a new client (the same files again would be 409s); the median ratio is the figure. A
- * round of a few hundred documents lasts about a second, and the first carries the node's warm-up: use --docs 400.
+ * Born-digital documents and scans each run in several rounds (--rounds), the pipeline and the tool alone in turn,
+ * their order alternating, each round as a new client (the same files again would be 409s); the median ratio is the
+ * figure. A round of a few hundred documents lasts about a second, and the first carries the node's warm-up: use
+ * --docs 400.
  *
  *   npm run bench:intake -- [--docs 10] [--scans 4] [--rounds 3]
  */
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
 	try {
 		const admin = signOperatorToken(loadJwtSecret(node.config), "bench", "admin");
 		const newClient = async (name: string) => (await (await fetch(`${base}/clients`, { method: "POST", headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" }, body: JSON.stringify({ name, intake: { languages: "eng+hin" } }) })).json()) as { apiKey: string };
-		let c = await newClient("bench");
+		let c = await newClient("bench-warm-up");
 		const get = async <T>(url: string): Promise<T> => (await (await fetch(url, { headers: { "X-API-Key": c.apiKey } })).json()) as T;
 		const through = async (set: Expected[], label: string, pages: number) => {
 			const bodies = set.map((e) => readFileSync(e.file));
@@ -138,37 +139,40 @@ async function main(): Promise<void> {
 		};
 		// one document first, not counted: the node's first-use costs (JIT, the tool helper's start, templates)
 		await through(build1(), "warm-up", 3);
-		const ratios: number[] = [];
-		for (let r = 0; r < ROUNDS && digital.length; r++) {
-			if (r > 0) c = await newClient(`bench-${r}`);
-			const alone = async () => {
-				const t0 = performance.now();
-				const reaped0 = reapedChildrenCpuS();
-				await toolAlone(digital.map((e) => e.file), ["pdftotext", "-layout", "{}", "-"]);
-				const s = (performance.now() - t0) / 1000;
-				console.log(`pdftotext alone (${cores} at once): ${digital.length} documents in ${s.toFixed(2)} s: ${(digital.length / s).toFixed(2)} docs/s, ${((digital.length * 3) / s).toFixed(1)} pages/s`);
-				// xargs and its pdftotexts were reaped when it ended
-				console.log(`  CPU a document: ${(((reapedChildrenCpuS() - reaped0) * 1000) / digital.length).toFixed(2)} ms (xargs and pdftotext)`);
-				return digital.length / s;
-			};
-			const first = r % 2 === 0 ? await through(digital, `round ${r + 1}: born-digital through the API`, 3) : await alone();
-			const second = r % 2 === 0 ? await alone() : await through(digital, `round ${r + 1}: born-digital through the API`, 3);
-			const [api, tool] = r % 2 === 0 ? [first, second] : [second, first];
-			ratios.push(api / tool);
-			console.log(`round ${r + 1}: ${Math.round(100 * (api / tool))} % of pdftotext alone`);
-		}
-		if (ratios.length) {
-			const sorted = [...ratios].sort((a, b) => a - b);
-			console.log(`born-digital: median ${Math.round(100 * sorted[Math.floor(sorted.length / 2)])} % of pdftotext alone over ${ratios.length} rounds (goal >= 60 %)`);
-		}
-		const apiScans = await through(scans, "300 dpi scans through the API", 1);
-		const t0 = performance.now();
-		const reaped0 = reapedChildrenCpuS();
-		await toolAlone(scans.map((e) => e.file), ["tesseract", "{}", "stdout", "-l", "eng+hin", "tsv"], { OMP_THREAD_LIMIT: "1" });
-		const s = (performance.now() - t0) / 1000;
-		console.log(`tesseract CLI alone (${cores} single-threaded at once): ${scans.length} pages in ${s.toFixed(2)} s: ${(scans.length / s).toFixed(2)} pages/s`);
-		if (scans.length) console.log(`  CPU a page: ${(((reapedChildrenCpuS() - reaped0) * 1000) / scans.length).toFixed(2)} ms (xargs and tesseract)`);
-		if (scans.length) console.log(`scans: ${Math.round((100 * apiScans) / (scans.length / s))} % of the tesseract CLI alone (goal >= 90 %)`);
+		/**
+		 * Rounds of the pipeline and the tool alone in turn, their order alternating (a shared machine drifts), each
+		 * round as a new client (the same files again would be 409s); the median ratio is the figure.
+		 */
+		const compare = async (kind: string, set: Expected[], pages: number, tool: string, cmd: string[], goal: number, env: Record<string, string> = {}) => {
+			const unit = pages > 1 ? "documents" : "pages";
+			const ratios: number[] = [];
+			for (let r = 0; r < ROUNDS && set.length; r++) {
+				c = await newClient(`bench-${kind}-${r}`);
+				const alone = async () => {
+					const t0 = performance.now();
+					const reaped0 = reapedChildrenCpuS();
+					await toolAlone(set.map((e) => e.file), cmd, env);
+					const s = (performance.now() - t0) / 1000;
+					console.log(`${tool} alone (${cores} at once): ${set.length} ${unit} in ${s.toFixed(2)} s: ${(set.length / s).toFixed(2)} ${unit}/s`);
+					// xargs and its tools were reaped when it ended
+					console.log(`  CPU a ${unit.slice(0, -1)}: ${(((reapedChildrenCpuS() - reaped0) * 1000) / set.length).toFixed(2)} ms (xargs and ${tool})`);
+					return set.length / s;
+				};
+				const label = `round ${r + 1}: ${kind} through the API`;
+				const first = r % 2 === 0 ? await through(set, label, pages) : await alone();
+				const second = r % 2 === 0 ? await alone() : await through(set, label, pages);
+				const [api, alone1] = r % 2 === 0 ? [first, second] : [second, first];
+				ratios.push(api / alone1);
+				console.log(`round ${r + 1}: ${Math.round(100 * (api / alone1))} % of ${tool} alone`);
+			}
+			if (ratios.length) {
+				const sorted = [...ratios].sort((x, y) => x - y);
+				console.log(`${kind}: median ${Math.round(100 * sorted[Math.floor(sorted.length / 2)])} % of ${tool} alone over ${ratios.length} rounds (goal >= ${goal} %)`);
+			}
+		};
+		await compare("born-digital", digital, 3, "pdftotext", ["pdftotext", "-layout", "{}", "-"], 60);
+		// Tesseract single-threaded, as the reader runs it
+		await compare("300 dpi scans", scans, 1, "tesseract", ["tesseract", "{}", "stdout", "-l", "eng+hin", "tsv"], 90, { OMP_THREAD_LIMIT: "1" });
 		console.log(`peak RSS of the node (API, intake, reader, store in this process): ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
 		tree.stop();
 		console.log(`peak RSS of the processes it started, per command (sampled every 250 ms): ${formatPeaks(new Map([...tree.peaks()].filter(([name]) => name !== "self")))}`);
