@@ -6,7 +6,8 @@
 //
 // Protocol, little-endian u32 lengths, on stdin and stdout:
 //   request:  u32 n, then n bytes of PDF
-//   answer:   u32 0, u32 pages, then per page u32 len and len bytes of UTF-8 text
+//   answer:   u32 n, then n bytes of body (so the reader knows when an answer is whole without parsing it):
+//             u32 0, u32 pages, then per page u32 len and len bytes of UTF-8 text
 //             u32 1, u32 len, then len bytes of UTF-8 reason (the PDF could not be read)
 // It exits on end of input (its parent went). Poppler's own messages are dropped. A document whose text would pass
 // PDF_TEXT_MAX_BYTES (default 32 MiB) is refused with a reason; address space is capped by PDF_TEXT_MAX_MB (default
@@ -36,7 +37,10 @@ void put_u32(std::string &out, uint32_t v) {
 
 uint32_t get_u32(const unsigned char *b) { return uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24; }
 
-void answer(const std::string &out) {
+void answer(const std::string &body) {
+    std::string out;
+    put_u32(out, static_cast<uint32_t>(body.size()));
+    out += body;
     std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);
 }

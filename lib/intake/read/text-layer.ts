@@ -85,13 +85,14 @@ class Worker {
 		if (!this.job) return;
 		this.chunks.push(d);
 		this.buffered += d.length;
-		const answer = parseAnswer(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks), this.buffered);
-		if (answer === undefined) {
-			if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
-			return;
-		}
+		// an answer is its length, then its body: joined once, when whole
+		if (this.buffered < 4) return;
+		if (this.chunks[0].length < 4) this.chunks = [Buffer.concat(this.chunks)];
+		const size = this.chunks[0].readUInt32LE(0);
+		if (this.buffered < 4 + size) return;
+		const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
 		this.answered = true;
-		this.finish(answer);
+		this.finish(parseAnswer(all.subarray(4, 4 + size)));
 	}
 
 	private finish(outcome: LayerOutcome): void {
@@ -112,26 +113,19 @@ class Worker {
 	}
 }
 
-/**
- * An answer of pdf-text in `buf` (its first `n` bytes), or undefined while it is incomplete: `u32 0, u32 pages,
- * (u32 len, text)*` or `u32 1, u32 len, reason`.
- */
-export function parseAnswer(buf: Buffer, n = buf.length): LayerOutcome | undefined {
-	if (n < 8) return undefined;
-	const status = buf.readUInt32LE(0);
-	if (status === 1) {
-		const len = buf.readUInt32LE(4);
-		if (n < 8 + len) return undefined;
-		return { ok: false, reason: "refused", detail: buf.toString("utf8", 8, 8 + len) };
-	}
-	const count = buf.readUInt32LE(4);
+/** The body of a pdf-text answer: `u32 0, u32 pages, (u32 len, text)*` or `u32 1, u32 len, reason`. */
+export function parseAnswer(body: Buffer): LayerOutcome {
+	const u32 = (at: number) => (at + 4 <= body.length ? body.readUInt32LE(at) : Number.NaN);
+	const status = u32(0);
+	if (status === 1) return { ok: false, reason: "refused", detail: body.toString("utf8", 8, 8 + u32(4)) };
+	const count = u32(4);
+	if (status !== 0 || !Number.isInteger(count)) return { ok: false, reason: "crashed", detail: "pdf-text answered what it cannot" };
 	const pages: string[] = [];
 	let at = 8;
 	for (let i = 0; i < count; i++) {
-		if (n < at + 4) return undefined;
-		const len = buf.readUInt32LE(at);
-		if (n < at + 4 + len) return undefined;
-		pages.push(buf.toString("utf8", at + 4, at + 4 + len));
+		const len = u32(at);
+		if (!(at + 4 + len <= body.length)) return { ok: false, reason: "crashed", detail: "pdf-text answered what it cannot" };
+		pages.push(body.toString("utf8", at + 4, at + 4 + len));
 		at += 4 + len;
 	}
 	return { ok: true, pages };

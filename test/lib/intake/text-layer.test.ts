@@ -143,15 +143,27 @@ test("no more workers than its size; close() ends them", async () => {
 	assert.deepEqual(pids.filter(alive), []);
 });
 
-test("an answer is parsed only once it is whole", () => {
+test("an answer's body: pages, or a reason; a body that does not add up is not taken for text", () => {
 	const text = Buffer.from("Total: ₹ 1,23,456.00");
-	const ok = Buffer.concat([u32(0), u32(2), u32(text.length), text, u32(0)]);
-	for (let n = 0; n < ok.length; n++) assert.equal(parseAnswer(ok, n), undefined, `${n} bytes`);
-	assert.deepEqual(parseAnswer(ok), { ok: true, pages: ["Total: ₹ 1,23,456.00", ""] });
+	assert.deepEqual(parseAnswer(Buffer.concat([u32(0), u32(2), u32(text.length), text, u32(0)])), { ok: true, pages: ["Total: ₹ 1,23,456.00", ""] });
 	const reason = Buffer.from("not a readable PDF");
-	const refused = Buffer.concat([u32(1), u32(reason.length), reason]);
-	assert.equal(parseAnswer(refused, refused.length - 1), undefined);
-	assert.deepEqual(parseAnswer(refused), { ok: false, reason: "refused", detail: "not a readable PDF" });
+	assert.deepEqual(parseAnswer(Buffer.concat([u32(1), u32(reason.length), reason])), { ok: false, reason: "refused", detail: "not a readable PDF" });
+	for (const bad of [Buffer.alloc(0), Buffer.concat([u32(0), u32(3), u32(2), Buffer.from("ab")]), Buffer.concat([u32(0), u32(1), u32(99), text]), Buffer.concat([u32(7), u32(0)])]) {
+		assert.equal(parseAnswer(bad).ok, false);
+	}
+});
+
+test("a long text arriving in many pieces is one answer", async () => {
+	// a stand-in that sends a 2 MiB page in 4 KiB writes
+	const page = "x".repeat(2 * 1024 * 1024);
+	const body = Buffer.concat([u32(0), u32(1), u32(page.length), Buffer.from(page)]);
+	const answer = path.join(dir, "answer.bin");
+	writeFileSync(answer, Buffer.concat([u32(body.length), body]));
+	const reader = new TextLayerReader({ binary: script("slow-answer.sh", `head -c 12 >/dev/null; dd if=${answer} bs=4096 status=none; sleep 5`), size: 1 });
+	const o = await reader.read(Buffer.from("%PDF-1.4"), 30_000);
+	assert.ok(o.ok);
+	assert.equal(o.pages[0].length, page.length);
+	for (const pid of reader.pids) process.kill(pid, "SIGKILL");
 });
 
 function u32(n: number): Buffer {
