@@ -92,7 +92,13 @@ class Worker {
 		if (this.buffered < 4 + size) return;
 		const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
 		this.answered = true;
-		this.finish(parseAnswer(all.subarray(4, 4 + size)));
+		const outcome = parseAnswer(all.subarray(4, 4 + size));
+		this.finish(outcome);
+		// an answer that does not add up: this worker is not trusted with another document
+		if (!outcome.ok && outcome.reason === "crashed") {
+			this.killed = true;
+			this.child.kill("SIGKILL");
+		}
 	}
 
 	private finish(outcome: LayerOutcome): void {

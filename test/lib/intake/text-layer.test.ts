@@ -153,6 +153,21 @@ test("an answer's body: pages, or a reason; a body that does not add up is not t
 	}
 });
 
+test("a garbled answer ends its worker; the next read starts another", async () => {
+	const garbled = path.join(dir, "garbled.bin");
+	writeFileSync(garbled, Buffer.concat([u32(8), u32(0), u32(5)]));
+	const reader = new TextLayerReader({ binary: script("garbled.sh", `while head -c 12 >/dev/null; do cat ${garbled}; done`), size: 1 });
+	const first = await reader.read(Buffer.from("%PDF-1.4"), 5_000);
+	assert.equal(!first.ok && first.reason, "crashed");
+	const [pid] = reader.pids;
+	for (let i = 0; i < 100 && (reader.pids.length || (pid && alive(pid))); i++) await sleep(20);
+	assert.deepEqual(reader.pids, []);
+	const second = await reader.read(Buffer.from("%PDF-1.4"), 5_000);
+	assert.equal(!second.ok && second.reason, "crashed");
+	assert.equal(reader.unavailable, undefined);
+	for (const p of reader.pids) process.kill(p, "SIGKILL");
+});
+
 test("a long text arriving in many pieces is one answer", async () => {
 	// a stand-in that sends a 2 MiB page in 4 KiB writes
 	const page = "x".repeat(2 * 1024 * 1024);
