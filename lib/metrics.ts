@@ -37,6 +37,7 @@ const DEFINITIONS = [
 	{ name: "paperwork_intake_received_total", type: "counter", labelNames: ["source", "kind"], description: "Documents intake accepted, by source (upload, link, email, inbox) and kind (pdf, png, jpeg, tiff)" },
 	{ name: "paperwork_intake_finished_total", type: "counter", labelNames: ["status"], description: "Documents read, by status (COMPLETED, NEEDS_REVIEW, FAILED)" },
 	{ name: "paperwork_intake_pages_total", type: "counter", labelNames: ["source"], description: "Pages read, by source (layer, ocr, none)" },
+	{ name: "paperwork_intake_text_layers_total", type: "counter", labelNames: ["reader"], description: "PDF text layers read, by reader (pdf-text: the long-lived workers; pdftotext: a process a document, when the workers are not built or could not read the file)" },
 	{ name: "paperwork_intake_read_seconds", type: "histogram", labelNames: ["kind"], description: "Time the reader spends on one document", buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120] }
 ] as const;
 

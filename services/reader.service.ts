@@ -91,6 +91,7 @@ const reader: QueueServiceSchema<Own> & { recover(this: Self): Promise<number> }
 					if (out.doc) {
 						this.metrics.inc("paperwork_intake_finished_total", { status: out.status });
 						for (const p of out.doc.pages ?? []) this.metrics.inc("paperwork_intake_pages_total", { source: p.source });
+						if (out.textLayer) this.metrics.inc("paperwork_intake_text_layers_total", { reader: out.textLayer });
 						this.metrics.observe("paperwork_intake_read_seconds", (Date.now() - started) / 1000, { kind: out.doc.file.kind });
 					}
 					// a client without a webhook has nothing to be told: no intake.notify hop (its handler would find none)

@@ -176,6 +176,8 @@ test("born-digital invoices (English with an issuer template, Hindi, Portuguese)
 	assert.ok((await sum("paperwork_intake_received_total", 'source="upload"')) >= 4);
 	assert.ok((await sum("paperwork_intake_finished_total", 'status="NEEDS_REVIEW"')) >= 1);
 	assert.ok((await sum("paperwork_intake_pages_total", 'source="layer"')) >= 4);
+	// born-digital PDFs in memory: their text layers from the pdf-text workers (scripts/setup.sh builds them)
+	assert.ok((await sum("paperwork_intake_text_layers_total", 'reader="pdf-text"')) >= 3);
 
 	// the original as stored, and the text
 	const file = await fetch(`${node.url}/intake/${ids["saffron-en"]}/file`, { headers: apiKey(c.key) });

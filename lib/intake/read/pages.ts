@@ -41,6 +41,8 @@ export interface ReadResult {
 	pages: PageInfo[];
 	/** each page's text, in order */
 	texts: string[];
+	/** what read a PDF's text layer: the long-lived workers, or pdftotext (no workers, or they could not read it) */
+	layer?: "pdf-text" | "pdftotext";
 }
 
 /** a page with fewer letters and digits than this has no usable text layer */
@@ -70,7 +72,7 @@ export async function readPages(original: Original, checked: CheckedFile, opts: 
 		}
 		return { pages, texts };
 	}
-	const layerPages = await textLayerPages(original, opts);
+	const { texts: layerPages, by: layer } = await textLayerPages(original, opts);
 	const pages: PageInfo[] = [];
 	const texts: string[] = [];
 	for (let i = 0; i < checked.pages; i++) {
@@ -80,7 +82,7 @@ export async function readPages(original: Original, checked: CheckedFile, opts: 
 		texts[i] = t;
 	}
 	// a born-digital document ends here: no temporary folder, no file
-	if (pages.filter(Boolean).length === checked.pages) return { pages, texts };
+	if (pages.filter(Boolean).length === checked.pages) return { pages, texts, layer };
 	const file = await original.file();
 	const dpi = dpiFor(checked, opts.maxPixels);
 	const dir = await mkdtemp(path.join(os.tmpdir(), "paperwork-read-"));
@@ -97,20 +99,20 @@ export async function readPages(original: Original, checked: CheckedFile, opts: 
 	} finally {
 		await rm(dir, { recursive: true, force: true });
 	}
-	return { pages, texts };
+	return { pages, texts, layer };
 }
 
 /** Each page's text layer (empty when it cannot be read): from a long-lived reader when it can, else pdftotext. */
-async function textLayerPages(original: Original, opts: ReadOptions): Promise<string[]> {
+async function textLayerPages(original: Original, opts: ReadOptions): Promise<{ texts: string[]; by: "pdf-text" | "pdftotext" }> {
 	const input = original.bytes;
 	if (input && opts.textLayer) {
 		const r = await opts.textLayer.read(input, opts.timeoutMs);
-		if (r.ok) return r.pages;
+		if (r.ok) return { texts: r.pages, by: "pdf-text" };
 		// as pdftotext would have: too long is too long
-		if (r.reason === "timeout") return [];
+		if (r.reason === "timeout") return { texts: [], by: "pdf-text" };
 	}
 	const layer = await run("pdftotext", ["-layout", "-enc", "UTF-8", input ? "-" : await original.file(), "-"], { timeoutMs: opts.timeoutMs, maxOutput: TEXT_CAP, ...(input ? { input } : {}) });
-	return layer.code === 0 ? layer.stdout.toString("utf8").split("\f") : [];
+	return { texts: layer.code === 0 ? layer.stdout.toString("utf8").split("\f") : [], by: "pdftotext" };
 }
 
 /** 300 dpi, or less when the largest page would pass the pixel limit at 300. */

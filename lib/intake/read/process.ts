@@ -46,8 +46,11 @@ export interface ProcessDeps {
 	moved?(doc: IntakeDoc): Promise<void>;
 }
 
-/** `doc`: the document as this call finished it (absent when it found it finished, or another reader moved it) */
-export type ProcessOutcome = { status: IntakeStatus; done: boolean; doc?: IntakeDoc };
+/**
+ * `doc`: the document as this call finished it (absent when it found it finished, or another reader moved it);
+ * `textLayer`: what read a PDF's text layer in this call
+ */
+export type ProcessOutcome = { status: IntakeStatus; done: boolean; doc?: IntakeDoc; textLayer?: "pdf-text" | "pdftotext" };
 
 /**
  * Reads one document; `done` is false when another reader holds it (the caller leaves the message to it). A document
@@ -94,13 +97,14 @@ export async function processDocument(id: string, deps: ProcessDeps): Promise<Pr
 		const text = read.texts.join("\n\f\n");
 		const kept = await keepText(deps.platform.objects, `intake/${doc.clientId}/${id}/text.txt`, text);
 		const failedPages = read.pages.filter((p) => p.error);
+		const by = read.layer ? { textLayer: read.layer } : {};
 		if (read.pages.every((p) => p.source === "none" || p.chars === 0)) {
-			return finish(store, doc, "FAILED", { pages: read.pages, ...kept, error: { code: "unreadable", message: failedPages[0]?.error ?? "no text could be read on any page" } }, text);
+			return { ...(await finish(store, doc, "FAILED", { pages: read.pages, ...kept, error: { code: "unreadable", message: failedPages[0]?.error ?? "no text could be read on any page" } }, text)), ...by };
 		}
 		const ex = extractFields(text, loadTemplates(deps.templatesDir), doc.type);
 		const checks = [...ex.checks, ...failedPages.map((p) => ({ code: "page_unread", message: `page ${p.n}: ${p.error}` }))];
 		const status: IntakeStatus = checks.length ? "NEEDS_REVIEW" : "COMPLETED";
-		return finish(store, doc, status, { pages: read.pages, ...kept, fields: ex.fields, template: ex.template, type: ex.type, checks, error: null }, text);
+		return { ...(await finish(store, doc, status, { pages: read.pages, ...kept, fields: ex.fields, template: ex.template, type: ex.type, checks, error: null }, text)), ...by };
 	} catch (err) {
 		const e = err as Error;
 		// an unreadable stored original is final; anything else (the store, objects) is retried by the queue
