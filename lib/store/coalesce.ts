@@ -7,19 +7,33 @@
  * so a caller never goes on before its write is committed; a failed batch rejects every caller in it.
  * Coalescers of one FlushGroup flush together, their batch calls inside one transaction of the store.
  */
+/** `fn` once, `lingerMs` after the first ask (in the next turn when 0), however often it is asked until it runs. */
+function lingering(lingerMs: number, fn: () => void): () => void {
+	let scheduled = false;
+	const go = (): void => {
+		scheduled = false;
+		fn();
+	};
+	return () => {
+		if (scheduled) return;
+		scheduled = true;
+		if (lingerMs > 0) setTimeout(go, lingerMs);
+		else setImmediate(go);
+	};
+}
+
 export class Coalescer<I, O> {
 	readonly #run: (items: I[]) => Promise<O[]>;
 	readonly #max: number;
-	readonly #lingerMs: number;
+	readonly #schedule: () => void;
 	#pending: { item: I; resolve: (o: O) => void; reject: (err: unknown) => void }[] = [];
-	#scheduled = false;
 	readonly #group: FlushGroup | undefined;
 
 	/** `run` gets the items in call order and returns one result per item, in the same order. */
 	constructor(run: (items: I[]) => Promise<O[]>, options: { max?: number; lingerMs?: number; group?: FlushGroup } = {}) {
 		this.#run = run;
 		this.#max = Math.max(1, options.max ?? 500);
-		this.#lingerMs = Math.max(0, options.lingerMs ?? 0);
+		this.#schedule = lingering(Math.max(0, options.lingerMs ?? 0), () => this.flush());
 		this.#group = options.group;
 		this.#group?.add(this);
 	}
@@ -29,15 +43,7 @@ export class Coalescer<I, O> {
 			this.#pending.push({ item, resolve, reject });
 			if (this.#pending.length >= this.#max) this.flush();
 			else if (this.#group) this.#group.schedule();
-			else if (!this.#scheduled) {
-				this.#scheduled = true;
-				const go = (): void => {
-					this.#scheduled = false;
-					this.flush();
-				};
-				if (this.#lingerMs > 0) setTimeout(go, this.#lingerMs);
-				else setImmediate(go);
-			}
+			else this.#schedule();
 		});
 	}
 
@@ -92,29 +98,18 @@ interface GroupMember {
 export class FlushGroup {
 	readonly #members: GroupMember[] = [];
 	readonly #together: (fn: () => void) => void;
-	readonly #lingerMs: number;
-	#scheduled = false;
+	/** A member has a pending call: flush the group after the linger (once for all calls until then). */
+	readonly schedule: () => void;
 
 	constructor(together: ((fn: () => void) => void) | undefined, options: { lingerMs?: number } = {}) {
 		this.#together = together ?? ((fn) => fn());
-		this.#lingerMs = Math.max(0, options.lingerMs ?? 0);
+		this.schedule = lingering(Math.max(0, options.lingerMs ?? 0), () => this.flush());
 	}
 
 	add(member: GroupMember): void {
 		this.#members.push(member);
 	}
 
-	/** A member has a pending call: flush the group after the linger (once for all calls until then). */
-	schedule(): void {
-		if (this.#scheduled) return;
-		this.#scheduled = true;
-		const go = (): void => {
-			this.#scheduled = false;
-			this.flush();
-		};
-		if (this.#lingerMs > 0) setTimeout(go, this.#lingerMs);
-		else setImmediate(go);
-	}
 
 	flush(): void {
 		let commit!: () => void;

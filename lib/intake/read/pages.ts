@@ -16,7 +16,7 @@ import path from "node:path";
 import { run, type Pool } from "../run.ts";
 import type { CheckedFile } from "../checks.ts";
 import type { PageInfo } from "../documents.ts";
-import type { TextLayerReader } from "./text-layer.ts";
+import { TEXT_CAP, type TextLayerReader, type TextLayerSource } from "./text-layer.ts";
 
 export interface ReadOptions {
 	pool: Pool;
@@ -42,14 +42,12 @@ export interface ReadResult {
 	/** each page's text, in order */
 	texts: string[];
 	/** what read a PDF's text layer: the long-lived workers, or pdftotext (no workers, or they could not read it) */
-	layer?: "pdf-text" | "pdftotext";
+	layer?: TextLayerSource;
 }
 
 /** a page with fewer letters and digits than this has no usable text layer */
 const MIN_LAYER_CHARS = 16;
 const DPI = 300;
-/** most text a PDF's layer may yield */
-export const TEXT_CAP = 32 * 1024 * 1024;
 
 /** Letters and digits in a text (what decides whether a text layer is usable). */
 export function meaningfulChars(text: string): number {
@@ -103,7 +101,7 @@ export async function readPages(original: Original, checked: CheckedFile, opts: 
 }
 
 /** Each page's text layer (empty when it cannot be read): from a long-lived reader when it can, else pdftotext. */
-async function textLayerPages(original: Original, opts: ReadOptions): Promise<{ texts: string[]; by: "pdf-text" | "pdftotext" }> {
+async function textLayerPages(original: Original, opts: ReadOptions): Promise<{ texts: string[]; by: TextLayerSource }> {
 	const input = original.bytes;
 	if (input && opts.textLayer) {
 		const r = await opts.textLayer.read(input, opts.timeoutMs);

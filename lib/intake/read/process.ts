@@ -18,7 +18,7 @@ import { READ_HEARTBEAT_MS, type IntakeDoc, type IntakeStatus, type IntakeStore 
 import { readPages } from "./pages.ts";
 import { MAX_INSPECT_BYTES } from "../pdf-structure.ts";
 import type { Pool } from "../run.ts";
-import type { TextLayerReader } from "./text-layer.ts";
+import type { TextLayerReader, TextLayerSource } from "./text-layer.ts";
 import { extractFields } from "../../fields/extract.ts";
 import { loadTemplates } from "../../fields/templates.ts";
 import { searchFieldsOf } from "../context.ts";
@@ -50,7 +50,7 @@ export interface ProcessDeps {
  * `doc`: the document as this call finished it (absent when it found it finished, or another reader moved it);
  * `textLayer`: what read a PDF's text layer in this call
  */
-export type ProcessOutcome = { status: IntakeStatus; done: boolean; doc?: IntakeDoc; textLayer?: "pdf-text" | "pdftotext" };
+export type ProcessOutcome = { status: IntakeStatus; done: boolean; doc?: IntakeDoc; textLayer?: TextLayerSource };
 
 /**
  * Reads one document; `done` is false when another reader holds it (the caller leaves the message to it). A document

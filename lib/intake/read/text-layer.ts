@@ -19,6 +19,12 @@ import { existsSync } from "node:fs";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 
+/** what read a PDF's text layer: these workers, or pdftotext (a process a document) */
+export type TextLayerSource = "pdf-text" | "pdftotext";
+
+/** most text bytes a PDF's layer may yield, whichever reads it */
+export const TEXT_CAP = 32 * 1024 * 1024;
+
 export type LayerOutcome = { ok: true; pages: string[] } | { ok: false; reason: "unavailable" | "refused" | "crashed" | "timeout"; detail?: string };
 
 export interface TextLayerOptions {
@@ -183,7 +189,7 @@ export class TextLayerReader {
 			let w = this.idle.pop();
 			if (!w) {
 				if (this.all.size >= this.opts.size) return;
-				w = new Worker(this.opts.binary, this.opts.maxTextBytes ?? 32 * 1024 * 1024, (worker, died) => this.released(worker, died));
+				w = new Worker(this.opts.binary, this.opts.maxTextBytes ?? TEXT_CAP, (worker, died) => this.released(worker, died));
 				this.all.add(w);
 			}
 			const job = this.waiting.shift();
