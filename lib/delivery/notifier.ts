@@ -99,6 +99,8 @@ export type ApplyResult = "applied" | "duplicate" | "unknown";
 export class Deliverer {
 	readonly #p: DelivererPorts;
 	readonly #now: () => Date;
+	/** attempts with an update running in this process: the queue of their updates and the last document written */
+	readonly #attemptTurns = new Map<string, { tail: Promise<void>; last?: AttemptDoc }>();
 
 	constructor(ports: DelivererPorts) {
 		this.#p = ports;
@@ -239,8 +241,42 @@ export class Deliverer {
 		};
 	}
 
-	/** Read-modify-write of an attempt under its version (retried when another writer changed it meanwhile). */
-	async #update(attemptId: string, change: (a: AttemptDoc) => { $set: Record<string, unknown> } | null, known?: AttemptDoc): Promise<{ before: AttemptDoc; after: AttemptDoc } | null> {
+	/**
+	 * Read-modify-write of an attempt under its version (retried when another writer changed it meanwhile). One
+	 * attempt's updates in this process run one after another, each starting from the document the one before wrote:
+	 * a provider's "sent" and "delivered" often arrive within one batch of writes, and read together they would both
+	 * write on the same version, so one would fail and read again. Other processes' writes are still caught by the
+	 * version.
+	 */
+	#update(attemptId: string, change: (a: AttemptDoc) => { $set: Record<string, unknown> } | null, known?: AttemptDoc): Promise<{ before: AttemptDoc; after: AttemptDoc } | null> {
+		let turn = this.#attemptTurns.get(attemptId);
+		if (!turn) {
+			turn = { tail: Promise.resolve() };
+			this.#attemptTurns.set(attemptId, turn);
+		}
+		const t = turn;
+		const run = t.tail.then(async () => {
+			try {
+				const r = await this.#updateNow(attemptId, change, t.last ?? known);
+				t.last = r?.after;
+				return r;
+			} catch (err) {
+				t.last = undefined;
+				throw err;
+			}
+		});
+		const tail = run.then(
+			() => undefined,
+			() => undefined
+		);
+		t.tail = tail;
+		void tail.then(() => {
+			if (t.tail === tail) this.#attemptTurns.delete(attemptId);
+		});
+		return run;
+	}
+
+	async #updateNow(attemptId: string, change: (a: AttemptDoc) => { $set: Record<string, unknown> } | null, known?: AttemptDoc): Promise<{ before: AttemptDoc; after: AttemptDoc } | null> {
 		const { store } = this.#p;
 		for (let i = 0; i < 20; i++) {
 			const a = i === 0 && known ? known : ((await store.attempts.findById(attemptId)) as AttemptDoc | null);
@@ -352,7 +388,8 @@ export class Deliverer {
 
 	async applyEvent(provider: string, e: StatusEvent): Promise<ApplyResult> {
 		const { store, logger } = this.#p;
-		let a = e.attemptId ? ((await store.attempts.findById(e.attemptId)) as AttemptDoc | null) : null;
+		// an attempt this process is updating right now: the document its last update wrote (no read)
+		let a = e.attemptId ? (this.#attemptTurns.get(e.attemptId)?.last ?? ((await store.attempts.findById(e.attemptId)) as AttemptDoc | null)) : null;
 		if (!a && e.providerMessageId) a = (await store.attempts.findOne({ providerMessageId: e.providerMessageId })) as AttemptDoc | null;
 		if (!a) {
 			this.#p.metrics?.callback(provider, "unknown");

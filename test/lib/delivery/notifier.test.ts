@@ -142,6 +142,31 @@ test("delivered on WhatsApp: one attempt, sent then delivered; a duplicate and a
 	assert.equal(providers.whatsapp.sent.length, before_);
 });
 
+test("'sent' and 'delivered' in two callbacks at once: each is written once, the second on the first's result, no version conflict", async () => {
+	const c = await newCase("+919800000077");
+	assert.equal(await deliverer.onRendered(rendered(c)), "started");
+	const a = attemptIdOf(c._id, 1, "whatsapp");
+	const adapter = store.attempts;
+	const original = adapter.compareAndSetMany.bind(adapter);
+	const outcomes: boolean[] = [];
+	adapter.compareAndSetMany = async (ops) => {
+		const out = await original(ops);
+		outcomes.push(...out);
+		return out;
+	};
+	try {
+		// two HTTP callbacks read the attempt in the same turn, as a provider's "sent" and "delivered" often arrive
+		assert.deepEqual(await Promise.all([deliverer.applyEvent("fake", ev(a, "sent")), deliverer.applyEvent("fake", ev(a, "delivered"))]), ["applied", "applied"]);
+	} finally {
+		adapter.compareAndSetMany = original;
+	}
+	assert.deepEqual(outcomes, [true, true], "two writes, neither refused on its version (a refused one is read and written again)");
+	const [att] = await attempts(c._id);
+	assert.deepEqual(att.history.map((h) => h.status), ["queued", "sent", "delivered"]);
+	assert.equal(att.v, 3);
+	assert.equal((await getCase(c._id)).status, "delivered");
+});
+
 test("out of order: 'delivered' before 'sent' ends delivered; 'read' after it moves on", async () => {
 	const c = await newCase("+919800000002");
 	await deliverer.onRendered(rendered(c));
