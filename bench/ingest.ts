@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { parse } from "csv-parse";
 import { generateDebtCsv } from "./fixtures/debts.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
+import { NODE_FLAGS } from "../lib/node.ts";
 import { deleteNamespaceQueues, freePort, metricSamples } from "../test/helpers/node.ts";
 import { createTestDatabase } from "../test/helpers/postgres.ts";
 
@@ -102,7 +103,7 @@ function cpuReport(before: CpuSnapshot, after: CpuSnapshot, rows: number): { sec
 
 function start(env: Record<string, string>): Promise<ChildProcess> {
 	return new Promise((resolve, reject) => {
-		const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "scripts/start.ts")], {
+		const child = spawn(process.execPath, [...NODE_FLAGS, path.join(ROOT, "scripts/start.ts")], {
 			cwd: ROOT,
 			env: { PATH: process.env.PATH, LOG_LEVEL: "warn", LOG_FORMAT: "json", JWT_SECRET: SECRET, INBOX_POLL_MS: "0", ...(process.env.ETL_CONCURRENCY ? { ETL_CONCURRENCY: process.env.ETL_CONCURRENCY } : {}), ...env },
 			stdio: ["ignore", "pipe", "pipe"]

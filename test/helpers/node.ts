@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { startNode, type RunningNode } from "../../lib/node.ts";
+import { NODE_FLAGS, startNode, type RunningNode } from "../../lib/node.ts";
 import { signOperatorToken } from "../../lib/api/auth.ts";
 import { RabbitQueueBackend } from "../../lib/queues/rabbitmq.ts";
 import { QUEUE_NAMES } from "../../config/queues.ts";
@@ -77,7 +77,7 @@ export const apiKey = (key: string) => ({ "X-API-Key": key });
 /** A node in a child process (`scripts/start.ts`), for multi-node tests; resolves once its banner is printed. */
 export function spawnNode(env: Record<string, string>, readyPattern = /started:/): Promise<{ child: ChildProcess; output: () => string; stop(): Promise<void> }> {
 	return new Promise((resolve, reject) => {
-		const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", path.join(ROOT, "scripts/start.ts")], {
+		const child = spawn(process.execPath, [...NODE_FLAGS, path.join(ROOT, "scripts/start.ts")], {
 			cwd: ROOT,
 			env: { PATH: process.env.PATH, METRICS_PORT: "0", LOG_LEVEL: "warn", LOG_FORMAT: "json", ...env },
 			stdio: ["ignore", "pipe", "pipe"]
