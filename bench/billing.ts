@@ -4,7 +4,7 @@
  * sent to a local server that speaks Twilio's API), then M loans with PDFs beside the renderer's own documents/s on
  * the same statements in the same run.
  *
- *   npm run bench:billing -- [--loans 100000] [--pdf-loans 200] [--pdf-rounds 3] [--without-notifier]
+ *   npm run bench:billing -- [--loans 100000] [--pdf-loans 200 (0: no run with PDFs)] [--pdf-rounds 3] [--without-notifier]
  *
  * Prints loans/s to a final status, the CPU time this process spent per loan (the notifier's SMS work included:
  * all of Paperwork runs in this process; Chromium's is not), SMS sent per loan, peak RSS, and the PDF run against the
@@ -208,52 +208,54 @@ async function main(): Promise<void> {
 		console.log(`    the Twilio server (a process of its own, not Paperwork): CPU ${((tw.cpuS * 1000) / Math.max(1, loans)).toFixed(2)} ms a loan, peak RSS ${Math.round(tw.peakMiB)} MB`);
 		console.log(`    every loan past validate at ${noPdf.computed.toFixed(1)} s (the steps run side by side, chunk after chunk)`);
 
-		// with PDFs: a small client, beside the renderer alone on the same statements. The node's renderer starts its
-		// Chromium on its first document, as a long-running renderer has long done: a warm-up run of 4 loans (one per
-		// language) first, not counted, as the renderer alone is warmed up before it is timed
-		const w = await client("bench-billing-pdf-warm-up");
-		await upload(w.apiKey, "loan", loanCsv("W", 4));
-		await upload(w.apiKey, "repayment", repaymentCsv("W", 4));
-		const warm = await runToEnd(w.id, true);
-		console.log(`  warm-up run with PDFs (not counted): ${warm.run.counts.done} loans in ${warm.seconds.toFixed(1)} s`);
-		// rounds: the pipeline and the renderer alone in turn, their order alternating, each round a new client (a
-		// shared machine's load moves between runs of ~10 s): the median ratio is the figure
-		const engine = new ChromiumEngine({ tabs: node.config.render.concurrency, timeoutMs: 30_000 });
-		await engine.warmUp();
-		const rendererAlone = async (htmls: string[]): Promise<number> => {
-			const t0 = performance.now();
-			let next = 0;
-			await Promise.all(Array.from({ length: node.config.render.concurrency }, async () => {
-				while (next < htmls.length) await engine.render(htmls[next++] as string);
-			}));
-			return htmls.length / ((performance.now() - t0) / 1000);
-		};
-		const ratios: number[] = [];
-		for (let round = 1; round <= PDF_ROUNDS; round++) {
-			const prefix = `P${round}-`;
-			const b = await client(`bench-billing-pdf-${round}`);
-			await upload(b.apiKey, "loan", loanCsv(prefix, PDF_LOANS));
-			await upload(b.apiKey, "repayment", repaymentCsv(prefix, PDF_LOANS));
-			const htmls: string[] = [];
-			for (let i = 0; i < PDF_LOANS; i++) {
-				const loan = { loan_id: `${prefix}${i}`, loan_amount: String(100000 + (i % 50) * 1000), annual_interest_rate: "12", tenure_months: 24, first_emi_date: "2025-12-05" };
-				const pays = Array.from({ length: 12 }, (_, m) => ({ payment_ref: `U${m}`, amount: `${5000 + (i % 50) * 50}.00`, paid_at: `${m === 0 ? 2025 : 2026}-${String(((11 + m) % 12) + 1).padStart(2, "0")}-05T04:30:00Z` }));
-				const pb = buildPassbook(loan, pays, CYCLE_TO, { ratePercentPerMonth: "2" });
-				const st = computeStatement(pb, { from: "2026-10-11", to: CYCLE_TO });
-				htmls.push(toHtml("loan-statement", LANGS[i % 4] as string, statementDocumentData(st, pb, { loan_id: loan.loan_id, applicant_name: `Borrower ${i}`, address_line1: `${i} MG Road`, city: "Pune", state: "Maharashtra", postal_code: "411001" })));
+		if (PDF_LOANS > 0) {
+			// with PDFs: a small client, beside the renderer alone on the same statements. The node's renderer starts its
+			// Chromium on its first document, as a long-running renderer has long done: a warm-up run of 4 loans (one per
+			// language) first, not counted, as the renderer alone is warmed up before it is timed
+			const w = await client("bench-billing-pdf-warm-up");
+			await upload(w.apiKey, "loan", loanCsv("W", 4));
+			await upload(w.apiKey, "repayment", repaymentCsv("W", 4));
+			const warm = await runToEnd(w.id, true);
+			console.log(`  warm-up run with PDFs (not counted): ${warm.run.counts.done} loans in ${warm.seconds.toFixed(1)} s`);
+			// rounds: the pipeline and the renderer alone in turn, their order alternating, each round a new client (a
+			// shared machine's load moves between runs of ~10 s): the median ratio is the figure
+			const engine = new ChromiumEngine({ tabs: node.config.render.concurrency, timeoutMs: 30_000 });
+			await engine.warmUp();
+			const rendererAlone = async (htmls: string[]): Promise<number> => {
+				const t0 = performance.now();
+				let next = 0;
+				await Promise.all(Array.from({ length: node.config.render.concurrency }, async () => {
+					while (next < htmls.length) await engine.render(htmls[next++] as string);
+				}));
+				return htmls.length / ((performance.now() - t0) / 1000);
+			};
+			const ratios: number[] = [];
+			for (let round = 1; round <= PDF_ROUNDS; round++) {
+				const prefix = `P${round}-`;
+				const b = await client(`bench-billing-pdf-${round}`);
+				await upload(b.apiKey, "loan", loanCsv(prefix, PDF_LOANS));
+				await upload(b.apiKey, "repayment", repaymentCsv(prefix, PDF_LOANS));
+				const htmls: string[] = [];
+				for (let i = 0; i < PDF_LOANS; i++) {
+					const loan = { loan_id: `${prefix}${i}`, loan_amount: String(100000 + (i % 50) * 1000), annual_interest_rate: "12", tenure_months: 24, first_emi_date: "2025-12-05" };
+					const pays = Array.from({ length: 12 }, (_, m) => ({ payment_ref: `U${m}`, amount: `${5000 + (i % 50) * 50}.00`, paid_at: `${m === 0 ? 2025 : 2026}-${String(((11 + m) % 12) + 1).padStart(2, "0")}-05T04:30:00Z` }));
+					const pb = buildPassbook(loan, pays, CYCLE_TO, { ratePercentPerMonth: "2" });
+					const st = computeStatement(pb, { from: "2026-10-11", to: CYCLE_TO });
+					htmls.push(toHtml("loan-statement", LANGS[i % 4] as string, statementDocumentData(st, pb, { loan_id: loan.loan_id, applicant_name: `Borrower ${i}`, address_line1: `${i} MG Road`, city: "Pune", state: "Maharashtra", postal_code: "411001" })));
+				}
+				const aloneFirst = round % 2 === 0;
+				const before = aloneFirst ? await rendererAlone(htmls) : 0;
+				const withPdf = await runToEnd(b.id, true);
+				const engineRate = aloneFirst ? before : await rendererAlone(htmls);
+				const pipelineRate = withPdf.run.counts.loans / withPdf.seconds;
+				ratios.push(pipelineRate / engineRate);
+				console.log(`  round ${round}: run with PDFs: ${withPdf.run.counts.done} done, ${withPdf.run.counts.halted} halted in ${withPdf.seconds.toFixed(1)} s = ${pipelineRate.toFixed(1)} loans/s; the renderer alone${aloneFirst ? " (timed first)" : ""}: ${engineRate.toFixed(1)} documents/s; ratio ${((pipelineRate / engineRate) * 100).toFixed(0)} %`);
 			}
-			const aloneFirst = round % 2 === 0;
-			const before = aloneFirst ? await rendererAlone(htmls) : 0;
-			const withPdf = await runToEnd(b.id, true);
-			const engineRate = aloneFirst ? before : await rendererAlone(htmls);
-			const pipelineRate = withPdf.run.counts.loans / withPdf.seconds;
-			ratios.push(pipelineRate / engineRate);
-			console.log(`  round ${round}: run with PDFs: ${withPdf.run.counts.done} done, ${withPdf.run.counts.halted} halted in ${withPdf.seconds.toFixed(1)} s = ${pipelineRate.toFixed(1)} loans/s; the renderer alone${aloneFirst ? " (timed first)" : ""}: ${engineRate.toFixed(1)} documents/s; ratio ${((pipelineRate / engineRate) * 100).toFixed(0)} %`);
+			await engine.close();
+			const sorted = [...ratios].sort((x, y) => x - y);
+			const median = sorted.length % 2 ? (sorted[(sorted.length - 1) / 2] as number) : ((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2;
+			console.log(`  with PDFs: median ${(median * 100).toFixed(0)} % of the renderer alone over ${ratios.length} rounds (${ratios.map((r) => `${(r * 100).toFixed(0)} %`).join(", ")}; goal >= 90 %)`);
 		}
-		await engine.close();
-		const sorted = [...ratios].sort((x, y) => x - y);
-		const median = sorted.length % 2 ? (sorted[(sorted.length - 1) / 2] as number) : ((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2;
-		console.log(`  with PDFs: median ${(median * 100).toFixed(0)} % of the renderer alone over ${ratios.length} rounds (${ratios.map((r) => `${(r * 100).toFixed(0)} %`).join(", ")}; goal >= 90 %)`);
 		console.log(`  peak RSS (one process, everything): ${Math.round(peakRss / 1048576)} MB`);
 	} finally {
 		clearInterval(rssTimer);
