@@ -105,7 +105,7 @@ interface Own {
 interface Methods {
 	handleCallback(provider: string, req: CallbackRequest): Promise<{ kind: "challenge"; body: string; contentType?: string } | { kind: "events"; applied: number; duplicate: number; unknown: number }>;
 	clientSettings(clientId: string): Promise<ClientChannelSettings | undefined>;
-	runSweep(): Promise<{ timedOut: number; resumed: number }>;
+	runSweep(): Promise<{ timedOut: number; resumed: number; mended: number }>;
 	shareRates(): void;
 }
 type Self = QueueService<Own & Methods & DbMixinThis>;

@@ -16,7 +16,9 @@
  * comes. A call that ends with no answer after its request may have reached the provider (a connection reset or a
  * timeout once the request was written) is treated the same way: the attempt stays open as `call: "unknown"`, never
  * sent again, and its callbacks or its deadline decide. A case that names an attempt that was never inserted (a
- * death between the two writes) is found by the sweep and its attempt is inserted then, never sent before.
+ * death between the two writes) is found by the sweep and its attempt is inserted then, never sent before; one whose
+ * attempt ended but the case was never moved (a death between the attempt's write and the case's) is moved on by the
+ * sweep too, the provider's retried callback finding the attempt already ended.
  */
 import crypto from "node:crypto";
 import type { Logger } from "pino";
@@ -416,9 +418,10 @@ export class Deliverer {
 
 	/**
 	 * The timeout sweep (every notifier runs it; CAS makes one of them act): open attempts past their deadline move
-	 * their case on; cases that name an attempt never inserted get it now. Returns what it did.
+	 * their case on; cases that name an attempt never inserted get it now; cases still waiting on an attempt that has
+	 * ended (delivered, failed, timed out, an accepted email) get its consequence now. Returns what it did.
 	 */
-	async sweep(limit = 500): Promise<{ timedOut: number; resumed: number }> {
+	async sweep(limit = 500): Promise<{ timedOut: number; resumed: number; mended: number }> {
 		const { store, logger } = this.#p;
 		const now = this.#now();
 		let timedOut = 0;
@@ -436,19 +439,39 @@ export class Deliverer {
 			logger.debug({ caseId: a.caseId, attemptId: a._id, channel: a.channel }, "no delivery in time; next channel");
 			await this.#fallback(a.caseId, a._id, { code: "DELIVERY_TIMEOUT", reason: `no delivery on ${a.channel} within ${Math.round(this.#p.timeoutMs / 1000)} s` });
 		}));
-		// a case whose current attempt was named but never inserted (the notifier died between the two writes)
+		// cases left in "sending" by a notifier that died between two writes: a current attempt named but never inserted
+		// (inserted and sent now, never before), or one already closed whose consequence never reached the case
 		let resumed = 0;
+		let mended = 0;
 		const stale = new Date(now.getTime() - Math.min(60_000, this.#p.timeoutMs));
 		const sending = (await store.cases.find({ query: { status: "sending", updatedAt: { $lt: stale } }, sort: "updatedAt", limit })) as CaseDoc[];
 		await Promise.all(
 			sending.map(async (c) => {
-				if (c.attemptId && !(await store.attempts.findById(c.attemptId))) {
+				if (!c.attemptId) return;
+				const a = (await store.attempts.findById(c.attemptId)) as AttemptDoc | null;
+				if (!a) {
 					resumed++;
 					await this.#send(c, await this.#p.settings(c.clientId));
+				} else if (!a.open && (await this.#mend(a))) {
+					mended++;
+					logger.warn({ caseId: c._id, attemptId: a._id, status: a.status }, "case left waiting on an attempt that had ended (a notifier died between the two writes): moved on now");
 				}
 			})
 		);
-		return { timedOut, resumed };
+		return { timedOut, resumed, mended };
+	}
+
+	/**
+	 * An ended attempt whose case still waits on it: its consequence again (each step a compare-and-set, so a process
+	 * doing the same at the same moment changes nothing twice). False when the attempt's end moves the case nowhere.
+	 */
+	async #mend(a: AttemptDoc): Promise<boolean> {
+		if (a.status === "delivered" || a.status === "read") await this.#caseDelivered(a);
+		else if (a.status === "failed") await this.#fallback(a.caseId, a._id, a.failure ?? { code: "FAILED", reason: "the provider reported a failure" });
+		else if (a.timedOutAt) await this.#fallback(a.caseId, a._id, { code: "DELIVERY_TIMEOUT", reason: `no delivery on ${a.channel} within ${Math.round(this.#p.timeoutMs / 1000)} s` });
+		else if (a.channel === "email" && a.status === "sent") await this.#caseEnded(a, "sent");
+		else return false;
+		return true;
 	}
 
 	/** A courier attempt from a sheet row: dispatched, or delivered when the row has a delivery date. Idempotent. */

@@ -243,7 +243,7 @@ test("no 'delivered' in time: the sweep moves the case on once; a late 'delivere
 	await deliverer.onRendered(rendered(c));
 	const a = attemptIdOf(c._id, 1, "whatsapp");
 	await deliverer.applyEvents("fake", [ev(a, "sent")]);
-	assert.deepEqual(await deliverer.sweep(), { timedOut: 0, resumed: 0 }, "not due yet");
+	assert.deepEqual(await deliverer.sweep(), { timedOut: 0, resumed: 0, mended: 0 }, "not due yet");
 	clock = new Date(clock.getTime() + 61_000);
 	const swept = await deliverer.sweep();
 	assert.equal(swept.timedOut >= 1, true);
@@ -293,6 +293,39 @@ test("a case that names an attempt never written (death between the two writes) 
 	assert.equal(providers.whatsapp.sent.at(-1)?.attemptId, a);
 	await deliverer.sweep();
 	assert.equal(providers.whatsapp.sent.length, sends + 1, "never a second time");
+});
+
+test("a case left waiting on an attempt that ended (death between the attempt's write and the case's) is moved on by the sweep, once", async () => {
+	const old = new Date(clock.getTime() - 120_000);
+	// delivered: the attempt says so, the case never heard
+	const d = await newCase("+919800000017");
+	const da = attemptIdOf(d._id, 1, "whatsapp");
+	await store.cases.updateById(d._id, { $set: { status: "sending", plan: ["whatsapp", "sms"], channelIndex: 0, channel: "whatsapp", attemptId: da, documentKey: "documents/x.pdf", updatedAt: old } });
+	await store.attempts.insert({ _id: da, caseId: d._id, clientId: "c1", runId: "run1", try: 1, channel: "whatsapp", provider: "fake-whatsapp", status: "delivered", history: [], call: "answered", open: false, deadline: old, v: 3, createdAt: old, updatedAt: old });
+	// failed: the case should have gone over to SMS
+	const f = await newCase("+919800000018");
+	const fa = attemptIdOf(f._id, 1, "whatsapp");
+	await store.cases.updateById(f._id, { $set: { status: "sending", plan: ["whatsapp", "sms"], channelIndex: 0, channel: "whatsapp", attemptId: fa, documentKey: "documents/x.pdf", updatedAt: old } });
+	await store.attempts.insert({ _id: fa, caseId: f._id, clientId: "c1", runId: "run1", try: 1, channel: "whatsapp", provider: "fake-whatsapp", status: "failed", failure: { code: "131026", reason: "undeliverable" }, history: [], call: "answered", open: false, deadline: old, v: 3, createdAt: old, updatedAt: old });
+	// still open: its callbacks or its deadline decide, the sweep leaves it
+	const o = await newCase("+919800000019");
+	const oa = attemptIdOf(o._id, 1, "whatsapp");
+	await store.cases.updateById(o._id, { $set: { status: "sending", plan: ["whatsapp"], channelIndex: 0, channel: "whatsapp", attemptId: oa, updatedAt: old } });
+	await store.attempts.insert({ _id: oa, caseId: o._id, clientId: "c1", runId: "run1", try: 1, channel: "whatsapp", provider: "fake-whatsapp", status: "sent", history: [], call: "answered", open: true, deadline: new Date(clock.getTime() + 60_000), v: 2, createdAt: old, updatedAt: old });
+	const sms = providers.sms.sent.length;
+	const r = await deliverer.sweep();
+	assert.equal(r.mended, 2);
+	assert.equal((await getCase(d._id)).status, "delivered");
+	const fc = await getCase(f._id);
+	assert.equal(fc.status, "sending");
+	assert.equal(fc.channel, "sms");
+	assert.equal(providers.sms.sent.length, sms + 1);
+	assert.equal(providers.sms.sent.at(-1)?.caseId, f._id);
+	assert.equal((await getCase(o._id)).status, "sending");
+	assert.equal((await getCase(o._id)).attemptId, oa);
+	// the next sweep finds nothing to mend, and nothing is sent twice
+	assert.equal((await deliverer.sweep()).mended, 0);
+	assert.equal(providers.sms.sent.length, sms + 1);
 });
 
 test("the sweep's look for cases left in 'sending' is a range of an index, not a read of every case in flight", async () => {
