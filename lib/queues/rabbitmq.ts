@@ -39,7 +39,7 @@
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
-import { Connection, type AsyncMessage, type Consumer as RmqConsumer, type Publisher, type SyncMessage } from "rabbitmq-client";
+import { Connection, ConsumerStatus, type AsyncMessage, type Consumer as RmqConsumer, type Publisher, type SyncMessage } from "rabbitmq-client";
 import type { Consumer, ConsumerState, DeadLetter, DeliveryInfo, PublishOptions, QueueBackend, QueueHandler, QueueOptions, QueueStats } from "./types.ts";
 import { isPermanent } from "./types.ts";
 import {
@@ -642,8 +642,13 @@ class RabbitConsumer implements Consumer {
 		void retiring.finally(() => this.retired.delete(retiring));
 	}
 
-	/** Runs the handler; resolves (ack) when it succeeded or the message was moved to a retry queue or the DLQ. */
-	private async onMessage(msg: AsyncMessage): Promise<void> {
+	/**
+	 * Runs the handler; resolves (ack) when it succeeded or the message was moved to a retry queue or the DLQ. A message
+	 * that reaches it once close() has begun goes back to the queue untouched (nack, requeue): rabbitmq-client hands on
+	 * a message it had buffered when a handler in flight ends before the broker confirmed the cancel.
+	 */
+	private async onMessage(msg: AsyncMessage): Promise<ConsumerStatus | undefined> {
+		if (this.closing) return ConsumerStatus.REQUEUE;
 		const headers = msg.headers as Headers | undefined;
 		const attempt = headerNumber(headers, H.attempt, 1);
 		const info: DeliveryInfo = {

@@ -293,6 +293,33 @@ for (const subject of subjects) {
 			await eventually(async () => assert.equal((await backend.stats(queue)).consumers, 0));
 		});
 
+		it("a message waiting behind a handler is not taken once close() began, even when that handler ends at once", async () => {
+			const { backend, queue, track } = await setup();
+			const release = gate();
+			const started = gate();
+			const order: string[] = [];
+			const c = track(
+				await backend.consume(queue, async (p) => {
+					order.push(`start ${String(p)}`);
+					started.open();
+					await release.promise;
+					order.push(`end ${String(p)}`);
+				})
+			);
+			await backend.publish(queue, "first");
+			await started.promise;
+			await backend.publish(queue, "second");
+			// on RabbitMQ "second" is already with the client, buffered behind "first" (concurrency 1)
+			await sleep(50);
+			// the handler ends before the broker can confirm the cancel
+			const closing = c.close();
+			release.open();
+			await closing;
+			assert.deepEqual(order, ["start first", "end first"]);
+			if (subject.name === "rabbitmq") await eventually(async () => assert.equal((await backend.stats(queue)).ready, 1));
+			else assert.equal((await backend.stats(queue)).ready, 1);
+		});
+
 		it("consumer.close() stops taking messages and waits for handlers in flight", async () => {
 			const { backend, queue, track } = await setup();
 			const release = gate();
