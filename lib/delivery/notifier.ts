@@ -67,6 +67,11 @@ export function moves(from: DeliveryStatus, to: DeliveryStatus): boolean {
 	return RANK[to] > RANK[from];
 }
 
+/** A provider's failure as recorded on the attempt and the case, with defaults for what the provider left out. */
+function providerFailure(e: { code?: string; reason?: string }): { code: string; reason: string } {
+	return { code: e.code ?? "FAILED", reason: e.reason ?? "the provider reported a failure" };
+}
+
 /** Statuses of a case from which a delivery confirmation still moves it to delivered. */
 const NOT_DELIVERED: CaseStatus[] = ["pending", "sending", "sent", "dispatched", "failed"];
 
@@ -309,7 +314,7 @@ export class Deliverer {
 						...(closing ? { open: false } : {}),
 						...(e.status === "sent" && !a.sentAt ? { sentAt: e.at } : {}),
 						...((e.status === "delivered" || e.status === "read") && !a.deliveredAt ? { deliveredAt: e.at } : {}),
-						...(e.status === "failed" ? { failure: { code: e.code ?? "FAILED", reason: e.reason ?? "the provider reported a failure" } } : {})
+						...(e.status === "failed" ? { failure: providerFailure(e) } : {})
 					}
 				};
 			},
@@ -321,7 +326,7 @@ export class Deliverer {
 			if (!r.before.deliveredAt) this.#p.metrics?.delivered(a.channel, Math.max(0, (e.at.getTime() - (a.sentAt ?? a.createdAt).getTime()) / 1000));
 			await this.#caseDelivered(a);
 		} else if (e.status === "failed") {
-			await this.#fallback(a.caseId, attemptId, { code: e.code ?? "FAILED", reason: e.reason ?? "the provider reported a failure" });
+			await this.#fallback(a.caseId, attemptId, providerFailure(e));
 		} else if (opts.final) {
 			await this.#caseEnded(a, "sent");
 		}
@@ -430,14 +435,14 @@ export class Deliverer {
 		await Promise.all(due.map(async (a) => {
 			const r = await this.#update(a._id, (x) =>
 				x.open && x.deadline.getTime() < now.getTime()
-					? { $set: { open: false, timedOutAt: now, history: [...x.history, { status: x.status, at: now, source: "timeout", code: "DELIVERY_TIMEOUT", reason: `no delivery within ${Math.round(this.#p.timeoutMs / 1000)} s` }] } }
+					? { $set: { open: false, timedOutAt: now, history: [...x.history, { status: x.status, at: now, source: "timeout", ...this.#timeoutFailure(x.channel) }] } }
 					: null
 			);
 			if (!r || r.before === r.after) return;
 			timedOut++;
 			this.#p.metrics?.attempt(a.channel, a.provider, "timeout");
 			logger.debug({ caseId: a.caseId, attemptId: a._id, channel: a.channel }, "no delivery in time; next channel");
-			await this.#fallback(a.caseId, a._id, { code: "DELIVERY_TIMEOUT", reason: `no delivery on ${a.channel} within ${Math.round(this.#p.timeoutMs / 1000)} s` });
+			await this.#fallback(a.caseId, a._id, this.#timeoutFailure(a.channel));
 		}));
 		// cases left in "sending" by a notifier that died between two writes: a current attempt named but never inserted
 		// (inserted and sent now, never before), or one already closed whose consequence never reached the case
@@ -461,14 +466,19 @@ export class Deliverer {
 		return { timedOut, resumed, mended };
 	}
 
+	/** Why a case leaves a channel whose attempt saw no delivery in time. */
+	#timeoutFailure(channel: Channel): { code: string; reason: string } {
+		return { code: "DELIVERY_TIMEOUT", reason: `no delivery on ${channel} within ${Math.round(this.#p.timeoutMs / 1000)} s` };
+	}
+
 	/**
 	 * An ended attempt whose case still waits on it: its consequence again (each step a compare-and-set, so a process
 	 * doing the same at the same moment changes nothing twice). False when the attempt's end moves the case nowhere.
 	 */
 	async #mend(a: AttemptDoc): Promise<boolean> {
 		if (a.status === "delivered" || a.status === "read") await this.#caseDelivered(a);
-		else if (a.status === "failed") await this.#fallback(a.caseId, a._id, a.failure ?? { code: "FAILED", reason: "the provider reported a failure" });
-		else if (a.timedOutAt) await this.#fallback(a.caseId, a._id, { code: "DELIVERY_TIMEOUT", reason: `no delivery on ${a.channel} within ${Math.round(this.#p.timeoutMs / 1000)} s` });
+		else if (a.status === "failed") await this.#fallback(a.caseId, a._id, a.failure ?? providerFailure({}));
+		else if (a.timedOutAt) await this.#fallback(a.caseId, a._id, this.#timeoutFailure(a.channel));
 		else if (a.channel === "email" && a.status === "sent") await this.#caseEnded(a, "sent");
 		else return false;
 		return true;

@@ -293,34 +293,11 @@ for (const subject of subjects) {
 			await eventually(async () => assert.equal((await backend.stats(queue)).consumers, 0));
 		});
 
-		it("a message waiting behind a handler is not taken once close() began, even when that handler ends at once", async () => {
-			const { backend, queue, track } = await setup();
-			const release = gate();
-			const started = gate();
-			const order: string[] = [];
-			const c = track(
-				await backend.consume(queue, async (p) => {
-					order.push(`start ${String(p)}`);
-					started.open();
-					await release.promise;
-					order.push(`end ${String(p)}`);
-				})
-			);
-			await backend.publish(queue, "first");
-			await started.promise;
-			await backend.publish(queue, "second");
-			// on RabbitMQ "second" is already with the client, buffered behind "first" (concurrency 1)
-			await sleep(50);
-			// the handler ends before the broker can confirm the cancel
-			const closing = c.close();
-			release.open();
-			await closing;
-			assert.deepEqual(order, ["start first", "end first"]);
-			if (subject.name === "rabbitmq") await eventually(async () => assert.equal((await backend.stats(queue)).ready, 1));
-			else assert.equal((await backend.stats(queue)).ready, 1);
-		});
-
-		it("consumer.close() stops taking messages and waits for handlers in flight", async () => {
+		/**
+		 * A consumer whose handler records its start and end and waits for `release`, with "first" in its handler and
+		 * "second" published behind it (on RabbitMQ already with the client, buffered: concurrency 1).
+		 */
+		async function heldConsumer(): Promise<{ backend: QueueBackend; queue: string; c: Consumer; order: string[]; release: () => void; calls: () => number }> {
 			const { backend, queue, track } = await setup();
 			const release = gate();
 			const started = gate();
@@ -338,16 +315,36 @@ for (const subject of subjects) {
 			await backend.publish(queue, "first");
 			await started.promise;
 			await backend.publish(queue, "second");
+			return { backend, queue, c, order, release: () => release.open(), calls: () => calls };
+		}
+
+		/** The message not taken stays in the queue for the next consumer. */
+		async function assertOneLeft(backend: QueueBackend, queue: string): Promise<void> {
+			if (subject.name === "rabbitmq") await eventually(async () => assert.equal((await backend.stats(queue)).ready, 1));
+			else assert.equal((await backend.stats(queue)).ready, 1);
+		}
+
+		it("a message waiting behind a handler is not taken once close() began, even when that handler ends at once", async () => {
+			const { backend, queue, c, order, release } = await heldConsumer();
+			await sleep(50);
+			// the handler ends before the broker can confirm the cancel
+			const closing = c.close();
+			release();
+			await closing;
+			assert.deepEqual(order, ["start first", "end first"]);
+			await assertOneLeft(backend, queue);
+		});
+
+		it("consumer.close() stops taking messages and waits for handlers in flight", async () => {
+			const { backend, queue, c, order, release, calls } = await heldConsumer();
 			const closing = c.close().then(() => order.push("closed"));
 			await sleep(50);
 			assert.deepEqual(order, ["start first"], "close() must not resolve while a handler runs");
-			release.open();
+			release();
 			await closing;
 			assert.deepEqual(order, ["start first", "end first", "closed"]);
-			assert.equal(calls, 1, "no new message taken after close()");
-			// the message not taken stays in the queue for the next consumer
-			if (subject.name === "rabbitmq") await eventually(async () => assert.equal((await backend.stats(queue)).ready, 1));
-			else assert.equal((await backend.stats(queue)).ready, 1);
+			assert.equal(calls(), 1, "no new message taken after close()");
+			await assertOneLeft(backend, queue);
 		});
 
 		it("backend.close() waits for handlers in flight and refuses to publish afterwards", async () => {
