@@ -3,8 +3,9 @@
  * WhatsApp, so they fall over to RCS. Prints cases/s from the first cases.rendered message to the last case's final
  * status, provider calls per case, and for every process its peak RSS and CPU ms per case.
  *
- *   node bench/dispatch.ts [--cases 2000] [--concurrency 256] [--http [--callbacks 192]] [--rabbitmq [--notifiers 2]]
+ *   node bench/dispatch.ts [--cases 2000] [--concurrency 256] [--http [--callbacks 192]] [--rabbitmq [--notifiers 2] [--pg]]
  *   node bench/dispatch.ts --render [--loans 2000]
+ *   node bench/dispatch.ts --compare [--rounds 3] [--cases ...] [--http] [--notifiers 2]
  *
  * - default: one process (the embedded default: in-process queue, SQLite), the sandbox provider with no callback
  *   delay;
@@ -15,7 +16,12 @@
  *   its events are stored, so with 64 in flight the provider, not Paperwork, set the pace at ~630 cases/s; at 256 a
  *   few fresh connections, 0.05-0.4 %, were closed unanswered, cause not found: none at 192 or below);
  * - --rabbitmq: the notifier runs in --notifiers child processes (default 2) on RabbitMQ (queues and transporter),
- *   sharing the SQLite file; this process runs `clients` (and `api` with --http), feeds cases.rendered and watches.
+ *   sharing the SQLite file; this process runs `clients` (and `api` with --http), feeds cases.rendered and watches;
+ * - --pg: every process's store on PostgreSQL (a database of its own on TEST_DATABASE_URL's server, default the local
+ *   one, dropped after) instead of the SQLite file; the server's processes' CPU is printed with the others.
+ * - --compare: the one-process run and the RabbitMQ run in turn, --rounds times (their order alternating), each in a
+ *   fresh process; prints every pair and the median of their ratios. The goal is a ratio, and on a shared machine
+ *   the same command's cases/s drift by a quarter within minutes: a pair run back to back drifts far less.
  * - --render: new loans, end to end on the embedded default (every service, real Chromium, the sandbox): loans
  *   uploaded as CSV, an operator's run, each case rendered then delivered. Prints the run's cases/s to a final status
  *   beside the renderer's own documents/s in the same run (documents stored per second between the first and the
@@ -31,7 +37,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { startNode } from "../lib/node.ts";
+import { NODE_FLAGS, startNode } from "../lib/node.ts";
 import { loadJwtSecret } from "../lib/secrets.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
 import { QUEUES } from "../config/queues.ts";
@@ -39,9 +45,10 @@ import { caseIdOf } from "../lib/delivery/notifier.ts";
 import { deliveryStore } from "../lib/delivery/store.ts";
 import type { CaseDoc } from "../lib/delivery/types.ts";
 import { AMQP_URL, deleteNamespaceQueues, spawnNode } from "../test/helpers/node.ts";
+import { createTestDatabase } from "../test/helpers/postgres.ts";
 import { startWhatsAppServer } from "../test/fixtures/providers/whatsapp.ts";
 import { startRbmServer } from "../test/fixtures/providers/rbm.ts";
-import { processStats } from "./fixtures/process-tree.ts";
+import { pidsNamed, processStats } from "./fixtures/process-tree.ts";
 
 const { values: args } = parseArgs({
 	options: {
@@ -50,8 +57,11 @@ const { values: args } = parseArgs({
 		http: { type: "boolean", default: false },
 		callbacks: { type: "string", default: "192" },
 		rabbitmq: { type: "boolean", default: false },
+		pg: { type: "boolean", default: false },
 		notifiers: { type: "string", default: "2" },
 		render: { type: "boolean", default: false },
+		compare: { type: "boolean", default: false },
+		rounds: { type: "string", default: "3" },
 		loans: { type: "string", default: "2000" },
 		role: { type: "string", default: "bench" }
 	}
@@ -114,6 +124,8 @@ async function bench(): Promise<void> {
 		DELIVERY_SWEEP_MS: "1000"
 	};
 	if (args.rabbitmq) Object.assign(env, { TRANSPORTER: AMQP_URL, NAMESPACE: namespace });
+	const db = args.pg ? await createTestDatabase() : undefined;
+	if (db) env.DATABASE_URL = db.url;
 	if (args.http) {
 		fixtures = fork(SELF, ["--role", "fixtures", "--cases", String(N), "--callbacks", String(args.callbacks)], { execArgv: ["--disable-warning=ExperimentalWarning"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
 		procs.push({ name: "provider servers (WhatsApp, RBM)", pid: fixtures.pid as number });
@@ -179,6 +191,11 @@ async function bench(): Promise<void> {
 			});
 		}
 		for (let i = 0; i < docs.length; i += 1000) await ds.cases.insertMany(docs.slice(i, i + 1000));
+		// the servers' CPU is the run's too (their peak RSS is their lifetime's, so not printed): RabbitMQ's, and
+		// PostgreSQL's processes (a backend a pool opens during the run counts from its start)
+		const servers = [...(args.rabbitmq ? [{ comm: "beam.smp", name: "RabbitMQ (beam.smp, all its work)" }] : []), ...(db ? [{ comm: "postgres", name: "PostgreSQL (every server process)" }] : [])];
+		const serverCpu = (comm: string): Map<number, number> => new Map(pidsNamed(comm).map((pid) => [pid, processStats(pid).cpuS]));
+		const servers0 = servers.map((s) => serverCpu(s.comm));
 		const cpu0 = new Map(procs.map((p) => [p.pid, processStats(p.pid).cpuS]));
 		const t0 = performance.now();
 		const msgs = docs.map((c) => ({ payload: { caseId: c._id, clientId, documentId: "doc-bench", key, pages: 4, bytes: 60_000, template: "welcome-letter", language: "en" }, options: { key: `${c._id}:rendered` } }));
@@ -195,13 +212,20 @@ async function bench(): Promise<void> {
 			wait = done > 0 ? Math.min(1000, Math.max(100, ((N - done) * elapsed) / done / 4)) : 100;
 		}
 		const seconds = (performance.now() - t0) / 1000;
-		const stats = procs.map((p) => ({ ...p, ...processStats(p.pid), cpu0: cpu0.get(p.pid) ?? 0 }));
+		// a run started by --compare reports its rate to it
+		process.send?.({ casesPerS: N / seconds });
+		const stats: { name: string; cpuS: number; cpu0: number; peakMiB: number; server?: boolean }[] = procs.map((p) => ({ ...p, ...processStats(p.pid), cpu0: cpu0.get(p.pid) ?? 0 }));
+		servers.forEach((s, i) => {
+			let cpu = 0;
+			for (const [pid, now] of serverCpu(s.comm)) cpu += now - (servers0[i]?.get(pid) ?? 0);
+			stats.push({ name: s.name, cpuS: cpu, cpu0: 0, peakMiB: 0, server: true });
+		});
 		const attempts = await ds.attempts.count({});
 		const sandboxCalls = await ds.outbox.count({});
 		const byChannel: Record<string, number> = {};
 		for (const ch of ["whatsapp", "rcs", "sms", "email"]) byChannel[ch] = await ds.cases.count({ query: { channel: ch, status: "delivered" } });
 		const failed = await ds.cases.count({ query: { status: "failed" } });
-		const mode = `${args.rabbitmq ? `RabbitMQ, notifier in ${args.notifiers} processes` : "embedded default (one process)"}, ${args.http ? `providers over HTTP (local WhatsApp and RBM servers, ${args.callbacks} callbacks in flight each)` : "sandbox provider"}`;
+		const mode = `${args.rabbitmq ? `RabbitMQ, notifier in ${args.notifiers} processes` : "embedded default (one process)"}${db ? ", store on PostgreSQL" : ""}, ${args.http ? `providers over HTTP (local WhatsApp and RBM servers, ${args.callbacks} callbacks in flight each)` : "sandbox provider"}`;
 		console.log(`cases: ${N} (20 % fail on WhatsApp), ${mode}, notifier concurrency ${args.concurrency ?? "default"}, ${os.availableParallelism()} cores`);
 		console.log(`to a final status: ${seconds.toFixed(2)} s = ${(N / seconds).toFixed(0)} cases/s`);
 		console.log(`delivered by channel: ${JSON.stringify(byChannel)}, failed: ${failed}`);
@@ -217,7 +241,7 @@ async function bench(): Promise<void> {
 		for (const s of stats) {
 			const ms = ((s.cpuS - s.cpu0) * 1000) / N;
 			total += ms;
-			console.log(`  ${s.name.padEnd(34)} CPU ${ms.toFixed(2)} ms per case, peak RSS ${s.peakMiB.toFixed(0)} MiB`);
+			console.log(`  ${s.name.padEnd(34)} CPU ${ms.toFixed(2)} ms per case${s.server ? "" : `, peak RSS ${s.peakMiB.toFixed(0)} MiB`}`);
 		}
 		console.log(`CPU of all processes: ${total.toFixed(2)} ms per case (at most ~${(1000 / total).toFixed(0)} cases/s per free core)`);
 	} finally {
@@ -230,6 +254,7 @@ async function bench(): Promise<void> {
 			await exited;
 		}
 		if (args.rabbitmq) await deleteNamespaceQueues(namespace);
+		await db?.drop();
 		fs.rmSync(dir, { recursive: true, force: true });
 	}
 }
@@ -286,6 +311,48 @@ async function renderBench(): Promise<void> {
 	}
 }
 
+/** One run of this benchmark in a process of its own (as `npm run bench:dispatch` starts it); its cases/s. */
+function runOnce(rabbitmq: boolean): Promise<number> {
+	const argv = ["--cases", String(N), "--callbacks", String(args.callbacks), "--notifiers", String(args.notifiers), ...(args.http ? ["--http"] : []), ...(rabbitmq ? ["--rabbitmq", ...(args.pg ? ["--pg"] : [])] : []), ...(args.concurrency ? ["--concurrency", args.concurrency] : [])];
+	return new Promise((resolve, reject) => {
+		const child = fork(SELF, argv, { execArgv: [...NODE_FLAGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+		let rate: number | undefined;
+		child.on("message", (m: { casesPerS?: number }) => {
+			if (typeof m.casesPerS === "number") rate = m.casesPerS;
+		});
+		child.once("error", reject);
+		child.once("exit", (code) => (rate !== undefined && code === 0 ? resolve(rate) : reject(new Error(`the ${rabbitmq ? "RabbitMQ" : "one-process"} run exited with ${code}`))));
+	});
+}
+
+/** --compare: the ratio of the RabbitMQ run to the one-process run, from pairs run back to back. */
+async function compare(): Promise<void> {
+	const rounds = Math.max(1, Number(args.rounds));
+	const ratios: number[] = [];
+	const lines: string[] = [];
+	for (let r = 0; r < rounds; r++) {
+		// alternate which run goes first, so that a machine slowing down or speeding up favours neither
+		const order = r % 2 === 0 ? [false, true] : [true, false];
+		const rate: Record<string, number> = {};
+		for (const rabbitmq of order) rate[String(rabbitmq)] = await runOnce(rabbitmq);
+		const one = rate.false as number;
+		const rabbit = rate.true as number;
+		ratios.push(rabbit / one);
+		lines.push(`round ${r + 1}: one process ${one.toFixed(0)} cases/s, RabbitMQ with ${args.notifiers} notifiers ${rabbit.toFixed(0)} cases/s = ${((rabbit / one) * 100).toFixed(0)} %`);
+	}
+	const sorted = [...ratios].sort((a, b) => a - b);
+	const mid = Math.floor(sorted.length / 2);
+	const median = sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+	console.log(`\ncompare: ${N} cases${args.http ? ", providers over HTTP" : ""}, ${rounds} rounds`);
+	for (const l of lines) console.log(`  ${l}`);
+	console.log(`RabbitMQ against one process: median ${(median * 100).toFixed(0)} % (goal: at least 80 %)`);
+}
+
 if (args.role === "fixtures") await fixturesRole();
+else if (args.compare) await compare();
 else if (args.render) await renderBench();
-else await bench();
+else {
+	await bench();
+	// started by --compare: let go of its channel, or this process would wait on it
+	if (process.connected) process.disconnect();
+}
