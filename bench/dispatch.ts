@@ -3,7 +3,7 @@
  * WhatsApp, so they fall over to RCS. Prints cases/s from the first cases.rendered message to the last case's final
  * status, provider calls per case, and for every process its peak RSS and CPU ms per case.
  *
- *   node bench/dispatch.ts [--cases 2000] [--concurrency 256] [--http [--callbacks 192]] [--rabbitmq [--notifiers 2] [--pg]]
+ *   node bench/dispatch.ts [--cases 2000] [--concurrency 256] [--http [--callbacks 192]] [--rabbitmq [--notifiers 2] [--pg] [--gateways]]
  *   node bench/dispatch.ts --render [--loans 2000]
  *   node bench/dispatch.ts --compare [--rounds 4] [--cases ...] [--http] [--notifiers 2]
  *
@@ -17,6 +17,9 @@
  *   few fresh connections, 0.05-0.4 %, were closed unanswered, cause not found: none at 192 or below);
  * - --rabbitmq: the notifier runs in --notifiers child processes (default 2) on RabbitMQ (queues and transporter),
  *   sharing the SQLite file; this process runs `clients` (and `api` with --http), feeds cases.rendered and watches;
+ * - --gateways (with --rabbitmq --http): each notifier process runs `api` too, and the provider servers spread their
+ *   callbacks over these gateways in turn (as a load balancer would); this process then runs no gateway. A
+ *   callback is then applied by the notifier of the node it reached, with no call over the broker;
  * - --pg: every process's store on PostgreSQL (a database of its own on TEST_DATABASE_URL's server, default the local
  *   one, dropped after) instead of the SQLite file; the server's processes' CPU is printed with the others.
  * - --compare: the one-process run and the RabbitMQ run in turn, --rounds times (their order alternating), each in a
@@ -44,7 +47,7 @@ import { QUEUES } from "../config/queues.ts";
 import { caseIdOf } from "../lib/delivery/notifier.ts";
 import { deliveryStore } from "../lib/delivery/store.ts";
 import type { CaseDoc } from "../lib/delivery/types.ts";
-import { AMQP_URL, deleteNamespaceQueues, spawnNode } from "../test/helpers/node.ts";
+import { AMQP_URL, deleteNamespaceQueues, freePort, spawnNode } from "../test/helpers/node.ts";
 import { createTestDatabase } from "../test/helpers/postgres.ts";
 import { startWhatsAppServer } from "../test/fixtures/providers/whatsapp.ts";
 import { startRbmServer } from "../test/fixtures/providers/rbm.ts";
@@ -58,6 +61,7 @@ const { values: args } = parseArgs({
 		callbacks: { type: "string", default: "192" },
 		rabbitmq: { type: "boolean", default: false },
 		pg: { type: "boolean", default: false },
+		gateways: { type: "boolean", default: false },
 		notifiers: { type: "string", default: "2" },
 		render: { type: "boolean", default: false },
 		compare: { type: "boolean", default: false },
@@ -83,10 +87,15 @@ async function fixturesRole(): Promise<void> {
 	const wa = await startWhatsAppServer({ token: FIXTURE.waToken, appSecret: FIXTURE.waSecret, record: false, callbackConcurrency: Number(args.callbacks) });
 	const rbm = await startRbmServer({ agentId: FIXTURE.rbmAgent, clientToken: FIXTURE.rbmClientToken, staticTokens: [FIXTURE.rbmToken], record: false, callbackConcurrency: Number(args.callbacks) });
 	for (let i = 0; i < N; i += 5) wa.fail(phoneOf(i), { kind: "undeliverable", code: 131026 });
-	process.on("message", (m: { webhookBase?: string; done?: boolean }) => {
-		if (m.webhookBase) {
-			wa.webhookUrl = `${m.webhookBase}/api/v1/webhooks/whatsapp`;
-			rbm.webhookUrl = `${m.webhookBase}/api/v1/webhooks/rcs`;
+	/** `server.webhookUrl` as the next of `bases` at each read (the servers read it once a callback) */
+	const spread = (server: { webhookUrl?: string }, bases: string[], path: string): void => {
+		let next = 0;
+		Object.defineProperty(server, "webhookUrl", { configurable: true, get: () => `${bases[next++ % bases.length]}${path}` });
+	};
+	process.on("message", (m: { webhookBases?: string[]; done?: boolean }) => {
+		if (m.webhookBases) {
+			spread(wa, m.webhookBases, "/api/v1/webhooks/whatsapp");
+			spread(rbm, m.webhookBases, "/api/v1/webhooks/rcs");
 			process.send?.({ ready: true });
 		}
 		if (m.done) {
@@ -146,7 +155,8 @@ async function bench(): Promise<void> {
 			RCS_RATE_PER_S: "0"
 		});
 	}
-	const here = [args.http ? "api" : "", "clients", args.rabbitmq ? "" : "notifier"].filter(Boolean);
+	const gateways = args.gateways && args.rabbitmq && args.http;
+	const here = [args.http && !gateways ? "api" : "", "clients", args.rabbitmq ? "" : "notifier"].filter(Boolean);
 	const node = await startNode({ env: { PATH: process.env.PATH, ...env }, services: here, logger: pino({ level: process.env.BENCH_LOG_LEVEL ?? "warn" }) });
 	const children: Awaited<ReturnType<typeof spawnNode>>[] = [];
 	try {
@@ -154,16 +164,19 @@ async function bench(): Promise<void> {
 			const binding = (node.broker.getLocalService("notifier") as unknown as { schema: { queues: Record<string, { concurrency?: number }> } }).schema.queues[QUEUES.casesRendered];
 			binding.concurrency = Number(args.concurrency);
 		}
-		if (fixtures) {
-			fixtures.send({ webhookBase: `http://127.0.0.1:${node.httpPort}` });
-			await once<{ ready?: boolean }>(fixtures, (m) => !!m.ready);
-		}
+		const bases: string[] = [];
 		if (args.rabbitmq) {
 			for (let i = 0; i < Number(args.notifiers); i++) {
-				const c = await spawnNode({ ...Object.fromEntries(Object.entries(env).filter(([k]) => k !== "PORT")), SERVICES: "notifier", NODE_ID: `notifier${i}-${namespace}` });
+				const port = gateways ? await freePort() : 0;
+				const c = await spawnNode({ ...Object.fromEntries(Object.entries(env).filter(([k]) => k !== "PORT")), SERVICES: gateways ? "notifier,api" : "notifier", NODE_ID: `notifier${i}-${namespace}`, ...(gateways ? { PORT: String(port) } : {}) });
 				children.push(c);
-				procs.push({ name: `notifier ${i + 1}`, pid: c.child.pid as number });
+				procs.push({ name: `notifier ${i + 1}${gateways ? " (+ api)" : ""}`, pid: c.child.pid as number });
+				if (gateways) bases.push(`http://127.0.0.1:${port}`);
 			}
+		}
+		if (fixtures) {
+			fixtures.send({ webhookBases: gateways ? bases : [`http://127.0.0.1:${node.httpPort}`] });
+			await once<{ ready?: boolean }>(fixtures, (m) => !!m.ready);
 		}
 		const ds = await deliveryStore(node.platform.store);
 		const delivery = { plan: ["whatsapp", "rcs", "sms", "email"], whatsapp: { templates: { en: { name: "welcome_letter", language: "en" } } } };
@@ -226,7 +239,7 @@ async function bench(): Promise<void> {
 		const byChannel: Record<string, number> = {};
 		for (const ch of ["whatsapp", "rcs", "sms", "email"]) byChannel[ch] = await ds.cases.count({ query: { channel: ch, status: "delivered" } });
 		const failed = await ds.cases.count({ query: { status: "failed" } });
-		const mode = `${args.rabbitmq ? `RabbitMQ, notifier in ${args.notifiers} processes` : "embedded default (one process)"}${db ? ", store on PostgreSQL" : ""}, ${args.http ? `providers over HTTP (local WhatsApp and RBM servers, ${args.callbacks} callbacks in flight each)` : "sandbox provider"}`;
+		const mode = `${args.rabbitmq ? `RabbitMQ, notifier in ${args.notifiers} processes${gateways ? " (each with a gateway)" : ""}` : "embedded default (one process)"}${db ? ", store on PostgreSQL" : ""}, ${args.http ? `providers over HTTP (local WhatsApp and RBM servers, ${args.callbacks} callbacks in flight each)` : "sandbox provider"}`;
 		console.log(`cases: ${N} (20 % fail on WhatsApp), ${mode}, notifier concurrency ${args.concurrency ?? "default"}, ${os.availableParallelism()} cores`);
 		console.log(`to a final status: ${seconds.toFixed(2)} s = ${(N / seconds).toFixed(0)} cases/s`);
 		console.log(`delivered by channel: ${JSON.stringify(byChannel)}, failed: ${failed}`);
@@ -314,7 +327,7 @@ async function renderBench(): Promise<void> {
 
 /** One run of this benchmark in a process of its own (as `npm run bench:dispatch` starts it); its cases/s. */
 function runOnce(rabbitmq: boolean): Promise<number> {
-	const argv = ["--cases", String(N), "--callbacks", String(args.callbacks), "--notifiers", String(args.notifiers), ...(args.http ? ["--http"] : []), ...(rabbitmq ? ["--rabbitmq", ...(args.pg ? ["--pg"] : [])] : []), ...(args.concurrency ? ["--concurrency", args.concurrency] : [])];
+	const argv = ["--cases", String(N), "--callbacks", String(args.callbacks), "--notifiers", String(args.notifiers), ...(args.http ? ["--http"] : []), ...(rabbitmq ? ["--rabbitmq", ...(args.pg ? ["--pg"] : []), ...(args.gateways ? ["--gateways"] : [])] : []), ...(args.concurrency ? ["--concurrency", args.concurrency] : [])];
 	return new Promise((resolve, reject) => {
 		const child = fork(SELF, argv, { execArgv: [...NODE_FLAGS], stdio: ["ignore", "inherit", "inherit", "ipc"] });
 		let rate: number | undefined;
