@@ -27,6 +27,7 @@ import { QUEUES } from "../config/queues.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
 import { startTwilioServer } from "../test/fixtures/providers/twilio.ts";
 import { processStats } from "./fixtures/process-tree.ts";
+import { median } from "./fixtures/median.ts";
 import { ChromiumEngine } from "../lib/render/chromium.ts";
 import { toHtml } from "../lib/render/templates.ts";
 import { buildPassbook } from "../lib/billing/passbook.ts";
@@ -253,9 +254,7 @@ async function main(): Promise<void> {
 				console.log(`  round ${round}: run with PDFs: ${withPdf.run.counts.done} done, ${withPdf.run.counts.halted} halted in ${withPdf.seconds.toFixed(1)} s = ${pipelineRate.toFixed(1)} loans/s; the renderer alone${aloneFirst ? " (timed first)" : ""}: ${engineRate.toFixed(1)} documents/s; ratio ${((pipelineRate / engineRate) * 100).toFixed(0)} %`);
 			}
 			await engine.close();
-			const sorted = [...ratios].sort((x, y) => x - y);
-			const median = sorted.length % 2 ? (sorted[(sorted.length - 1) / 2] as number) : ((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2;
-			console.log(`  with PDFs: median ${(median * 100).toFixed(0)} % of the renderer alone over ${ratios.length} rounds (${ratios.map((r) => `${(r * 100).toFixed(0)} %`).join(", ")}; goal >= 90 %)`);
+			console.log(`  with PDFs: median ${(median(ratios) * 100).toFixed(0)} % of the renderer alone over ${ratios.length} rounds (${ratios.map((r) => `${(r * 100).toFixed(0)} %`).join(", ")}; goal >= 90 %)`);
 		}
 		console.log(`  peak RSS (one process, everything): ${Math.round(peakRss / 1048576)} MB`);
 	} finally {

@@ -19,6 +19,7 @@ import { startTestNode, http, deleteNamespaceQueues } from "../test/helpers/node
 import { launchBrowser } from "../test/helpers/browser.ts";
 import { createOperator } from "../lib/operators/accounts.ts";
 import { AMQP_URL } from "../test/fixtures/queue-helpers.ts";
+import { median } from "./fixtures/median.ts";
 
 const runs = Number(process.argv[2] ?? 5);
 const onRabbit = process.argv.includes("rabbitmq");
@@ -91,7 +92,6 @@ try {
 			await context.close();
 		}
 	}
-	const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 	const show = (label: string, ts: Timing[]) => {
 		const f = (k: keyof Timing) => `median ${median(ts.map((t) => t[k])).toFixed(0).padStart(5)} ms, max ${Math.max(...ts.map((t) => t[k])).toFixed(0).padStart(5)} ms`;
 		console.log(`${label.padEnd(5)} content ${f("content")} | all data ${f("allData")} | wall (bench side) ${f("wall")}`);

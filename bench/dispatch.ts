@@ -52,6 +52,7 @@ import { createTestDatabase } from "../test/helpers/postgres.ts";
 import { startWhatsAppServer } from "../test/fixtures/providers/whatsapp.ts";
 import { startRbmServer } from "../test/fixtures/providers/rbm.ts";
 import { pidsNamed, processStats } from "./fixtures/process-tree.ts";
+import { median } from "./fixtures/median.ts";
 
 const { values: args } = parseArgs({
 	options: {
@@ -354,12 +355,9 @@ async function compare(): Promise<void> {
 		ratios.push(rabbit / one);
 		lines.push(`round ${r + 1}: one process ${one.toFixed(0)} cases/s, RabbitMQ with ${args.notifiers} notifiers ${rabbit.toFixed(0)} cases/s = ${((rabbit / one) * 100).toFixed(0)} %`);
 	}
-	const sorted = [...ratios].sort((a, b) => a - b);
-	const mid = Math.floor(sorted.length / 2);
-	const median = sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 	console.log(`\ncompare: ${N} cases${args.http ? ", providers over HTTP" : ""}, ${rounds} rounds`);
 	for (const l of lines) console.log(`  ${l}`);
-	console.log(`RabbitMQ against one process: median ${(median * 100).toFixed(0)} % (goal: at least 80 %)`);
+	console.log(`RabbitMQ against one process: median ${(median(ratios) * 100).toFixed(0)} % (goal: at least 80 %)`);
 }
 
 if (args.role === "fixtures") await fixturesRole();

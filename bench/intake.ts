@@ -26,6 +26,7 @@ import { signOperatorToken } from "../lib/api/auth.ts";
 import { loadJwtSecret } from "../lib/secrets.ts";
 import { textPdf } from "../test/helpers/intake-corpus.ts";
 import { descendantsCpuS, formatPeaks, reapedChildrenCpuS, sampleProcessTree } from "./fixtures/process-tree.ts";
+import { median } from "./fixtures/median.ts";
 import { post } from "./fixtures/http-post.ts";
 
 const { values: args } = parseArgs({ options: { docs: { type: "string", default: "10" }, scans: { type: "string", default: "4" }, rounds: { type: "string", default: "3" } } });
@@ -166,8 +167,7 @@ async function main(): Promise<void> {
 				console.log(`round ${r + 1}: ${Math.round(100 * (api / alone1))} % of ${tool} alone`);
 			}
 			if (ratios.length) {
-				const sorted = [...ratios].sort((x, y) => x - y);
-				console.log(`${kind}: median ${Math.round(100 * sorted[Math.floor(sorted.length / 2)])} % of ${tool} alone over ${ratios.length} rounds (goal >= ${goal} %)`);
+				console.log(`${kind}: median ${Math.round(100 * median(ratios))} % of ${tool} alone over ${ratios.length} rounds (goal >= ${goal} %)`);
 			}
 		};
 		await compare("born-digital", digital, 3, "pdftotext", ["pdftotext", "-layout", "{}", "-"], 60);
