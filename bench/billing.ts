@@ -26,6 +26,7 @@ import { availableServices, startNode } from "../lib/node.ts";
 import { QUEUES } from "../config/queues.ts";
 import { signOperatorToken } from "../lib/api/auth.ts";
 import { startTwilioServer } from "../test/fixtures/providers/twilio.ts";
+import { freePort } from "../test/helpers/node.ts";
 import { processStats } from "./fixtures/process-tree.ts";
 import { median } from "./fixtures/median.ts";
 import { ChromiumEngine } from "../lib/render/chromium.ts";
@@ -49,8 +50,9 @@ const TWILIO = { accountSid: "ACbench", authToken: "bench-token" };
 /** The child process that plays Twilio: its Messages resource and the status callbacks, over HTTP on loopback. */
 async function twilioRole(): Promise<void> {
 	const twilio = await startTwilioServer({ ...TWILIO, record: false, statuses: ["delivered"], callbackConcurrency: 192 });
-	process.on("message", (m: { settle?: boolean; accepted?: boolean; done?: boolean }) => {
+	process.on("message", (m: { settle?: boolean; accepted?: boolean; callbacks?: boolean; done?: boolean }) => {
 		if (m.accepted) process.send?.({ acceptedCount: twilio.accepted });
+		if (m.callbacks) process.send?.({ callbackCounts: { posted: twilio.callbacks.length, failed: twilio.callbacks.filter((c) => c.answer !== 200).length } });
 		if (m.settle) void twilio.settled().then(() => process.send?.({ settled: true }));
 		if (m.done) void twilio.close().then(() => process.exit(0));
 	});
@@ -58,7 +60,7 @@ async function twilioRole(): Promise<void> {
 }
 
 /** The Twilio server's process: its URL, a wait for its callbacks in flight, its CPU seconds and peak RSS, its end. */
-async function startTwilioProcess(): Promise<{ url: string; accepted(): Promise<number>; settled(): Promise<void>; stats(): { cpuS: number; peakMiB: number }; close(): void }> {
+async function startTwilioProcess(): Promise<{ url: string; accepted(): Promise<number>; callbacks(): Promise<{ posted: number; failed: number }>; settled(): Promise<void>; stats(): { cpuS: number; peakMiB: number }; close(): void }> {
 	const child: ChildProcess = fork(fileURLToPath(import.meta.url), ["--role", "twilio"], { execArgv: ["--disable-warning=ExperimentalWarning"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
 	const next = <T>(pick: (m: T) => boolean) =>
 		new Promise<T>((resolve, reject) => {
@@ -79,6 +81,11 @@ async function startTwilioProcess(): Promise<{ url: string; accepted(): Promise<
 			const answer = next<{ acceptedCount?: number }>((m) => m.acceptedCount !== undefined);
 			child.send({ accepted: true });
 			return (await answer).acceptedCount as number;
+		},
+		async callbacks() {
+			const answer = next<{ callbackCounts?: { posted: number; failed: number } }>((m) => m.callbackCounts !== undefined);
+			child.send({ callbacks: true });
+			return (await answer).callbackCounts as { posted: number; failed: number };
 		},
 		async settled() {
 			const done = next<{ settled?: boolean }>((m) => !!m.settled);
@@ -118,11 +125,15 @@ function repaymentCsv(prefix: string, n: number): string {
 async function main(): Promise<void> {
 	const twilio = await startTwilioProcess();
 	const dataDir = mkdtempSync(path.join(os.tmpdir(), "paperwork-bench-billing-"));
+	// a fixed port, so that PUBLIC_URL (the StatusCallback Twilio posts to) names the gateway: with PORT=0 it read
+	// http://localhost:0 and every status callback failed unseen
+	const port = await freePort();
 	const node = await startNode({
 		env: {
 			PATH: process.env.PATH,
 			DATA_DIR: dataDir,
-			PORT: "0",
+			PORT: String(port),
+			PUBLIC_URL: `http://127.0.0.1:${port}`,
 			METRICS_PORT: "0",
 			LOG_LEVEL: "warn",
 			LOG_FORMAT: "json",
@@ -203,10 +214,14 @@ async function main(): Promise<void> {
 		const toLastSms = noPdf.seconds + (performance.now() - tSms0) / 1000;
 		const cpuSms = process.cpuUsage(cpuSms0);
 		const sms = await smsSent(a.id);
+		const delivered = await node.platform.store.adapter("delivery_attempts").count({ query: { clientId: a.id, channel: "sms", status: "delivered" } });
+		const callbacks = await twilio.callbacks();
 		const loans = noPdf.run.counts.loans;
 		console.log(`  run without PDFs: ${noPdf.run.counts.done.toLocaleString("en")} done, ${noPdf.run.counts.halted} halted; statement cases handed to the notifier in ${noPdf.seconds.toFixed(1)} s = ${Math.round(loans / noPdf.seconds).toLocaleString("en")} loans/s`);
 		console.log(`    to the last SMS sent (${sms} SMS, ${(Number(sms) / loans).toFixed(2)} a loan): ${toLastSms.toFixed(1)} s = ${Math.round(loans / toLastSms).toLocaleString("en")} loans/s; CPU ${(noPdf.cpuMsPerLoan + (cpuSms.user + cpuSms.system) / 1000 / Math.max(1, loans)).toFixed(2)} ms a loan in this process`);
 		const tw = twilio.stats();
+		console.log(`    status callbacks: ${callbacks.posted.toLocaleString("en")} posted to the gateway, ${callbacks.failed} refused or unanswered; ${delivered.toLocaleString("en")} SMS attempts delivered`);
+		if (callbacks.failed > 0 || delivered < sms) console.log("    WARNING: not every SMS was confirmed by its callback: the figure above leaves work out");
 		console.log(`    the Twilio server (a process of its own, not Paperwork): CPU ${((tw.cpuS * 1000) / Math.max(1, loans)).toFixed(2)} ms a loan, peak RSS ${Math.round(tw.peakMiB)} MB`);
 		console.log(`    every loan past validate at ${noPdf.computed.toFixed(1)} s (the steps run side by side, chunk after chunk)`);
 
