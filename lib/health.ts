@@ -9,10 +9,11 @@
  * channel), as a node whose search is down does.
  */
 import type { Platform } from "./platform.ts";
+import { toolsState, type ToolCheck } from "./tools.ts";
 
 /** The ports this node probes. */
 export type PortName = "store" | "objects" | "queues" | "search" | "transporter";
-export type DependencyName = PortName | "providers";
+export type DependencyName = PortName | "providers" | "tools";
 export type DependencyState = "up" | "down" | "degraded";
 
 /** One provider's circuit breaker as one notifier node sees it. */
@@ -37,14 +38,19 @@ export interface HealthReport {
 	status: "ok" | "degraded";
 	node: string;
 	uptimeSeconds: number;
-	/** the ports, up or down; `providers` when a real provider is configured: degraded while a circuit is not closed */
-	dependencies: Record<PortName, "up" | "down"> & { providers?: "up" | "degraded" };
+	/**
+	 * the ports, up or down; `providers` when a real provider is configured: degraded while a circuit is not closed;
+	 * `tools` when a service of this node runs local programs (lib/tools.ts): degraded while one is missing
+	 */
+	dependencies: Record<PortName, "up" | "down"> & { providers?: "up" | "degraded"; tools?: "up" | "degraded" };
 	/** which implementation backs each port on this node */
 	implementations: Record<Exclude<PortName, "transporter">, string> & { transporter: string };
 	/** when this node's checks last saw each dependency change state (`seen` false: no change since its first check, at `at`) */
 	lastChange: Partial<Record<DependencyName, { at: Date; seen: boolean }>>;
 	/** the configured providers' circuits, per notifier node (empty: none configured, or no notifier answered) */
 	providers: ProviderCircuit[];
+	/** the local programs this node's services run, each found or missing (empty: none here) */
+	tools: ToolCheck[];
 }
 
 type States = Partial<Record<DependencyName, DependencyState>>;
@@ -97,7 +103,7 @@ export function providersState(circuits: readonly ProviderCircuit[]): "up" | "de
 	return circuits.every((c) => c.state === "closed") ? "up" : "degraded";
 }
 
-/** The HTTP status of a report: 503 when a port is down; a degraded provider alone answers 200. */
+/** The HTTP status of a report: 503 when a port is down; a degraded provider or a missing program alone answers 200. */
 export function healthStatusCode(report: HealthReport): 200 | 503 {
 	return Object.values(report.dependencies).includes("down") ? 503 : 200;
 }
@@ -117,21 +123,36 @@ async function check(probe: () => Promise<boolean>, timeoutMs: number): Promise<
 /**
  * `transporter`: null in the embedded default (always up), else whether the transit is connected. `circuits`: the
  * providers' circuits from the notifier nodes (ops asks them), within the same time limit; none when it fails.
+ * `tools`: this node's local programs (lib/tools.ts checkTools), within the same time limit; none when it fails.
  */
-export async function checkHealth(platform: Platform, node: string, transporter: { connected: boolean } | null, timeoutMs = 2000, circuits?: () => Promise<ProviderCircuit[]>): Promise<HealthReport> {
+export async function checkHealth(platform: Platform, node: string, transporter: { connected: boolean } | null, timeoutMs = 2000, circuits?: () => Promise<ProviderCircuit[]>, tools?: () => Promise<ToolCheck[]>): Promise<HealthReport> {
 	let timer: NodeJS.Timeout | undefined;
 	const circuitsWithin = circuits
 		? Promise.race([circuits().catch(() => []), new Promise<ProviderCircuit[]>((resolve) => (timer = setTimeout(() => resolve([]), timeoutMs)))]).finally(() => clearTimeout(timer))
 		: Promise.resolve([]);
-	const [store, objects, queues, search, providers] = await Promise.all([
+	let toolsTimer: NodeJS.Timeout | undefined;
+	const toolsWithin = tools
+		? Promise.race([tools().catch(() => []), new Promise<ToolCheck[]>((resolve) => (toolsTimer = setTimeout(() => resolve([]), timeoutMs)))]).finally(() => clearTimeout(toolsTimer))
+		: Promise.resolve([]);
+	const [store, objects, queues, search, providers, programs] = await Promise.all([
 		check(() => platform.store.ping(), timeoutMs),
 		check(() => platform.objects.ping(), timeoutMs),
 		check(() => platform.queues.ping(), timeoutMs),
 		check(() => platform.search.ping(), timeoutMs),
-		circuitsWithin
+		circuitsWithin,
+		toolsWithin
 	]);
 	const providerState = providersState(providers);
-	const dependencies = { store, objects, queues, search, transporter: transporter === null || transporter.connected ? ("up" as const) : ("down" as const), ...(providerState ? { providers: providerState } : {}) };
+	const toolState = toolsState(programs);
+	const dependencies = {
+		store,
+		objects,
+		queues,
+		search,
+		transporter: transporter === null || transporter.connected ? ("up" as const) : ("down" as const),
+		...(providerState ? { providers: providerState } : {}),
+		...(toolState ? { tools: toolState } : {})
+	};
 	return {
 		status: Object.values(dependencies).every((d) => d === "up") ? "ok" : "degraded",
 		node,
@@ -145,7 +166,8 @@ export async function checkHealth(platform: Platform, node: string, transporter:
 			transporter: transporter === null ? "none (embedded)" : "amqp"
 		},
 		lastChange: trackChanges(platform, dependencies),
-		providers
+		providers,
+		tools: programs
 	};
 }
 

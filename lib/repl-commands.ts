@@ -1,6 +1,6 @@
 /**
  * Operator commands for the Moleculer REPL (`npm run repl`), on top of the built-in ones (nodes, services, call...):
- *   health                         each node's dependencies, up or down; the providers' circuits and each notifier's share of their rate limits
+ *   health                         each node's dependencies, up or down; the programs a node lacks; the providers' circuits and each notifier's share of their rate limits
  *   queues                         depth, consumers and dead letters per work queue
  *   dlq list|show|replay|purge <queue> [id]
  *   clients                        the clients and their IDs
@@ -53,13 +53,20 @@ export function replCommands(print: Print = (l) => process.stdout.write(`${l}\n`
 	return [
 		{
 			command: "health",
-			description: "Health of every node: store, objects, queues, search, transporter; each provider's circuit (state, since when, last failure)",
+			description: "Health of every node: store, objects, queues, search, transporter, its local programs; each provider's circuit (state, since when, last failure)",
 			async action(broker) {
 				const reports = await Promise.all(
 					nodesRunning(broker, "ops").map((id) => (broker.call("ops.health", {}, { nodeID: id }) as Promise<HealthReport>).catch((err: Error) => ({ node: id, status: `unreachable: ${err.message}` }) as unknown as HealthReport))
 				);
 				const withProviders = reports.some((r) => r.dependencies?.providers);
-				table(reports.map((r) => ({ node: r.node, status: r.status, ...(r.dependencies ?? {}), ...(withProviders ? { providers: r.dependencies?.providers ?? "-" } : {}) })));
+				const withTools = reports.some((r) => r.dependencies?.tools);
+				table(reports.map((r) => ({ node: r.node, status: r.status, ...(r.dependencies ?? {}), ...(withProviders ? { providers: r.dependencies?.providers ?? "-" } : {}), ...(withTools ? { tools: r.dependencies?.tools ?? "-" } : {}) })));
+				// the programs a node lacks, with what brings them
+				const missing = reports.flatMap((r) => (r.tools ?? []).filter((t) => t.state !== "up").map((t) => ({ node: r.node, tool: t.tool, neededBy: t.neededBy, detail: t.detail ?? "" })));
+				if (missing.length > 0) {
+					print("");
+					table(missing);
+				}
 				// every node reports every notifier's circuits: each (notifier, provider) once
 				const circuits = new Map<string, ProviderCircuit>();
 				for (const r of reports) for (const c of r.providers ?? []) circuits.set(`${c.node}\u0000${c.provider}`, c);

@@ -1,12 +1,13 @@
 /**
  * ops: runs on every node (whatever SERVICES says) so operators can ask any node about itself: health, queue
  * depths and dead letters. The REPL commands and the /health, /queues routes call these actions. Health includes
- * the messaging providers' circuits, asked of every notifier node.
+ * the messaging providers' circuits, asked of every notifier node, and the local programs this node's services run.
  */
 import type { Context, ServiceSchema } from "moleculer";
 import { getPlatform } from "../lib/platform.ts";
 import { nodesRunning } from "../lib/nodes.ts";
 import { checkHealth, circuitsOf, healthStatusCode, type ProviderCircuit, type ProvidersAnswer } from "../lib/health.ts";
+import { checkTools } from "../lib/tools.ts";
 import { QUEUE_NAMES } from "../config/queues.ts";
 import { badRequest } from "../lib/api/errors.ts";
 import { audit } from "../lib/audit/index.ts";
@@ -48,7 +49,9 @@ const opsService: ServiceSchema = {
 		health: {
 			async handler(ctx: Context) {
 				const transit = ctx.broker.transit as { connected: boolean } | undefined;
-				const report = await checkHealth(getPlatform(), ctx.broker.nodeID, transit ?? null, 2000, () => providerCircuits(ctx));
+				const platform = getPlatform();
+				const local = ctx.broker.services.map((s) => s.name);
+				const report = await checkHealth(platform, ctx.broker.nodeID, transit ?? null, 2000, () => providerCircuits(ctx), () => checkTools(local, platform.config));
 				// a port down answers 503; a provider's open circuit makes the node degraded, not unavailable
 				if (healthStatusCode(report) === 503) (ctx.meta as Record<string, unknown>).$statusCode = 503;
 				return report;

@@ -142,7 +142,7 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 		status: { enum: ["ok", "degraded"] },
 		node: str,
 		uptimeSeconds: { type: "number" },
-		dependencies: { type: "object", description: "store, objects, queues, search, transporter: up or down; providers (when a real one is configured): degraded while a circuit is open or half-open", additionalProperties: { enum: ["up", "down", "degraded"] } },
+		dependencies: { type: "object", description: "store, objects, queues, search, transporter: up or down; providers (when a real one is configured): degraded while a circuit is open or half-open; tools (when a service of this node runs local programs): degraded while one is missing", additionalProperties: { enum: ["up", "down", "degraded"] } },
 		implementations: { type: "object", additionalProperties: str },
 		lastChange: { type: "object", description: "when this node's checks last saw each dependency change state (seen false: no change since its first check, at `at`)", additionalProperties: obj({ at: date, seen: bool }) },
 		providers: {
@@ -160,6 +160,20 @@ export const COMPONENT_SCHEMAS: Record<string, Schema> = {
 					ratePerSecond: { type: "number", description: "the calls a second this notifier node allows itself: the provider's configured rate divided by the live notifier nodes (0: no limit)" }
 				},
 				["node", "channel", "provider", "state", "failures"]
+			)
+		},
+		tools: {
+			type: "array",
+			description: "the local programs this node's services run (Chromium for the renderer; pdf-text, pdftoppm, Tesseract with the OCR languages, qpdf for the reader), each found or missing",
+			items: obj(
+				{
+					tool: str,
+					neededBy: { type: "string", description: "the service on this node that runs it" },
+					state: { enum: ["up", "missing"] },
+					path: { type: "string", description: "where it was found" },
+					detail: { type: "string", description: "what is missing and the package or step that brings it" }
+				},
+				["tool", "neededBy", "state"]
 			)
 		}
 	})

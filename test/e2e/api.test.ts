@@ -29,10 +29,13 @@ async function createClient(name: string): Promise<ClientCreated> {
 }
 
 test("GET /health reports every dependency up, with a request ID", async () => {
-	const res = await http<{ status: string; dependencies: Record<string, string> }>(`${node.url}/health`);
+	const res = await http<{ status: string; dependencies: Record<string, string>; tools: { tool: string; neededBy: string; state: string; path?: string }[] }>(`${node.url}/health`);
 	assert.equal(res.status, 200);
 	assert.equal(res.body.status, "ok");
-	assert.deepEqual(res.body.dependencies, { store: "up", objects: "up", queues: "up", search: "up", transporter: "up" });
+	// the node runs every service: the renderer's and the reader's programs are its dependencies too (the set-up installs them)
+	assert.deepEqual(res.body.dependencies, { store: "up", objects: "up", queues: "up", search: "up", transporter: "up", tools: "up" });
+	assert.deepEqual(res.body.tools.map((t) => `${t.neededBy}:${t.tool}:${t.state}`).sort(), ["reader:pdf-text:up", "reader:pdftoppm:up", "reader:qpdf:up", "reader:tesseract:up", "renderer:chromium:up"]);
+	assert.ok(res.body.tools.every((t) => t.path?.startsWith("/")));
 	assert.ok(res.headers.get("x-request-id"));
 });
 

@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { circuitsOf, healthStatusCode, providersState, trackChanges, type HealthReport } from "../../lib/health.ts";
+import { checkHealth, circuitsOf, healthStatusCode, providersState, trackChanges, type HealthReport } from "../../lib/health.ts";
 import type { Platform } from "../../lib/platform.ts";
 
 test("a dependency's last change: none at the first check, then each flip with its time", () => {
@@ -33,7 +33,26 @@ test("providers: real ones only, dates revived; degraded while a circuit is not 
 	assert.equal(providersState([{ ...circuits[0], state: "closed" }]), "up");
 	assert.equal(providersState([]), undefined, "no real provider: no such dependency");
 	const ports = { store: "up", objects: "up", queues: "up", search: "up", transporter: "up" } as const;
-	const report = (dependencies: HealthReport["dependencies"]): HealthReport => ({ status: "degraded", node: "n1", uptimeSeconds: 1, dependencies, implementations: { store: "", objects: "", queues: "", search: "", transporter: "" }, lastChange: {}, providers: [] });
+	const report = (dependencies: HealthReport["dependencies"]): HealthReport => ({ status: "degraded", node: "n1", uptimeSeconds: 1, dependencies, implementations: { store: "", objects: "", queues: "", search: "", transporter: "" }, lastChange: {}, providers: [], tools: [] });
 	assert.equal(healthStatusCode(report({ ...ports, providers: "degraded" })), 200);
 	assert.equal(healthStatusCode(report({ ...ports, search: "down", providers: "up" })), 503);
+});
+
+test("a missing program makes the node degraded, still 200; a node without programs has no tools dependency", async () => {
+	const ping = async () => true;
+	const platform = { store: { ping, kind: "sqlite" }, objects: { ping, kind: "fs" }, queues: { ping, kind: "memory" }, search: { ping, kind: "sqlite" } } as unknown as Platform;
+	const missing = await checkHealth(platform, "n1", null, 500, undefined, async () => [
+		{ tool: "chromium", neededBy: "renderer", state: "up", path: "/usr/bin/chromium" },
+		{ tool: "tesseract", neededBy: "reader", state: "missing", detail: "tesseract not found: apt-get install tesseract-ocr" }
+	]);
+	assert.equal(missing.dependencies.tools, "degraded");
+	assert.equal(missing.status, "degraded");
+	assert.equal(healthStatusCode(missing), 200);
+	assert.equal(missing.tools.length, 2);
+	const none = await checkHealth(platform, "n2", null, 500, undefined, async () => []);
+	assert.equal(none.dependencies.tools, undefined);
+	assert.equal(none.status, "ok");
+	// a check of the programs that hangs is cut at the time limit, like a port's
+	const hung = await checkHealth(platform, "n3", null, 100, undefined, () => new Promise(() => undefined));
+	assert.deepEqual(hung.tools, []);
 });

@@ -14,6 +14,8 @@ interface Health {
 	node: string;
 	dependencies: Record<string, string>;
 	lastChange?: Record<string, { at: string; seen: boolean }>;
+	/** the local programs this node's services run */
+	tools?: { tool: string; neededBy: string; state: string; detail?: string }[];
 }
 interface QueueStat {
 	queue: string;
@@ -146,6 +148,17 @@ export function Overview() {
 							})}
 						</tbody>
 					</table>
+				)}
+				{health.data?.tools?.some((t) => t.state !== "up") && (
+					<ul data-testid="missing-tools">
+						{health.data.tools
+							.filter((t) => t.state !== "up")
+							.map((t) => (
+								<li class="bad">
+									{t.tool} ({t.neededBy}): {t.detail ?? "missing"}
+								</li>
+							))}
+					</ul>
 				)}
 			</section>
 			<section aria-labelledby="h-queues">
