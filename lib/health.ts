@@ -108,16 +108,21 @@ export function healthStatusCode(report: HealthReport): 200 | 503 {
 	return Object.values(report.dependencies).includes("down") ? 503 : 200;
 }
 
-async function check(probe: () => Promise<boolean>, timeoutMs: number): Promise<"up" | "down"> {
+/** `work`'s answer, or `fallback` when it fails or takes longer than `timeoutMs` (a hung server reads as down). */
+async function within<T>(work: () => Promise<T>, timeoutMs: number, fallback: T): Promise<T> {
 	let timer: NodeJS.Timeout | undefined;
 	try {
-		const timeout = new Promise<boolean>((resolve) => {
-			timer = setTimeout(() => resolve(false), timeoutMs);
+		const timeout = new Promise<T>((resolve) => {
+			timer = setTimeout(() => resolve(fallback), timeoutMs);
 		});
-		return (await Promise.race([probe().catch(() => false), timeout])) ? "up" : "down";
+		return await Promise.race([work().catch(() => fallback), timeout]);
 	} finally {
 		clearTimeout(timer);
 	}
+}
+
+async function check(probe: () => Promise<boolean>, timeoutMs: number): Promise<"up" | "down"> {
+	return (await within(probe, timeoutMs, false)) ? "up" : "down";
 }
 
 /**
@@ -126,21 +131,13 @@ async function check(probe: () => Promise<boolean>, timeoutMs: number): Promise<
  * `tools`: this node's local programs (lib/tools.ts checkTools), within the same time limit; none when it fails.
  */
 export async function checkHealth(platform: Platform, node: string, transporter: { connected: boolean } | null, timeoutMs = 2000, circuits?: () => Promise<ProviderCircuit[]>, tools?: () => Promise<ToolCheck[]>): Promise<HealthReport> {
-	let timer: NodeJS.Timeout | undefined;
-	const circuitsWithin = circuits
-		? Promise.race([circuits().catch(() => []), new Promise<ProviderCircuit[]>((resolve) => (timer = setTimeout(() => resolve([]), timeoutMs)))]).finally(() => clearTimeout(timer))
-		: Promise.resolve([]);
-	let toolsTimer: NodeJS.Timeout | undefined;
-	const toolsWithin = tools
-		? Promise.race([tools().catch(() => []), new Promise<ToolCheck[]>((resolve) => (toolsTimer = setTimeout(() => resolve([]), timeoutMs)))]).finally(() => clearTimeout(toolsTimer))
-		: Promise.resolve([]);
 	const [store, objects, queues, search, providers, programs] = await Promise.all([
 		check(() => platform.store.ping(), timeoutMs),
 		check(() => platform.objects.ping(), timeoutMs),
 		check(() => platform.queues.ping(), timeoutMs),
 		check(() => platform.search.ping(), timeoutMs),
-		circuitsWithin,
-		toolsWithin
+		circuits ? within(circuits, timeoutMs, []) : [],
+		tools ? within(tools, timeoutMs, []) : []
 	]);
 	const providerState = providersState(providers);
 	const toolState = toolsState(programs);
